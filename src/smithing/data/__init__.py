@@ -1,0 +1,29 @@
+"""Datasets by name: ``smithing.data.load("digits")``.
+
+Built in: ``digits`` (embedded), ``mnist``, ``fashion-mnist`` and their ``binarized`` /
+``standardized`` views (downloaded to :func:`data_dir` with checksums), and synthetic sets made
+deterministically from a seed (adding problem, rectangles, convex, MNIST variants).
+"""
+
+from smithing.data.base import (
+    DATASETS,
+    DataUnavailableError,
+    Dataset,
+    Split,
+    data_dir,
+    load,
+    names,
+    register_dataset,
+)
+from smithing.data import digits as _digits  # noqa: F401  (registers "digits")
+
+__all__ = [
+    "DATASETS",
+    "DataUnavailableError",
+    "Dataset",
+    "Split",
+    "data_dir",
+    "load",
+    "names",
+    "register_dataset",
+]
