@@ -123,7 +123,9 @@ def register_dataset(
     files: tuple[str, ...] = (),
     status: Callable[[Path], list[dict]] | None = None,
 ) -> None:
-    DATASETS.register(name, DatasetSpec(name, loader, description, files, status))
+    DATASETS.register(
+        name, DatasetSpec(name, loader, description, files, status), description=description
+    )
 
 
 def data_dir() -> Path:

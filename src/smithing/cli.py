@@ -1,0 +1,148 @@
+"""The ``smithing`` command line: argument parsing only; the work happens in the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from smithing import __version__
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{s!r} must be positive")
+    return v
+
+
+def _nonneg_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"{s!r} must be >= 0")
+    return v
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{s!r} must be a positive integer")
+    return v
+
+
+def _nonneg_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{s!r} must be >= 0")
+    return v
+
+
+def _key_values(items: list[str] | None) -> dict:
+    out: dict = {}
+    for item in items or []:
+        if "=" not in item:
+            raise CLIError(f"option {item!r} is invalid: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="smithing",
+        description="Neural smithing: the tricks that make backprop-trained networks train "
+        "well, each faithful to its paper, measured, and shown by a study.",
+    )
+    p.add_argument("--version", action="version", version=f"smithing {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("list", help="list datasets, studies and every registry")
+
+    d = sub.add_parser("datasets", help="which datasets are present, where, and checksums")
+    d.add_argument("--json", action="store_true", help="print JSON")
+
+    t = sub.add_parser("train", help="train one MLP and print a summary")
+    t.add_argument("--dataset", default="digits")
+    t.add_argument("--hidden", type=_positive_int, nargs="+", default=[100], metavar="N")
+    t.add_argument("--activation", default="relu")
+    t.add_argument("--init", default="default", help="initializer (see `smithing list`)")
+    t.add_argument("--init-option", action="append", metavar="KEY=VALUE", dest="init_options")
+    t.add_argument("--epochs", type=_positive_int, default=20)
+    t.add_argument("--lr", type=_positive_float, default=0.1)
+    t.add_argument("--batch-size", type=_positive_int, default=32)
+    t.add_argument("--optimizer", default="momentum")
+    t.add_argument("--momentum", type=_nonneg_float, default=None)
+    t.add_argument("--optimizer-option", action="append", metavar="KEY=VALUE",
+                   dest="optimizer_options")
+    t.add_argument("--schedule", default=None, help="learning-rate schedule name")
+    t.add_argument("--schedule-option", action="append", metavar="KEY=VALUE",
+                   dest="schedule_options")
+    t.add_argument("--early-stopping-patience", type=_nonneg_int, default=None)
+    t.add_argument("--early-stopping-monitor", default="valid_loss")
+    t.add_argument("--l2", type=_nonneg_float, default=0.0, help="lambda of lambda/(2n) sum w^2")
+    t.add_argument("--l1", type=_nonneg_float, default=0.0, help="lambda of lambda/n sum |w|")
+    t.add_argument("--max-norm", type=_positive_float, default=None)
+    t.add_argument("--dropout", type=_nonneg_float, nargs="+", default=None, metavar="P",
+                   help="hidden dropout P, or input and hidden dropout P_IN P_HIDDEN")
+    t.add_argument("--dropout-mode", default="inverted", help="inverted | lecture | gaussian")
+    t.add_argument("--clip-norm", type=_positive_float, default=None)
+    t.add_argument("--n-train", type=_positive_int, default=None,
+                   help="use only the first N training examples")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from smithing import commands
+
+    try:
+        return getattr(commands, f"cmd_{args.command.replace('-', '_')}")(args)
+    except KeyboardInterrupt:
+        print("smithing: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError) as e:
+        print(f"smithing {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - data unavailable and friends: one line, exit 2
+        from smithing.data import DataUnavailableError
+
+        if isinstance(e, (DataUnavailableError, FileNotFoundError)):
+            print(f"smithing {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

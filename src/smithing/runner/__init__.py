@@ -1,0 +1,1 @@
+"""Expands studies into runs, trains them (batched where possible), stores the results."""

@@ -1,0 +1,307 @@
+"""``fit_ensemble``: train many same-shape networks at once as one batched ensemble.
+
+The members' parameters are stacked along a leading *members* axis
+(``torch.func.stack_module_state``) and the forward pass is ``vmap`` over
+``torch.func.functional_call``: one batched matmul per layer serves every member. Each member
+keeps its own
+
+* data order (the same per-seed ``randperm`` sequence :func:`smithing.train.fit` uses),
+* initialization (its model is built before stacking),
+* dropout masks (``vmap(..., randomness="different")``),
+* learning rate and schedule, penalty strengths, max-norm radius,
+* early-stopping state, best weights and divergence status.
+
+Members never interact: the loss is the sum of the members' losses, so each member's gradient
+is its own loss's gradient; a member whose loss becomes NaN/inf is frozen (its parameters keep
+their last value and it is reported ``diverged``) while the others train on.
+
+**Per-member learning rates with any torch.optim optimizer.** Every optimizer the project
+registers changes a parameter by ``-lr * u`` where ``u`` depends on the gradients and the
+optimizer state but not on ``lr`` (SGD, momentum, Nesterov, AdaGrad, RMSprop, Adam, AdaDelta,
+and AdamW whose decoupled decay ``-lr * wd * p`` is also linear in ``lr``). So the optimizer
+runs once over the stacked tensors at ``lr = 1`` and each member's update is rescaled:
+``p_m <- p_m_old + lr_m * (p_m_after - p_m_old)``. The result equals training that member alone
+up to float reassociation (tested).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+from torch.nn import functional as F
+
+from smithing._registry import check
+from smithing.data.base import Dataset, Split
+from smithing.train.callbacks import EarlyStopping
+from smithing.train.history import History
+
+
+@dataclass
+class MemberHooks:
+    """Optional per-member regularization for the stacked parameters.
+
+    ``penalty(params) -> Tensor (members,)`` is added to each member's loss;
+    ``after_step(params, lrs)`` runs after each optimizer step (max-norm, proximal L1, ...),
+    where ``params`` maps names to stacked tensors ``(members, ...)`` and ``lrs`` is the
+    ``(members,)`` tensor of current learning rates.
+    """
+
+    penalty: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
+    after_step: Callable[[dict[str, torch.Tensor], torch.Tensor], None] | None = None
+
+
+class StackedModel:
+    """Stacked parameters of same-shape models and a vmapped forward pass."""
+
+    def __init__(self, models: Sequence[nn.Module]) -> None:
+        check(len(models) > 0, "models", models, "at least one model")
+        sig = _signature(models[0])
+        for i, m in enumerate(models):
+            if _signature(m) != sig:
+                raise ValueError(
+                    f"models[{i}] has a different architecture than models[0]; an ensemble "
+                    "needs same-shape members"
+                )
+        params, buffers = stack_module_state(list(models))
+        self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        self.buffers = buffers
+        self.base = copy.deepcopy(models[0]).to("meta")
+        self.n_members = len(models)
+
+        def call(p, b, x):
+            return functional_call(self.base, (p, b), (x,))
+
+        self._train_fwd = vmap(call, in_dims=(0, 0, 0), randomness="different")
+        self._eval_fwd = vmap(call, in_dims=(0, 0, None), randomness="different")
+
+    def forward_train(self, xb: torch.Tensor) -> torch.Tensor:
+        """``xb`` (members, batch, ...) -> outputs (members, batch, out)."""
+        self.base.train()
+        return self._train_fwd(self.params, self.buffers, xb)
+
+    @torch.no_grad()
+    def forward_eval(self, x: torch.Tensor) -> torch.Tensor:
+        """Shared inputs ``x`` (batch, ...) -> outputs (members, batch, out), eval mode."""
+        self.base.eval()
+        return self._eval_fwd(self.params, self.buffers, x)
+
+    def member_state(self, m: int) -> dict[str, torch.Tensor]:
+        out = {k: v[m].detach().clone() for k, v in self.params.items()}
+        out.update({k: v[m].clone() for k, v in self.buffers.items()})
+        return out
+
+    @torch.no_grad()
+    def write_back(self, models: Sequence[nn.Module]) -> None:
+        """Copy each member's parameters into its original module."""
+        for m, model in enumerate(models):
+            model.load_state_dict(self.member_state(m), strict=False)
+
+
+def _signature(model: nn.Module):
+    return (
+        type(model),
+        tuple((k, tuple(v.shape)) for k, v in model.named_parameters()),
+        tuple((k, tuple(v.shape)) for k, v in model.named_buffers()),
+        repr(model),
+    )
+
+
+def _member_losses(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """out (M, B, C), y (M, B) -> per-member mean loss (M,)."""
+    M, B = y.shape[0], y.shape[1]
+    if task == "classification":
+        per = F.cross_entropy(out.reshape(M * B, -1), y.reshape(-1), reduction="none")
+        return per.view(M, B).mean(1)
+    return ((out.reshape(y.shape) - y) ** 2).reshape(M, B, -1).mean((1, 2))
+
+
+def _member_errors(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """out (M, N, C), y (N,) -> summed error per member (M,)."""
+    if task == "classification":
+        return (out.argmax(-1) != y.unsqueeze(0)).sum(1).double()
+    return ((out.reshape(out.shape[0], *y.shape) - y.unsqueeze(0)) ** 2).reshape(
+        out.shape[0], -1).sum(1).double()
+
+
+@torch.no_grad()
+def evaluate_members(
+    stacked: StackedModel, split: Split, task: str, chunk: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member mean loss and error rate (or MSE) on ``split``: two (members,) tensors."""
+    M, n = stacked.n_members, len(split)
+    if chunk is None:
+        width = max(v.shape[-1] for v in stacked.params.values())
+        chunk = max(64, int(3e7 // max(1, M * width)))
+    loss = torch.zeros(M, dtype=torch.float64, device=split.x.device)
+    err = torch.zeros(M, dtype=torch.float64, device=split.x.device)
+    for i in range(0, n, chunk):
+        xb, yb = split.x[i : i + chunk], split.y[i : i + chunk]
+        out = stacked.forward_eval(xb)  # (M, b, C)
+        yy = yb.unsqueeze(0).expand(M, *yb.shape)
+        loss += _member_losses(out, yy, task).double() * xb.shape[0]
+        err += _member_errors(out, yb, task)
+    return loss / n, err / n
+
+
+def fit_ensemble(
+    models: Sequence[nn.Module],
+    data: Dataset,
+    *,
+    seeds: Sequence[int],
+    lrs: Sequence[float],
+    epochs: int = 20,
+    batch_size: int = 32,
+    optimizer: str = "sgd",
+    optimizer_options: dict | None = None,
+    schedule: str | None = None,
+    schedule_options: dict | None = None,
+    early_stopping: Callable[[], EarlyStopping] | None = None,
+    hooks: MemberHooks | None = None,
+    eval_train: bool = False,
+    progress: Callable[[int, list[dict]], None] | None = None,
+    device: torch.device | str | None = None,
+) -> list[History]:
+    """Train ``models`` (same architecture) as one batched ensemble; one History per member.
+
+    ``seeds[m]`` seeds member ``m``'s data order exactly as ``fit(..., seed=seeds[m])`` does;
+    ``lrs[m]`` is its learning rate (times the schedule's factor each epoch);
+    ``early_stopping`` is a factory called once per member. At the end each original module in
+    ``models`` holds its member's final (or best, when restored) parameters.
+    """
+    M = len(models)
+    check(len(seeds) == M, "seeds", list(seeds), f"{M} seeds, one per model")
+    check(len(lrs) == M, "lrs", list(lrs), f"{M} learning rates, one per model")
+    for lr in lrs:
+        check(lr > 0 and math.isfinite(lr), "lrs", list(lrs), "positive learning rates")
+    check(isinstance(epochs, int) and epochs > 0, "epochs", epochs, "a positive int")
+    check(isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size,
+          "a positive int")
+    if device is None:
+        p = next(models[0].parameters())
+        device = p.device
+    device = torch.device(device)
+    for m in models:
+        m.to(device)
+    data = data.to(device)
+    task = data.task
+    stacked = StackedModel(models)
+    params = list(stacked.params.values())
+    names = list(stacked.params.keys())
+
+    from smithing import optim as _optim
+
+    opt = _optim.make(optimizer, params, 1.0, **(optimizer_options or {}))
+    base_lrs = torch.tensor(list(lrs), dtype=torch.float32, device=device)
+    stoppers = [early_stopping() for _ in range(M)] if early_stopping is not None else None
+    best = {k: v.detach().clone() for k, v in stacked.params.items()} if stoppers else None
+    has_best = [False] * M
+    active = torch.ones(M, dtype=torch.bool, device=device)
+    active_l = [True] * M
+    hists = [History(config={"epochs": epochs, "lr": float(lrs[m]), "batch_size": batch_size,
+                             "seed": int(seeds[m])}) for m in range(M)]
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    x, y = data.train.x, data.train.y
+    n = x.shape[0]
+    t0 = time.perf_counter()
+    penalty = hooks.penalty if hooks else None
+    after_step = hooks.after_step if hooks else None
+
+    try:
+        for epoch in range(1, epochs + 1):
+            if not any(active_l):
+                break
+            factor = 1.0
+            if schedule is not None and schedule != "constant":
+                factor = _optim.schedule_factor(schedule, epoch - 1, epochs=epochs,
+                                                **(schedule_options or {}))
+            cur = base_lrs * factor  # (M,)
+            perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+            loss_sum = torch.zeros(M, dtype=torch.float64, device=device)
+            for i in range(0, n, batch_size):
+                idx = perms[:, i : i + batch_size]  # (M, B)
+                xb, yb = x[idx], y[idx]  # (M, B, ...), (M, B)
+                out = stacked.forward_train(xb)  # (M, B, C)
+                losses = _member_losses(out, yb, task)  # (M,)
+                total = losses if penalty is None else losses + penalty(stacked.params)
+                opt.zero_grad(set_to_none=True)
+                torch.where(active, total, torch.zeros_like(total)).sum().backward()
+                with torch.no_grad():
+                    old = [p.detach().clone() for p in params]
+                    opt.step()
+                    for p, o in zip(params, old):
+                        w = cur.view(M, *([1] * (p.dim() - 1)))
+                        a = active.view(M, *([1] * (p.dim() - 1)))
+                        p.copy_(torch.where(a, o + w * (p - o), o))  # per-member lr
+                    if after_step is not None:
+                        after_step(stacked.params, torch.where(active, cur, 0.0))
+                loss_sum += losses.detach().double() * idx.shape[1]
+            train_loss = (loss_sum / n).tolist()
+            v_loss, v_err = evaluate_members(stacked, data.valid, task)
+            v_loss, v_err = v_loss.tolist(), v_err.tolist()
+            if eval_train:
+                t_loss, t_err = evaluate_members(stacked, data.train, task)
+                t_loss, t_err = t_loss.tolist(), t_err.tolist()
+            secs = time.perf_counter() - t0
+            recs = []
+            for m in range(M):
+                if not active_l[m]:
+                    recs.append({})
+                    continue
+                rec = {"epoch": epoch, "train_loss": train_loss[m], "lr": float(cur[m]),
+                       "valid_loss": v_loss[m], "valid_error": v_err[m], "seconds": secs}
+                if eval_train:
+                    rec["train_eval_loss"], rec["train_error"] = t_loss[m], t_err[m]
+                hists[m].epochs.append(rec)
+                recs.append(rec)
+                bad = [k for k in ("train_loss", "valid_loss") if not math.isfinite(rec[k])]
+                if bad:
+                    hists[m].status = hists[m].stop_reason = "diverged"
+                    hists[m].message = f"{bad[0].replace('_', ' ')} became {rec[bad[0]]} in epoch {epoch}"
+                    _freeze(m, active, active_l)
+                    continue
+                if stoppers is not None:
+                    improved, stop = stoppers[m].update(epoch, rec[stoppers[m].monitor])
+                    if improved and stoppers[m].restore_best_weights:
+                        with torch.no_grad():
+                            for k, v in stacked.params.items():
+                                best[k][m].copy_(v[m])
+                        has_best[m] = True
+                    if stop:
+                        hists[m].stop_reason = "patience"
+                        _freeze(m, active, active_l)
+            if progress is not None:
+                progress(epoch, recs)
+    finally:
+        with torch.no_grad():
+            for m in range(M):
+                if stoppers is not None:
+                    hists[m].best_epoch = stoppers[m].best_epoch
+                    if stoppers[m].restore_best_weights and has_best[m]:
+                        for k, v in stacked.params.items():
+                            v[m].copy_(best[k][m])
+        stacked.write_back(models)
+
+    total_secs = time.perf_counter() - t0
+    finals = {}
+    for name in ("train", "valid", "test"):
+        lo, er = evaluate_members(stacked, data.split(name), task)
+        finals[f"{name}_loss"], finals[f"{name}_error"] = lo.tolist(), er.tolist()
+    for m, h in enumerate(hists):
+        if h.best_epoch is None and h.status == "done":
+            h.best_epoch = h.epochs_run
+        h.seconds = total_secs
+        usable = h.status == "done" or has_best[m]
+        h.final = {k: (v[m] if usable else math.nan) for k, v in finals.items()}
+    return hists
+
+
+def _freeze(m: int, active: torch.Tensor, active_l: list[bool]) -> None:
+    active[m] = False
+    active_l[m] = False

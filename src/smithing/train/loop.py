@@ -1,0 +1,251 @@
+"""``fit``: train one model on a dataset's splits with device-resident mini-batches.
+
+The hot loop never touches a DataLoader: the whole split lives on the training device and a
+mini-batch is ``x[perm[i:i + batch_size]]``. The data order of epoch ``t`` is the ``t``-th
+``torch.randperm`` of a CPU generator seeded with ``seed``, so a run is reproducible (bitwise on
+CPU) and the batched-ensemble trainer can reproduce it member by member.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from smithing._registry import check
+from smithing.data.base import Dataset, Split
+from smithing.train.callbacks import EarlyStopping
+from smithing.train.history import History
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch's global generators (model init, dropout masks)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def default_loss(task: str) -> Loss:
+    """Cross-entropy on logits for classification, mean squared error for regression."""
+    if task == "classification":
+        return F.cross_entropy
+    return _mse
+
+
+def _mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(out.reshape(y.shape), y)
+
+
+def batch_error(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """Summed error of a batch: misclassifications, or squared error for regression."""
+    if task == "classification":
+        return (out.argmax(-1) != y).sum()
+    return ((out.reshape(y.shape) - y) ** 2).sum()
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    split: Split,
+    task: str = "classification",
+    loss_fn: Loss | None = None,
+    batch_size: int = 4096,
+) -> tuple[float, float]:
+    """Mean loss and error rate (classification) or MSE (regression) of ``model`` on ``split``."""
+    loss_fn = loss_fn or default_loss(task)
+    was_training = model.training
+    model.eval()
+    total_loss = torch.zeros((), dtype=torch.float64, device=split.x.device)
+    total_err = torch.zeros((), dtype=torch.float64, device=split.x.device)
+    n = len(split)
+    for i in range(0, n, batch_size):
+        xb, yb = split.x[i : i + batch_size], split.y[i : i + batch_size]
+        out = model(xb)
+        total_loss += loss_fn(out, yb).double() * xb.shape[0]
+        total_err += batch_error(out, yb, task).double()
+    model.train(was_training)
+    return (total_loss / n).item(), (total_err / n).item()
+
+
+def fit(
+    model: nn.Module,
+    data: Dataset,
+    *,
+    epochs: int = 20,
+    lr: float = 0.1,
+    batch_size: int = 32,
+    optimizer: str | torch.optim.Optimizer = "sgd",
+    optimizer_options: dict | None = None,
+    schedule: str | None = None,
+    schedule_options: dict | None = None,
+    loss: Loss | None = None,
+    seed: int = 0,
+    early_stopping: EarlyStopping | None = None,
+    regularizer: object | None = None,
+    clip_norm: float | None = None,
+    callbacks: Sequence[Callable[[int, dict, nn.Module], bool | None]] = (),
+    eval_train: bool = False,
+    progress: Callable[[int, dict], None] | None = None,
+    device: torch.device | str | None = None,
+) -> History:
+    """Train ``model`` on ``data.train``, validating on ``data.valid`` every epoch.
+
+    Args:
+        model: any ``nn.Module`` mapping a batch of inputs to outputs (logits).
+        data: a :class:`~smithing.data.Dataset`; moved to ``device`` (default: the model's).
+        epochs, lr, batch_size: the usual; the last, smaller batch of an epoch is kept.
+        optimizer: a name from ``smithing.optim`` (``sgd``, ``momentum``, ``nesterov``,
+            ``adagrad``, ``rmsprop``, ``adam``, ...) with ``optimizer_options``, or a ready
+            optimizer over ``model.parameters()``.
+        schedule: a learning-rate schedule name from ``smithing.optim`` stepped every epoch.
+        loss: ``loss(outputs, targets)``; default cross-entropy / MSE by ``data.task``.
+        seed: seeds the data order (model init and dropout use the global generator; see
+            :func:`seed_everything`).
+        early_stopping: an :class:`EarlyStopping`; its best weights are restored at the end
+            whatever ended training when ``restore_best_weights`` is set.
+        regularizer: an object with ``penalty(model) -> Tensor`` added to the loss and/or
+            ``after_step(model, lr)`` applied after each optimizer step (penalties, max-norm,
+            proximal L1, pruning masks from :mod:`smithing.regularize`).
+        clip_norm: clip the global gradient norm to this value (non-finite gradients are
+            reported, see :mod:`smithing.train.clipping`).
+        callbacks: ``cb(epoch, record, model)`` after each epoch; returning True stops.
+        eval_train: also measure train loss/error in eval mode every epoch (one extra pass).
+        progress: ``progress(epoch, record)`` after each epoch (the CLI's progress bar).
+
+    Returns:
+        a :class:`History`. A loss that becomes NaN/inf ends the run with
+        ``status="diverged"`` and a message; it never raises.
+    """
+    check(isinstance(epochs, int) and epochs > 0, "epochs", epochs, "a positive int")
+    check(isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size,
+          "a positive int")
+    check(isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr), "lr", lr,
+          "a positive number")
+    if device is None:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    device = torch.device(device)
+    model.to(device)
+    data = data.to(device)
+    loss_fn = loss or default_loss(data.task)
+    opt = _make_optimizer(optimizer, model, lr, optimizer_options)
+    sched = None
+    if schedule is not None and schedule != "constant":
+        from smithing import optim as _optim
+
+        sched = _optim.make_schedule(schedule, opt, epochs=epochs, **(schedule_options or {}))
+    if early_stopping is not None:
+        early_stopping.reset()
+    penalty = getattr(regularizer, "penalty", None)
+    after_step = getattr(regularizer, "after_step", None)
+
+    x, y = data.train.x, data.train.y
+    n = x.shape[0]
+    gen = torch.Generator().manual_seed(int(seed))
+    hist = History(config={"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed})
+    best_state: dict | None = None
+    t0 = time.perf_counter()
+    try:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            perm = torch.randperm(n, generator=gen).to(device)
+            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+            cur_lr = opt.param_groups[0]["lr"]
+            for i in range(0, n, batch_size):
+                idx = perm[i : i + batch_size]
+                xb, yb = x[idx], y[idx]
+                out = model(xb)
+                batch_loss = loss_fn(out, yb)
+                total = batch_loss if penalty is None else batch_loss + penalty(model)
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                if clip_norm is not None:
+                    _clip(model, clip_norm)
+                opt.step()
+                if after_step is not None:
+                    after_step(model, opt.param_groups[0]["lr"])
+                loss_sum += batch_loss.detach().double() * xb.shape[0]
+            train_loss = (loss_sum / n).item()
+            rec = {"epoch": epoch, "train_loss": train_loss, "lr": cur_lr}
+            if not math.isfinite(train_loss):
+                hist.status, hist.stop_reason = "diverged", "diverged"
+                hist.message = f"training loss became {train_loss} in epoch {epoch}"
+                rec["seconds"] = time.perf_counter() - t0
+                hist.epochs.append(rec)
+                break
+            rec["valid_loss"], rec["valid_error"] = evaluate(model, data.valid, data.task, loss_fn)
+            if eval_train:
+                rec["train_eval_loss"], rec["train_error"] = evaluate(
+                    model, data.train, data.task, loss_fn
+                )
+            rec["seconds"] = time.perf_counter() - t0
+            hist.epochs.append(rec)
+            if progress is not None:
+                progress(epoch, rec)
+            if not math.isfinite(rec["valid_loss"]):
+                hist.status, hist.stop_reason = "diverged", "diverged"
+                hist.message = f"validation loss became {rec['valid_loss']} in epoch {epoch}"
+                break
+            stop = False
+            if early_stopping is not None:
+                improved, stop = early_stopping.update(epoch, rec[early_stopping.monitor])
+                if improved and early_stopping.restore_best_weights:
+                    best_state = copy.deepcopy(model.state_dict())
+            for cb in callbacks:
+                stop = bool(cb(epoch, rec, model)) or stop
+            if stop:
+                hist.stop_reason = "patience"
+                break
+            if sched is not None:
+                sched.step()
+    finally:
+        # ALWAYS restore the best weights, whatever ended training (even an exception)
+        if early_stopping is not None:
+            hist.best_epoch = early_stopping.best_epoch
+            if early_stopping.restore_best_weights and best_state is not None:
+                model.load_state_dict(best_state)
+    if hist.best_epoch is None and hist.status == "done":
+        hist.best_epoch = hist.epochs_run
+    hist.seconds = time.perf_counter() - t0
+    hist.final = final_metrics(model, data, loss_fn, usable=hist.status == "done" or best_state
+                               is not None)
+    return hist
+
+
+def final_metrics(model: nn.Module, data: Dataset, loss_fn: Loss, usable: bool = True) -> dict:
+    """Train/valid/test loss and error of the weights the model holds now."""
+    if not usable:
+        return {k: math.nan for k in ("train_loss", "train_error", "valid_loss", "valid_error",
+                                       "test_loss", "test_error")}
+    out = {}
+    for name in ("train", "valid", "test"):
+        out[f"{name}_loss"], out[f"{name}_error"] = evaluate(
+            model, data.split(name), data.task, loss_fn
+        )
+    return out
+
+
+def _make_optimizer(optimizer, model: nn.Module, lr: float, options: dict | None):
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    from smithing import optim as _optim
+
+    return _optim.make(optimizer, model.parameters(), lr, **(options or {}))
+
+
+def _clip(model: nn.Module, max_norm: float) -> None:
+    try:
+        from smithing.train.clipping import clip_grad_norm
+    except ImportError:  # pragma: no cover - the clipping module is optional at import time
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        return
+    clip_grad_norm(model, max_norm, on_nonfinite="warn")

@@ -1,0 +1,23 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(monkeypatch):
+    """Point the data directory at ../shared/data when it exists (read-only MNIST copies)."""
+    if "SMITHING_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
+        monkeypatch.setenv("SMITHING_DATA_DIR", str(SHARED_DATA))
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
