@@ -1,0 +1,622 @@
+"""Optimizers and learning-rate schedules by name, over ``torch.optim``.
+
+Optimizers (``make(name, params, lr, **options)``): ``sgd``, ``momentum``, ``nesterov``,
+``adagrad``, ``rmsprop``, ``adam``, ``adadelta``, ``adamw``. Nothing is reimplemented: each entry
+builds the ``torch.optim`` class and validates its options. Each entry's docstring (``describe``)
+gives the update rule in the lecture's symbols (cs231n: ``x`` parameters, ``dx`` mini-batch
+gradient, ``lr`` learning rate), the paper, and exactly where PyTorch's formulation differs.
+
+Schedules (``make_schedule(name, optimizer, epochs=...)``, stepped once per epoch): ``constant``,
+``step``, ``exponential``, ``inverse-time``, ``cosine``, ``warmup``, ``warmup-cosine``, over
+``torch.optim.lr_scheduler``; ``schedule_factor`` gives the same ``lr_t / lr_0`` as a pure
+function, for the ensemble runner's per-member learning rates.
+
+Per-member learning rates (``lr_scales_update``): for every optimizer here one step changes the
+parameters by ``-lr * u(state, dx)`` and the new state does not depend on ``lr``. So an ensemble can
+run one optimizer over stacked parameters at ``lr = 1`` and give member ``m`` its own rate by
+``p_new = p_old + lr_m * f_t * (p_after - p_old)`` (``f_t = schedule_factor(...)``); this equals
+PyTorch run with ``lr_m * f_t`` exactly (tests/test_optim.py checks it for each optimizer).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.optim import lr_scheduler
+
+from smithing._registry import Registry, check
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "Schedule",
+    "defaults",
+    "describe",
+    "describe_schedule",
+    "lr_scales_update",
+    "make",
+    "make_schedule",
+    "names",
+    "schedule_defaults",
+    "schedule_factor",
+    "schedule_names",
+]
+
+Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
+
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
+
+
+# --------------------------------------------------------------------------- option checks
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _nonnegative(name: str, v: object) -> None:
+    check(_is_number(v) and v >= 0, name, v, "a finite number >= 0")
+
+
+def _unit(name: str, v: object) -> None:
+    check(_is_number(v) and 0 <= v < 1, name, v, "a number in [0, 1)")
+
+
+def _flag(name: str, v: object) -> None:
+    check(isinstance(v, bool), name, v, "True or False")
+
+
+def _betas(v: object) -> None:
+    ok = (
+        isinstance(v, (tuple, list))
+        and len(v) == 2
+        and all(_is_number(b) and 0 <= b < 1 for b in v)
+    )
+    check(ok, "betas", v, "a pair (beta1, beta2) of numbers in [0, 1)")
+
+
+# --------------------------------------------------------------------------- optimizers
+
+
+@OPTIMIZERS.register("sgd")
+def sgd(params: Params, lr: float, *, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Steepest descent on mini-batches: ``x += -lr * dx``.
+
+    Robbins & Monro, "A Stochastic Approximation Method", Annals of Mathematical Statistics,
+    1951. ``dx`` is the gradient of the mini-batch loss at ``x``.
+
+    PyTorch: ``torch.optim.SGD(momentum=0)``, the same rule. ``weight_decay`` adds
+    ``weight_decay * x`` to ``dx`` (the gradient of an L2 penalty ``weight_decay / 2 * |x|^2``).
+    """
+    _nonnegative("weight_decay", weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=0.0, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register("momentum")
+def momentum(
+    params: Params,
+    lr: float,
+    *,
+    momentum: float = 0.9,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+) -> torch.optim.Optimizer:
+    """Momentum: ``v = mu * v - lr * dx; x += v`` with ``mu = momentum``, ``v`` starting at 0.
+
+    Polyak, "Some methods of speeding up the convergence of iteration methods", USSR
+    Computational Mathematics and Mathematical Physics, 1964; used for backprop by Rumelhart,
+    Hinton & Williams, "Learning representations by back-propagating errors", Nature, 1986.
+
+    PyTorch (``torch.optim.SGD(momentum=mu)``) keeps ``b = mu * b + dx; x -= lr * b`` (``b``
+    starts at ``dx``, the same as starting at 0). It is the lecture's rule with ``v = -lr * b``:
+    equal for a constant ``lr``, different when ``lr`` changes (a schedule): PyTorch applies the
+    current ``lr`` to the whole accumulated velocity, the lecture's ``v`` keeps each past gradient
+    at the ``lr`` it was taken with. ``dampening`` (PyTorch only, 0 in the lecture) multiplies
+    ``dx`` by ``1 - dampening`` in ``b`` after the first step. ``weight_decay`` adds
+    ``weight_decay * x`` to ``dx``.
+    """
+    _unit("momentum", momentum)
+    check(
+        _is_number(dampening) and 0 <= dampening <= 1, "dampening", dampening, "a number in [0, 1]"
+    )
+    _nonnegative("weight_decay", weight_decay)
+    return torch.optim.SGD(
+        params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay
+    )
+
+
+@OPTIMIZERS.register("nesterov")
+def nesterov(
+    params: Params, lr: float, *, momentum: float = 0.9, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Nesterov momentum: ``v_prev = v; v = mu * v - lr * dx; x += -mu * v_prev + (1 + mu) * v``.
+
+    Nesterov, "A method of solving a convex programming problem with convergence rate
+    O(1/k^2)", Soviet Mathematics Doklady, 1983, in the form of Sutskever, Martens, Dahl & Hinton,
+    "On the importance of initialization and momentum in deep learning", ICML 2013 (eqs. 3-4):
+    ``v = mu * v - lr * grad f(theta + mu * v); theta += v``. The lecture's (cs231n) rule above
+    is that rewritten in the look-ahead variable ``x = theta + mu * v``, so that ``dx`` is the
+    gradient at the stored parameters. ``mu = momentum`` in (0, 1).
+
+    PyTorch (``torch.optim.SGD(momentum=mu, nesterov=True)``): ``b = mu * b + dx;
+    x -= lr * (dx + mu * b)``; with ``v = -lr * b`` this is the cs231n rule (for a constant
+    ``lr``; for a changing one see ``momentum``), so PyTorch's parameters are Sutskever's
+    look-ahead iterates ``theta + mu * v``, not ``theta``. ``weight_decay`` adds
+    ``weight_decay * x`` to ``dx``.
+    """
+    check(_is_number(momentum) and 0 < momentum < 1, "momentum", momentum, "a number in (0, 1)")
+    _nonnegative("weight_decay", weight_decay)
+    return torch.optim.SGD(
+        params, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay
+    )
+
+
+@OPTIMIZERS.register("adagrad")
+def adagrad(
+    params: Params,
+    lr: float,
+    *,
+    eps: float = 1e-10,
+    initial_accumulator_value: float = 0.0,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+) -> torch.optim.Optimizer:
+    """AdaGrad: ``cache += dx**2; x += -lr * dx / (sqrt(cache) + eps)``, ``cache`` starting at 0.
+
+    Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and Stochastic
+    Optimization", JMLR 12, 2011 (diagonal version, ``H_t = delta * I + diag(G_t)^(1/2)``):
+    ``eps`` is their ``delta``, added outside the square root.
+
+    PyTorch (``torch.optim.Adagrad``) is the same rule, eps outside the sqrt (default 1e-10).
+    PyTorch-only options: ``initial_accumulator_value`` is the starting ``cache`` (0 in the
+    lecture; a positive value acts like an epsilon inside the sqrt); ``lr_decay`` uses
+    ``lr / (1 + (t - 1) * lr_decay)`` at step ``t``; ``weight_decay`` adds ``weight_decay * x``
+    to ``dx`` (before it enters ``cache``).
+    """
+    _nonnegative("eps", eps)
+    _nonnegative("initial_accumulator_value", initial_accumulator_value)
+    _nonnegative("lr_decay", lr_decay)
+    _nonnegative("weight_decay", weight_decay)
+    return torch.optim.Adagrad(
+        params,
+        lr=lr,
+        eps=eps,
+        initial_accumulator_value=initial_accumulator_value,
+        lr_decay=lr_decay,
+        weight_decay=weight_decay,
+    )
+
+
+@OPTIMIZERS.register("rmsprop")
+def rmsprop(
+    params: Params,
+    lr: float,
+    *,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    momentum: float = 0.0,
+    centered: bool = False,
+    weight_decay: float = 0.0,
+) -> torch.optim.Optimizer:
+    """RMSprop: ``cache = decay*cache + (1-decay)*dx**2; x += -lr * dx / (sqrt(cache) + eps)``.
+
+    Tieleman & Hinton, "Lecture 6.5 - rmsprop: Divide the gradient by a running average of its
+    recent magnitude", COURSERA: Neural Networks for Machine Learning, 2012. ``cache`` starts at 0.
+
+    PyTorch (``torch.optim.RMSprop``) is the same rule with ``alpha`` = the lecture's ``decay``
+    (PyTorch's default 0.99; the lecture suggests 0.9 to 0.999) and ``eps`` outside the sqrt
+    (TensorFlow 1's RMSPropOptimizer put it inside). PyTorch-only options: ``momentum``:
+    ``b = momentum * b + dx / (sqrt(cache) + eps); x -= lr * b``; ``centered`` (Graves,
+    "Generating Sequences With Recurrent Neural Networks", arXiv:1308.0850, 2013) divides by
+    ``sqrt(cache - mean_dx**2) + eps`` with ``mean_dx`` the running mean of ``dx``;
+    ``weight_decay`` adds ``weight_decay * x`` to ``dx``.
+    """
+    _unit("alpha", alpha)
+    _nonnegative("eps", eps)
+    _unit("momentum", momentum)
+    _flag("centered", centered)
+    _nonnegative("weight_decay", weight_decay)
+    return torch.optim.RMSprop(
+        params,
+        lr=lr,
+        alpha=alpha,
+        eps=eps,
+        momentum=momentum,
+        centered=centered,
+        weight_decay=weight_decay,
+    )
+
+
+@OPTIMIZERS.register("adam")
+def adam(
+    params: Params,
+    lr: float,
+    *,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+) -> torch.optim.Optimizer:
+    """Adam: ``m = b1*m + (1-b1)*dx; v = b2*v + (1-b2)*dx**2; x += -lr * mh / (sqrt(vh) + eps)``.
+
+    With bias correction ``mh = m / (1 - b1**t)``, ``vh = v / (1 - b2**t)`` at step ``t`` (from
+    1), ``m`` and ``v`` starting at 0, ``(b1, b2) = betas``. Kingma & Ba, "Adam: A Method for
+    Stochastic Optimization", ICLR 2015, Algorithm 1.
+
+    PyTorch (``torch.optim.Adam``) implements Algorithm 1: ``eps`` is added to ``sqrt(vh)``, the
+    bias-corrected root. The paper's end of Sec. 2 reorders it for efficiency as
+    ``lr_t = lr * sqrt(1 - b2**t) / (1 - b1**t); x += -lr_t * m / (sqrt(v) + eps_hat)``, which is
+    Algorithm 1 with ``eps = eps_hat / sqrt(1 - b2**t)``: a constant ``eps_hat`` (as TensorFlow /
+    Keras use) is a larger effective ``eps`` early in training, so the two forms differ for the
+    same number. ``weight_decay`` adds ``weight_decay * x`` to ``dx`` (an L2 penalty that passes
+    through the adaptive scaling; ``adamw`` decouples it). ``amsgrad`` (Reddi, Kale & Kumar,
+    "On the Convergence of Adam and Beyond", ICLR 2018) divides by the running maximum of ``v``.
+    """
+    _betas(betas)
+    _nonnegative("eps", eps)
+    _nonnegative("weight_decay", weight_decay)
+    _flag("amsgrad", amsgrad)
+    return torch.optim.Adam(
+        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+    )
+
+
+@OPTIMIZERS.register("adadelta")
+def adadelta(
+    params: Params, lr: float, *, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """AdaDelta: ``x += lr * step``, ``step = -sqrt(Ed2 + eps) / sqrt(Eg2 + eps) * dx``.
+
+    ``Eg2 = rho*Eg2 + (1-rho)*dx**2`` (before the step), ``Ed2 = rho*Ed2 + (1-rho)*step**2``
+    (after it); use ``lr = 1`` for the paper's rule.
+
+    Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv:1212.5701, 2012, Algorithm 1
+    (``RMS[y] = sqrt(E[y^2] + eps)``, eps inside the sqrt; ``Eg2``, ``Ed2`` start at 0; the
+    paper's MNIST runs use rho = 0.95, eps = 1e-6).
+
+    The paper has no learning rate. PyTorch (``torch.optim.Adadelta``, default lr 1.0) multiplies
+    the applied step by ``lr`` but accumulates the unscaled ``step`` in ``Ed2``, so ``lr = 1`` is
+    exactly the paper's rule. ``weight_decay`` adds ``weight_decay * x`` to ``dx``.
+    """
+    _unit("rho", rho)
+    check(
+        _is_number(eps) and eps > 0, "eps", eps, "a number > 0 (with eps = 0 AdaDelta never moves)"
+    )
+    _nonnegative("weight_decay", weight_decay)
+    return torch.optim.Adadelta(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register("adamw")
+def adamw(
+    params: Params,
+    lr: float,
+    *,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.01,
+    amsgrad: bool = False,
+) -> torch.optim.Optimizer:
+    """AdamW: ``x += -eta * (alpha * mh / (sqrt(vh) + eps) + lambda * x)`` (``mh``, ``vh``: Adam).
+
+    Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, Algorithm 2: the
+    decay ``lambda * x`` bypasses Adam's adaptive scaling (unlike an L2 term in ``dx``); ``alpha``
+    is the learning rate and ``eta`` the schedule multiplier.
+
+    PyTorch (``torch.optim.AdamW``): ``x *= 1 - lr * weight_decay`` then the Adam step with
+    ``lr``, both from the same ``x``: the paper's rule with ``alpha * eta = lr`` and
+    ``lambda * eta = lr * weight_decay``. So PyTorch scales the decay by the whole ``lr``
+    (``weight_decay = lambda / alpha``), the paper only by the schedule ``eta``. Default
+    ``weight_decay`` 0.01 (PyTorch's).
+    """
+    _betas(betas)
+    _nonnegative("eps", eps)
+    _nonnegative("weight_decay", weight_decay)
+    _flag("amsgrad", amsgrad)
+    return torch.optim.AdamW(
+        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+    )
+
+
+def _option_names(factory: Callable[..., Any]) -> list[str]:
+    sig = inspect.signature(factory)
+    return [p.name for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def _reject_unknown(kind: str, name: str, given: Iterable[str], valid: list[str]) -> None:
+    for key in given:
+        if key not in valid:
+            msg = f"{kind} {name!r} has no option {key!r}; valid options: "
+            msg += ", ".join(valid) if valid else "none"
+            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+            if close:
+                msg += f" (did you mean {close[0]!r}?)"
+            raise ValueError(msg)
+
+
+def names() -> list[str]:
+    """The registered optimizer names."""
+    return OPTIMIZERS.names()
+
+
+def describe(name: str) -> str:
+    """The update rule of optimizer ``name``, its paper, and where PyTorch differs (docstring)."""
+    return inspect.cleandoc(OPTIMIZERS.get(name).__doc__ or "")
+
+
+def defaults(name: str) -> dict[str, Any]:
+    """The options of optimizer ``name`` with their default values."""
+    sig = inspect.signature(OPTIMIZERS.get(name))
+    return {o: sig.parameters[o].default for o in _option_names(OPTIMIZERS.get(name))}
+
+
+def make(name: str, params: Params, lr: float, **options: Any) -> torch.optim.Optimizer:
+    """Build optimizer ``name`` (see ``names()``) over ``params`` with learning rate ``lr``.
+
+    ``options`` are the entry's keyword options (``defaults(name)``); an unknown option or a bad
+    value raises ``ValueError`` naming it.
+    """
+    factory = OPTIMIZERS.get(name)
+    _reject_unknown("optimizer", name, options, _option_names(factory))
+    check(_is_number(lr) and lr > 0, "lr", lr, "a finite number > 0")
+    return factory(params, lr, **options)
+
+
+# Delta x = -lr * u(state, dx) and the new state is independent of lr, for every option these
+# entries expose (checked step by step in tests/test_optim.py):
+#   sgd, momentum, nesterov: b = mu*b + (1-dampening)*dx holds no lr; x -= lr*b (or lr*(dx+mu*b)).
+#   adagrad: cache holds no lr; the step lr/(1+(t-1)*lr_decay) * dx/(sqrt(cache)+eps) is linear.
+#   rmsprop: cache, mean_dx and the momentum buffer b = mu*b + dx/(sqrt(cache)+eps) hold no lr.
+#   adam, adamw: m, v (and max v) hold no lr; AdamW's decay -lr*weight_decay*x is linear in lr.
+#   adadelta: Ed2 accumulates the unscaled step; only the applied step is multiplied by lr.
+_LR_LINEAR: dict[str, bool] = {
+    "sgd": True,
+    "momentum": True,
+    "nesterov": True,
+    "adagrad": True,
+    "rmsprop": True,
+    "adam": True,
+    "adadelta": True,
+    "adamw": True,
+}
+
+
+def lr_scales_update(name: str) -> bool:
+    """Whether one step of optimizer ``name`` changes the parameters by exactly ``lr`` times a
+    quantity that does not depend on ``lr`` (``Delta x = -lr * u(state, dx)``), with a state
+    update that does not depend on ``lr`` either.
+
+    True for every registered optimizer and every option it exposes (including AdaGrad's
+    ``lr_decay``, a factor ``1 / (1 + (t - 1) * lr_decay)`` on ``lr``, and AdamW's decoupled decay
+    ``-lr * weight_decay * x``). The ensemble runner relies on it: it runs one optimizer over
+    stacked members at ``lr = 1`` and sets ``p_new = p_old + lr_m * (p_after - p_old)`` for
+    member ``m``, which equals stepping member ``m`` with ``lr = lr_m`` (also with a schedule,
+    ``lr_m * schedule_factor(...)``, since PyTorch applies the current ``lr`` at step time). An
+    optimizer registered later without an entry here is reported as False.
+    """
+    OPTIMIZERS.get(name)  # unknown names raise, listing the valid ones
+    return _LR_LINEAR.get(name, False)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule: ``factor(epoch, epochs, **options) = lr_t / lr_0`` (pure) and
+    ``build(optimizer, epochs, **options)``, the ``torch.optim.lr_scheduler`` that does the same."""
+
+    name: str
+    factor: Callable[..., float]
+    build: Callable[..., lr_scheduler.LRScheduler]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+SCHEDULES: Registry[Schedule] = Registry("schedule")
+
+_SCHEDULE_OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "step_size": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an integer >= 1",
+    ),
+    "gamma": (lambda v: _is_number(v) and v > 0, "a finite number > 0"),
+    "decay": (lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
+    "min_factor": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "start_factor": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "warmup": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an integer >= 1",
+    ),
+}
+
+
+def _register_schedule(
+    name: str,
+    description: str,
+    factor: Callable[..., float],
+    build: Callable[..., lr_scheduler.LRScheduler],
+    **defaults_: Any,
+) -> None:
+    SCHEDULES.register(
+        name, Schedule(name, factor, build, defaults_, description), description=description
+    )
+
+
+def _cosine_factor(t: int, period: int, min_factor: float) -> float:
+    # SGDR eq. 5 without restarts: eta_min + (eta_max - eta_min) * (1 + cos(pi * t / T)) / 2
+    return min_factor + (1 - min_factor) * (1 + math.cos(math.pi * t / period)) / 2
+
+
+def _warmup_factor(t: int, warmup: int, start_factor: float) -> float:
+    # start_factor at epoch 0, rising linearly to 1 at epoch `warmup`, then 1
+    return start_factor + (1 - start_factor) * min(t, warmup) / warmup
+
+
+def _warmup_cosine_factor(
+    t: int, epochs: int, warmup: int, start_factor: float, min_factor: float
+) -> float:
+    if t < warmup:
+        return _warmup_factor(t, warmup, start_factor)
+    return _cosine_factor(t - warmup, epochs - warmup, min_factor)
+
+
+def _cosine_scheduler(
+    opt: torch.optim.Optimizer, period: int, min_factor: float
+) -> lr_scheduler.LRScheduler:
+    lrs = {g["lr"] for g in opt.param_groups}
+    check(
+        min_factor == 0 or len(lrs) == 1,
+        "min_factor",
+        min_factor,
+        "0 when param groups have different learning rates (CosineAnnealingLR's eta_min is one "
+        "absolute value)",
+    )
+    eta_min = min_factor * opt.param_groups[0]["lr"]  # absolute floor, lr_min = min_factor * lr_0
+    return lr_scheduler.CosineAnnealingLR(opt, T_max=period, eta_min=eta_min)
+
+
+def _warmup_scheduler(
+    opt: torch.optim.Optimizer, warmup: int, start_factor: float
+) -> lr_scheduler.LRScheduler:
+    return lr_scheduler.LinearLR(opt, start_factor=start_factor, end_factor=1.0, total_iters=warmup)
+
+
+def _warmup_cosine_scheduler(
+    opt: torch.optim.Optimizer, epochs: int, warmup: int, start_factor: float, min_factor: float
+) -> lr_scheduler.LRScheduler:
+    warm = _warmup_scheduler(opt, warmup, start_factor)
+    cos = _cosine_scheduler(opt, epochs - warmup, min_factor)
+    return lr_scheduler.SequentialLR(opt, [warm, cos], milestones=[warmup])
+
+
+_register_schedule(
+    "constant",
+    "lr_t = lr_0",
+    lambda t, epochs: 1.0,
+    lambda opt, epochs: lr_scheduler.LambdaLR(opt, lambda t: 1.0),
+)
+_register_schedule(
+    "step",
+    "lr_t = lr_0 * gamma**(t // step_size) (StepLR)",
+    lambda t, epochs, step_size, gamma: gamma ** (t // step_size),
+    lambda opt, epochs, step_size, gamma: lr_scheduler.StepLR(opt, step_size, gamma),
+    step_size=10,
+    gamma=0.1,
+)
+_register_schedule(
+    "exponential",
+    "lr_t = lr_0 * gamma**t (ExponentialLR)",
+    lambda t, epochs, gamma: gamma**t,
+    lambda opt, epochs, gamma: lr_scheduler.ExponentialLR(opt, gamma),
+    gamma=0.95,
+)
+_register_schedule(
+    "inverse-time",
+    "1/t decay: lr_t = lr_0 / (1 + decay * t) (LambdaLR)",
+    lambda t, epochs, decay: 1 / (1 + decay * t),  # cs231n "1/t decay": lr_0 / (1 + k t)
+    lambda opt, epochs, decay: lr_scheduler.LambdaLR(opt, lambda t: 1 / (1 + decay * t)),
+    decay=0.1,
+)
+_register_schedule(
+    "cosine",
+    "lr_t = lr_min + (lr_0 - lr_min) * (1 + cos(pi t / epochs)) / 2, lr_min = min_factor * lr_0 "
+    "(Loshchilov & Hutter, SGDR, ICLR 2017, eq. 5 without restarts; CosineAnnealingLR)",
+    lambda t, epochs, min_factor: _cosine_factor(t, epochs, min_factor),
+    lambda opt, epochs, min_factor: _cosine_scheduler(opt, epochs, min_factor),
+    min_factor=0.0,
+)
+_register_schedule(
+    "warmup",
+    "linear warm-up: lr_t = lr_0 * (s + (1 - s) * min(t, warmup) / warmup), s = start_factor "
+    "(Goyal et al., Accurate, Large Minibatch SGD, arXiv:1706.02677, 2017; LinearLR)",
+    lambda t, epochs, warmup, start_factor: _warmup_factor(t, warmup, start_factor),
+    lambda opt, epochs, warmup, start_factor: _warmup_scheduler(opt, warmup, start_factor),
+    warmup=5,
+    start_factor=0.1,
+)
+_register_schedule(
+    "warmup-cosine",
+    "linear warm-up over `warmup` epochs, then cosine from lr_0 to min_factor * lr_0 over the "
+    "remaining epochs - warmup (SequentialLR of LinearLR and CosineAnnealingLR)",
+    _warmup_cosine_factor,
+    _warmup_cosine_scheduler,
+    warmup=5,
+    start_factor=0.1,
+    min_factor=0.0,
+)
+
+
+def _schedule_options(name: str, epochs: int, options: dict[str, Any]) -> tuple[Schedule, dict]:
+    sched = SCHEDULES.get(name)
+    _reject_unknown("schedule", name, options, list(sched.defaults))
+    check(
+        isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1,
+        "epochs",
+        epochs,
+        "an integer >= 1",
+    )
+    opts = {**sched.defaults, **options}
+    for key, value in opts.items():
+        ok, allowed = _SCHEDULE_OPTION_CHECKS[key]
+        check(ok(value), key, value, allowed)
+    if name == "warmup-cosine":
+        check(opts["warmup"] < epochs, "warmup", opts["warmup"], f"an integer < epochs={epochs}")
+    return sched, opts
+
+
+def schedule_names() -> list[str]:
+    """The registered schedule names."""
+    return SCHEDULES.names()
+
+
+def describe_schedule(name: str) -> str:
+    """The formula of schedule ``name``."""
+    return SCHEDULES.get(name).description
+
+
+def schedule_defaults(name: str) -> dict[str, Any]:
+    """The options of schedule ``name`` with their default values."""
+    return dict(SCHEDULES.get(name).defaults)
+
+
+def schedule_factor(name: str, epoch: int, *, epochs: int, **options: Any) -> float:
+    """``lr_t / lr_0`` of schedule ``name`` at ``epoch`` (0-based) of a run of ``epochs`` epochs.
+
+    The same numbers as ``make_schedule`` (up to rounding), without an optimizer: the ensemble
+    runner multiplies each member's learning rate by it. ``min_factor`` (cosine schedules) is
+    relative to ``lr_0``, so the factor does not depend on the learning rate.
+    """
+    sched, opts = _schedule_options(name, epochs, options)
+    check(
+        isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0,
+        "epoch",
+        epoch,
+        "an integer >= 0",
+    )
+    return float(sched.factor(epoch, epochs, **opts))
+
+
+def make_schedule(
+    name: str, optimizer: torch.optim.Optimizer, *, epochs: int, **options: Any
+) -> lr_scheduler.LRScheduler:
+    """The ``torch.optim.lr_scheduler`` for schedule ``name``, to be stepped once per epoch.
+
+    Building it sets each group's lr to ``lr_0 * schedule_factor(name, 0, ...)``; after ``t``
+    calls of ``.step()`` the lr is ``lr_0 * schedule_factor(name, t, ...)``. Departure from
+    PyTorch: the cosine floor is ``min_factor`` (relative to ``lr_0``), not the absolute
+    ``eta_min``, so that it means the same for every member of an ensemble.
+    """
+    sched, opts = _schedule_options(name, epochs, options)
+    check(
+        isinstance(optimizer, torch.optim.Optimizer),
+        "optimizer",
+        type(optimizer).__name__,
+        "a torch.optim.Optimizer",
+    )
+    return sched.build(optimizer, epochs, **opts)
