@@ -1,0 +1,756 @@
+"""Weight initializers by name, for any PyTorch model.
+
+Two entry points:
+
+* ``initialize(weight, name, *, generator=None, gain=None, activation=None, stacked=False,
+  **params)`` fills one weight tensor in place (``(out_features, in_features)`` for a Linear
+  layer, torch's ``(out, in, *kernel)`` for a convolution);
+* ``apply(model, name, *, generator=None, bias=0.0, layers=(nn.Linear,), activation=None,
+  gain=None, **params)`` initializes the weight of every selected layer of ``model`` (and sets its
+  bias), including the model-level rules ``lsuv`` (needs ``data=``) and ``pretrained`` (needs
+  ``source=``).
+
+Fans follow torch's convention: for a weight of shape ``(out, in, *kernel)``,
+``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``; for ``nn.Linear``,
+``fan_in = in_features``.
+
+**Gains.** The fan-based rules (``glorot_*``, ``he_*``, ``lecun_*``) and ``orthogonal`` multiply
+their standard deviation by a gain. ``gain`` may be
+
+* ``None`` (default): the gain of the network's activation (:mod:`smithing.nn.activations`,
+  torch's ``calculate_gain`` convention: sigmoid 1, tanh 5/3, relu sqrt 2, ...), taken from the
+  ``activation=`` argument, else from ``model.activation`` (an ``MLP``); with no activation
+  known, the paper's own constant;
+* ``"paper"``: the paper's constant whatever the activation (Glorot 1, He sqrt 2, LeCun 1,
+  orthogonal 1);
+* ``"theano"``: the Theano deep-learning tutorial's choice, 4 for sigmoid and 1 otherwise
+  (``W ~ U(+-4 sqrt(6/(fan_in+fan_out)))`` for sigmoid layers);
+* a positive number.
+
+With an activation known, ``he_*`` and ``lecun_*`` coincide (both ``gain/sqrt(fan_in)``), as
+torch's ``kaiming_*`` does for a named nonlinearity; pass ``gain="paper"`` to compare the papers'
+rules as published. The same gain is used for every selected layer, the output layer included
+(as Glorot & Bengio and He et al. do).
+
+**Randomness.** Every rule takes an optional ``generator``; same generator state, same weights
+(bitwise on CPU). ``stacked=True`` treats the leading axis of ``weight`` as the ensemble members
+axis: member ``i`` is initialized as ``weight[i]`` would be alone, one after the other from the
+same generator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from smithing._registry import Registry, check
+from smithing.nn import activations as _activations
+
+LayerSelector = tuple[type[nn.Module], ...] | Callable[[str, nn.Module], bool]
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """A registered initialization rule.
+
+    ``fn`` is ``fn(weight, *, generator, gain, **params)`` (in place) for a tensor rule, or
+    ``fn(model, layers, *, generator, gain, bias, activation, **params)`` for a model rule
+    (``layers`` is the list of selected ``(name, module)`` pairs).
+    """
+
+    name: str
+    fn: Callable[..., object]
+    model_level: bool
+    uses_gain: bool
+    paper_gain: float
+    description: str
+
+
+INITIALIZERS: Registry[Initializer] = Registry("initializer")
+PRETRAINED: Registry[Callable[..., object]] = Registry("pretrained source")
+
+
+def _register(name: str, *, model_level=False, uses_gain=False, paper_gain=1.0, description=""):
+    def deco(fn):
+        desc = description or (fn.__doc__ or "").strip().splitlines()[0]
+        INITIALIZERS.register(
+            name, Initializer(name, fn, model_level, uses_gain, paper_gain, desc), description=desc
+        )
+        return fn
+
+    return deco
+
+
+def names() -> list[str]:
+    """Names of the registered initializers."""
+    return INITIALIZERS.names()
+
+
+def fans(weight: torch.Tensor) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight ``(out, in, *kernel)`` (torch's convention)."""
+    check(weight.dim() >= 2, "weight", tuple(weight.shape), "a tensor with at least 2 dimensions")
+    receptive = math.prod(weight.shape[2:])
+    return weight.shape[1] * receptive, weight.shape[0] * receptive
+
+
+# ----------------------------------------------------------------------------- tensor rules
+
+
+@_register("uniform", description="U(-a, a), a fixed scale (default a = 0.05)")
+def _uniform(w: torch.Tensor, *, generator=None, gain=1.0, a: float = 0.05) -> None:
+    """W_ij ~ U(-a, a): the classic fixed-scale init, Var(W) = a^2 / 3.
+
+    Independent of the layer's fans, so deep or wide networks see their signals shrink or grow
+    layer by layer (the problem the fan-based rules fix; Glorot & Bengio 2010, section 4.2.1,
+    used U(-1/sqrt(n), 1/sqrt(n)) as the "standard" baseline). torch.nn.init.uniform_.
+    """
+    check(a > 0, "a", a, "a positive half-width")
+    nn.init.uniform_(w, -a, a, generator=generator)  # W ~ U(-a, a)
+
+
+@_register("normal", description="N(0, sigma^2), a fixed scale (default sigma = 0.01)")
+def _normal(w: torch.Tensor, *, generator=None, gain=1.0, sigma: float = 0.01) -> None:
+    """W_ij ~ N(0, sigma^2) with a fixed sigma (default 0.01, Hinton's "A practical guide to
+    training restricted Boltzmann machines", UTML TR 2010-003, section 8). torch.nn.init.normal_.
+    """
+    check(sigma > 0, "sigma", sigma, "a positive standard deviation")
+    nn.init.normal_(w, 0.0, sigma, generator=generator)  # W ~ N(0, sigma^2)
+
+
+@_register(
+    "glorot_uniform",
+    uses_gain=True,
+    description="Glorot & Bengio 2010 normalized init, U(+-gain sqrt(6/(fan_in+fan_out)))",
+)
+def _glorot_uniform(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+    """W_ij ~ U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)), so
+    Var(W) = gain^2 * 2 / (fan_in + fan_out).
+
+    Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
+    networks", AISTATS 2010, eq. 16 ("normalized initialization", gain 1): the compromise between
+    keeping the forward variance (n_in Var W = 1) and the backward variance (n_out Var W = 1).
+    The gain is torch's extension (the Theano tutorial uses 4 for sigmoid). Exactly
+    torch.nn.init.xavier_uniform_.
+    """
+    nn.init.xavier_uniform_(w, gain=gain, generator=generator)  # eq. 16
+
+
+@_register(
+    "glorot_normal",
+    uses_gain=True,
+    description="Glorot & Bengio 2010, N(0, gain^2 2/(fan_in+fan_out))",
+)
+def _glorot_normal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+    """W_ij ~ N(0, gain^2 * 2 / (fan_in + fan_out)): the Gaussian with the variance of the
+    normalized initialization (Glorot & Bengio, AISTATS 2010, eq. 12 as a compromise of the
+    forward and backward conditions). Exactly torch.nn.init.xavier_normal_.
+    """
+    nn.init.xavier_normal_(w, gain=gain, generator=generator)  # Var = gain^2 2/(fi+fo)
+
+
+def _fan(w: torch.Tensor, mode: str) -> int:
+    check(mode in ("fan_in", "fan_out"), "mode", mode, "'fan_in' or 'fan_out'")
+    fan_in, fan_out = fans(w)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _scaled_normal(w, gain, mode, generator):
+    std = gain / math.sqrt(_fan(w, mode))  # std = gain / sqrt(fan), as torch's kaiming_normal_
+    nn.init.normal_(w, 0.0, std, generator=generator)
+
+
+def _scaled_uniform(w, gain, mode, generator):
+    bound = math.sqrt(3.0) * (gain / math.sqrt(_fan(w, mode)))  # Var U(-b, b) = b^2/3 = std^2
+    nn.init.uniform_(w, -bound, bound, generator=generator)
+
+
+@_register(
+    "he_normal",
+    uses_gain=True,
+    paper_gain=math.sqrt(2.0),
+    description="He et al. 2015, N(0, gain^2/fan_in), gain sqrt 2 for ReLU",
+)
+def _he_normal(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fan_in") -> None:
+    """W_ij ~ N(0, gain^2 / fan), fan = fan_in (default) or fan_out; gain sqrt(2) for ReLU,
+    sqrt(2 / (1 + a^2)) for a leaky ReLU of slope a.
+
+    He, Zhang, Ren & Sun, "Delving deep into rectifiers: surpassing human-level performance on
+    ImageNet classification", ICCV 2015, eq. 10 (n_l Var(w_l) / 2 = 1; eq. 15 for PReLU).
+    Same arithmetic as torch.nn.init.kaiming_normal_ (bitwise equal for relu), with the gain
+    given as a number instead of a nonlinearity name.
+    """
+    _scaled_normal(w, gain, mode, generator)  # eq. 10: Var = 2 / n_l for ReLU
+
+
+@_register(
+    "he_uniform",
+    uses_gain=True,
+    paper_gain=math.sqrt(2.0),
+    description="He et al. 2015, U(+-gain sqrt(3/fan_in)), gain sqrt 2 for ReLU",
+)
+def _he_uniform(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fan_in") -> None:
+    """W_ij ~ U(-b, b), b = gain * sqrt(3 / fan): the uniform law with He et al.'s variance
+    gain^2 / fan (He et al., ICCV 2015, eq. 10). Same arithmetic as
+    torch.nn.init.kaiming_uniform_ (bitwise equal for relu).
+    """
+    _scaled_uniform(w, gain, mode, generator)  # eq. 10 with a uniform law
+
+
+@_register(
+    "lecun_normal", uses_gain=True, description="LeCun et al. 1998, N(0, gain^2/fan_in), gain 1"
+)
+def _lecun_normal(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -> None:
+    """W_ij ~ N(0, gain^2 / fan_in), gain 1 in the paper: each unit's weighted sum then has
+    unit variance when its inputs do.
+
+    LeCun, Bottou, Orr & Mueller, "Efficient BackProp", in Neural Networks: Tricks of the Trade,
+    Springer 1998, section 4.6 (sigma_w = m^(-1/2), meant for the scaled tanh
+    1.7159 tanh(2x/3)). torch has no LeCun rule; this is kaiming_normal_'s arithmetic with gain 1.
+    """
+    _scaled_normal(w, gain, mode, generator)  # sigma_w = m^(-1/2) (section 4.6)
+
+
+@_register(
+    "lecun_uniform",
+    uses_gain=True,
+    description="LeCun et al. 1998, U(+-gain sqrt(3/fan_in)), gain 1",
+)
+def _lecun_uniform(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -> None:
+    """W_ij ~ U(-b, b), b = gain * sqrt(3 / fan_in): LeCun et al.'s variance 1 / fan_in
+    (Efficient BackProp, 1998, section 4.6) with a uniform law.
+    """
+    _scaled_uniform(w, gain, mode, generator)  # Var = 1 / fan_in
+
+
+@_register(
+    "orthogonal",
+    uses_gain=True,
+    description="Saxe et al. 2014, gain * (U or V^T of the SVD of a Gaussian matrix)",
+)
+def _orthogonal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+    """W = gain * Q, Q the U or V^T factor of the thin SVD of a Gaussian matrix of W's shape.
+
+    Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics of learning in deep
+    linear neural networks", ICLR 2014 (as in their and Lasagne's code): A ~ N(0, 1) of shape
+    (rows, cols), cols = prod(shape[1:]); A = U S V^T; Q = U when rows >= cols (orthonormal
+    columns, W^T W = gain^2 I) else V^T (orthonormal rows, W W^T = gain^2 I). All singular values
+    of W equal gain, so a deep linear network's Jacobian is an isometry (dynamical isometry).
+
+    Departs from torch.nn.init.orthogonal_, which takes the Q factor of a QR decomposition with
+    a sign correction (a Haar-uniform draw); written by hand to follow the paper.
+    """
+    rows = w.shape[0]
+    cols = w.numel() // rows
+    a = torch.randn(rows, cols, generator=generator, dtype=w.dtype, device=w.device)
+    u, _, vh = torch.linalg.svd(a, full_matrices=False)  # u (rows, k), vh (k, cols), k=min
+    q = u if rows >= cols else vh  # (rows, cols), orthonormal columns or rows
+    w.copy_((gain * q).reshape(w.shape))  # W = gain * Q
+
+
+@_register("identity", description="Le et al. 2015 (IRNN), scale * I (+ N(0, noise^2)), eye-padded")
+def _identity(
+    w: torch.Tensor, *, generator=None, gain=1.0, scale: float = 1.0, noise: float = 0.0
+) -> None:
+    """W = scale * I (+ N(0, noise^2) noise when ``noise > 0``); a rectangular W gets the
+    identity in its leading square block and zeros elsewhere (torch.nn.init.eye_).
+
+    Le, Jaitly & Hinton, "A simple way to initialize recurrent networks of rectified linear
+    units", arXiv 1504.00941, 2015: the recurrent weights of an IRNN start at the identity (a
+    scaled identity 0.01 I for some tasks), so the hidden state is copied forward and gradients
+    neither vanish nor explode at the start.
+    """
+    check(w.dim() == 2, "weight", tuple(w.shape), "a 2-D weight for the identity init")
+    check(noise >= 0, "noise", noise, "a non-negative standard deviation")
+    nn.init.eye_(w)  # W = I (eye-padded when rectangular)
+    w.mul_(scale)  # W = scale * I
+    if noise > 0:
+        eps = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
+        w.add_(eps, alpha=noise)  # W = scale * I + noise * N(0, 1)
+
+
+@_register("sparse", description="Martens 2010, k non-zero N(0, sigma^2) incoming weights per unit")
+def _sparse(w: torch.Tensor, *, generator=None, gain=1.0, k: int = 15, sigma: float = 1.0) -> None:
+    """Each unit (row of W) gets exactly ``min(k, fan_in)`` non-zero incoming weights, at
+    inputs chosen uniformly at random without replacement, with values N(0, sigma^2); the rest
+    are 0. Var(W) = sigma^2 k / fan_in.
+
+    Martens, "Deep learning via Hessian-free optimization", ICML 2010, section 5 ("sparse
+    initialization": 15 non-zero incoming weights per unit, unit-Gaussian values, which
+    Sutskever et al., ICML 2013, section 3 restate). Departs from torch.nn.init.sparse_, which
+    zeroes a fixed *fraction* of each column (so units get varying numbers of inputs), uses
+    std 0.01 and draws its positions without the generator.
+    """
+    check(w.dim() == 2, "weight", tuple(w.shape), "a 2-D weight for the sparse init")
+    check(isinstance(k, int) and k > 0, "k", k, "a positive int")
+    check(sigma > 0, "sigma", sigma, "a positive standard deviation")
+    out, fan_in = w.shape
+    k = min(k, fan_in)
+    keys = torch.rand(out, fan_in, generator=generator, device=w.device)  # (out, fan_in)
+    idx = keys.argsort(dim=1)[:, :k]  # (out, k): a random k-subset of inputs per unit
+    vals = torch.randn(out, k, generator=generator, dtype=w.dtype, device=w.device) * sigma
+    w.zero_().scatter_(1, idx, vals)  # exactly k non-zeros per row
+
+
+# ----------------------------------------------------------------------------- resolution
+
+
+def _resolve_gain(spec: Initializer, gain, activation: str | None) -> float:
+    if not spec.uses_gain:
+        check(gain is None, "gain", gain, f"None: {spec.name!r} does not use a gain")
+        return 1.0
+    if gain is None:
+        return _activations.gain(activation) if activation is not None else spec.paper_gain
+    if gain == "paper":
+        return spec.paper_gain
+    if gain == "theano":
+        return 4.0 if activation == "sigmoid" else 1.0
+    check(
+        isinstance(gain, (int, float)) and not isinstance(gain, bool) and gain > 0,
+        "gain",
+        gain,
+        "None, 'paper', 'theano' or a positive number",
+    )
+    return float(gain)
+
+
+def _check_params(spec: Initializer, params: dict) -> None:
+    sig = inspect.signature(spec.fn)
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return  # the rule forwards extra parameters (pretrained sources)
+    allowed = [
+        n
+        for n, p in sig.parameters.items()
+        if p.kind is p.KEYWORD_ONLY and n not in ("generator", "gain", "bias", "activation")
+    ]
+    for key in params:
+        check(
+            key in allowed,
+            key,
+            params[key],
+            f"a parameter of {spec.name!r} (its parameters: {', '.join(allowed) or 'none'})",
+        )
+
+
+def initialize(
+    weight: torch.Tensor,
+    name: str,
+    *,
+    generator: torch.Generator | None = None,
+    gain: float | str | None = None,
+    activation: str | None = None,
+    stacked: bool = False,
+    **params,
+) -> torch.Tensor:
+    """Fill ``weight`` in place with the rule ``name`` and return it.
+
+    ``gain``/``activation`` as in the module docstring; ``params`` are the rule's own
+    (``a`` for uniform, ``sigma`` for normal and sparse, ``k`` for sparse, ``mode`` for he/lecun,
+    ``scale`` and ``noise`` for identity). With ``stacked=True`` the leading axis of ``weight``
+    is an ensemble's members axis and each member is initialized on its own.
+    """
+    spec = INITIALIZERS.get(name)
+    if spec.model_level:
+        raise ValueError(
+            f"initializer {name!r} needs a model: use smithing.init.apply(model, {name!r}, ...)"
+        )
+    _check_params(spec, params)
+    if activation is not None:
+        _activations.get(activation)  # validates the name
+    g = _resolve_gain(spec, gain, activation)
+    with torch.no_grad():
+        if stacked:
+            check(
+                weight.dim() >= 3,
+                "weight",
+                tuple(weight.shape),
+                "a (members, out, in, ...) tensor when stacked=True",
+            )
+            for member in weight:  # member: (out, in, ...) view
+                spec.fn(member, generator=generator, gain=g, **params)
+        else:
+            spec.fn(weight, generator=generator, gain=g, **params)
+    return weight
+
+
+def select_layers(
+    model: nn.Module, layers: LayerSelector = (nn.Linear,)
+) -> list[tuple[str, nn.Module]]:
+    """The ``(name, module)`` pairs of ``model`` matched by ``layers`` that have a ``weight``.
+
+    ``layers`` is a tuple of module types or a predicate ``(name, module) -> bool``.
+    """
+    if isinstance(layers, type):
+        layers = (layers,)
+    if isinstance(layers, tuple):
+        types = layers
+        check(
+            all(isinstance(t, type) for t in types),
+            "layers",
+            layers,
+            "a tuple of module types or a predicate (name, module) -> bool",
+        )
+
+        def match(_n, m):
+            return isinstance(m, types)
+    else:
+        check(
+            callable(layers),
+            "layers",
+            layers,
+            "a tuple of module types or a predicate (name, module) -> bool",
+        )
+        match = layers
+    out = [
+        (n, m)
+        for n, m in model.named_modules()
+        if match(n, m) and isinstance(getattr(m, "weight", None), torch.Tensor)
+    ]
+    if not out:
+        raise ValueError(
+            f"layers={layers!r} is invalid: it matches no module with a weight in "
+            f"{type(model).__name__}"
+        )
+    return out
+
+
+def _set_bias(module: nn.Module, bias) -> None:
+    b = getattr(module, "bias", None)
+    if b is None or bias == "keep":
+        return
+    with torch.no_grad():
+        b.fill_(0.0 if bias == "zero" else float(bias))
+
+
+def _check_bias(bias) -> None:
+    ok = bias in ("zero", "keep") or (
+        isinstance(bias, (int, float)) and not isinstance(bias, bool) and math.isfinite(bias)
+    )
+    check(ok, "bias", bias, "a number, 'zero' or 'keep'")
+
+
+def _model_activation(model: nn.Module, activation: str | None) -> str | None:
+    if activation is not None:
+        _activations.get(activation)
+        return activation
+    act = getattr(model, "activation", None)
+    return act if isinstance(act, str) and act in _activations.ACTIVATIONS else None
+
+
+def apply(
+    model: nn.Module,
+    name: str,
+    *,
+    generator: torch.Generator | None = None,
+    bias: float | str = 0.0,
+    layers: LayerSelector = (nn.Linear,),
+    activation: str | None = None,
+    gain: float | str | None = None,
+    **params,
+) -> nn.Module:
+    """Initialize the selected layers of ``model`` with the rule ``name``; returns ``model``.
+
+    Args:
+        generator: source of randomness (same state, same weights).
+        bias: value the selected layers' biases are set to (``0.0``/``"zero"`` by default, as
+            every paper above does), or ``"keep"`` to leave them.
+        layers: module types (default ``(nn.Linear,)``) or a predicate ``(name, module) ->
+            bool`` choosing which modules' ``weight`` is initialized.
+        activation: activation name whose gain the fan-based rules use; default
+            ``model.activation`` when the model has one (an ``MLP``).
+        gain: see the module docstring.
+        params: the rule's parameters (``data=``, ``tol=``, ... for ``lsuv``; ``source=`` for
+            ``pretrained``).
+    """
+    spec = INITIALIZERS.get(name)
+    _check_bias(bias)
+    act = _model_activation(model, activation)
+    selected = select_layers(model, layers)
+    if spec.model_level:
+        _check_params(spec, params)
+        spec.fn(
+            model, selected, generator=generator, gain=gain, bias=bias, activation=act, **params
+        )
+        return model
+    for _, module in selected:
+        initialize(module.weight, name, generator=generator, gain=gain, activation=act, **params)
+        _set_bias(module, bias)
+    return model
+
+
+# ----------------------------------------------------------------------------- LSUV
+
+
+class _StopForward(Exception):
+    pass
+
+
+@_register(
+    "lsuv",
+    model_level=True,
+    description="Mishkin & Matas 2016, orthogonal init then per-layer unit output variance",
+)
+def _lsuv_rule(
+    model,
+    selected,
+    *,
+    generator=None,
+    gain=None,
+    bias=0.0,
+    activation=None,
+    data: torch.Tensor | None = None,
+    tol: float = 0.1,
+    max_iter: int = 10,
+    pre_init: str = "orthogonal",
+) -> None:
+    """Layer-sequential unit-variance init (see :func:`lsuv`)."""
+    if data is None:
+        raise ValueError(
+            "data=None is invalid: expected a batch of inputs (lsuv is data-dependent:"
+            " apply(model, 'lsuv', data=x))"
+        )
+    _lsuv(
+        model,
+        selected,
+        data,
+        generator=generator,
+        gain=gain,
+        bias=bias,
+        activation=activation,
+        tol=tol,
+        max_iter=max_iter,
+        pre_init=pre_init,
+    )
+
+
+def lsuv(
+    model: nn.Module,
+    data: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    layers: LayerSelector = (nn.Linear,),
+    bias: float | str = 0.0,
+    tol: float = 0.1,
+    max_iter: int = 10,
+    pre_init: str = "orthogonal",
+) -> dict[str, float]:
+    """Layer-sequential unit-variance (LSUV) initialization; returns each layer's output variance.
+
+    Mishkin & Matas, "All you need is a good init", ICLR 2016, Algorithm 1:
+
+    1. pre-initialize every layer's weight with an orthonormal matrix (``pre_init``, Saxe et al.
+       2014; any registered tensor rule may be given instead);
+    2. for each layer L in forward order, repeat at most ``max_iter`` times: run the batch
+       ``data`` forward, ``v = Var(B_L)`` over all examples and units of the layer's output
+       (its pre-activation), stop if ``|v - 1| < tol``, else ``W_L <- W_L / sqrt(v)``.
+
+    The paper's Tol_var = 0.1 and T_max = 10 are the defaults. Biases are set by ``bias`` before
+    step 2 (zero by default; with zero bias one rescaling already gives v = 1 exactly).
+    Implementation: forward hooks capture each layer's output (its first call, if a module is
+    called several times) and stop the forward pass there; the model runs in eval mode (no
+    dropout) under ``torch.no_grad`` and its train/eval flags are restored afterwards.
+    """
+    _check_bias(bias)
+    return _lsuv(
+        model,
+        select_layers(model, layers),
+        data,
+        generator=generator,
+        gain=None,
+        bias=bias,
+        activation=None,
+        tol=tol,
+        max_iter=max_iter,
+        pre_init=pre_init,
+    )
+
+
+def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_iter, pre_init):
+    check(
+        isinstance(data, torch.Tensor) and data.shape[0] >= 2,
+        "data",
+        type(data).__name__,
+        "a tensor batch of at least 2 examples",
+    )
+    check(tol > 0, "tol", tol, "a positive tolerance")
+    check(isinstance(max_iter, int) and max_iter >= 1, "max_iter", max_iter, "a positive int")
+    for _, module in selected:
+        initialize(module.weight, pre_init, generator=generator, gain=gain, activation=activation)
+        _set_bias(module, bias)
+    flags = {m: m.training for m in model.modules()}
+    model.eval()
+    state = {"target": None, "out": None, "order": []}
+
+    def make_hook(layer_name):
+        def hook(_module, _inputs, output):
+            if layer_name not in state["order"]:
+                state["order"].append(layer_name)
+            if state["target"] == layer_name:
+                state["out"] = output
+                raise _StopForward
+
+        return hook
+
+    handles = [m.register_forward_hook(make_hook(n)) for n, m in selected]
+    modules = dict(selected)
+    variances: dict[str, float] = {}
+    try:
+        with torch.no_grad():
+            model(data)  # records the forward order of the selected layers
+            missing = [n for n, _ in selected if n not in state["order"]]
+            if missing:
+                raise ValueError(
+                    f"layers={missing!r} are never called by the forward pass; "
+                    "lsuv needs every selected layer to run on data"
+                )
+
+            def output_variance(layer_name):
+                state["target"] = layer_name
+                with contextlib.suppress(_StopForward):
+                    model(data)
+                return float(state["out"].float().var())  # Var(B_L) over batch and units
+
+            for layer_name in state["order"]:
+                w = modules[layer_name].weight
+                v = output_variance(layer_name)
+                for _ in range(max_iter):
+                    if not math.isfinite(v) or v == 0.0:
+                        raise ValueError(
+                            f"lsuv: layer {layer_name!r} has output variance {v} on "
+                            "data; it cannot be rescaled to 1"
+                        )
+                    if abs(v - 1.0) < tol:
+                        break
+                    w.div_(math.sqrt(v))  # W_L <- W_L / sqrt(Var(B_L))
+                    v = output_variance(layer_name)
+                variances[layer_name] = v
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in flags.items():
+            m.training = flag
+    return variances
+
+
+# ----------------------------------------------------------------------------- pretrained
+
+Pairs = Sequence[tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def register_pretrained(name: str, fn: Callable[..., object], *, description: str = "") -> None:
+    """Register a pretraining source for ``apply(model, "pretrained", source=name, **params)``.
+
+    ``fn(model, layers, *, generator, **params)`` returns the ``(W, b)`` pairs for the selected
+    layers in forward order (``W`` shaped ``(out_features, in_features)`` like ``nn.Linear``,
+    ``b`` a vector or None), or ``None`` after writing the weights itself. The pretraining
+    modules (RBM/DBN/denoising-autoencoder stacks) register themselves here.
+    """
+    PRETRAINED.register(name, fn, description=description)
+
+
+@_register(
+    "pretrained",
+    model_level=True,
+    description="weights from a pretraining source (RBM/DBN/DAE stack) or (W, b) pairs",
+)
+def _pretrained(
+    model,
+    selected,
+    *,
+    generator=None,
+    gain=None,
+    bias=0.0,
+    activation=None,
+    source=None,
+    rest: str | None = None,
+    **params,
+) -> None:
+    """Copy pretrained ``(W, b)`` pairs into the selected layers, in order.
+
+    ``source`` is a registered name (:func:`register_pretrained`), a callable with that
+    signature, or a sequence of ``(W, b)`` pairs. Fewer pairs than layers is allowed (a
+    pretrained stack covers the hidden layers; the output layer is new): the remaining layers
+    are initialized with the rule ``rest`` (e.g. ``"glorot_uniform"``) or, with ``rest=None``,
+    left as they are. A pair whose ``b`` is None gets the ``bias`` policy.
+    """
+    if source is None:
+        raise ValueError(
+            "source=None is invalid: expected a registered pretraining source "
+            f"({', '.join(PRETRAINED.names()) or 'none registered yet'}), a callable "
+            "or a list of (W, b) pairs"
+        )
+    if isinstance(source, str):
+        source = PRETRAINED.get(source)
+    if callable(source):
+        pairs = source(model, selected, generator=generator, **params)
+        if pairs is None:
+            return
+    else:
+        if params:
+            raise ValueError(
+                f"{sorted(params)!r} are invalid: parameters are only passed to a "
+                "callable or registered source"
+            )
+        pairs = source
+    pairs = list(pairs)
+    if len(pairs) > len(selected):
+        raise ValueError(
+            f"source has {len(pairs)} (W, b) pairs but the model has only "
+            f"{len(selected)} selected layers ({', '.join(n for n, _ in selected)})"
+        )
+    with torch.no_grad():
+        covered = selected[: len(pairs)]
+        for i, (pair, (layer_name, module)) in enumerate(zip(pairs, covered, strict=True)):
+            check(
+                isinstance(pair, (tuple, list)) and len(pair) == 2,
+                f"source[{i}]",
+                type(pair).__name__,
+                "a (W, b) pair",
+            )
+            W, b = pair
+            if tuple(W.shape) != tuple(module.weight.shape):
+                hint = (
+                    " (pass W.T: W must be (out_features, in_features))"
+                    if tuple(W.shape[::-1]) == tuple(module.weight.shape)
+                    else ""
+                )
+                raise ValueError(
+                    f"pretrained W {i} has shape {tuple(W.shape)} but layer "
+                    f"{layer_name!r} has weight shape {tuple(module.weight.shape)}"
+                    f"{hint}"
+                )
+            module.weight.copy_(W)
+            if b is None:
+                _set_bias(module, bias)
+            elif getattr(module, "bias", None) is None:
+                raise ValueError(f"pretrained b {i} given but layer {layer_name!r} has no bias")
+            else:
+                if tuple(b.shape) != tuple(module.bias.shape):
+                    raise ValueError(
+                        f"pretrained b {i} has shape {tuple(b.shape)} but layer "
+                        f"{layer_name!r} has bias shape {tuple(module.bias.shape)}"
+                    )
+                module.bias.copy_(b)
+    if rest is not None:
+        for _, module in selected[len(pairs) :]:
+            initialize(module.weight, rest, generator=generator, gain=gain, activation=activation)
+            _set_bias(module, bias)
+
+
+__all__ = [
+    "INITIALIZERS",
+    "PRETRAINED",
+    "Initializer",
+    "apply",
+    "fans",
+    "initialize",
+    "lsuv",
+    "names",
+    "register_pretrained",
+    "select_layers",
+]

@@ -1,0 +1,230 @@
+"""smithing.init: every rule's variance against its formula, structure, determinism, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from smithing import init
+from smithing.nn import MLP
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+OUT, IN = 400, 600  # large enough for the sample variance to be within ~1.5 % (240k entries)
+
+
+# (name, params, gain, expected variance of W for a (OUT, IN) weight)
+VARIANCES = [
+    ("uniform", {"a": 0.1}, None, 0.1**2 / 3),
+    ("normal", {"sigma": 0.02}, None, 0.02**2),
+    ("glorot_uniform", {}, 1.0, 2 / (IN + OUT)),
+    ("glorot_uniform", {}, 5 / 3, (5 / 3) ** 2 * 2 / (IN + OUT)),
+    ("glorot_normal", {}, 1.0, 2 / (IN + OUT)),
+    ("he_normal", {}, "paper", 2 / IN),
+    ("he_uniform", {}, "paper", 2 / IN),
+    ("he_normal", {"mode": "fan_out"}, "paper", 2 / OUT),
+    ("lecun_normal", {}, "paper", 1 / IN),
+    ("lecun_uniform", {}, "paper", 1 / IN),
+    ("orthogonal", {}, 1.0, 1 / IN),  # wide: W W^T = I, so sum W^2 = OUT
+    ("sparse", {"k": 15, "sigma": 1.0}, None, 15 / IN),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "gain", "var"), VARIANCES)
+def test_variance_matches_formula(name, params, gain, var):
+    w = torch.empty(OUT, IN)
+    init.initialize(w, name, generator=gen(1), gain=gain, **params)
+    assert w.mean().abs() < 0.01 * math.sqrt(var)  # standard error is 0.002 sd
+    assert w.var().item() == pytest.approx(var, rel=0.03)
+
+
+def test_uniform_and_normal_are_torch_builtins_bitwise():
+    w, ref = torch.empty(30, 40), torch.empty(30, 40)
+    init.initialize(w, "glorot_uniform", generator=gen(), gain=1.3)
+    nn.init.xavier_uniform_(ref, gain=1.3, generator=gen())
+    assert torch.equal(w, ref)
+    init.initialize(w, "glorot_normal", generator=gen())
+    nn.init.xavier_normal_(ref, generator=gen())
+    assert torch.equal(w, ref)
+    init.initialize(w, "he_normal", generator=gen(), activation="relu")
+    nn.init.kaiming_normal_(ref, nonlinearity="relu", generator=gen())
+    assert torch.equal(w, ref)
+    init.initialize(w, "he_uniform", generator=gen(), activation="relu")
+    nn.init.kaiming_uniform_(ref, nonlinearity="relu", generator=gen())
+    assert torch.equal(w, ref)
+
+
+def test_gain_policies():
+    w = torch.empty(200, 300)
+    bound = math.sqrt(6 / 500)
+    init.initialize(w, "glorot_uniform", generator=gen(), gain="theano", activation="sigmoid")
+    assert w.abs().max() <= 4 * bound and w.abs().max() > 3.9 * bound
+    init.initialize(w, "glorot_uniform", generator=gen(), activation="tanh")  # torch: 5/3
+    assert w.abs().max() <= 5 / 3 * bound and w.abs().max() > 1.6 * bound
+    init.initialize(w, "he_uniform", generator=gen())  # no activation known: paper sqrt 2
+    assert w.abs().max() <= math.sqrt(2) * math.sqrt(3 / 300) + 1e-7
+    with pytest.raises(ValueError, match=r"gain=.*does not use a gain"):
+        init.initialize(w, "uniform", gain=2.0)
+    with pytest.raises(ValueError, match=r"gain=-1\.0 is invalid"):
+        init.initialize(w, "glorot_normal", gain=-1.0)
+
+
+def test_apply_takes_gain_from_model_activation():
+    torch.manual_seed(0)
+    relu = MLP(50, (200,), 10, "relu")
+    init.apply(relu, "lecun_normal", generator=gen())  # activation gain sqrt 2 -> He's rule
+    ref = MLP(50, (200,), 10, "relu")
+    g = gen()
+    for lin in ref.linears:
+        nn.init.kaiming_normal_(lin.weight, nonlinearity="relu", generator=g)
+    for a, b in zip(relu.linears, ref.linears, strict=True):
+        assert torch.equal(a.weight, b.weight)
+        assert torch.count_nonzero(a.bias) == 0
+
+
+@pytest.mark.parametrize(("shape", "gain"), [((50, 50), 1.0), ((30, 80), 2.0), ((80, 30), 0.5)])
+def test_orthogonal_rows_or_columns_orthonormal(shape, gain):
+    w = torch.empty(shape, dtype=torch.float64)
+    init.initialize(w, "orthogonal", generator=gen(), gain=gain)
+    rows, cols = shape
+    gram = w @ w.T if rows <= cols else w.T @ w  # (min, min)
+    torch.testing.assert_close(gram, gain**2 * torch.eye(min(shape), dtype=torch.float64))
+    # and it is the SVD factor of the same Gaussian draw (the paper's construction)
+    a = torch.randn(rows, cols, generator=gen(), dtype=torch.float64)
+    u, _, vh = torch.linalg.svd(a, full_matrices=False)
+    torch.testing.assert_close(w, gain * (u if rows >= cols else vh))
+
+
+def test_identity_exact_and_rectangular():
+    w = torch.empty(4, 4)
+    init.initialize(w, "identity", scale=0.5)
+    assert torch.equal(w, 0.5 * torch.eye(4))
+    w = torch.empty(3, 5)
+    init.initialize(w, "identity")
+    assert torch.equal(w, torch.eye(3, 5))
+    w = torch.empty(300, 300)
+    init.initialize(w, "identity", generator=gen(), noise=0.01)
+    off = w - torch.eye(300)
+    assert off.std().item() == pytest.approx(0.01, rel=0.02)
+
+
+def test_sparse_exactly_k_per_row():
+    w = torch.empty(100, 40)
+    init.initialize(w, "sparse", generator=gen(), k=15)
+    assert ((w != 0).sum(dim=1) == 15).all()
+    w = torch.empty(10, 6)
+    init.initialize(w, "sparse", generator=gen(), k=15)  # capped at fan_in
+    assert ((w != 0).sum(dim=1) == 6).all()
+
+
+@pytest.mark.parametrize("name", [n for n in init.names() if n not in ("lsuv", "pretrained")])
+def test_same_generator_same_weights(name):
+    a, b = torch.empty(20, 30), torch.empty(20, 30)
+    init.initialize(a, name, generator=gen(7), **({"noise": 0.1} if name == "identity" else {}))
+    init.initialize(b, name, generator=gen(7), **({"noise": 0.1} if name == "identity" else {}))
+    assert torch.equal(a, b)
+    if name != "identity":
+        c = init.initialize(torch.empty(20, 30), name, generator=gen(8))
+        assert not torch.equal(a, c)
+
+
+def test_stacked_members_equal_separate_draws():
+    w = torch.empty(3, 20, 30)
+    init.initialize(w, "he_normal", generator=gen(), stacked=True)
+    g = gen()
+    for m in range(3):
+        ref = init.initialize(torch.empty(20, 30), "he_normal", generator=g)
+        assert torch.equal(w[m], ref)
+
+
+def test_lsuv_unit_output_variance_per_layer():
+    torch.manual_seed(0)
+    model = MLP(30, (64, 64, 64), 10, "tanh", dropout=0.5)
+    model.train()
+    x = torch.randn(256, 30, generator=gen(3)) * 3.0
+    init.apply(model, "lsuv", data=x, generator=gen(), tol=1e-3)
+    assert model.training  # flags restored
+    model.eval()
+    h = x
+    with torch.no_grad():
+        for m in model.net:
+            h = m(h)
+            if isinstance(m, nn.Linear):
+                assert h.var().item() == pytest.approx(1.0, abs=1e-3)
+                assert torch.count_nonzero(m.bias) == 0
+    v = init.lsuv(model, x, generator=gen(), bias="keep")
+    assert list(v) == ["net.1", "net.4", "net.7", "net.10"]
+    assert all(abs(val - 1) < 0.1 for val in v.values())
+
+
+def test_lsuv_needs_data():
+    with pytest.raises(ValueError, match="data=None is invalid"):
+        init.apply(MLP(4, (3,), 2), "lsuv")
+
+
+def test_pretrained_pairs_and_callable_and_registry():
+    model = MLP(6, (5, 4), 3, "sigmoid")
+    pairs = [(torch.ones(5, 6), torch.full((5,), 2.0)), (torch.ones(4, 5) * 3, None)]
+    before = model.linears[2].weight.clone()
+    init.apply(model, "pretrained", source=pairs)
+    assert torch.equal(model.linears[0].weight, torch.ones(5, 6))
+    assert torch.equal(model.linears[0].bias, torch.full((5,), 2.0))
+    assert torch.equal(model.linears[1].bias, torch.zeros(4))
+    assert torch.equal(model.linears[2].weight, before)  # rest=None leaves the new layer
+    init.apply(
+        model,
+        "pretrained",
+        source=lambda m, layers, generator=None: pairs[:1],
+        rest="glorot_uniform",
+        generator=gen(),
+    )
+    assert not torch.equal(model.linears[2].weight, before)
+
+    def fake_stack(model, layers, *, generator=None, value=0.0):
+        return [(torch.full(m.weight.shape, value), None) for _, m in layers]
+
+    init.register_pretrained("test_fake_stack", fake_stack)
+    init.apply(model, "pretrained", source="test_fake_stack", value=0.25)
+    assert all((lin.weight == 0.25).all() for lin in model.linears)
+    with pytest.raises(ValueError, match="unknown pretrained source 'nope'"):
+        init.apply(model, "pretrained", source="nope")
+
+
+def test_pretrained_shape_errors():
+    model = MLP(6, (5,), 3)
+    with pytest.raises(ValueError, match=r"W 0 has shape \(6, 5\).*'net.1'.*\(5, 6\).*pass W.T"):
+        init.apply(model, "pretrained", source=[(torch.ones(6, 5), None)])
+    with pytest.raises(ValueError, match=r"b 0 has shape \(4,\)"):
+        init.apply(model, "pretrained", source=[(torch.ones(5, 6), torch.ones(4))])
+    with pytest.raises(ValueError, match="3 \\(W, b\\) pairs but the model has only 2"):
+        init.apply(model, "pretrained", source=[(torch.ones(5, 6), None)] * 3)
+
+
+def test_errors_name_valid_choices():
+    with pytest.raises(ValueError, match=r"unknown initializer 'xavier'; valid: .*glorot_normal"):
+        init.initialize(torch.empty(2, 2), "xavier")
+    with pytest.raises(ValueError, match=r"sigma=3 is invalid: expected a parameter of 'uniform'"):
+        init.initialize(torch.empty(2, 2), "uniform", sigma=3)
+    with pytest.raises(ValueError, match="needs a model"):
+        init.initialize(torch.empty(2, 2), "lsuv")
+    with pytest.raises(ValueError, match="bias='random' is invalid"):
+        init.apply(MLP(2, (2,), 2), "normal", bias="random")
+    with pytest.raises(ValueError, match="layers=.* matches no module"):
+        init.apply(MLP(2, (2,), 2), "normal", layers=(nn.Conv2d,))
+
+
+def test_bias_policies_and_layer_predicate():
+    model = MLP(5, (4,), 3)
+    with torch.no_grad():
+        for lin in model.linears:
+            lin.bias.fill_(7.0)
+    init.apply(model, "normal", bias="keep", layers=lambda name, m: name == "net.3")
+    assert (model.linears[0].bias == 7).all() and (model.linears[1].bias == 7).all()
+    init.apply(model, "normal", bias=0.5)
+    assert all((lin.bias == 0.5).all() for lin in model.linears)
