@@ -396,7 +396,9 @@ def lr_scales_update(name: str) -> bool:
     ``-lr * weight_decay * x``). The ensemble runner relies on it: it runs one optimizer over
     stacked members at ``lr = 1`` and sets ``p_new = p_old + lr_m * (p_after - p_old)`` for
     member ``m``, which equals stepping member ``m`` with ``lr = lr_m`` (also with a schedule,
-    ``lr_m * schedule_factor(...)``, since PyTorch applies the current ``lr`` at step time). An
+    ``lr_m * schedule_factor(...)``, since PyTorch applies the current ``lr`` at step time).
+    Stacking is exact because all these optimizers act coordinate by coordinate (no norms across
+    a tensor); the scaled update agrees with the direct one up to rounding, not bitwise. An
     optimizer registered later without an entry here is reported as False.
     """
     OPTIMIZERS.get(name)  # unknown names raise, listing the valid ones
@@ -469,15 +471,16 @@ def _warmup_cosine_factor(
 def _cosine_scheduler(
     opt: torch.optim.Optimizer, period: int, min_factor: float
 ) -> lr_scheduler.LRScheduler:
-    lrs = {g["lr"] for g in opt.param_groups}
+    # lr_0 of each group: "initial_lr" once an earlier scheduler (the warm-up) has changed "lr"
+    lr0s = [g.get("initial_lr", g["lr"]) for g in opt.param_groups]
     check(
-        min_factor == 0 or len(lrs) == 1,
+        min_factor == 0 or len(set(lr0s)) == 1,
         "min_factor",
         min_factor,
         "0 when param groups have different learning rates (CosineAnnealingLR's eta_min is one "
         "absolute value)",
     )
-    eta_min = min_factor * opt.param_groups[0]["lr"]  # absolute floor, lr_min = min_factor * lr_0
+    eta_min = min_factor * lr0s[0]  # absolute floor, lr_min = min_factor * lr_0
     return lr_scheduler.CosineAnnealingLR(opt, T_max=period, eta_min=eta_min)
 
 
