@@ -96,27 +96,77 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_positive_int, default=32)
     t.add_argument("--optimizer", default="momentum")
     t.add_argument("--momentum", type=_nonneg_float, default=None)
-    t.add_argument("--optimizer-option", action="append", metavar="KEY=VALUE",
-                   dest="optimizer_options")
+    t.add_argument(
+        "--optimizer-option", action="append", metavar="KEY=VALUE", dest="optimizer_options"
+    )
     t.add_argument("--schedule", default=None, help="learning-rate schedule name")
-    t.add_argument("--schedule-option", action="append", metavar="KEY=VALUE",
-                   dest="schedule_options")
+    t.add_argument(
+        "--schedule-option", action="append", metavar="KEY=VALUE", dest="schedule_options"
+    )
     t.add_argument("--early-stopping-patience", type=_nonneg_int, default=None)
     t.add_argument("--early-stopping-monitor", default="valid_loss")
     t.add_argument("--l2", type=_nonneg_float, default=0.0, help="lambda of lambda/(2n) sum w^2")
     t.add_argument("--l1", type=_nonneg_float, default=0.0, help="lambda of lambda/n sum |w|")
     t.add_argument("--max-norm", type=_positive_float, default=None)
-    t.add_argument("--dropout", type=_nonneg_float, nargs="+", default=None, metavar="P",
-                   help="hidden dropout P, or input and hidden dropout P_IN P_HIDDEN")
+    t.add_argument(
+        "--dropout",
+        type=_nonneg_float,
+        nargs="+",
+        default=None,
+        metavar="P",
+        help="hidden dropout P, or input and hidden dropout P_IN P_HIDDEN",
+    )
     t.add_argument("--dropout-mode", default="inverted", help="inverted | lecture | gaussian")
     t.add_argument("--clip-norm", type=_positive_float, default=None)
-    t.add_argument("--n-train", type=_positive_int, default=None,
-                   help="use only the first N training examples")
+    t.add_argument(
+        "--n-train", type=_positive_int, default=None, help="use only the first N training examples"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu")
     t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    r = sub.add_parser("run", help="run (or resume) a study and write its report")
+    r.add_argument("study")
+    _study_args(r)
+    r.add_argument("--dataset", default=None, help="override the study's dataset")
+    r.add_argument("--scale", choices=["quick", "paper"], default="quick")
+    r.add_argument("--seeds", type=_positive_int, default=None, help="seeds per variant")
+    r.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override a configuration key of every run (e.g. --set epochs=5)",
+    )
+    r.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: per variant the mean/std final test error",
+    )
+
+    tour = sub.add_parser("tour", help="run every study at quick scale and write the report")
+    _study_args(tour)
+    tour.add_argument("--seeds", type=_positive_int, default=None)
+    tour.add_argument(
+        "--only", nargs="+", default=None, metavar="STUDY", help="run only these studies"
+    )
+    tour.add_argument("--json", action="store_true")
+
+    rep = sub.add_parser("report", help="(re)write the HTML report of an output directory")
+    rep.add_argument("--out", default="smithing-out")
+
+    ex = sub.add_parser("export", help="export the stored results as tables")
+    ex.add_argument("--out", default="smithing-out")
+    ex.add_argument("--format", choices=["csv"], default="csv")
+    ex.add_argument("--to", default=None, help="folder for the files (default OUT/export)")
     return p
+
+
+def _study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="smithing-out", help="output directory (store + report)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def main(argv: list[str] | None = None) -> int:

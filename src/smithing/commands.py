@@ -59,11 +59,11 @@ def cmd_datasets(args) -> int:
             state = "partial"
         else:
             state = "missing (downloaded on first use)"
-        rows.append({"name": spec.name, "state": state, "description": spec.description,
-                     "files": status})
+        rows.append(
+            {"name": spec.name, "state": state, "description": spec.description, "files": status}
+        )
     if args.json:
-        print(json.dumps({"data_dir": str(data_dir()), "datasets": rows}, indent=1,
-                         default=str))
+        print(json.dumps({"data_dir": str(data_dir()), "datasets": rows}, indent=1, default=str))
         return 0
     from rich.table import Table
 
@@ -119,18 +119,31 @@ def cmd_train(args) -> int:
     data = load_data(cfg, device)
     show = not args.quiet and sys.stderr.isatty() or (not args.quiet and not args.json)
     if show:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
-        with Progress(TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-                      console=_console(stderr=True), transient=True) as prog:
+        with Progress(
+            TextColumn("[bold]train[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=_console(stderr=True),
+            transient=True,
+        ) as prog:
             task = prog.add_task("epochs", total=cfg.epochs, info="")
 
             def progress(epoch, rec):
-                prog.update(task, completed=epoch,
-                            info=f"loss {rec['train_loss']:.4f} valid err "
-                                 f"{rec['valid_error']:.4f}")
+                prog.update(
+                    task,
+                    completed=epoch,
+                    info=f"loss {rec['train_loss']:.4f} valid err {rec['valid_error']:.4f}",
+                )
 
             model, hist = train_one(cfg, device, progress=progress, data=data)
     else:
@@ -166,3 +179,122 @@ def _validate_names(cfg) -> None:
         from smithing import init
 
         init.INITIALIZERS.get(cfg.init)
+
+
+def cmd_run(args) -> int:
+    from smithing.runner.runner import run_study
+
+    device = _device(args.device)
+    summary = run_study(
+        args.study,
+        scale=args.scale,
+        dataset=args.dataset,
+        seeds=args.seeds,
+        device=str(device),
+        out=args.out,
+        jobs=args.jobs,
+        quiet=args.quiet or args.json,
+        overrides=_key_values(args.overrides),
+    )
+    _print_summary(summary, args)
+    return 0
+
+
+def _print_summary(summary: dict, args) -> None:
+    from pathlib import Path
+
+    if args.json:
+        print(json.dumps(summary))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"study {summary['study']}", title_justify="left")
+    for c in ("variant", "test error mean", "std", "runs", "diverged", "failed"):
+        table.add_column(c)
+    for v, s in summary["variants"].items():
+        m, sd = s["test_error_mean"], s["test_error_std"]
+        table.add_row(
+            v,
+            "n/a" if m is None else f"{100 * m:.2f} %",
+            "n/a" if sd is None else f"{100 * sd:.2f}",
+            str(s["runs"]),
+            str(s["diverged"]),
+            str(s["failed"]),
+        )
+    con = _console()
+    con.print(table)
+    con.print(f"report: {Path(args.out, 'report', summary['study'] + '.html')}")
+
+
+def cmd_tour(args) -> int:
+    import time
+    from pathlib import Path
+
+    from smithing.report import write_report
+    from smithing.runner.runner import run_study
+    from smithing.studies import STUDIES
+
+    device = _device(args.device)
+    names = [e.name for e in STUDIES.entries() if e.obj.in_tour]
+    if args.only:
+        for n in args.only:
+            STUDIES.get(n)
+        names = [n for n in names if n in args.only]
+    out = {}
+    t0 = time.perf_counter()
+    for name in names:
+        if not args.quiet and not args.json:
+            _console(stderr=True).print(f"[bold]tour[/]: study {name}")
+        out[name] = run_study(
+            name,
+            scale="quick",
+            seeds=args.seeds,
+            device=str(device),
+            out=args.out,
+            jobs=args.jobs,
+            quiet=args.quiet or args.json,
+            report=False,
+        )
+    index = write_report(args.out)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "studies": out,
+                    "report": str(index),
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
+        )
+    else:
+        for s in out.values():
+            _print_summary(s, args)
+        _console().print(f"report: {Path(index)}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from smithing.report import write_report
+    from smithing.runner.store import Store
+
+    if not (Path(args.out) / Store.FILENAME).exists():
+        raise CLIError(f"no results store in {args.out!r}: run a study first (smithing run ...)")
+    index = write_report(args.out)
+    print(index)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from smithing.runner.store import Store
+
+    if not (Path(args.out) / Store.FILENAME).exists():
+        raise CLIError(f"no results store in {args.out!r}: run a study first (smithing run ...)")
+    with Store(args.out) as store:
+        paths = store.export_csv(args.to or Path(args.out) / "export")
+    for p in paths:
+        print(p)
+    return 0

@@ -52,8 +52,10 @@ def test_inputs_not_mutated(digits):
     assert torch.equal(before, digits.train.x)
 
 
-@pytest.mark.parametrize("bad,match", [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"),
-                                       ({"batch_size": 0}, "batch_size")])
+@pytest.mark.parametrize(
+    "bad,match",
+    [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"batch_size": 0}, "batch_size")],
+)
 def test_bad_arguments(digits, bad, match):
     kw = {"epochs": 1, "lr": 0.1, "batch_size": 8} | bad
     with pytest.raises(ValueError, match=match):
@@ -69,8 +71,12 @@ def test_early_stopping_always_restores_best_weights(digits, ended_by):
     """Whatever ends training, the model ends with the best epoch's weights."""
     m = _model()
     snapshots = {}
-    vals = {"patience": [1.0, 0.5, 0.7, 0.8, 0.9, 0.95], "max_epochs": [1.0, 0.5, 0.6, 0.7],
-            "divergence": [1.0, 0.5, 0.6], "exception": [1.0, 0.5, 0.6]}[ended_by]
+    vals = {
+        "patience": [1.0, 0.5, 0.7, 0.8, 0.9, 0.95],
+        "max_epochs": [1.0, 0.5, 0.6, 0.7],
+        "divergence": [1.0, 0.5, 0.6],
+        "exception": [1.0, 0.5, 0.6],
+    }[ended_by]
 
     def cb(epoch, rec, model):
         snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
@@ -97,8 +103,12 @@ def test_early_stopping_always_restores_best_weights(digits, ended_by):
         assert torch.equal(v, snapshots[2][k]), k
     if h is not None:
         assert h.best_epoch == 2
-        assert h.stop_reason == {"patience": "patience", "max_epochs": "max_epochs",
-                                 "divergence": "diverged"}[ended_by]
+        assert (
+            h.stop_reason
+            == {"patience": "patience", "max_epochs": "max_epochs", "divergence": "diverged"}[
+                ended_by
+            ]
+        )
         assert math.isfinite(h.final["test_error"])
 
 

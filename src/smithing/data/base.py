@@ -82,7 +82,10 @@ class Dataset:
         if device == self.device:
             return self
         return replace(
-            self, train=self.train.to(device), valid=self.valid.to(device), test=self.test.to(device)
+            self,
+            train=self.train.to(device),
+            valid=self.valid.to(device),
+            test=self.test.to(device),
         )
 
     def subset(self, n_train: int | None = None) -> Dataset:

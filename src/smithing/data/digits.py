@@ -39,4 +39,6 @@ def load_digits(data_dir: Path | None = None) -> Dataset:
     )
 
 
-register_dataset("digits", load_digits, "8x8 handwritten digits bundled with scikit-learn (embedded)")
+register_dataset(
+    "digits", load_digits, "8x8 handwritten digits bundled with scikit-learn (embedded)"
+)

@@ -37,8 +37,9 @@ _add("tanh", nn.Tanh, 5.0 / 3.0, True, "hyperbolic tangent, derivative <= 1")
 _add("relu", nn.ReLU, 2.0**0.5, False, "rectified linear max(0, x)")
 _add("softsign", nn.Softsign, 1.0, True, "x/(1+|x|) (Glorot & Bengio 2010)")
 _add("linear", nn.Identity, 1.0, False, "identity (a linear layer)")
-_add("leaky_relu", lambda: nn.LeakyReLU(0.01), (2.0 / (1 + 0.01**2)) ** 0.5, False,
-     "max(x, 0.01 x)")
+_add(
+    "leaky_relu", lambda: nn.LeakyReLU(0.01), (2.0 / (1 + 0.01**2)) ** 0.5, False, "max(x, 0.01 x)"
+)
 _add("elu", nn.ELU, 1.0, False, "exponential linear unit (Clevert et al. 2016)")
 _add("softplus", nn.Softplus, 1.0, False, "log(1 + e^x)")
 
@@ -57,8 +58,13 @@ def gain(name: str) -> float:
 
 def torch_gain_name(name: str) -> str:
     """The nonlinearity name torch.nn.init understands for ``name``."""
-    return {"linear": "linear", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
-            "leaky_relu": "leaky_relu"}.get(name, "linear")
+    return {
+        "linear": "linear",
+        "sigmoid": "sigmoid",
+        "tanh": "tanh",
+        "relu": "relu",
+        "leaky_relu": "leaky_relu",
+    }.get(name, "linear")
 
 
 def derivative(name: str, x: torch.Tensor) -> torch.Tensor:

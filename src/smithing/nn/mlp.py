@@ -43,8 +43,9 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         check(isinstance(n_inputs, int) and n_inputs > 0, "n_inputs", n_inputs, "a positive int")
-        check(isinstance(n_outputs, int) and n_outputs > 0, "n_outputs", n_outputs,
-              "a positive int")
+        check(
+            isinstance(n_outputs, int) and n_outputs > 0, "n_outputs", n_outputs, "a positive int"
+        )
         hidden = tuple(int(h) for h in hidden)
         for h in hidden:
             check(h > 0, "hidden", hidden, "positive layer sizes")

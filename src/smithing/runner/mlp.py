@@ -54,12 +54,24 @@ class MLPConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        check(isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr),
-              "lr", self.lr, "a positive number")
-        check(isinstance(self.epochs, int) and self.epochs > 0, "epochs", self.epochs,
-              "a positive int")
-        check(isinstance(self.batch_size, int) and self.batch_size > 0, "batch_size",
-              self.batch_size, "a positive int")
+        check(
+            isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr),
+            "lr",
+            self.lr,
+            "a positive number",
+        )
+        check(
+            isinstance(self.epochs, int) and self.epochs > 0,
+            "epochs",
+            self.epochs,
+            "a positive int",
+        )
+        check(
+            isinstance(self.batch_size, int) and self.batch_size > 0,
+            "batch_size",
+            self.batch_size,
+            "a positive int",
+        )
         for h in self.hidden:
             check(h > 0, "hidden", self.hidden, "positive layer sizes")
         activations.get(self.activation)
@@ -70,8 +82,12 @@ class MLPConfig:
         if self.momentum is not None:
             check(0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
         if self.early_stopping_patience is not None:
-            check(self.early_stopping_patience >= 0, "early_stopping_patience",
-                  self.early_stopping_patience, "a non-negative int")
+            check(
+                self.early_stopping_patience >= 0,
+                "early_stopping_patience",
+                self.early_stopping_patience,
+                "a non-negative int",
+            )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -132,9 +148,11 @@ def build_model(cfg: MLPConfig, data: Dataset) -> MLP:
 def _early_stopping(cfg: MLPConfig) -> EarlyStopping | None:
     if cfg.early_stopping_patience is None:
         return None
-    return EarlyStopping(monitor=cfg.early_stopping_monitor,
-                         patience=cfg.early_stopping_patience,
-                         restore_best_weights=cfg.restore_best_weights)
+    return EarlyStopping(
+        monitor=cfg.early_stopping_monitor,
+        patience=cfg.early_stopping_patience,
+        restore_best_weights=cfg.restore_best_weights,
+    )
 
 
 def _regularizer(cfg: MLPConfig, n: int):
@@ -192,8 +210,10 @@ def train_group(
     from smithing.train.ensemble import fit_ensemble
 
     if not can_batch(cfgs):
-        raise ValueError("configurations differ in more than per-member fields "
-                         f"{PER_MEMBER_FIELDS}; train them separately")
+        raise ValueError(
+            "configurations differ in more than per-member fields "
+            f"{PER_MEMBER_FIELDS}; train them separately"
+        )
     c0 = cfgs[0]
     data = data if data is not None else load_data(c0, device)
     models = [build_model(c, data).to(device) for c in cfgs]
@@ -211,7 +231,8 @@ def train_group(
             optimizer_options=c0.optimizer_kwargs(),
             schedule=c0.schedule,
             schedule_options=c0.schedule_options,
-            early_stopping=(lambda: _early_stopping(c0)) if c0.early_stopping_patience is not None
+            early_stopping=(lambda: _early_stopping(c0))
+            if c0.early_stopping_patience is not None
             else None,
             hooks=hooks,
             eval_train=c0.eval_train,
@@ -229,8 +250,11 @@ def _member_hooks(cfgs: Sequence[MLPConfig], n: int, device):
     from smithing.regularize import member_hooks
 
     return member_hooks(
-        l2=[c.l2 for c in cfgs], l1=[c.l1 for c in cfgs],
-        max_norm=[c.max_norm for c in cfgs], n=n, device=device,
+        l2=[c.l2 for c in cfgs],
+        l1=[c.l1 for c in cfgs],
+        max_norm=[c.max_norm for c in cfgs],
+        n=n,
+        device=device,
     )
 
 

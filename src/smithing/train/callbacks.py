@@ -46,12 +46,20 @@ class EarlyStopping:
     def __post_init__(self) -> None:
         check(self.monitor in MONITORS, "monitor", self.monitor, f"one of {MONITORS}")
         check(self.mode in ("min", "max", "auto"), "mode", self.mode, "'min', 'max' or 'auto'")
-        check(isinstance(self.patience, int) and self.patience >= 0, "patience", self.patience,
-              "a non-negative int")
+        check(
+            isinstance(self.patience, int) and self.patience >= 0,
+            "patience",
+            self.patience,
+            "a non-negative int",
+        )
         check(self.min_delta >= 0, "min_delta", self.min_delta, "a non-negative number")
         if self.improvement_threshold is not None:
-            check(0 < self.improvement_threshold <= 1, "improvement_threshold",
-                  self.improvement_threshold, "a number in (0, 1]")
+            check(
+                0 < self.improvement_threshold <= 1,
+                "improvement_threshold",
+                self.improvement_threshold,
+                "a number in (0, 1]",
+            )
         self.reset()
 
     @property

@@ -126,8 +126,12 @@ def _member_errors(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tenso
     """out (M, N, C), y (N,) -> summed error per member (M,)."""
     if task == "classification":
         return (out.argmax(-1) != y.unsqueeze(0)).sum(1).double()
-    return ((out.reshape(out.shape[0], *y.shape) - y.unsqueeze(0)) ** 2).reshape(
-        out.shape[0], -1).sum(1).double()
+    return (
+        ((out.reshape(out.shape[0], *y.shape) - y.unsqueeze(0)) ** 2)
+        .reshape(out.shape[0], -1)
+        .sum(1)
+        .double()
+    )
 
 
 @torch.no_grad()
@@ -181,8 +185,9 @@ def fit_ensemble(
     for lr in lrs:
         check(lr > 0 and math.isfinite(lr), "lrs", list(lrs), "positive learning rates")
     check(isinstance(epochs, int) and epochs > 0, "epochs", epochs, "a positive int")
-    check(isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size,
-          "a positive int")
+    check(
+        isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size, "a positive int"
+    )
     if device is None:
         p = next(models[0].parameters())
         device = p.device
@@ -204,8 +209,17 @@ def fit_ensemble(
     has_best = [False] * M
     active = torch.ones(M, dtype=torch.bool, device=device)
     active_l = [True] * M
-    hists = [History(config={"epochs": epochs, "lr": float(lrs[m]), "batch_size": batch_size,
-                             "seed": int(seeds[m])}) for m in range(M)]
+    hists = [
+        History(
+            config={
+                "epochs": epochs,
+                "lr": float(lrs[m]),
+                "batch_size": batch_size,
+                "seed": int(seeds[m]),
+            }
+        )
+        for m in range(M)
+    ]
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     x, y = data.train.x, data.train.y
     n = x.shape[0]
@@ -219,8 +233,9 @@ def fit_ensemble(
                 break
             factor = 1.0
             if schedule is not None and schedule != "constant":
-                factor = _optim.schedule_factor(schedule, epoch - 1, epochs=epochs,
-                                                **(schedule_options or {}))
+                factor = _optim.schedule_factor(
+                    schedule, epoch - 1, epochs=epochs, **(schedule_options or {})
+                )
             cur = base_lrs * factor  # (M,)
             perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
             loss_sum = torch.zeros(M, dtype=torch.float64, device=device)
@@ -254,8 +269,14 @@ def fit_ensemble(
                 if not active_l[m]:
                     recs.append({})
                     continue
-                rec = {"epoch": epoch, "train_loss": train_loss[m], "lr": float(cur[m]),
-                       "valid_loss": v_loss[m], "valid_error": v_err[m], "seconds": secs}
+                rec = {
+                    "epoch": epoch,
+                    "train_loss": train_loss[m],
+                    "lr": float(cur[m]),
+                    "valid_loss": v_loss[m],
+                    "valid_error": v_err[m],
+                    "seconds": secs,
+                }
                 if eval_train:
                     rec["train_eval_loss"], rec["train_error"] = t_loss[m], t_err[m]
                 hists[m].epochs.append(rec)
@@ -263,7 +284,9 @@ def fit_ensemble(
                 bad = [k for k in ("train_loss", "valid_loss") if not math.isfinite(rec[k])]
                 if bad:
                     hists[m].status = hists[m].stop_reason = "diverged"
-                    hists[m].message = f"{bad[0].replace('_', ' ')} became {rec[bad[0]]} in epoch {epoch}"
+                    hists[
+                        m
+                    ].message = f"{bad[0].replace('_', ' ')} became {rec[bad[0]]} in epoch {epoch}"
                     _freeze(m, active, active_l)
                     continue
                 if stoppers is not None:

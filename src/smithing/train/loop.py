@@ -126,10 +126,12 @@ def fit(
         ``status="diverged"`` and a message; it never raises.
     """
     check(isinstance(epochs, int) and epochs > 0, "epochs", epochs, "a positive int")
-    check(isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size,
-          "a positive int")
-    check(isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr), "lr", lr,
-          "a positive number")
+    check(
+        isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size, "a positive int"
+    )
+    check(
+        isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr), "lr", lr, "a positive number"
+    )
     if device is None:
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
@@ -216,16 +218,26 @@ def fit(
     if hist.best_epoch is None and hist.status == "done":
         hist.best_epoch = hist.epochs_run
     hist.seconds = time.perf_counter() - t0
-    hist.final = final_metrics(model, data, loss_fn, usable=hist.status == "done" or best_state
-                               is not None)
+    hist.final = final_metrics(
+        model, data, loss_fn, usable=hist.status == "done" or best_state is not None
+    )
     return hist
 
 
 def final_metrics(model: nn.Module, data: Dataset, loss_fn: Loss, usable: bool = True) -> dict:
     """Train/valid/test loss and error of the weights the model holds now."""
     if not usable:
-        return {k: math.nan for k in ("train_loss", "train_error", "valid_loss", "valid_error",
-                                       "test_loss", "test_error")}
+        return {
+            k: math.nan
+            for k in (
+                "train_loss",
+                "train_error",
+                "valid_loss",
+                "valid_error",
+                "test_loss",
+                "test_error",
+            )
+        }
     out = {}
     for name in ("train", "valid", "test"):
         out[f"{name}_loss"], out[f"{name}_error"] = evaluate(

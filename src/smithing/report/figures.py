@@ -1,0 +1,91 @@
+"""Figure helpers shared by the studies (matplotlib, Agg backend, PNG files)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as _plt
+
+    return _plt
+
+
+def save(fig, out_dir: str | Path, name: str) -> str:
+    path = Path(out_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt().close(fig)
+    return name
+
+
+def mean_band(curves: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epoch axis, mean and std over runs of possibly unequal length (NaN-padded)."""
+    if not curves:
+        return np.array([]), np.array([]), np.array([])
+    L = max(len(c) for c in curves)
+    a = np.full((len(curves), L), np.nan)
+    for i, c in enumerate(curves):
+        a[i, : len(c)] = c
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(a, 0)
+            std = np.nanstd(a, 0)
+    return np.arange(1, L + 1), mean, std
+
+
+def learning_curves(
+    results,
+    keys=("train_loss", "valid_error"),
+    out_dir=".",
+    name="curves.png",
+    title="",
+    logy=(True, False),
+    percent=(False, True),
+):
+    """One panel per metric: mean over seeds with a +-1 std band, one line per variant."""
+    p = plt()
+    fig, axes = p.subplots(1, len(keys), figsize=(5.2 * len(keys), 3.8), squeeze=False)
+    for ax, key, ly, pc in zip(axes[0], keys, logy, percent):
+        for v in results.variants():
+            x, m, s = mean_band(results.curves(v, key))
+            if not len(x):
+                continue
+            k = 100.0 if pc else 1.0
+            (line,) = ax.plot(x, k * m, label=v)
+            ax.fill_between(x, k * (m - s), k * (m + s), color=line.get_color(), alpha=0.2)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key.replace("_", " ") + (" (%)" if pc else ""))
+        if ly:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, out_dir, name)
+
+
+def final_box(results, key="test_error", out_dir=".", name="final.png", title="", percent=True):
+    p = plt()
+    fig, ax = p.subplots(figsize=(1.3 * max(4, len(results.variants())), 3.8))
+    vs = results.variants()
+    k = 100.0 if percent else 1.0
+    data = [[k * x for x in results.finals(v, key) if math.isfinite(x)] for v in vs]
+    ax.boxplot(data, showmeans=True)
+    ax.set_xticks(range(1, len(vs) + 1), vs, rotation=20)
+    ax.set_ylabel(key.replace("_", " ") + (" (%)" if percent else ""))
+    ax.grid(alpha=0.3, axis="y")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return save(fig, out_dir, name)

@@ -1,0 +1,213 @@
+"""The static HTML report: an index of studies and one page per study.
+
+Pages open from the file system with no server: figures are PNG files beside the pages,
+styles are inline. Each study page shows its figures and tables, the paper numbers beside
+ours, the exact command and configuration, the software versions, the machine and the wall
+time, all read from the results store.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import time
+import traceback
+from pathlib import Path
+
+from smithing.runner.store import Store
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+h1,h2,h3{font-weight:600} a{color:#0b62a4} code,pre{background:#f5f5f5;border-radius:3px}
+pre{padding:.7em;overflow-x:auto;font-size:.85em} table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;font-size:.92em}
+th{background:#f0f0f0} figure{margin:1.2em 0} figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.9em;color:#555} .muted{color:#777;font-size:.9em}
+.err{color:#a00}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{CSS}</style></head><body>{body}</body></html>"
+    )
+
+
+def _table_html(table) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>"
+        for r in table.rows
+    )
+    cap = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
+    return f"<table>{cap}<tr>{head}</tr>{rows}</table>"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _markdownish(text: str) -> str:
+    """Tiny markdown: paragraphs, pipe tables, `code`."""
+    out, lines = [], text.strip().splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.strip().startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].strip().startswith("|"):
+                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                if not all(set(c) <= set("-: ") for c in cells):
+                    rows.append(cells)
+                i += 1
+            if rows:
+                head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+                body = "".join(
+                    "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                    for r in rows[1:]
+                )
+                out.append(f"<table><tr>{head}</tr>{body}</table>")
+            continue
+        if line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+        i += 1
+    return "\n".join(out)
+
+
+def write_study_page(store: Store, study_name: str, report_dir: Path) -> dict:
+    from smithing.studies import STUDIES
+
+    study = STUDIES.get(study_name) if study_name in STUDIES else None
+    results = store.results(study_name)
+    fig_dir = report_dir / study_name
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    parts = [
+        f"<p><a href='index.html'>&larr; all studies</a></p><h1>{html.escape(study_name)}</h1>"
+    ]
+    if study is not None:
+        parts.append(f"<p>{html.escape(study.description)}</p>")
+    counts: dict[str, int] = {}
+    for r in results.runs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    parts.append(
+        "<p class='muted'>runs: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        + "</p>"
+    )
+    done = [r for r in results.runs if r.status in ("done", "diverged")]
+    if study is not None and done:
+        if study.table is not None:
+            try:
+                parts.append("<h2>Results</h2>" + _table_html(study.table(results)))
+            except Exception:  # noqa: BLE001 - a broken table must not lose the page
+                parts.append(f"<pre class='err'>{html.escape(traceback.format_exc())}</pre>")
+        if study.figures is not None:
+            try:
+                figs = study.figures(results, str(fig_dir))
+            except Exception:  # noqa: BLE001
+                figs = []
+                parts.append(f"<pre class='err'>{html.escape(traceback.format_exc())}</pre>")
+            for f in figs:
+                parts.append(
+                    f"<figure><img src='{html.escape(study_name)}/{html.escape(f.path)}'"
+                    f" alt='{html.escape(f.caption)}'><figcaption>"
+                    f"{html.escape(f.caption)}</figcaption></figure>"
+                )
+        if study.references:
+            parts.append("<h2>Published numbers</h2>" + _markdownish(study.references))
+    failed = [r for r in results.runs if r.status == "failed"]
+    if failed:
+        parts.append(
+            "<h2>Failed runs</h2><ul>"
+            + "".join(
+                f"<li>{html.escape(r.variant)} seed {r.seed}: {html.escape(r.message)}</li>"
+                for r in failed
+            )
+            + "</ul>"
+        )
+    meta = results.meta
+    if meta:
+        started = _dt.datetime.fromtimestamp(meta["started"]).isoformat(timespec="seconds")
+        parts.append("<h2>How these results were made</h2>")
+        parts.append(
+            f"<p>Command: <code>{html.escape(meta['command'])}</code> (scale "
+            f"{html.escape(meta['scale'])}, started {started}, wall time "
+            f"{(meta.get('seconds') or 0):.1f} s)</p>"
+        )
+        env = meta.get("environment", {})
+        parts.append(
+            "<table>"
+            + "".join(
+                f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                for k, v in env.items()
+            )
+            + "</table>"
+        )
+    configs = {}
+    for r in results.runs:
+        cfg = dict(r.config)
+        configs.setdefault(r.variant, cfg)
+    parts.append(
+        "<h2>Configuration of each variant</h2><pre>"
+        + html.escape(json.dumps(configs, indent=1, default=str))
+        + "</pre>"
+    )
+    (report_dir / f"{study_name}.html").write_text(
+        _page(f"smithing: {study_name}", "\n".join(parts))
+    )
+    return {
+        "study": study_name,
+        "description": study.description if study else "",
+        "runs": len(results.runs),
+        "counts": counts,
+        "meta": meta,
+    }
+
+
+def write_report(out_dir: str | Path, studies: list[str] | None = None) -> Path:
+    """(Re)write ``<out>/report/``: pages for ``studies`` (default all) and the index."""
+    out_dir = Path(out_dir)
+    report_dir = out_dir / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with Store(out_dir) as store:
+        names = store.studies()
+        for name in studies if studies is not None else names:
+            if name in names:
+                write_study_page(store, name, report_dir)
+        rows = []
+        for name in names:
+            res_meta = store.last_session(name) or {}
+            counts = store.counts(name)
+            rows.append((name, counts, res_meta))
+    from smithing.studies import STUDIES
+
+    items = []
+    for name, counts, meta in rows:
+        desc = STUDIES.get(name).description if name in STUDIES else ""
+        when = (
+            _dt.datetime.fromtimestamp(meta["started"]).isoformat(timespec="seconds")
+            if meta
+            else ""
+        )
+        items.append(
+            f"<tr><td><a href='{html.escape(name)}.html'>{html.escape(name)}</a></td>"
+            f"<td>{html.escape(desc)}</td><td>{sum(counts.values())}</td>"
+            f"<td>{html.escape(meta.get('scale', '') if meta else '')}</td>"
+            f"<td>{when}</td></tr>"
+        )
+    body = (
+        "<h1>smithing report</h1><p>Each study trains its variants over several seeds; "
+        "click a study for its figures and tables.</p><table><tr><th>study</th>"
+        "<th>what it shows</th><th>runs</th><th>scale</th><th>last run</th></tr>"
+        + "".join(items)
+        + "</table>"
+        f"<p class='muted'>written {time.strftime('%Y-%m-%d %H:%M:%S')}</p>"
+    )
+    index = report_dir / "index.html"
+    index.write_text(_page("smithing report", body))
+    return index

@@ -1,0 +1,212 @@
+"""What a study is: named variants x seeds, a scale, and the figures and table it makes.
+
+A study module declares one :class:`Study` and registers it::
+
+    STUDY = register(Study(
+        name="activations",
+        description="sigmoid vs tanh vs relu vs softsign on the same MLP",
+        variants=lambda scale: [Variant("relu", {"activation": "relu", ...}), ...],
+        seeds={"quick": 5, "paper": 5},
+        datasets={"quick": "digits", "paper": "mnist"},
+        figures=make_figures,   # (StudyResults, out_dir) -> [Figure]
+        table=make_table,       # (StudyResults) -> Table
+    ))
+
+Variants of kind ``"mlp"`` are :class:`~smithing.runner.mlp.MLPConfig` dictionaries, trained
+by the runner (batched into ensembles where they share a shape). A study with other kinds of
+runs gives ``run=fn(config, seed, device, data_dir) -> RunResult`` and they run one at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from smithing._registry import Registry
+
+SCALES = ("quick", "paper")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One named configuration of a study (its seeds are added by the runner)."""
+
+    name: str
+    config: dict
+    kind: str = "mlp"  # "mlp": an MLPConfig dict; else the study's own ``run`` function
+
+
+@dataclass
+class RunResult:
+    """What one run leaves in the store."""
+
+    status: str  # done | diverged | failed
+    final: dict = field(default_factory=dict)
+    epochs: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # anything JSON-able a study's figures need
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str  # file name relative to the study's report folder
+    caption: str
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list]
+    caption: str = ""
+
+    def to_markdown(self) -> str:
+        head = "| " + " | ".join(self.columns) + " |"
+        sep = "|" + "|".join("---" for _ in self.columns) + "|"
+        body = ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in self.rows]
+        return "\n".join([head, sep, *body])
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    variants: Callable[[str], list[Variant]]  # scale -> variants
+    figures: Callable[[StudyResults, str], list[Figure]] | None = None
+    table: Callable[[StudyResults], Table] | None = None
+    seeds: dict = field(default_factory=lambda: {"quick": 3, "paper": 5})
+    datasets: dict = field(default_factory=lambda: {"quick": "digits", "paper": "mnist"})
+    run: Callable[..., RunResult] | None = None  # for non-"mlp" variants
+    references: str = ""  # markdown: the paper numbers shown beside ours
+    in_tour: bool = True
+    # for "mlp" runs: extract(model, history, data, config) -> dict of JSON-able extras
+    extract: Callable | None = None
+
+    def expand(
+        self,
+        scale: str,
+        dataset: str | None = None,
+        seeds: int | None = None,
+        overrides: dict | None = None,
+    ) -> list[tuple[Variant, int]]:
+        """The study's runs: (variant with the dataset filled in, seed) pairs."""
+        if scale not in SCALES:
+            raise ValueError(f"scale={scale!r} is invalid: expected one of {SCALES}")
+        n_seeds = seeds if seeds is not None else self.seeds[scale]
+        if n_seeds < 1:
+            raise ValueError(f"seeds={n_seeds} is invalid: expected a positive int")
+        ds = dataset or self.datasets[scale]
+        out = []
+        for v in self.variants(scale):
+            cfg = dict(v.config)
+            cfg.setdefault("dataset", ds)
+            if dataset is not None:
+                cfg["dataset"] = dataset
+            cfg.update(overrides or {})
+            for s in range(n_seeds):
+                out.append((Variant(v.name, {**cfg, "seed": s}, v.kind), s))
+        return out
+
+
+STUDIES: Registry[Study] = Registry("study")
+
+
+def register(study: Study) -> Study:
+    STUDIES.register(study.name, study, description=study.description)
+    return study
+
+
+# ---------------------------------------------------------------- results read from the store
+
+
+@dataclass
+class RunRecord:
+    variant: str
+    seed: int
+    config: dict
+    status: str
+    final: dict
+    epochs: list[dict]
+    extra: dict
+    seconds: float
+    message: str = ""
+
+
+@dataclass
+class StudyResults:
+    """Every stored run of one study, grouped by variant (in the study's variant order)."""
+
+    study: str
+    runs: list[RunRecord]
+    meta: dict = field(default_factory=dict)
+
+    def variants(self) -> list[str]:
+        seen: list[str] = []
+        for r in self.runs:
+            if r.variant not in seen:
+                seen.append(r.variant)
+        return seen
+
+    def of(self, variant: str) -> list[RunRecord]:
+        return [r for r in self.runs if r.variant == variant]
+
+    def finals(self, variant: str, key: str, only_done: bool = True) -> list[float]:
+        return [
+            float(r.final.get(key, math.nan))
+            for r in self.of(variant)
+            if not only_done or r.status == "done"
+        ]
+
+    def curves(self, variant: str, key: str) -> list[list[float]]:
+        return [
+            [float(e.get(key, math.nan)) for e in r.epochs] for r in self.of(variant) if r.epochs
+        ]
+
+
+def mean_std_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float, int]:
+    """Mean, sample std, half-width of the ``level`` Student-t interval, and n (finite only)."""
+    xs = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    n = len(xs)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = sum(xs) / n
+    if n == 1:
+        return mean, 0.0, math.nan, 1
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
+    return mean, std, half, n
+
+
+def error_table(
+    results: StudyResults, key: str = "test_error", caption: str = "", percent: bool = True
+) -> Table:
+    """The standard final-error table: variant, mean +- std, 95 % interval, runs, diverged."""
+    rows = []
+    k = 100.0 if percent else 1.0
+    unit = " (%)" if percent else ""
+    for v in results.variants():
+        mean, std, half, n = mean_std_ci(results.finals(v, key))
+        runs = results.of(v)
+        diverged = sum(r.status == "diverged" for r in runs)
+        lo, hi = mean - half, mean + half
+        rows.append(
+            [
+                v,
+                f"{k * mean:.2f} ± {k * std:.2f}" if n else "n/a",
+                f"[{k * lo:.2f}, {k * hi:.2f}]" if n > 1 else "n/a",
+                n,
+                diverged,
+            ]
+        )
+    return Table(
+        ["variant", f"{key}{unit} mean ± std", "95 % interval", "runs", "diverged"], rows, caption
+    )

@@ -1,0 +1,530 @@
+"""Gradient-flow diagnostics: per-layer gradient norms, activation statistics, saturation,
+histograms, and warnings for vanishing, exploding and non-finite gradients.
+
+Three tools:
+
+* :class:`GradientMonitor` attaches hooks to a model and, every ``every``-th training step,
+  records per layer the gradient norm of each weight matrix, the mean/std of pre-activations,
+  activations and back-propagated gradients, the fraction of saturated (or dead) units and,
+  when asked, histograms; it warns when gradients vanish, explode or are not finite;
+* :func:`layer_gradient_norms` ``(model, loss) -> {layer: ||dL/dW||}`` without touching
+  ``.grad``;
+* :func:`activation_stats` ``(model, x) -> {layer: {stat: value}}`` for one forward pass (the
+  "activations at initialization" figures).
+
+Layers are named by their module names (``"net.1"`` is the first Linear of an ``MLP``).
+Monitored layers are ``nn.Linear`` by default (``layers=`` picks others); activation modules are
+the modules of ``torch.nn.modules.activation`` and ``nn.Identity``.
+
+Saturation thresholds (module constants, in the spirit of Glorot & Bengio, "Understanding the
+difficulty of training deep feedforward neural networks", AISTATS 2010, section 3, whose figures
+track the saturation of sigmoid and tanh units):
+
+* sigmoid: a unit value is saturated when ``a < 0.01`` or ``a > 0.99`` (``SIGMOID_SATURATION``);
+* tanh and softsign: when ``|a| > 0.99`` (``TANH_SATURATION``);
+* rectifiers (ReLU, ReLU6, LeakyReLU, ELU, PReLU, RReLU, CELU, SELU): a *unit* is dead when
+  its output is ``<= 0`` for every example of the batch (so its incoming weights get no
+  gradient through the positive branch); ``zero`` is the fraction of values ``<= 0``.
+
+Stats are means over all examples and units of the batch; ``std`` is the population standard
+deviation (``correction=0``). The back-propagated gradient of a layer is ``dL/dz`` with ``z``
+the layer's output (a Linear layer's pre-activation), captured by a tensor hook; a module
+called several times in one forward (weight sharing, a recurrent cell) reports its last call's
+values. Monitoring works on plain models (not inside ``torch.func.vmap``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from smithing._registry import check
+
+SIGMOID_SATURATION = (0.01, 0.99)
+TANH_SATURATION = 0.99
+
+LayerSelector = tuple[type[nn.Module], ...] | Callable[[str, nn.Module], bool]
+
+_RECTIFIERS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.PReLU, nn.RReLU, nn.CELU, nn.SELU)
+
+
+class GradientWarning(UserWarning):
+    """Base class of the gradient-flow warnings."""
+
+
+class VanishingGradientWarning(GradientWarning):
+    """The first layer's gradient norm is a tiny fraction of the last layer's."""
+
+
+class ExplodingGradientWarning(GradientWarning):
+    """The global gradient norm grew by a large factor or passed a threshold."""
+
+
+class NonFiniteGradientWarning(GradientWarning):
+    """A gradient (or activation) is NaN or infinite; the message names the layer."""
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _select(model: nn.Module, layers: LayerSelector) -> list[tuple[str, nn.Module]]:
+    if isinstance(layers, type):
+        layers = (layers,)
+    if isinstance(layers, tuple):
+        types = layers
+
+        def match(_n, m):
+            return isinstance(m, types)
+    else:
+        check(callable(layers), "layers", layers, "a tuple of module types or a predicate")
+        match = layers
+    return [(n, m) for n, m in model.named_modules() if n and match(n, m)]
+
+
+def is_activation(module: nn.Module) -> bool:
+    """Whether ``module`` is an activation (a ``torch.nn.modules.activation`` class or Identity)."""
+    return type(module).__module__ == "torch.nn.modules.activation" or isinstance(
+        module, nn.Identity
+    )
+
+
+def _activation_kind(module: nn.Module) -> str:
+    if isinstance(module, nn.Sigmoid):
+        return "sigmoid"
+    if isinstance(module, (nn.Tanh, nn.Softsign)):
+        return "tanh"
+    if isinstance(module, _RECTIFIERS):
+        return "rectifier"
+    return "other"
+
+
+def _moments(t: torch.Tensor) -> dict[str, torch.Tensor]:
+    t = t.detach().float()
+    return {"mean": t.mean(), "std": t.std(correction=0)}
+
+
+def _activation_tensors(a: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:
+    """Mean, std and saturation of activations ``a`` (batch, ...) as 0-d tensors (no sync)."""
+    a = a.detach().float()
+    out = _moments(a)
+    if kind == "sigmoid":
+        lo, hi = SIGMOID_SATURATION
+        out["saturated"] = ((a < lo) | (a > hi)).float().mean()  # a < 0.01 or a > 0.99
+    elif kind == "tanh":
+        out["saturated"] = (a.abs() > TANH_SATURATION).float().mean()  # |a| > 0.99
+    elif kind == "rectifier":
+        off = (a <= 0).reshape(a.shape[0], -1)  # (batch, units)
+        out["dead"] = off.all(dim=0).float().mean()  # unit off for every example
+        out["zero"] = off.float().mean()
+    return out
+
+
+def _histogram(t: torch.Tensor, bins: int, kind: str = "other") -> dict[str, torch.Tensor]:
+    t = t.detach().float().flatten()
+    if kind == "sigmoid":
+        lo, hi = 0.0, 1.0
+    elif kind == "tanh":
+        lo, hi = -1.0, 1.0
+    else:
+        finite = t[torch.isfinite(t)]
+        lo, hi = (finite.min().item(), finite.max().item()) if finite.numel() else (0.0, 1.0)
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+    return {
+        "counts": torch.histc(t, bins=bins, min=lo, max=hi),  # (bins,)
+        "edges": torch.linspace(lo, hi, bins + 1),  # (bins + 1,)
+    }
+
+
+# ----------------------------------------------------------------------------- functions
+
+
+def layer_gradient_norms(
+    model: nn.Module,
+    loss: torch.Tensor,
+    *,
+    layers: LayerSelector = (nn.Linear,),
+    retain_graph: bool = True,
+) -> dict[str, float]:
+    """``{layer name: ||dL/dW||_F}`` for the weight of every selected layer, in module order.
+
+    Uses ``torch.autograd.grad`` so ``.grad`` is left untouched; a layer the loss does not
+    depend on gets 0. ``retain_graph=True`` lets the caller still call ``loss.backward()``.
+    """
+    selected = [(n, m) for n, m in _select(model, layers) if isinstance(m.weight, torch.Tensor)]
+    check(len(selected) > 0, "layers", layers, "a selector matching at least one layer")
+    weights = [m.weight for _, m in selected]
+    grads = torch.autograd.grad(loss, weights, retain_graph=retain_graph, allow_unused=True)
+    norms = [
+        torch.linalg.vector_norm(g) if g is not None else torch.zeros((), device=loss.device)
+        for g in grads
+    ]
+    return dict(zip([n for n, _ in selected], torch.stack(norms).tolist(), strict=True))
+
+
+def activation_stats(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    layers: LayerSelector = (nn.Linear,),
+    bins: int | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Statistics of one forward pass of ``x``, per module in forward order.
+
+    For each selected layer (Linear by default): ``mean`` and ``std`` of its output (the
+    pre-activation). For each activation module: ``mean``, ``std`` and ``saturated`` (sigmoid,
+    tanh, softsign) or ``dead`` and ``zero`` (rectifiers), thresholds as in the module
+    docstring. With ``bins``, also ``hist`` (counts) and ``edges`` tensors. Runs under
+    ``torch.no_grad`` in the model's current mode (call ``model.eval()`` first to switch
+    dropout off).
+    """
+    if bins is not None:
+        check(isinstance(bins, int) and bins > 0, "bins", bins, "a positive int or None")
+    watched = {n: ("layer", m) for n, m in _select(model, layers)}
+    for n, m in model.named_modules():
+        if n and n not in watched and is_activation(m):
+            watched[n] = ("activation", m)
+    captured: dict[str, dict[str, torch.Tensor]] = {}
+
+    def make_hook(name, role, module):
+        kind = _activation_kind(module) if role == "activation" else "other"
+
+        def hook(_m, _inputs, output):
+            if not isinstance(output, torch.Tensor):
+                return
+            stats = _activation_tensors(output, kind) if role == "activation" else _moments(output)
+            if bins is not None:
+                h = _histogram(output, bins, kind)
+                stats["hist"], stats["edges"] = h["counts"], h["edges"]
+            captured[name] = stats
+
+        return hook
+
+    handles = [m.register_forward_hook(make_hook(n, r, m)) for n, (r, m) in watched.items()]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return {
+        name: {k: (v.item() if v.dim() == 0 else v) for k, v in stats.items()}
+        for name, stats in captured.items()
+    }
+
+
+# ----------------------------------------------------------------------------- monitor
+
+
+class GradientMonitor:
+    """Opt-in, cheap gradient-flow monitor for a training loop.
+
+    Usage::
+
+        monitor = GradientMonitor(model, every=10)
+        for step, (x, y) in enumerate(batches):
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            monitor.record(step)          # or monitor.on_after_backward(step)
+            optimizer.step()
+        monitor.detach()
+        rows = monitor.records            # [{"step", "layer", "stat", "value"}, ...]
+
+    Only every ``every``-th call of :meth:`record` records (the first call always does); on
+    other steps the hooks return at once. On a recorded step the forward hooks keep references
+    to the outputs (already held by autograd) and the statistics are computed in
+    :meth:`record` with one device sync.
+
+    Stats per monitored layer (e.g. ``"net.1"``): ``weight_grad_norm`` (||dL/dW||_F),
+    ``bias_grad_norm``, ``weight_norm``, ``preact_mean``/``preact_std`` (its output),
+    ``output_grad_norm``/``output_grad_std`` (the back-propagated dL/dz); per activation module
+    (e.g. ``"net.2"``): ``act_mean``, ``act_std``, ``saturated`` or ``dead``/``zero``; for
+    ``layer="global"``: ``grad_norm`` (the 2-norm over all monitored weights and biases) and
+    ``first_last_ratio`` (first layer's weight gradient norm over the last layer's, in forward
+    order). With ``histograms=True``, :attr:`histograms` gets ``{"step", "layer", "kind"
+    ("activation" | "output_grad"), "counts", "edges"}`` entries (``torch.histc``; fixed ranges
+    [0, 1] for sigmoid and [-1, 1] for tanh, the data's range otherwise).
+
+    Detection (each appends to :attr:`alerts` and warns, once per kind unless
+    ``warn="always"``; ``warn=False`` only records):
+
+    * :class:`VanishingGradientWarning` when ``first_last_ratio < vanishing_ratio`` (1e-3);
+    * :class:`ExplodingGradientWarning` when the global norm exceeds ``exploding_norm`` (off by
+      default) or is more than ``exploding_factor`` (100) times the smallest of the previous
+      ``window`` (10) recorded norms;
+    * :class:`NonFiniteGradientWarning` naming each layer with a NaN/inf gradient or activation.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        every: int = 1,
+        layers: LayerSelector = (nn.Linear,),
+        activations: bool = True,
+        histograms: bool = False,
+        bins: int = 50,
+        vanishing_ratio: float = 1e-3,
+        exploding_factor: float = 100.0,
+        window: int = 10,
+        exploding_norm: float | None = None,
+        warn: bool | str = "once",
+    ) -> None:
+        check(isinstance(every, int) and every >= 1, "every", every, "a positive int")
+        check(isinstance(bins, int) and bins > 0, "bins", bins, "a positive int")
+        check(vanishing_ratio >= 0, "vanishing_ratio", vanishing_ratio, "a non-negative number")
+        check(exploding_factor > 1, "exploding_factor", exploding_factor, "a number > 1")
+        check(isinstance(window, int) and window >= 1, "window", window, "a positive int")
+        check(
+            exploding_norm is None or exploding_norm > 0,
+            "exploding_norm",
+            exploding_norm,
+            "None or a positive number",
+        )
+        check(
+            warn in (True, False, "once", "always"),
+            "warn",
+            warn,
+            "'once', 'always', True (= 'once') or False",
+        )
+        self.model = model
+        self.every = every
+        self.histograms_enabled = histograms
+        self.bins = bins
+        self.vanishing_ratio = vanishing_ratio
+        self.exploding_factor = exploding_factor
+        self.exploding_norm = exploding_norm
+        self.warn = "once" if warn is True else warn
+        self.layers = [
+            (n, m)
+            for n, m in _select(model, layers)
+            if isinstance(getattr(m, "weight", None), torch.Tensor)
+        ]
+        check(len(self.layers) > 0, "layers", layers, "a selector matching at least one layer")
+        self.activations = [
+            (n, m) for n, m in model.named_modules() if activations and n and is_activation(m)
+        ]
+        self.records: list[dict[str, Any]] = []
+        self.histograms: list[dict[str, Any]] = []
+        self.alerts: list[dict[str, Any]] = []
+        self.order: list[str] = []  # monitored layers in the order the forward pass calls them
+        self._calls = 0
+        self._outputs: dict[str, torch.Tensor] = {}
+        self._out_grads: dict[str, torch.Tensor] = {}
+        self._acts: dict[str, tuple[torch.Tensor, str]] = {}
+        self._norm_history: deque[float] = deque(maxlen=window)
+        self._warned: set[str] = set()
+        self._handles = [m.register_forward_hook(self._layer_hook(n)) for n, m in self.layers]
+        self._handles += [
+            m.register_forward_hook(self._act_hook(n, m)) for n, m in self.activations
+        ]
+
+    # -- hooks
+
+    @property
+    def active(self) -> bool:
+        """Whether the coming :meth:`record` call records (hooks capture only then)."""
+        return self._calls % self.every == 0
+
+    def _layer_hook(self, name: str):
+        def hook(_module, _inputs, output):
+            if not (self.active and isinstance(output, torch.Tensor) and output.requires_grad):
+                return
+            if name not in self.order:
+                self.order.append(name)
+            self._outputs[name] = output.detach()
+
+            def grad_hook(g):
+                self._out_grads[name] = g.detach()
+
+            output.register_hook(grad_hook)
+
+        return hook
+
+    def _act_hook(self, name: str, module: nn.Module):
+        kind = _activation_kind(module)
+
+        def hook(_module, _inputs, output):
+            if self.active and isinstance(output, torch.Tensor) and torch.is_grad_enabled():
+                self._acts[name] = (output.detach(), kind)
+
+        return hook
+
+    # -- recording
+
+    def on_after_backward(self, step: int | None = None) -> list[dict[str, Any]]:
+        """Alias of :meth:`record` (callback style)."""
+        return self.record(step)
+
+    def record(self, step: int | None = None) -> list[dict[str, Any]]:
+        """Record this step's statistics (call after ``backward``); returns the new rows."""
+        if step is None:
+            step = self._calls
+        active = self.active
+        self._calls += 1
+        if not active:
+            return []
+        names: list[tuple[str, str]] = []
+        values: list[torch.Tensor] = []
+
+        def add(layer, stat, value):
+            names.append((layer, stat))
+            values.append(value.detach().float().reshape(()))
+
+        sq = []
+        for name, m in self.layers:
+            for pname, stat in (("weight", "weight_grad_norm"), ("bias", "bias_grad_norm")):
+                p = getattr(m, pname, None)
+                if isinstance(p, torch.Tensor) and p.grad is not None:
+                    n = torch.linalg.vector_norm(p.grad.detach().float())
+                    add(name, stat, n)
+                    sq.append(n.square())
+            add(name, "weight_norm", torch.linalg.vector_norm(m.weight.detach().float()))
+            if name in self._outputs:
+                mo = _moments(self._outputs[name])
+                add(name, "preact_mean", mo["mean"])
+                add(name, "preact_std", mo["std"])
+            if name in self._out_grads:
+                g = self._out_grads[name].float()
+                add(name, "output_grad_norm", torch.linalg.vector_norm(g))
+                add(name, "output_grad_std", g.std(correction=0))
+        for name, (a, kind) in self._acts.items():
+            for stat, v in _activation_tensors(a, kind).items():
+                add(name, stat if stat in ("saturated", "dead", "zero") else f"act_{stat}", v)
+        if sq:
+            add("global", "grad_norm", torch.stack(sq).sum().sqrt())
+        ordered = [n for n in self.order if n in dict(self.layers)] or [n for n, _ in self.layers]
+        norms = {n: v for (n, s), v in zip(names, values, strict=True) if s == "weight_grad_norm"}
+        first, last = ordered[0], ordered[-1]
+        if first in norms and last in norms and first != last:
+            add("global", "first_last_ratio", norms[first] / norms[last])
+        floats = torch.stack(values).tolist() if values else []  # one device sync
+        rows = [
+            {"step": step, "layer": layer, "stat": stat, "value": v}
+            for (layer, stat), v in zip(names, floats, strict=True)
+        ]
+        self.records.extend(rows)
+        if self.histograms_enabled:
+            self._record_histograms(step)
+        self._detect(step, rows, first, last)
+        self._outputs.clear()
+        self._out_grads.clear()
+        self._acts.clear()
+        return rows
+
+    def _record_histograms(self, step: int) -> None:
+        for name, (a, kind) in self._acts.items():
+            self.histograms.append(
+                {
+                    "step": step,
+                    "layer": name,
+                    "kind": "activation",
+                    **_histogram(a, self.bins, kind),
+                }
+            )
+        for name, g in self._out_grads.items():
+            self.histograms.append(
+                {"step": step, "layer": name, "kind": "output_grad", **_histogram(g, self.bins)}
+            )
+
+    # -- detection
+
+    def _alert(self, step: int, category: type[GradientWarning], message: str) -> None:
+        self.alerts.append({"step": step, "kind": category.__name__, "message": message})
+        if self.warn == "always" or (self.warn == "once" and category.__name__ not in self._warned):
+            self._warned.add(category.__name__)
+            warnings.warn(message, category, stacklevel=4)
+
+    def _detect(self, step: int, rows: list[dict[str, Any]], first: str, last: str) -> None:
+        bad = []
+        for r in rows:
+            if not math.isfinite(r["value"]) and r["layer"] != "global":
+                bad.append(f"{r['layer']} ({r['stat']}={r['value']})")
+        if bad:
+            self._alert(
+                step,
+                NonFiniteGradientWarning,
+                f"step {step}: non-finite values in layer(s) {', '.join(bad)}",
+            )
+        stats = {(r["layer"], r["stat"]): r["value"] for r in rows}
+        ratio = stats.get(("global", "first_last_ratio"))
+        if ratio is not None and math.isfinite(ratio) and ratio < self.vanishing_ratio:
+            self._alert(
+                step,
+                VanishingGradientWarning,
+                f"step {step}: vanishing gradients: the gradient norm of the first layer "
+                f"{first!r} is {ratio:.3g} times that of the last layer {last!r} "
+                f"(threshold {self.vanishing_ratio:g})",
+            )
+        norm = stats.get(("global", "grad_norm"))
+        if norm is None or not math.isfinite(norm):
+            return
+        if self.exploding_norm is not None and norm > self.exploding_norm:
+            self._alert(
+                step,
+                ExplodingGradientWarning,
+                f"step {step}: exploding gradients: global gradient norm {norm:.3g} "
+                f"exceeds {self.exploding_norm:g}",
+            )
+        elif self._norm_history and min(self._norm_history) > 0:
+            low = min(self._norm_history)
+            if norm > self.exploding_factor * low:
+                self._alert(
+                    step,
+                    ExplodingGradientWarning,
+                    f"step {step}: exploding gradients: global gradient norm {norm:.3g} "
+                    f"is {norm / low:.3g} times its recent minimum {low:.3g} "
+                    f"(factor {self.exploding_factor:g})",
+                )
+        self._norm_history.append(norm)
+
+    # -- access
+
+    def table(self, *, layer: str | None = None, stat: str | None = None) -> list[dict[str, Any]]:
+        """The tidy rows ``{"step", "layer", "stat", "value"}``, optionally filtered."""
+        return [
+            r
+            for r in self.records
+            if (layer is None or r["layer"] == layer) and (stat is None or r["stat"] == stat)
+        ]
+
+    def series(self, layer: str, stat: str) -> tuple[list[int], list[float]]:
+        """``(steps, values)`` of one statistic of one layer."""
+        rows = self.table(layer=layer, stat=stat)
+        return [r["step"] for r in rows], [r["value"] for r in rows]
+
+    def detach(self) -> None:
+        """Remove all hooks (the records stay)."""
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self._outputs.clear()
+        self._out_grads.clear()
+        self._acts.clear()
+
+    def __enter__(self) -> GradientMonitor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.detach()
+
+
+__all__ = [
+    "SIGMOID_SATURATION",
+    "TANH_SATURATION",
+    "ExplodingGradientWarning",
+    "GradientMonitor",
+    "GradientWarning",
+    "NonFiniteGradientWarning",
+    "VanishingGradientWarning",
+    "activation_stats",
+    "is_activation",
+    "layer_gradient_norms",
+]
