@@ -1,0 +1,70 @@
+import pytest
+import torch
+from torch import nn
+
+from smithing.regularize import MaxNorm, max_norm_, unit_norms
+
+D = torch.float64
+
+
+def test_axis_is_incoming_rows_of_linear_weight():
+    # rows (incoming vectors of the 2 output units) have norms 5 and 0.5;
+    # columns have norms sqrt(9.0625)=3.01 and sqrt(16.1875)=4.02: a wrong axis shows
+    w = torch.tensor([[3.0, 4.0], [0.3, 0.4]], dtype=D)
+    max_norm_(w, 1.0)
+    assert torch.allclose(w, torch.tensor([[0.6, 0.8], [0.3, 0.4]], dtype=D))
+    assert torch.allclose(torch.linalg.vector_norm(w, dim=1), torch.tensor([1.0, 0.5], dtype=D))
+    lin = nn.Linear(2, 2).to(D)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[3.0, 4.0], [0.3, 0.4]], dtype=D))
+    x = torch.eye(2, dtype=D)
+    MaxNorm(c=1.0).apply_after_step(lin.named_parameters())
+    # unit j's incoming weights = how input i affects output j
+    assert torch.allclose(lin(x) - lin.bias, torch.tensor([[0.6, 0.3], [0.8, 0.4]], dtype=D))
+
+
+def test_matches_torch_renorm_with_opposite_dim_name():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 5, generator=g, dtype=D) * 2
+    ours = max_norm_(w.clone(), 2.0, dim=1)
+    ref = torch.renorm(w, p=2, dim=0, maxnorm=2.0)  # renorm's dim indexes the sub-tensors
+    assert torch.allclose(ours, ref, rtol=1e-6, atol=0)
+    assert unit_norms(ours).max() <= 2.0 + 1e-12
+    small = w / 100
+    assert torch.equal(max_norm_(small.clone(), 2.0), small)  # inside the ball: unchanged
+
+
+def test_per_member_radius_on_stacked_weights():
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(3, 4, 5, generator=g, dtype=D) * 3  # (members, out, in)
+    c = torch.tensor([0.5, 1.0, 100.0], dtype=D)
+    out = max_norm_(w.clone(), c, members_axis=True)
+    for m in range(3):
+        assert torch.allclose(out[m], max_norm_(w[m].clone(), float(c[m])))
+    assert torch.equal(out[2], w[2])
+    assert torch.equal(max_norm_(w.clone(), c, dim=1, members_axis=True), out)  # per member dim
+
+
+def test_maxnorm_skips_biases_and_exclude_and_only():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(10.0)
+    MaxNorm(c=1.0, exclude=("2",)).apply_after_step(model.named_parameters())
+    assert torch.allclose(unit_norms(model[0].weight), torch.ones(4, 1))
+    assert torch.all(model[0].bias == 10.0) and torch.all(model[2].weight == 10.0)
+    MaxNorm(c=1.0, only=("2.weight",)).apply_after_step(model.named_parameters())
+    assert torch.allclose(unit_norms(model[2].weight), torch.ones(2, 1))
+
+
+def test_zero_rows_stay_zero_and_validation():
+    w = torch.zeros(2, 3)
+    assert torch.equal(max_norm_(w, 1.0), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"c=0.0 is invalid: expected a positive radius"):
+        max_norm_(torch.ones(2, 2), 0.0)
+    with pytest.raises(ValueError, match=r"dim=2 is invalid"):
+        max_norm_(torch.ones(2, 2), 1.0, dim=2)
+    with pytest.raises(ValueError, match=r"weight=\(3,\) is invalid"):
+        max_norm_(torch.ones(3), 1.0)
+    with pytest.raises(ValueError, match=r"c=-1 is invalid"):
+        MaxNorm(c=-1)
