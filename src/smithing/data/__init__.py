@@ -16,6 +16,7 @@ from smithing.data.base import (
     register_dataset,
 )
 from smithing.data import digits as _digits  # noqa: F401  (registers "digits")
+from smithing.data import mnist as _mnist  # noqa: F401
 
 __all__ = [
     "DATASETS",
