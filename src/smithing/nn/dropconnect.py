@@ -1,0 +1,213 @@
+"""DropConnect: a fully connected layer whose *weights* are dropped, one mask per example.
+
+Wan, Zeiler, Zhang, LeCun & Fergus, "Regularization of Neural Networks using DropConnect",
+ICML 2013. For an input ``v`` (``in`` features), the layer outputs ``r = a(u)`` with::
+
+    u = (M * W) v + m_b * b,     M_ij, m_b,i ~ Bernoulli(1 - p)   (training, per example)
+
+``p`` is the **drop** probability, as for dropout; the paper writes ``p`` for the *keep*
+probability (its ``p`` is our ``1 - p``). The paper folds the bias into ``W`` (a fixed input 1), so
+biases are dropped too (``drop_bias=True``, default; ``False`` keeps the bias always). The paper
+does not rescale at training time (not "inverted"), and neither does this layer.
+
+Inference (``inference=``), the paper's Sec. 3 / Algorithm 2 — the layer must know its
+activation ``a`` (``activation=``, a name from :mod:`smithing.nn.activations`), because the
+average is taken *after* it:
+
+* ``"gaussian"`` (moment matching): each unit's pre-activation over masks is approximated by a
+  Gaussian with the exact mean and variance, ``u ~ N(mu, sigma^2)`` with
+  ``mu = (1 - p) (W v + b)`` and ``sigma^2 = p (1 - p) ((W * W)(v * v) + b * b)`` (``b`` terms
+  only with ``drop_bias``; otherwise ``+ b`` is added to ``mu`` unscaled); ``samples`` (the
+  paper's ``Z``) draws of ``u`` are passed through ``a`` and averaged. Inference is therefore
+  random (it draws with ``torch.randn_like``). With ``activation="linear"`` the average is ``mu``
+  exactly and no sampling is done.
+* ``"mean"``: ``a(mu)``, the cheaper approximation; ``mu = E[u]`` exactly. For a linear
+  activation both are exact; for a nonlinear one ``a(E[u]) != E[a(u)]``.
+
+Memory: per-example masks cost ``batch * out * (in + 1)`` elements (plus as many for the masked
+weights); the batch is processed in chunks of at most ``max_mask_elements`` mask entries.
+``per_example=False`` draws one mask per forward call (cheap; not the paper's scheme).
+Random draws use ``torch.rand_like`` / ``torch.randn_like`` so the layer works under
+``torch.func.vmap(..., randomness="different")``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from smithing._registry import Registry, check
+from smithing.nn import activations
+
+__all__ = [
+    "DROPCONNECT_INFERENCE",
+    "DropConnectLinear",
+    "dropconnect_moments",
+    "masked_preactivation",
+]
+
+DROPCONNECT_INFERENCE: Registry[str] = Registry("DropConnect inference")
+DROPCONNECT_INFERENCE.register(
+    "gaussian", "gaussian", description="moment matching: mean of a(N(mu, sigma^2)) samples"
+)
+DROPCONNECT_INFERENCE.register("mean", "mean", description="a(E[u]) with E[u] = (1-p)(Wv + b)")
+
+
+def masked_preactivation(
+    v: Tensor, weight: Tensor, bias: Tensor | None, mask: Tensor, bias_mask: Tensor | None
+) -> Tensor:
+    """``u = (M * W) v + m_b * b`` for per-example masks.
+
+    Shapes: ``v`` ``(batch, in)``, ``weight`` ``(out, in)``, ``mask`` ``(batch, out, in)`` or
+    ``(out, in)`` (shared), ``bias_mask`` ``(batch, out)``/``(out,)`` or ``None`` (bias kept).
+    """
+    if mask.ndim == 2:
+        u = v @ (mask * weight).T  # (batch, out)
+    else:
+        u = torch.matmul(mask * weight, v.unsqueeze(-1)).squeeze(-1)  # (batch, out), (M*W) v
+    if bias is not None:
+        u = u + (bias if bias_mask is None else bias_mask * bias)  # + m_b * b
+    return u
+
+
+def dropconnect_moments(
+    v: Tensor, weight: Tensor, bias: Tensor | None, p: float, *, drop_bias: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Mean and variance of ``u`` over the masks (Wan et al. 2013, Sec. 3, Algorithm 2).
+
+    ``mu = (1 - p) (W v + b)``, ``sigma^2 = p (1 - p) ((W * W)(v * v) + b * b)``; each
+    ``(batch, out)``. Without ``drop_bias`` the bias is added to ``mu`` and not to ``sigma^2``.
+    """
+    keep = 1.0 - p
+    mu = keep * (v @ weight.T)  # (batch, out), (1-p) W v
+    var = p * keep * (v.square() @ weight.square().T)  # p(1-p) (W*W)(v*v)
+    if bias is not None:
+        if drop_bias:
+            mu = mu + keep * bias
+            var = var + p * keep * bias.square()
+        else:
+            mu = mu + bias
+    return mu, var
+
+
+class DropConnectLinear(nn.Module):
+    """``a((M * W) v + m_b * b)`` with per-example Bernoulli(1 - p) weight masks in training.
+
+    Args:
+        in_features, out_features, bias: as ``nn.Linear`` (same initialization).
+        p: drop probability of each weight, in ``[0, 1)``.
+        activation: the activation applied after the layer (the layer returns ``a(u)``).
+        inference: ``"gaussian"`` (moment matching) or ``"mean"`` (see the module docstring).
+        samples: Gaussian draws per unit at inference (the paper's ``Z``).
+        drop_bias: mask the bias too (the paper) or keep it.
+        per_example: one mask per example (the paper) or one per forward call.
+        max_mask_elements: chunk the batch so a chunk's mask has at most this many entries.
+    """
+
+    stochastic = True  # smithing.nn.dropout.mc_predict keeps the masks on at inference
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        p: float = 0.5,
+        *,
+        bias: bool = True,
+        activation: str = "relu",
+        inference: str = "gaussian",
+        samples: int = 100,
+        drop_bias: bool = True,
+        per_example: bool = True,
+        max_mask_elements: int = 2**24,
+    ) -> None:
+        super().__init__()
+        for name, val in (("in_features", in_features), ("out_features", out_features)):
+            check(isinstance(val, int) and val > 0, name, val, "a positive int")
+        check(isinstance(p, (int, float)) and 0.0 <= p < 1.0, "p", p, "a probability in [0, 1)")
+        check(isinstance(samples, int) and samples >= 1, "samples", samples, "a positive int")
+        check(
+            isinstance(max_mask_elements, int) and max_mask_elements >= 1,
+            "max_mask_elements",
+            max_mask_elements,
+            "a positive int",
+        )
+        self.in_features, self.out_features = in_features, out_features
+        self.p = float(p)
+        self.activation = activation
+        self.act = activations.make(activation)  # validates the name
+        self.inference = DROPCONNECT_INFERENCE.get(inference)
+        self.samples = samples
+        self.drop_bias = drop_bias
+        self.per_example = per_example
+        self.max_mask_elements = max_mask_elements
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``nn.Linear``'s initialization."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    @property
+    def keep(self) -> float:
+        return 1.0 - self.p
+
+    def _masks(self, like: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Keep-masks shaped like ``like`` ((batch, out, in) or (out, in)) and the bias mask."""
+        mask = (torch.rand_like(like) < self.keep).to(like.dtype)  # M ~ Bernoulli(1-p)
+        bias_mask = None
+        if self.bias is not None and self.drop_bias:
+            bias_mask = (torch.rand_like(like[..., 0]) < self.keep).to(like.dtype)  # m_b
+        return mask, bias_mask
+
+    def preactivation_train(self, v: Tensor) -> Tensor:
+        """One draw of ``u = (M * W) v + m_b * b`` for ``v`` of shape ``(batch, in)``."""
+        if self.p == 0.0:
+            return nn.functional.linear(v, self.weight, self.bias)
+        out, inn = self.weight.shape
+        if not self.per_example:
+            mask, bias_mask = self._masks(self.weight)  # (out, in), (out,)
+            return masked_preactivation(v, self.weight, self.bias, mask, bias_mask)
+        step = max(1, self.max_mask_elements // (out * (inn + 1)))
+        parts = []
+        for lo in range(0, v.shape[0], step):
+            vc = v[lo : lo + step]  # (c, in)
+            like = vc[:, None, :].expand(vc.shape[0], out, inn)  # (c, out, in)
+            mask, bias_mask = self._masks(like)
+            parts.append(masked_preactivation(vc, self.weight, self.bias, mask, bias_mask))
+        return torch.cat(parts) if len(parts) > 1 else parts[0]  # (batch, out)
+
+    def forward_inference(self, v: Tensor) -> Tensor:
+        """Inference output ``a(u)`` by the configured approximation (no masks)."""
+        mu, var = dropconnect_moments(v, self.weight, self.bias, self.p, drop_bias=self.drop_bias)
+        if self.inference == "mean" or self.activation == "linear" or self.p == 0.0:
+            return self.act(mu)  # a(E[u])
+        std = var.sqrt()
+        step = max(1, self.max_mask_elements // max(1, mu.numel()))
+        total = torch.zeros_like(mu)
+        for lo in range(0, self.samples, step):
+            z = min(step, self.samples - lo)
+            eps = torch.randn_like(mu.unsqueeze(0).expand(z, *mu.shape))  # (z, batch, out)
+            total = total + self.act(mu + std * eps).sum(dim=0)  # u ~ N(mu, sigma^2), Alg. 2
+        return total / self.samples  # mean over Z samples of a(u)
+
+    def forward(self, x: Tensor) -> Tensor:
+        lead = x.shape[:-1]
+        v = x.reshape(-1, self.in_features)  # (batch, in)
+        if self.training:
+            r = self.act(self.preactivation_train(v))
+        else:
+            r = self.forward_inference(v)
+        return r.reshape(*lead, self.out_features)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, p={self.p}, "
+            f"activation={self.activation!r}, inference={self.inference!r}, "
+            f"samples={self.samples}, drop_bias={self.drop_bias}"
+        )
