@@ -127,7 +127,7 @@ def _is_zero(lam: Strength) -> bool:
 def l2_penalty(
     weights: Tensor | Sequence[Tensor], lam: Strength, n: Strength = 1, *, members_axis=False
 ) -> Tensor:
-    """``lam/(2n) sum_w w^2`` over all ``weights`` (Nielsen 2015, eq. 85).
+    """``lam/(2n) sum_w w^2`` over all ``weights`` (Nielsen 2015, ch. 3, "L2 regularization").
 
     With ``members_axis=True`` each tensor is ``(members, ...)``, ``lam`` may be ``(members,)``
     and the result is ``(members,)``; otherwise a scalar.
@@ -137,7 +137,7 @@ def l2_penalty(
     total = None
     for w in _as_list(weights):
         coef = per_member(lam, w, members_axis, "lam") / (2 * per_member(n, w, members_axis, "n"))
-        term = _sum_per_member(coef * w.square(), members_axis)  # lam/(2n) w^2, eq. 85
+        term = _sum_per_member(coef * w.square(), members_axis)  # lam/(2n) w^2 (Nielsen ch. 3)
         total = term if total is None else total + term
     return total
 
@@ -145,7 +145,7 @@ def l2_penalty(
 def l1_penalty(
     weights: Tensor | Sequence[Tensor], lam: Strength, n: Strength = 1, *, members_axis=False
 ) -> Tensor:
-    """``lam/n sum_w |w|`` over all ``weights`` (Nielsen 2015, eq. 95).
+    """``lam/n sum_w |w|`` over all ``weights`` (Nielsen 2015, ch. 3, "L1 regularization").
 
     Its autograd gradient is the subgradient ``(lam/n) sgn(w)`` with ``sgn(0) = 0``. Shapes as in
     :func:`l2_penalty`.
@@ -155,7 +155,7 @@ def l1_penalty(
     total = None
     for w in _as_list(weights):
         coef = per_member(lam, w, members_axis, "lam") / per_member(n, w, members_axis, "n")
-        term = _sum_per_member(coef * w.abs(), members_axis)  # lam/n |w|, eq. 95
+        term = _sum_per_member(coef * w.abs(), members_axis)  # lam/n |w| (Nielsen ch. 3)
         total = term if total is None else total + term
     return total
 
@@ -190,7 +190,8 @@ def soft_threshold_(w: Tensor, thresh: Strength, *, members_axis: bool = False) 
 @torch.no_grad()
 def decay_(w: Tensor, factor: Strength, *, members_axis: bool = False) -> Tensor:
     """In place decoupled weight decay ``w <- (1 - factor) w`` (``factor = lr * weight_decay``)."""
-    return w.mul_(1 - per_member(factor, w, members_axis, "factor"))  # Loshchilov & Hutter alg. 2
+    f = per_member(factor, w, members_axis, "factor")
+    return w.mul_(1 - f)  # Loshchilov & Hutter 2019, Alg. 1 (SGDW) / Alg. 2 (AdamW)
 
 
 # --------------------------------------------------------------------------- selection

@@ -1,0 +1,54 @@
+"""Regularization of the weights: penalties (L2, L1, elastic net, decoupled decay), max-norm,
+pruning (magnitude, Optimal Brain Damage, Optimal Brain Surgeon).
+
+Dropout and DropConnect are layers and live in :mod:`smithing.nn.dropout` and
+:mod:`smithing.nn.dropconnect`.
+"""
+
+from smithing.regularize.constraints import MaxNorm, max_norm_, unit_norms
+from smithing.regularize.penalties import (
+    Penalty,
+    decay_,
+    elastic_net_penalty,
+    l1_penalty,
+    l2_penalty,
+    select,
+    soft_threshold_,
+)
+from smithing.regularize.prune import (
+    PRUNE_METHODS,
+    PruneMask,
+    PruneReport,
+    fisher_diagonal,
+    hessian_diagonal,
+    obd_saliency,
+    obs_downdate,
+    obs_prune,
+    obs_saliency,
+    obs_update,
+    prune,
+)
+
+__all__ = [
+    "PRUNE_METHODS",
+    "MaxNorm",
+    "Penalty",
+    "PruneMask",
+    "PruneReport",
+    "decay_",
+    "elastic_net_penalty",
+    "fisher_diagonal",
+    "hessian_diagonal",
+    "l1_penalty",
+    "l2_penalty",
+    "max_norm_",
+    "obd_saliency",
+    "obs_downdate",
+    "obs_prune",
+    "obs_saliency",
+    "obs_update",
+    "prune",
+    "select",
+    "soft_threshold_",
+    "unit_norms",
+]

@@ -1,0 +1,569 @@
+"""Pruning: magnitude, Optimal Brain Damage, Optimal Brain Surgeon; masks that persist.
+
+Every method ranks weights by a *saliency* (the estimated increase of the training loss when
+the weight is set to 0) and removes the lowest ``fraction``:
+
+* ``"magnitude"``: saliency ``|w_k|``.
+* ``"obd"`` — LeCun, Denker & Solla, "Optimal Brain Damage", NIPS 2 (1990): a second-order
+  Taylor expansion around a minimum with a diagonal Hessian, ``s_k = 1/2 h_kk w_k^2`` (the
+  paper's recipe, step 4);
+  the other weights are not changed (the paper retrains afterwards). ``h_kk`` from
+  :func:`hessian_diagonal`: ``"exact"`` (``torch.func.hessian``; small layers), ``"hutchinson"``
+  (``E[z * (H z)]``, ``z`` Rademacher; Bekas, Kokiopoulou & Saad 2007), ``"fisher"`` (the
+  Gauss-Newton diagonal of a softmax cross-entropy estimated with labels sampled from the model:
+  ``E_y[g_y^2]``; it replaces the paper's own Levenberg-Marquardt backward pass, which drops the
+  same second-derivative terms) or ``"empirical_fisher"`` (the data's labels).
+* ``"obs"`` — Hassibi & Stork, "Second order derivatives for network pruning: Optimal Brain
+  Surgeon", NIPS 5 (1993): with the full inverse Hessian ``H^-1``, weight ``q`` has saliency
+  ``L_q = w_q^2 / (2 [H^-1]_qq)`` (eq. 5) and removing it with the compensating update
+  ``dw = -(w_q / [H^-1]_qq) H^-1 e_q`` (eq. 5) sets ``w_q`` to exactly 0 and, for a quadratic
+  loss, raises it by exactly ``L_q``. Weights are removed one at a time; after each removal
+  ``H^-1`` is downdated to the inverse Hessian of the remaining weights,
+  ``H^-1 <- H^-1 - H^-1 e_q e_q^T H^-1 / [H^-1]_qq`` (the inverse of the submatrix without
+  row/column ``q``: a rank-one Woodbury downdate, exact, instead of re-inverting). Departure:
+  the paper builds ``H^-1`` by its outer-product recursion over training patterns; we compute the
+  Hessian of the loss exactly (``torch.func.hessian``) and invert ``H + damping I`` in float64,
+  so OBS is limited to ``max_params`` weights.
+
+Masks (:class:`PruneMask`, ``True`` = kept) live in a dict ``name -> bool tensor``; apply them
+after every optimizer step (``mask.apply_(model)``, or ``mask.attach(optimizer, model)`` once)
+so retraining keeps the pruned weights at 0. Not ensemble-aware: one model at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from smithing._registry import Registry, check
+from smithing.regularize.penalties import select
+
+Objective = Callable[[dict[str, Tensor]], Tensor]
+
+__all__ = [
+    "HESSIAN_DIAGONALS",
+    "PRUNE_METHODS",
+    "PruneMask",
+    "PruneReport",
+    "fisher_diagonal",
+    "full_hessian",
+    "hessian_diagonal",
+    "make_objective",
+    "magnitude_saliency",
+    "obd_saliency",
+    "obs_downdate",
+    "obs_prune",
+    "obs_saliency",
+    "obs_update",
+    "prune",
+]
+
+
+# --------------------------------------------------------------------------- masks
+class PruneMask:
+    """Boolean keep-masks by parameter name (``True`` = kept, ``False`` = pruned)."""
+
+    def __init__(self, masks: dict[str, Tensor]) -> None:
+        self.masks = {name: m.detach().to(torch.bool).clone() for name, m in masks.items()}
+
+    @classmethod
+    def ones_like(cls, named_params: Iterable[tuple[str, Tensor]]) -> PruneMask:
+        return cls({n: torch.ones_like(p, dtype=torch.bool) for n, p in named_params})
+
+    def _params(self, model: nn.Module | dict[str, Tensor]) -> dict[str, Tensor]:
+        named = model if isinstance(model, dict) else dict(model.named_parameters())
+        missing = [n for n in self.masks if n not in named]
+        check(not missing, "model", missing, "parameters named as in the mask")
+        return named
+
+    @torch.no_grad()
+    def apply_(self, model: nn.Module | dict[str, Tensor]) -> None:
+        """Zero the pruned weights in place (call after every optimizer step)."""
+        named = self._params(model)
+        for name, m in self.masks.items():
+            named[name].masked_fill_(~m.to(named[name].device), 0)  # w <- m * w
+
+    @torch.no_grad()
+    def apply_grad_(self, model: nn.Module | dict[str, Tensor]) -> None:
+        """Zero the gradients of pruned weights (keeps momentum buffers from growing there)."""
+        named = self._params(model)
+        for name, m in self.masks.items():
+            g = named[name].grad
+            if g is not None:
+                g.masked_fill_(~m.to(g.device), 0)
+
+    def attach(self, optimizer: torch.optim.Optimizer, model: nn.Module):
+        """Apply the mask after every ``optimizer.step()``; returns the removable hook handle."""
+        return optimizer.register_step_post_hook(lambda *_: self.apply_(model))
+
+    def n_pruned(self) -> int:
+        return int(sum((~m).sum() for m in self.masks.values()))
+
+    def n_total(self) -> int:
+        return int(sum(m.numel() for m in self.masks.values()))
+
+    def sparsity(self) -> float:
+        """Fraction of masked entries that are pruned."""
+        return self.n_pruned() / max(1, self.n_total())
+
+    def per_param(self) -> dict[str, float]:
+        return {n: float((~m).float().mean()) for n, m in self.masks.items()}
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {n: m.clone() for n, m in self.masks.items()}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Tensor]) -> PruneMask:
+        return cls(state)
+
+
+@dataclass
+class PruneReport:
+    """What :func:`prune` did."""
+
+    method: str
+    fraction: float
+    n_total: int  # weights subject to pruning
+    n_pruned: int  # pruned in total (including earlier masks)
+    per_param: dict[str, float]  # fraction pruned per parameter
+    saliency: dict[str, Tensor]  # saliencies before this call's pruning (OBS: initial L_q)
+    predicted_increase: float | None  # OBD: sum of removed s_k; OBS: sum of sequential L_q
+    loss_before: float | None = None
+    loss_after: float | None = None
+    removed_order: list[tuple[str, int]] = field(default_factory=list)  # OBS: (name, flat index)
+
+
+# --------------------------------------------------------------------------- flat helpers
+def _flatten(params: dict[str, Tensor]) -> Tensor:
+    return torch.cat([p.reshape(-1) for p in params.values()])  # (n,)
+
+
+def _unflatten(flat: Tensor, like: dict[str, Tensor]) -> dict[str, Tensor]:
+    out, start = {}, 0
+    for name, p in like.items():
+        out[name] = flat[start : start + p.numel()].reshape(p.shape)
+        start += p.numel()
+    return out
+
+
+def make_objective(
+    model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor
+) -> Objective:
+    """``params -> loss_fn(model(x; params), y)`` via ``torch.func.functional_call``.
+
+    ``params`` may name a subset of the model's parameters; the rest are the model's own.
+    """
+
+    def objective(params: dict[str, Tensor]) -> Tensor:
+        return loss_fn(functional_call(model, params, (x,)), y)
+
+    return objective
+
+
+def full_hessian(objective: Objective, params: dict[str, Tensor]) -> Tensor:
+    """The ``(n, n)`` Hessian of ``objective`` over the concatenated flattened ``params``."""
+    like = {n: p.detach() for n, p in params.items()}
+    flat = _flatten(like)
+
+    def f(v: Tensor) -> Tensor:
+        return objective(_unflatten(v, like))
+
+    return torch.func.hessian(f)(flat)  # (n, n)
+
+
+# --------------------------------------------------------------------------- Hessian diagonal
+HESSIAN_DIAGONALS: Registry[Callable[..., dict[str, Tensor]]] = Registry("Hessian diagonal")
+
+
+@HESSIAN_DIAGONALS.register("exact")
+def _diag_exact(objective: Objective, params: dict[str, Tensor], **_) -> dict[str, Tensor]:
+    """diag of the exact Hessian (torch.func.hessian; n^2 memory)."""
+    return _unflatten(torch.diagonal(full_hessian(objective, params)), params)
+
+
+@HESSIAN_DIAGONALS.register("hutchinson")
+def _diag_hutchinson(
+    objective: Objective,
+    params: dict[str, Tensor],
+    *,
+    samples: int = 100,
+    generator: torch.Generator | None = None,
+    **_,
+) -> dict[str, Tensor]:
+    """Hutchinson estimate E[z * (H z)], z Rademacher (unbiased; Hessian-vector products)."""
+    like = {n: p.detach() for n, p in params.items()}
+    flat = _flatten(like).requires_grad_(True)
+    (g,) = torch.autograd.grad(objective(_unflatten(flat, like)), flat, create_graph=True)
+    total = torch.zeros_like(flat)
+    for s in range(samples):
+        z = torch.randint(0, 2, flat.shape, generator=generator).to(flat) * 2 - 1  # Rademacher
+        (hz,) = torch.autograd.grad(g, flat, z, retain_graph=s < samples - 1)  # H z
+        total += z * hz  # z * (H z)
+    return _unflatten((total / samples).detach(), like)
+
+
+def fisher_diagonal(
+    model: nn.Module,
+    names: Sequence[str],
+    x: Tensor,
+    y: Tensor | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    chunk: int = 256,
+) -> dict[str, Tensor]:
+    """``mean_i g_i^2`` with ``g_i = d(-log softmax(model(x_i))_{y_i}) / dw`` (per example).
+
+    With ``y=None`` the labels are sampled from the model's own softmax: an unbiased estimate of
+    the diagonal of the Gauss-Newton matrix ``J^T (diag(q) - q q^T) J`` of the mean cross-entropy
+    (the Fisher); with the data's ``y`` it is the empirical Fisher. Assumes ``model`` outputs
+    logits and the loss is the mean cross-entropy. The model runs in eval mode.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        base = {n: p.detach() for n, p in model.named_parameters()}
+        sel = {n: base[n] for n in names}
+        if y is None:
+            with torch.no_grad():
+                probs = torch.softmax(model(x), dim=-1)  # (batch, classes)
+            y = torch.multinomial(probs.cpu().double(), 1, generator=generator)[:, 0]
+            y = y.to(x.device)
+
+        def nll(p: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
+            out = functional_call(model, {**base, **p}, (xi.unsqueeze(0),))  # (1, classes)
+            return nn.functional.cross_entropy(out, yi.unsqueeze(0))  # -log softmax(out)_yi
+
+        per_example = torch.func.vmap(torch.func.grad(nll), in_dims=(None, 0, 0))
+        total = {n: torch.zeros_like(p) for n, p in sel.items()}
+        for lo in range(0, x.shape[0], chunk):
+            grads = per_example(sel, x[lo : lo + chunk], y[lo : lo + chunk])  # (c, *shape)
+            for n in total:
+                total[n] += grads[n].square().sum(dim=0)  # sum_i g_i^2
+        return {n: t / x.shape[0] for n, t in total.items()}
+    finally:
+        model.train(was_training)
+
+
+def hessian_diagonal(
+    objective: Objective,
+    params: dict[str, Tensor],
+    method: str = "exact",
+    *,
+    samples: int = 100,
+    generator: torch.Generator | None = None,
+) -> dict[str, Tensor]:
+    """Diagonal of the Hessian of ``objective`` at ``params`` (``"exact"`` or ``"hutchinson"``).
+
+    The Fisher estimates need the model and data: :func:`fisher_diagonal`.
+    """
+    check(method in ("exact", "hutchinson"), "method", method, "'exact' or 'hutchinson'")
+    return HESSIAN_DIAGONALS.get(method)(objective, params, samples=samples, generator=generator)
+
+
+# --------------------------------------------------------------------------- saliencies
+def magnitude_saliency(w: Tensor) -> Tensor:
+    """``|w|``."""
+    return w.abs()
+
+
+def obd_saliency(w: Tensor, h_diag: Tensor) -> Tensor:
+    """``s_k = 1/2 h_kk w_k^2`` (LeCun et al. 1990, recipe step 4)."""
+    return 0.5 * h_diag * w.square()
+
+
+def obs_saliency(w: Tensor, h_inv: Tensor) -> Tensor:
+    """``L_q = w_q^2 / (2 [H^-1]_qq)`` for flat ``w`` ``(n,)`` (Hassibi & Stork 1993, eq. 5).
+
+    Entries with ``[H^-1]_qq <= 0`` (already removed by :func:`obs_downdate`) get ``inf``.
+    """
+    d = torch.diagonal(h_inv)  # (n,)
+    sal = w.square() / (2 * d)
+    return torch.where(d > 0, sal, torch.full_like(sal, float("inf")))
+
+
+def obs_update(w: Tensor, h_inv: Tensor, q: int) -> Tensor:
+    """``dw = -(w_q / [H^-1]_qq) H^-1 e_q`` (Hassibi & Stork 1993, eq. 5), shape ``(n,)``."""
+    return -(w[q] / h_inv[q, q]) * h_inv[:, q]
+
+
+def obs_downdate(h_inv: Tensor, q: int) -> Tensor:
+    """``H^-1 - H^-1 e_q e_q^T H^-1 / [H^-1]_qq``: the inverse Hessian with weight ``q`` fixed.
+
+    Restricted to the other weights it equals the inverse of ``H`` without row and column ``q``;
+    row and column ``q`` become 0, so later updates never move ``w_q``.
+    """
+    col = h_inv[:, q]  # (n,)
+    return h_inv - torch.outer(col, h_inv[q, :]) / h_inv[q, q]
+
+
+def obs_prune(
+    w: Tensor, h_inv: Tensor, k: int, *, removed: Tensor | None = None
+) -> tuple[Tensor, Tensor, list[tuple[int, float]], Tensor]:
+    """Remove ``k`` weights from flat ``w`` one at a time by OBS.
+
+    ``removed`` (bool ``(n,)``) marks weights already pruned: they are fixed at 0 first.
+    Returns ``(w, removed, [(q, L_q), ...], h_inv)`` with the updated weights, the removal mask,
+    the sequence of removals with their saliencies at removal time (for a quadratic loss their
+    sum is the exact loss increase) and the downdated inverse.
+    """
+    w, h_inv = w.clone(), h_inv.clone()
+    removed = torch.zeros_like(w, dtype=torch.bool) if removed is None else removed.clone()
+    for q in torch.nonzero(removed).flatten().tolist():
+        w[q] = 0.0
+        h_inv = obs_downdate(h_inv, q)
+    check(0 <= k <= int((~removed).sum()), "k", k, f"at most the {int((~removed).sum())} remaining")
+    history = []
+    for _ in range(k):
+        sal = obs_saliency(w, h_inv).masked_fill(removed, float("inf"))  # (n,)
+        q = int(torch.argmin(sal))
+        history.append((q, float(sal[q])))
+        w = w + obs_update(w, h_inv, q)  # w + dw, eq. 5
+        w[q] = 0.0  # exact zero (w_q + dw_q = 0 up to rounding)
+        removed[q] = True
+        h_inv = obs_downdate(h_inv, q)
+    return w, removed, history, h_inv
+
+
+# --------------------------------------------------------------------------- prune()
+@dataclass
+class _Context:
+    model: nn.Module
+    params: dict[str, Tensor]  # the prunable parameters (live)
+    mask: PruneMask
+    k_new: dict[str | None, int]  # None -> global count, else per parameter
+    objective: Objective | None
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None
+    data: tuple[Tensor, Tensor] | None
+    hessian: str
+    samples: int
+    damping: float
+    max_params: int
+    generator: torch.Generator | None
+
+
+PRUNE_METHODS: Registry[Callable[[_Context], tuple[dict, float | None, list]]] = Registry(
+    "pruning method"
+)
+
+
+def _choose(ctx: _Context, saliency: dict[str, Tensor]) -> None:
+    """Prune the lowest-saliency kept weights (global or per parameter count in ``ctx.k_new``)."""
+    groups = [list(ctx.params)] if None in ctx.k_new else [[n] for n in ctx.params]
+    for names in groups:
+        k = ctx.k_new[None] if None in ctx.k_new else ctx.k_new[names[0]]
+        if k <= 0:
+            continue
+        sal = torch.cat(
+            [
+                saliency[n].reshape(-1).masked_fill(~ctx.mask.masks[n].reshape(-1), float("inf"))
+                for n in names
+            ]
+        )  # (n,) pruned ones never chosen again
+        idx = torch.topk(sal, k, largest=False).indices
+        flat_keep = torch.cat([ctx.mask.masks[n].reshape(-1) for n in names])
+        flat_keep[idx] = False
+        for n, m in _unflatten(flat_keep, {n: ctx.mask.masks[n] for n in names}).items():
+            ctx.mask.masks[n] = m.clone()
+
+
+@PRUNE_METHODS.register("magnitude")
+def _magnitude(ctx: _Context):
+    """smallest |w|"""
+    sal = {n: magnitude_saliency(p.detach()) for n, p in ctx.params.items()}
+    _choose(ctx, sal)
+    return sal, None, []
+
+
+@PRUNE_METHODS.register("obd")
+def _obd(ctx: _Context):
+    """Optimal Brain Damage: s_k = 1/2 h_kk w_k^2 (LeCun, Denker & Solla 1990)"""
+    if ctx.hessian in ("fisher", "empirical_fisher"):
+        check(ctx.data is not None, "data", None, "(x, y) for a Fisher estimate")
+        x, y = ctx.data
+        h = fisher_diagonal(
+            ctx.model,
+            list(ctx.params),
+            x,
+            None if ctx.hessian == "fisher" else y,
+            generator=ctx.generator,
+        )
+    else:
+        check(ctx.objective is not None, "objective", None, "an objective or loss_fn + data")
+        if ctx.hessian == "exact":
+            n = sum(p.numel() for p in ctx.params.values())
+            check(
+                n <= ctx.max_params,
+                "max_params",
+                ctx.max_params,
+                f">= the {n} weights for an exact Hessian (or hessian='hutchinson'/'fisher')",
+            )
+        h = HESSIAN_DIAGONALS.get(ctx.hessian)(
+            ctx.objective, ctx.params, samples=ctx.samples, generator=ctx.generator
+        )
+    sal = {n: obd_saliency(p.detach(), h[n].detach()) for n, p in ctx.params.items()}
+    before = {n: m.clone() for n, m in ctx.mask.masks.items()}
+    _choose(ctx, sal)
+    predicted = sum(float(sal[n][before[n] & ~ctx.mask.masks[n]].sum()) for n in sal)
+    return sal, predicted, []
+
+
+@PRUNE_METHODS.register("obs")
+def _obs(ctx: _Context):
+    """Optimal Brain Surgeon: L_q = w_q^2 / (2 [H^-1]_qq) with compensation (Hassibi & Stork)"""
+    check(ctx.objective is not None, "objective", None, "an objective or loss_fn + data")
+    groups = [list(ctx.params)] if None in ctx.k_new else [[n] for n in ctx.params]
+    sal_all: dict[str, Tensor] = {}
+    predicted, order = 0.0, []
+    for names in groups:
+        sub = {n: ctx.params[n] for n in names}
+        n_w = sum(p.numel() for p in sub.values())
+        check(
+            n_w <= ctx.max_params,
+            "max_params",
+            ctx.max_params,
+            f">= the {n_w} weights OBS must hold the inverse Hessian of",
+        )
+        k = ctx.k_new[None] if None in ctx.k_new else ctx.k_new[names[0]]
+        h = full_hessian(ctx.objective, sub).double()  # (n, n)
+        h = h + ctx.damping * torch.eye(n_w, dtype=h.dtype, device=h.device)
+        h_inv = torch.linalg.inv(h)
+        w = _flatten({n: p.detach() for n, p in sub.items()}).double()
+        removed = ~_flatten({n: ctx.mask.masks[n] for n in names}).to(w.device)
+        sal_all.update(_unflatten(obs_saliency(w, h_inv).to(ctx.params[names[0]].dtype), sub))
+        w_new, removed, history, _ = obs_prune(w, h_inv, max(0, k), removed=removed)
+        predicted += sum(s for _, s in history)
+        offsets, start = {}, 0
+        for n in names:
+            offsets[n] = (start, start + sub[n].numel())
+            start += sub[n].numel()
+        for q, _ in history:
+            name = next(n for n, (a, b) in offsets.items() if a <= q < b)
+            order.append((name, q - offsets[name][0]))
+        with torch.no_grad():
+            for n, v in _unflatten(w_new, sub).items():
+                ctx.params[n].copy_(v.to(ctx.params[n].dtype))
+        for n, r in _unflatten(removed, sub).items():
+            ctx.mask.masks[n] = ~r.to(ctx.mask.masks[n].device)
+    return sal_all, predicted, order
+
+
+def prune(
+    model: nn.Module,
+    method: str = "magnitude",
+    fraction: float = 0.5,
+    *,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    data: tuple[Tensor, Tensor] | None = None,
+    objective: Objective | None = None,
+    names: Sequence[str] | None = None,
+    include_biases: bool = False,
+    exclude: Sequence[str] = (),
+    scope: str = "global",
+    hessian: str = "exact",
+    samples: int = 100,
+    damping: float = 0.0,
+    mask: PruneMask | None = None,
+    max_params: int = 4096,
+    generator: torch.Generator | None = None,
+) -> tuple[PruneMask, PruneReport]:
+    """Prune ``fraction`` of ``model``'s weights by ``method``; returns ``(mask, report)``.
+
+    Args:
+        method: ``"magnitude"``, ``"obd"`` or ``"obs"`` (module docstring).
+        fraction: the fraction of prunable weights pruned *in total* after this call (weights
+            already pruned by ``mask`` count), so repeated calls with a growing fraction and
+            retraining in between give the iterative prune-retrain schedule.
+        loss_fn, data: ``loss_fn(model(x), y)`` with ``data = (x, y)``: the training loss whose
+            Hessian OBD/OBS use (use the full training set, or a large batch, at a minimum).
+        objective: instead of ``loss_fn``/``data``, any ``params -> scalar`` taking a dict of
+            the prunable parameters by name (e.g. a quadratic).
+        names: the parameters to prune; default: every parameter that is not a bias
+            (``include_biases``) and not matched by ``exclude`` (rules of
+            :func:`smithing.regularize.penalties.select`).
+        scope: ``"global"`` (one ranking over all chosen parameters; OBS: one joint Hessian) or
+            ``"layer"`` (``fraction`` of each parameter; OBS: one Hessian block per parameter).
+        hessian: OBD's diagonal: ``"exact"``, ``"hutchinson"`` (``samples`` probes),
+            ``"fisher"`` or ``"empirical_fisher"`` (need ``data``; the model outputs logits).
+        damping: added to the Hessian's diagonal before OBS inverts it.
+        mask: an earlier mask to extend (its pruned weights stay pruned).
+        max_params: refuse exact Hessians over more weights than this.
+
+    The model's weights are modified in place (pruned ones set to 0; OBS also moves the others).
+    The model should be in eval mode when a loss is evaluated (dropout off).
+    """
+    entry = PRUNE_METHODS.entry(method)
+    check(0.0 <= fraction <= 1.0, "fraction", fraction, "a fraction in [0, 1]")
+    check(scope in ("global", "layer"), "scope", scope, "'global' or 'layer'")
+    check(
+        hessian in (*HESSIAN_DIAGONALS.names(), "fisher", "empirical_fisher"),
+        "hessian",
+        hessian,
+        "'exact', 'hutchinson', 'fisher' or 'empirical_fisher'",
+    )
+    check(damping >= 0, "damping", damping, "a non-negative number")
+    all_params = dict(model.named_parameters())
+    if names is None:
+        chosen = dict(select(all_params.items(), include_biases=include_biases, exclude=exclude))
+    else:
+        unknown = [n for n in names if n not in all_params]
+        check(not unknown, "names", unknown, f"parameter names of the model: {list(all_params)}")
+        chosen = {n: all_params[n] for n in names}
+    check(len(chosen) > 0, "names", names, "at least one parameter to prune")
+    if mask is None:
+        mask = PruneMask.ones_like(chosen.items())
+    else:
+        mask = PruneMask(mask.state_dict())
+        for n, p in chosen.items():
+            mask.masks.setdefault(n, torch.ones_like(p, dtype=torch.bool))
+    if objective is None and loss_fn is not None and data is not None:
+        objective = make_objective(model, loss_fn, *data)
+    if scope == "global":
+        n_total = sum(p.numel() for p in chosen.values())
+        k_new = {None: round(fraction * n_total) - sum(int((~mask.masks[n]).sum()) for n in chosen)}
+    else:
+        k_new = {
+            n: round(fraction * p.numel()) - int((~mask.masks[n]).sum()) for n, p in chosen.items()
+        }
+
+    def loss_now() -> float | None:
+        if objective is None:
+            return None
+        with torch.no_grad():
+            return float(objective({n: p.detach() for n, p in chosen.items()}))
+
+    mask.apply_(all_params)
+    before = loss_now()
+    ctx = _Context(
+        model,
+        chosen,
+        mask,
+        k_new,
+        objective,
+        loss_fn,
+        data,
+        hessian,
+        samples,
+        damping,
+        max_params,
+        generator,
+    )
+    saliency, predicted, order = entry.obj(ctx)
+    mask.apply_(all_params)
+    sub = PruneMask({n: mask.masks[n] for n in chosen})
+    report = PruneReport(
+        method=method,
+        fraction=fraction,
+        n_total=sub.n_total(),
+        n_pruned=sub.n_pruned(),
+        per_param=sub.per_param(),
+        saliency={n: s.detach() for n, s in saliency.items()},
+        predicted_increase=predicted,
+        loss_before=before,
+        loss_after=loss_now(),
+        removed_order=order,
+    )
+    return mask, report
