@@ -20,6 +20,15 @@ from smithing.pretrain.rbm import (
 D = torch.float64
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny matmuls gain nothing from threads, and oversubscribed cores stall them badly."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def states(n: int) -> torch.Tensor:
     """All 2^n binary vectors, (2^n, n) float64."""
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=D)

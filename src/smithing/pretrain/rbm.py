@@ -332,7 +332,9 @@ class BernoulliRBM(nn.Module):
     def encoder(self) -> tuple[Tensor, Tensor]:
         """``(weight (*M, n_hidden, n_visible), bias (*M, n_hidden))`` in ``nn.Linear`` layout:
         ``p(h | v) = sigmoid(v @ weight.T + bias)``; ``weight = W.T`` (an explicit transpose)."""
-        return self.W.detach().transpose(-1, -2).clone(), self.c.detach().clone()
+        return self.W.detach().transpose(-1, -2).clone(
+            memory_format=torch.contiguous_format
+        ), self.c.detach().clone()
 
     @torch.no_grad()
     def init_visible_bias_(self, data: Tensor, eps: float = 1e-3) -> BernoulliRBM:
@@ -417,7 +419,9 @@ class GaussianBernoulliRBM(BernoulliRBM):
     def encoder(self) -> tuple[Tensor, Tensor]:
         """``weight = (W / sigma^2[:, None]).T``: ``p(h | v) = sigmoid(v @ weight.T + c)``."""
         W = self.W.detach() / torch.exp(self.log_var.detach()).unsqueeze(-1)
-        return W.transpose(-1, -2).clone(), self.c.detach().clone()
+        return W.transpose(-1, -2).clone(
+            memory_format=torch.contiguous_format
+        ), self.c.detach().clone()
 
     @torch.no_grad()
     def init_visible_bias_(self, data: Tensor, eps: float = 0.0) -> GaussianBernoulliRBM:
@@ -578,6 +582,11 @@ def train_rbm(
     inspect them). The negative hidden statistics are probabilities ``p(h | v_neg)``; the
     negative visibles are the sampled states (``negative_visible="sample"``) or their means
     (``"mean"``, as in Hinton & Salakhutdinov's code).
+
+    ``momentum`` is a number, ``"hinton"`` (0.5 for the first 5 epochs, then 0.9: guide
+    Sec. 9) or a callable ``epoch -> momentum``; ``lr_schedule`` a callable ``epoch -> factor``.
+    ``generator`` (on ``data``'s device) drives batch order, Gibbs sampling and the
+    pseudo-likelihood's flips: same seed, same result.
 
     Ensembles: for an RBM with ``members=M`` every member has its own batch order (an
     independent permutation) and its own chains; ``lr`` may be a sequence of ``M`` rates.

@@ -1,0 +1,49 @@
+"""Unsupervised pretraining: RBMs (CD-k, PCD), AIS likelihoods, DBNs, greedy stacks -> MLP.
+
+* :mod:`~smithing.pretrain.rbm`: Bernoulli and Gaussian-Bernoulli RBMs as pure functions plus
+  thin modules, :func:`train_rbm`, Gibbs :func:`sample`, :func:`filters_figure`.
+* :mod:`~smithing.pretrain.ais`: :func:`ais_log_z` (Salakhutdinov & Murray 2008),
+  :func:`exact_log_z`, :func:`average_log_prob`.
+* :mod:`~smithing.pretrain.stack`: :class:`LayerPretrainer`, :func:`greedy_stack`,
+  :func:`to_mlp`, :func:`pretrained_weights`.
+* :mod:`~smithing.pretrain.dbn`: :class:`DBN`, :func:`train_dbn`.
+"""
+
+from smithing.pretrain.ais import AISResult, ais_log_z, average_log_prob, exact_log_z
+from smithing.pretrain.dbn import DBN, RBMPretrainer, train_dbn
+from smithing.pretrain.rbm import (
+    BernoulliRBM,
+    GaussianBernoulliRBM,
+    PersistentChains,
+    filters_figure,
+    sample,
+    train_rbm,
+)
+from smithing.pretrain.stack import (
+    LayerPretrainer,
+    Stack,
+    greedy_stack,
+    pretrained_weights,
+    to_mlp,
+)
+
+__all__ = [
+    "DBN",
+    "AISResult",
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "LayerPretrainer",
+    "PersistentChains",
+    "RBMPretrainer",
+    "Stack",
+    "ais_log_z",
+    "average_log_prob",
+    "exact_log_z",
+    "filters_figure",
+    "greedy_stack",
+    "pretrained_weights",
+    "sample",
+    "to_mlp",
+    "train_dbn",
+    "train_rbm",
+]

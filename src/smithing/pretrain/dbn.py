@@ -1,0 +1,222 @@
+"""Deep Belief Networks: a stack of RBMs trained greedily, sampled top-down, unrolled to an MLP.
+
+Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets", Neural Computation
+2006: each RBM is trained on the hidden activities of the one below (greedy layer-wise, see
+:mod:`smithing.pretrain.stack`). The generative model is the top RBM (an undirected associative
+memory) over a directed sigmoid belief net whose generative weights are the lower RBMs' ``W``:
+a sample is a long Gibbs chain in the top RBM followed by one down pass
+``p(h_{l-1} | h_l) = sigmoid(b_l + W_l h_l)``. Departures: no up-down (wake-sleep) fine-tuning
+and no label units in the top RBM; supervised fine-tuning is done by backprop on :meth:`to_mlp`
+(Hinton & Salakhutdinov, Science 2006).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from smithing._registry import check
+from smithing.nn import MLP
+from smithing.pretrain import stack as _stack
+from smithing.pretrain.rbm import (
+    BernoulliRBM,
+    GaussianBernoulliRBM,
+    sample,
+    sample_bernoulli,
+    train_rbm,
+)
+
+__all__ = ["DBN", "RBMPretrainer", "train_dbn"]
+
+
+class RBMPretrainer:
+    """A :class:`~smithing.pretrain.stack.LayerPretrainer` that trains one RBM with
+    :func:`~smithing.pretrain.rbm.train_rbm` (``train_kwargs``: epochs, lr, k, method, ...).
+
+    ``init_visible_bias`` first sets the visible biases from the layer's inputs (Hinton's
+    guide, Sec. 8). Codes are ``p(h | x)``, or samples of them.
+    """
+
+    activation = "sigmoid"
+
+    def __init__(self, rbm: BernoulliRBM, *, init_visible_bias: bool = True, **train_kwargs):
+        self.rbm = rbm
+        self.init_visible_bias = init_visible_bias
+        self.train_kwargs = train_kwargs
+
+    @property
+    def n_in(self) -> int:
+        return self.rbm.n_visible
+
+    @property
+    def n_out(self) -> int:
+        return self.rbm.n_hidden
+
+    def fit(
+        self, x: Tensor, *, valid: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> dict:
+        if self.init_visible_bias:
+            self.rbm.init_visible_bias_(x)
+        kwargs = {"valid_data": valid, "generator": generator, **self.train_kwargs}
+        return train_rbm(self.rbm, x, **kwargs)
+
+    def encoder(self) -> tuple[Tensor, Tensor]:
+        return self.rbm.encoder()
+
+    @torch.no_grad()
+    def transform(
+        self, x: Tensor, *, sample: bool = False, generator: torch.Generator | None = None
+    ) -> Tensor:
+        p = self.rbm.hidden_probs(x.to(self.rbm.W.dtype))  # (*M, n, n_hidden)
+        return sample_bernoulli(p, generator) if sample else p
+
+
+class DBN(nn.Module):
+    """A stack of RBMs of ``sizes = [n_visible, n_1, ..., n_L]`` (any number of layers).
+
+    The bottom RBM has ``visible`` units ``"bernoulli"`` or ``"gaussian"`` (real-valued,
+    :class:`~smithing.pretrain.rbm.GaussianBernoulliRBM`; ``learn_variance`` applies to it);
+    all others are Bernoulli-Bernoulli. ``members`` makes every RBM an ensemble of ``M``
+    independent members. The module holds the parameters; training is :func:`train_dbn`.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        *,
+        visible: str = "bernoulli",
+        learn_variance: bool = False,
+        members: int | None = None,
+        init_std: float = 0.01,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        sizes = list(sizes)
+        check(
+            len(sizes) >= 2 and all(isinstance(s, int) and s > 0 for s in sizes),
+            "sizes",
+            sizes,
+            "at least two positive ints [n_visible, n_hidden_1, ...]",
+        )
+        check(visible in ("bernoulli", "gaussian"), "visible", visible, "'bernoulli' or 'gaussian'")
+        kw = {
+            "members": members,
+            "init_std": init_std,
+            "generator": generator,
+            "device": device,
+            "dtype": dtype,
+        }
+        rbms: list[BernoulliRBM] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            if i == 0 and visible == "gaussian":
+                rbms.append(GaussianBernoulliRBM(a, b, learn_variance=learn_variance, **kw))
+            else:
+                rbms.append(BernoulliRBM(a, b, **kw))
+        self.rbms = nn.ModuleList(rbms)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.rbms[0].n_visible, *(r.n_hidden for r in self.rbms))
+
+    @property
+    def members(self) -> int | None:
+        return self.rbms[0].members
+
+    def encoders(self) -> list[tuple[Tensor, Tensor]]:
+        """Each RBM's ``(W.T, c)`` in ``nn.Linear`` layout (see :meth:`BernoulliRBM.encoder`)."""
+        return [rbm.encoder() for rbm in self.rbms]
+
+    @torch.no_grad()
+    def upward(self, x: Tensor) -> list[Tensor]:
+        """Hidden probabilities of every layer, ``p(h_l | h_{l-1})`` applied bottom-up."""
+        out = []
+        for rbm in self.rbms:
+            x = rbm.hidden_probs(x.to(rbm.W.dtype))
+            out.append(x)
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.upward(x)[-1]
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        steps: int = 1000,
+        *,
+        init: Tensor | None = None,
+        down: str = "sample",
+        image_shape: tuple[int, ...] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Generate ``n`` images: ``steps`` Gibbs sweeps in the top RBM, then a down pass.
+
+        The top chain starts at random states, or at the upward pass of ``init (n, sizes[0])``
+        (probabilities to the top RBM's visible layer). Down pass: intermediate layers are
+        sampled (``down="sample"``, the generative model) or kept as probabilities
+        (``"probs"``); the bottom layer returns ``E[v | h_1]``. Returns ``(*M, n, sizes[0])``,
+        or ``(*M, n, *image_shape)``.
+        """
+        check(down in ("sample", "probs"), "down", down, "'sample' or 'probs'")
+        top = self.rbms[-1]
+        start = None
+        if init is not None:
+            start = self.upward(init)[-2] if len(self.rbms) > 1 else init.to(top.W.dtype)
+        single = len(self.rbms) == 1
+        h = sample(top, n, steps, init=start, generator=generator, return_mean=single)
+        for i in range(len(self.rbms) - 2, -1, -1):
+            mean = self.rbms[i].visible_mean(h)  # p(h_i | h_{i+1}) = sigmoid(b_i + W_i h_{i+1})
+            h = mean if (i == 0 or down == "probs") else sample_bernoulli(mean, generator)
+        if image_shape is not None:
+            h = h.reshape(*h.shape[:-1], *image_shape)
+        return h
+
+    def to_mlp(self, n_classes: int, activation: str = "sigmoid", **kwargs) -> MLP:
+        """Unroll into an MLP with a fresh output layer (:func:`smithing.pretrain.stack.to_mlp`)."""
+        return _stack.to_mlp(self, n_classes, activation, **kwargs)
+
+
+def train_dbn(
+    dbn: DBN,
+    data: Tensor,
+    *,
+    layers: Mapping | Sequence[Mapping] | None = None,
+    propagate: str = "probs",
+    init_visible_bias: bool = True,
+    valid_data: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int, _stack.LayerPretrainer, dict], None] | None = None,
+) -> list[dict]:
+    """Greedy layer-wise training of ``dbn`` on ``data (n, sizes[0])``; per-layer histories.
+
+    ``layers`` holds :func:`~smithing.pretrain.rbm.train_rbm` keyword arguments (epochs, lr,
+    k, method, batch_size, momentum, weight_decay, sparsity, ...): one mapping for every layer
+    or a sequence with one mapping per layer. Each RBM is trained on the previous RBM's hidden
+    probabilities (``propagate="probs"``) or samples (``"samples"``), see
+    :func:`~smithing.pretrain.stack.greedy_stack`.
+    """
+    n = len(dbn.rbms)
+    if layers is None:
+        settings = [{} for _ in range(n)]
+    elif isinstance(layers, Mapping):
+        settings = [dict(layers) for _ in range(n)]
+    else:
+        settings = [dict(s) for s in layers]
+        check(len(settings) == n, "layers", f"{len(settings)} settings", f"one per RBM ({n})")
+    pretrainers = [
+        RBMPretrainer(rbm, init_visible_bias=init_visible_bias, **s)
+        for rbm, s in zip(dbn.rbms, settings)
+    ]
+    result = _stack.greedy_stack(
+        pretrainers,
+        data,
+        propagate=propagate,
+        valid_data=valid_data,
+        generator=generator,
+        callback=callback,
+    )
+    return result.histories
