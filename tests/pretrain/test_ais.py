@@ -129,3 +129,20 @@ def test_ais_validation():
         ais.ais_log_z(rbm, n_runs=1)
     with pytest.raises(ValueError, match="betas=.* is invalid: expected an increasing"):
         ais.ais_log_z(rbm, betas=torch.tensor([0.0, 0.7, 0.5, 1.0]))
+
+
+@pytest.mark.slow
+def test_ais_with_the_papers_schedule_on_a_trained_rbm():
+    """The full 14,501-beta schedule and base-rate model on an RBM trained by CD-1 (~3 s)."""
+    from smithing.pretrain.rbm import train_rbm
+
+    g = torch.Generator().manual_seed(9)
+    protos = torch.bernoulli(torch.full((4, 20), 0.5, dtype=D), generator=g)
+    data = protos[torch.randint(4, (400,), generator=g)]
+    data = (data + torch.bernoulli(torch.full_like(data, 0.05), generator=g)) % 2
+    rbm = BernoulliRBM(20, 12, dtype=D, generator=g).init_visible_bias_(data)
+    train_rbm(rbm, data, epochs=20, batch_size=20, lr=0.1, generator=g)
+    res = ais.ais_log_z(rbm, data=data, generator=g)
+    exact = ais.exact_log_z(rbm)
+    assert res.n_betas == 14501
+    assert res.log_z_down <= exact <= res.log_z_up and abs(res.log_z - exact) < 0.05
