@@ -809,6 +809,8 @@ def filters_figure(
             w = W[:, j].reshape(image_shape)
             lim = float(w.abs().max()) or 1.0
             ax.imshow(w.numpy(), cmap="gray", vmin=-lim, vmax=lim, interpolation="nearest")
+    top = 1 - 0.4 / fig.get_figheight() if title else 0.98
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=top, wspace=0.05, hspace=0.05)
     if title:
         fig.suptitle(title)
     path = Path(path)
