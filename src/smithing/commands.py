@@ -232,10 +232,10 @@ def cmd_tour(args) -> int:
 
     from smithing.report import write_report
     from smithing.runner.runner import run_study
-    from smithing.studies import STUDIES
+    from smithing.studies import STUDIES, ordered
 
     device = _device(args.device)
-    names = [e.name for e in STUDIES.entries() if e.obj.in_tour]
+    names = [s.name for s in ordered() if s.in_tour]
     if args.only:
         for n in args.only:
             STUDIES.get(n)

@@ -7,8 +7,8 @@ softsign has no entry there and uses 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn

@@ -155,12 +155,46 @@ def _early_stopping(cfg: MLPConfig) -> EarlyStopping | None:
     )
 
 
+class _Regularizer:
+    """Adapts :mod:`smithing.regularize` to ``fit``'s ``penalty`` / ``after_step`` protocol."""
+
+    def __init__(self, l2: float, l1: float, max_norm: float | None, n: int) -> None:
+        from smithing.regularize import MaxNorm, Penalty
+
+        self.pen = Penalty(l2=l2, l1=l1, n=n)  # lam/(2n) sum w^2 + lam/n sum |w|, no biases
+        self.max_norm = MaxNorm(c=max_norm) if max_norm else None  # incoming vectors (rows)
+
+    def penalty(self, model):
+        return self.pen.penalty(model.named_parameters())
+
+    def after_step(self, model, lr) -> None:
+        if self.max_norm is not None:
+            with torch.no_grad():
+                self.max_norm.apply_after_step(model.named_parameters())
+
+
+class _Regularizer:
+    """Adapts :mod:`smithing.regularize` to ``fit``'s ``penalty`` / ``after_step`` protocol."""
+
+    def __init__(self, l2: float, l1: float, max_norm: float | None, n: int) -> None:
+        from smithing.regularize import MaxNorm, Penalty
+
+        self.pen = Penalty(l2=l2, l1=l1, n=n)  # lam/(2n) sum w^2 + lam/n sum |w|, no biases
+        self.max_norm = MaxNorm(c=max_norm) if max_norm else None  # incoming vectors (rows)
+
+    def penalty(self, model):
+        return self.pen.penalty(model.named_parameters())
+
+    def after_step(self, model, lr) -> None:
+        if self.max_norm is not None:
+            with torch.no_grad():
+                self.max_norm.apply_after_step(model.named_parameters())
+
+
 def _regularizer(cfg: MLPConfig, n: int):
     if not (cfg.l2 or cfg.l1 or cfg.max_norm):
         return None
-    from smithing.regularize import Regularizer
-
-    return Regularizer(l2=cfg.l2, l1=cfg.l1, max_norm=cfg.max_norm, n=n)
+    return _Regularizer(cfg.l2, cfg.l1, cfg.max_norm, n)
 
 
 def train_one(
@@ -245,16 +279,33 @@ def train_group(
 
 
 def _member_hooks(cfgs: Sequence[MLPConfig], n: int, device):
+    """Per-member penalty strengths and max-norm radii for the stacked parameters."""
     if not any(c.l2 or c.l1 or c.max_norm for c in cfgs):
         return None
-    from smithing.regularize import member_hooks
+    from smithing.regularize import MaxNorm, Penalty
+    from smithing.train.ensemble import MemberHooks
 
-    return member_hooks(
-        l2=[c.l2 for c in cfgs],
-        l1=[c.l1 for c in cfgs],
-        max_norm=[c.max_norm for c in cfgs],
+    def strengths(values):
+        return torch.tensor(values, dtype=torch.float32, device=device)
+
+    pen = Penalty(
+        l2=strengths([c.l2 for c in cfgs]),
+        l1=strengths([c.l1 for c in cfgs]),
         n=n,
-        device=device,
+        members_axis=True,
+    )
+    mn = None
+    if any(c.max_norm for c in cfgs):
+        mn = MaxNorm(c=strengths([c.max_norm or math.inf for c in cfgs]), members_axis=True)
+
+    def after_step(params, lrs):
+        if mn is not None:
+            with torch.no_grad():
+                mn.apply_after_step(params.items())
+
+    return MemberHooks(
+        penalty=(lambda params: pen.penalty(params.items())) if pen.active else None,
+        after_step=after_step if mn is not None else None,
     )
 
 

@@ -198,7 +198,6 @@ def fit_ensemble(
     task = data.task
     stacked = StackedModel(models)
     params = list(stacked.params.values())
-    names = list(stacked.params.keys())
 
     from smithing import optim as _optim
 
