@@ -119,5 +119,5 @@ def test_datasets_command(capsys):
     assert main(["datasets", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     names = {d["name"]: d for d in out["datasets"]}
-    assert names["digits"]["state"] == "embedded"
+    assert names["digits"]["state"] == "built in (no download)"
     assert "mnist" in names

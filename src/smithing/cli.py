@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", default="default", help="initializer (see `smithing list`)")
     t.add_argument("--init-option", action="append", metavar="KEY=VALUE", dest="init_options")
     t.add_argument("--epochs", type=_positive_int, default=20)
-    t.add_argument("--lr", type=_positive_float, default=0.1)
+    t.add_argument("--lr", type=_positive_float, default=0.03)
     t.add_argument("--batch-size", type=_positive_int, default=32)
     t.add_argument("--optimizer", default="momentum")
     t.add_argument("--momentum", type=_nonneg_float, default=None)

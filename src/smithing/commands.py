@@ -52,7 +52,7 @@ def cmd_datasets(args) -> int:
         spec = e.obj
         status = spec.status(data_dir()) if spec.status else []
         if not spec.files and not status:
-            state = "embedded" if not spec.files else "?"
+            state = "built in (no download)"
         elif all(s.get("present") and s.get("md5_ok") is not False for s in status):
             state = "present"
         elif any(s.get("present") for s in status):
