@@ -17,6 +17,7 @@ from smithing.data.base import (
 )
 from smithing.data import digits as _digits  # noqa: F401  (registers "digits")
 from smithing.data import mnist as _mnist  # noqa: F401
+from smithing.data import synthetic as _synthetic  # noqa: F401
 
 __all__ = [
     "DATASETS",
