@@ -5,19 +5,19 @@ Built in: ``digits`` (embedded), ``mnist``, ``fashion-mnist`` and their ``binari
 deterministically from a seed (adding problem, rectangles, convex, MNIST variants).
 """
 
+from smithing.data import digits as _digits  # noqa: F401  (registers "digits")
+from smithing.data import mnist as _mnist  # noqa: F401
+from smithing.data import synthetic as _synthetic  # noqa: F401
 from smithing.data.base import (
     DATASETS,
-    DataUnavailableError,
     Dataset,
+    DataUnavailableError,
     Split,
     data_dir,
     load,
     names,
     register_dataset,
 )
-from smithing.data import digits as _digits  # noqa: F401  (registers "digits")
-from smithing.data import mnist as _mnist  # noqa: F401
-from smithing.data import synthetic as _synthetic  # noqa: F401
 
 __all__ = [
     "DATASETS",
