@@ -47,3 +47,27 @@ __all__ = [
     "train_dbn",
     "train_rbm",
 ]
+
+# denoising autoencoders and stacked DAEs (smithing.pretrain.autoencoder); importing it also
+# registers the "sda" and "dbn" sources of the pretrained initializer
+from smithing.pretrain.autoencoder import (  # noqa: E402
+    DAEPretrainer,
+    DenoisingAutoencoder,
+    StackedDAE,
+    contractive_penalty,
+    corrupt,
+    pretrain_stack,
+    train_autoencoder,
+    train_sda,
+)
+
+__all__ += [
+    "DAEPretrainer",
+    "DenoisingAutoencoder",
+    "StackedDAE",
+    "contractive_penalty",
+    "corrupt",
+    "pretrain_stack",
+    "train_autoencoder",
+    "train_sda",
+]
