@@ -71,3 +71,23 @@ __all__ += [
     "train_autoencoder",
     "train_sda",
 ]
+
+# classification RBMs (generative / discriminative / hybrid / semi-supervised) and the one-stage
+# deep hybrid stack (smithing.pretrain.hybrid; its exact_log_z stays in that module)
+from smithing.pretrain.hybrid import (  # noqa: E402
+    ClassificationRBM,
+    ClassRBM,
+    DeepHybridRBM,
+    HybridTraining,
+    train_class_rbm,
+    train_deep_hybrid,
+)
+
+__all__ += [
+    "ClassRBM",
+    "ClassificationRBM",
+    "DeepHybridRBM",
+    "HybridTraining",
+    "train_class_rbm",
+    "train_deep_hybrid",
+]
