@@ -42,7 +42,7 @@ the mini-batch; the paper states them as negative log-likelihoods to minimize):
 * ``hybrid``: ``L_hybrid = L_disc + alpha L_gen`` (2008, Sec. 4; 2012 eq. 9), the generative
   part estimated by CD; ``alpha = 0`` is the discriminative objective (the CD chain still runs
   and its contribution is multiplied by 0, so the parameters are bit-identical);
-* **semi-supervised** (2008 Sec. 5; 2012 Sec. 3.3, whose numbering we recall, unverified): with
+* **semi-supervised** (2008 Sec. 5; 2012 Sec. 3.3): with
   unlabeled inputs ``D_u``, ``L_semi = L_train + beta sum_{x in D_u} log p(x)``, ``L_train``
   any of the three above. The gradient of ``log p(x) = log sum_y p(y, x)`` is
   ``E_{p(y, h | x)}[-dE/d theta] - E_{p(y, x, h)}[-dE/d theta]``: estimated by CD with the
@@ -54,7 +54,9 @@ the mini-batch; the paper states them as negative log-likelihoods to minimize):
   one labeled and one unlabeled mini-batch and adds ``beta`` times the unlabeled mini-batch's
   mean gradient to the labeled one's.
 
-Prediction is always the exact ``argmax_y p(y | x)``.
+Prediction is always the exact ``argmax_y p(y | x)``. Equation and section numbers cited here
+are as we recall them from the papers (not checked against their text); the formulas are
+checked by the tests (brute-force enumeration, autograd).
 
 **The deep hybrid stack** (:class:`DeepHybridRBM`) follows the idea of Ororbia, Giles & Reitter's
 stacked hybrid Boltzmann models ("Online semi-supervised learning with deep hybrid Boltzmann
@@ -65,12 +67,12 @@ signal; the layer-``l`` input is the layer below's label-free mean code
 ``E[h | x] = sum_y p(y|x) sigmoid(o_y(x))`` (exact under the layer's model); all layers are
 updated at every step from the same mini-batch, in ONE stage (no pretraining phase, no
 fine-tuning phase). What we implement and where we simplify (we did not have the papers'
-text to check against): the layers do not send top-down signals to each other (the DHBM's
-joint mean-field inference over all layers is left out: each layer's gradient is local and no
-gradient crosses layers), the propagated code is ``E[h | x]`` for labeled and unlabeled
+text to check against): the layers send no top-down signals to each other (any joint
+inference across layers that the DHBM performs is left out: each layer's gradient is local and
+no gradient crosses layers), the propagated code is ``E[h | x]`` for labeled and unlabeled
 examples alike, and the prediction is the top layer's ``p(y | h)`` (``combine="top"``) or the
 equally weighted mean of every layer's ``p(y | .)`` (``combine="mean"``, standing in for
-their weighted "vertical aggregation" of the layer experts).
+their combination of the layer experts' predictions).
 
 Randomness: the batch order comes from a generator seeded by one draw of ``generator`` at the
 start; CD sampling draws from ``generator`` itself. So objectives that sample (generative,
@@ -99,6 +101,7 @@ __all__ = [
     "DeepHybridRBM",
     "HybridTraining",
     "class_logits",
+    "chunked",
     "class_probs",
     "discriminative_gradient",
     "exact_log_z",
@@ -712,9 +715,15 @@ def _draw_seed(generator: torch.Generator | None) -> int:
 
 @torch.no_grad()
 def _eval(log_proba_fn, x: Tensor, y: Tensor) -> tuple[float, float]:
-    lp = log_proba_fn(x)  # (n, C)
+    lp = chunked(log_proba_fn, x)  # (n, C)
     nll = float(-lp.gather(-1, y.long().unsqueeze(-1)).mean())
     return nll, float((lp.argmax(-1) != y).double().mean())
+
+
+def chunked(fn: Callable[[Tensor], Tensor], x: Tensor, rows: int = 512) -> Tensor:
+    """``fn(x)`` computed ``rows`` examples at a time and concatenated (the ``(rows, C, H)``
+    tensor of :func:`hidden_inputs` stays small for wide models and large splits)."""
+    return torch.cat([fn(x[i : i + rows]) for i in range(0, x.shape[0], rows)], 0)
 
 
 def _check_xy(x: Tensor, y: Tensor, n_visible: int, n_classes: int, name: str) -> None:
@@ -1076,7 +1085,7 @@ class ClassificationRBM:
     def predict_log_proba(self, X):
         self._check_fitted()
         X = _as_tensor(X, torch.float64).to(self.model_.W.device)
-        return self.model_.log_proba(X).double().cpu().numpy()
+        return chunked(self.model_.log_proba, X).double().cpu().numpy()
 
     def predict_proba(self, X):
         import numpy as np

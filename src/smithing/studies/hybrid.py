@@ -166,11 +166,13 @@ def _generator(seed: int, device: str) -> torch.Generator:
 
 
 def _final(log_proba_fn, data) -> dict:
+    from smithing.pretrain.hybrid import chunked
+
     out = {}
     with torch.no_grad():
         for split in ("train", "valid", "test"):
             s = data.split(split)
-            lp = log_proba_fn(s.x)
+            lp = chunked(log_proba_fn, s.x)  # (n, C), 512 rows at a time
             out[f"{split}_loss"] = float(-lp.gather(-1, s.y.unsqueeze(-1)).mean())
             out[f"{split}_error"] = float((lp.argmax(-1) != s.y).double().mean())
     return out
@@ -207,7 +209,7 @@ def run_classrbm(config: dict, seed: int, device: str = "cpu") -> RunResult:
 
 def run_deep_hybrid(config: dict, seed: int, device: str = "cpu") -> RunResult:
     """A deep hybrid stack trained in one stage; final metrics for ``combine`` (top/mean)."""
-    from smithing.pretrain.hybrid import DeepHybridRBM, train_deep_hybrid
+    from smithing.pretrain.hybrid import DeepHybridRBM, chunked, train_deep_hybrid
 
     t0 = time.perf_counter()
     data = _data(config, device)
@@ -229,10 +231,8 @@ def run_deep_hybrid(config: dict, seed: int, device: str = "cpu") -> RunResult:
             lp["valid_error"],
         )
     with torch.no_grad():
-        layer_err = [
-            float((lp.argmax(-1) != data.test.y).double().mean())
-            for lp in model.layer_log_proba(data.test.x)
-        ]
+        lps = chunked(lambda v: torch.stack(model.layer_log_proba(v), 1), data.test.x)
+        layer_err = (lps.argmax(-1) != data.test.y.unsqueeze(-1)).double().mean(0).tolist()
     extra = {"best_epoch": hist["best_epoch"], "layer_test_error": layer_err}
     return RunResult(hist["status"], final, hist["epochs"], extra, hist["message"],
                      time.perf_counter() - t0)  # fmt: skip
