@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu")
     t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _threads_arg(t)
+
     r = sub.add_parser("run", help="run (or resume) a study and write its report")
     r.add_argument("study")
     _study_args(r)
@@ -167,6 +169,17 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    _threads_arg(p)
+
+
+def _threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice; 1 is fastest for "
+        "small networks on a busy machine)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from smithing import commands
 
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return getattr(commands, f"cmd_{args.command.replace('-', '_')}")(args)
     except KeyboardInterrupt:
