@@ -491,9 +491,13 @@ def figure_grad_epochs(results, out_dir: str) -> str | None:
         ax.grid(alpha=0.3, which="both")
         if k % cols == 0:
             ax.set_ylabel("||dL/dW_l|| (fixed batch)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
     for k in range(len(vs), rows * cols):
-        axes[k // cols][k % cols].set_visible(False)
-    axes[0][0].legend(fontsize=7, ncol=2)
+        axes[k // cols][k % cols].set_axis_off()
+    if len(vs) < rows * cols:
+        axes[-1][-1].legend(handles, labels, loc="center", fontsize=9, title="weight layer")
+    else:
+        axes[0][0].legend(fontsize=7, ncol=2)
     fig.suptitle("Per-layer gradient norm through training (1 = first layer, dark)")
     fig.tight_layout()
     return save(fig, out_dir, "grad_norm_epochs.png")
@@ -828,8 +832,27 @@ def figure_exploding(results, out_dir: str) -> str | None:
     return save(fig, out_dir, "exploding.png")
 
 
+def top_layer_drift(results, variant: str = "sigmoid-small") -> tuple[float, float, int] | None:
+    """Mean activation of the top hidden layer at init and at the end (seed-mean), epochs."""
+    runs = [r for r in results.of(variant) if r.status == "done" and r.epochs and "init" in r.extra]
+    if not runs:
+        return None
+    top = len(runs[0].extra["init"]["act_mean"])
+    start = float(np.mean([r.extra["init"]["act_mean"][-1] for r in runs]))
+    end = float(np.mean([r.epochs[-1].get(f"act_mean_{top}", np.nan) for r in runs]))
+    return start, end, max(len(r.epochs) for r in runs)
+
+
 def figures(results, out_dir: str) -> list[Figure]:
     info = catch_up(results)
+    drift = top_layer_drift(results)
+    drift_msg = (
+        f" With small sigmoid weights the top hidden layer's mean activation moves from "
+        f"{drift[0]:.2f} to {drift[1]:.2f} in {drift[2]} epochs: it is driven towards the "
+        "saturation at 0 that Glorot & Bengio (2010) describe."
+        if drift
+        else ""
+    )
     if info and info.get("epoch") is not None:
         wait = (
             f"it catches up with the worst of the well-initialized nets at epoch {info['epoch']}."
@@ -861,7 +884,8 @@ def figures(results, out_dir: str) -> list[Figure]:
         ),
         (
             figure_activation_epochs(results, out_dir),
-            "Mean ± std of each hidden layer's activations through training (seed 0).",
+            "Mean and std of each hidden layer's activations through training (seed 0)."
+            + drift_msg,
         ),
         (
             figure_histograms(results, out_dir),
@@ -936,12 +960,15 @@ def table(results) -> Table:
 
 REFERENCES = """
 Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural networks",
-AISTATS 2010 (qualitative findings, read in the paper's abstract and section 3): with the
-standard init, the top hidden layer of a deep sigmoid net is driven into saturation at 0 early
-in training and leaves it only slowly (the plateaus); back-propagated gradients shrink towards
-the lower layers with the standard init and keep their scale with the normalized init (their
-figure 7); tanh and softsign nets do not show the sigmoid's top-layer saturation. Their MNIST
-test errors (5 x 1000 units) are in the initialization study (unverified recollections).
+AISTATS 2010. From the abstract (read in a copy of the paper): the logistic sigmoid is unsuited
+to deep nets with random initialization because its mean value can drive especially the top
+hidden layer into saturation; saturated units move out of saturation by themselves, but
+slowly (the plateaus); training may be harder when the singular values of each layer's
+Jacobian are far from 1, which motivates the normalized initialization. From secondary
+summaries, not checked in the paper (U): with the standard init the back-propagated gradients
+shrink towards the lower layers and keep their scale with the normalized init (their figure 7);
+tanh nets show no top-layer saturation but a saturation that starts in layer 1 and moves up.
+Their MNIST test errors (5 x 1000 units) are in the initialization study (unverified).
 Bengio, Simard & Frasconi (IEEE TNN 1994) and Hochreiter (diploma thesis 1991): the
 exponential decay of back-propagated errors with depth (in time, for recurrent nets).
 Pascanu, Mikolov & Bengio (ICML 2013): rescale the gradient when its norm exceeds a threshold.
