@@ -80,12 +80,17 @@ PAPER_LOG_PROB = {  # Salakhutdinov & Murray 2008, 500 hidden units, binarized M
 }
 
 
+def _full(config: dict) -> dict:
+    """Every setting spelled out (stored with the run), less the runner's dataset and seed."""
+    return {k: v for k, v in {**DEFAULTS, **config}.items() if k not in ("dataset", "seed")}
+
+
 def variants(scale: str) -> list[Variant]:
     if scale == "quick":
         return [
-            Variant("cd-1", {"method": "cd", "k": 1}, kind="rbm"),
-            Variant("cd-10", {"method": "cd", "k": 10}, kind="rbm"),
-            Variant("pcd-1", {"method": "pcd", "k": 1}, kind="rbm"),
+            Variant("cd-1", _full({"method": "cd", "k": 1}), kind="rbm"),
+            Variant("cd-10", _full({"method": "cd", "k": 10}), kind="rbm"),
+            Variant("pcd-1", _full({"method": "pcd", "k": 1}), kind="rbm"),
         ]
     base = {
         "n_hidden": 500,
@@ -99,10 +104,10 @@ def variants(scale: str) -> list[Variant]:
         "sample_steps": [1, 10, 100, 1000, 10000],
     }
     return [
-        Variant("cd-1", {**base, "method": "cd", "k": 1}, kind="rbm"),
-        Variant("cd-3", {**base, "method": "cd", "k": 3}, kind="rbm"),
-        Variant("cd-25", {**base, "method": "cd", "k": 25}, kind="rbm"),
-        Variant("pcd-1", {**base, "method": "pcd", "k": 1, "n_chains": 100}, kind="rbm"),
+        Variant("cd-1", _full({**base, "method": "cd", "k": 1}), kind="rbm"),
+        Variant("cd-3", _full({**base, "method": "cd", "k": 3}), kind="rbm"),
+        Variant("cd-25", _full({**base, "method": "cd", "k": 25}), kind="rbm"),
+        Variant("pcd-1", _full({**base, "method": "pcd", "k": 1, "n_chains": 100}), kind="rbm"),
     ]
 
 
