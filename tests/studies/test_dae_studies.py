@@ -1,0 +1,155 @@
+"""Smoke runs of the denoising-autoencoder studies (tiny settings) and their helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from smithing.runner.runner import run_study
+from smithing.runner.store import Store
+from smithing.studies import STUDIES
+from smithing.studies import autoencoder as ae_study
+from smithing.studies import function_space as fs_study
+from smithing.studies import larochelle as lr_study
+from smithing.studies import pretraining_depth as pd_study
+from smithing.studies import sda as sda_study
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny matmuls gain nothing from threads, and oversubscribed cores stall them badly."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _check_outputs(tmp_path: Path, name: str, figures: list[str]) -> list:
+    report = tmp_path / "report"
+    assert (report / f"{name}.html").is_file()
+    for f in figures:
+        assert (report / name / f).is_file(), f
+    with Store(tmp_path) as store:
+        results = store.results(name, "quick")
+    assert results.runs and all(r.status == "done" for r in results.runs), [
+        (r.variant, r.message) for r in results.runs
+    ]
+    return results.runs
+
+
+def test_studies_registered():
+    for name in ("autoencoder", "sda", "pretraining-depth", "function-space", "larochelle"):
+        study = STUDIES.get(name)
+        assert study.references and study.in_tour
+        assert study.variants("quick") and study.variants("paper")
+
+
+def test_autoencoder_study_smoke(tmp_path):
+    summary = run_study(
+        "autoencoder",
+        seeds=1,
+        out=str(tmp_path),
+        quiet=True,
+        overrides={"epochs": 2, "n_hidden": 16, "n_train": 200},
+    )
+    assert set(summary["variants"]) == {"corruption 0%", "corruption 30%"}
+    runs = _check_outputs(tmp_path, "autoencoder", ["filters.png", "denoising.png", "curves.png"])
+    r = runs[0]
+    assert len(r.epochs) == 2 and np.shape(r.extra["filters"]) == (16, 64)
+    assert np.shape(r.extra["recon_corrupted"]) == (ae_study.N_EXAMPLES, 64)
+    assert {"train_recon", "test_recon", "test_denoise"} <= set(r.final)
+
+
+def test_sda_study_smoke(tmp_path, monkeypatch):
+    quick = {
+        **sda_study.SETUP["quick"],
+        "hidden": [16, 16, 16],
+        "pretrain": {"epochs": 1, "lr": 0.1, "batch_size": 50},
+        "finetune": {"lr": 0.1, "batch_size": 50, "epochs": 3, "early_stopping_patience": 2},
+    }
+    monkeypatch.setitem(sda_study.SETUP, "quick", quick)
+    run_study("sda", seeds=1, out=str(tmp_path), quiet=True)
+    runs = _check_outputs(tmp_path, "sda", ["curves.png", "final.png"])
+    pre = next(r for r in runs if r.variant.startswith("SdA"))
+    rates = [lo["rate"] for lo in pre.config["init_options"]["layer_options"]]
+    assert rates == [0.1, 0.2, 0.3] and pre.config["init"] == "pretrained"
+
+
+def test_pretraining_depth_study_smoke(tmp_path, monkeypatch):
+    quick = {
+        **pd_study.SETUP["quick"],
+        "depths": (1, 2),
+        "width": 16,
+        "dbn": {"epochs": 1, "batch_size": 50},
+        "sda": {"epochs": 1, "batch_size": 50},
+        "finetune": {"optimizer": "momentum", "lr": 0.1, "batch_size": 50, "epochs": 2},
+    }
+    monkeypatch.setitem(pd_study.SETUP, "quick", quick)
+    run_study("pretraining-depth", seeds=2, out=str(tmp_path), quiet=True)
+    runs = _check_outputs(
+        tmp_path, "pretraining-depth", ["depth_box.png", "train_vs_test.png", "curves.png"]
+    )
+    assert len(runs) == 2 * 3 * 2
+    assert {pd_study.parse(r.variant) for r in runs} == {
+        (d, m) for d in (1, 2) for m in pd_study.METHODS
+    }
+    assert pd_study.parse(pd_study.variant_name(3, "sda")) == (3, "sda")
+
+
+def test_function_space_study_smoke(tmp_path, monkeypatch):
+    quick = {
+        **fs_study.SETUP["quick"],
+        "n_nets": 3,
+        "hidden": [16, 16],
+        "n_probe": 20,
+        "pretrain_options": {"epochs": 1, "batch_size": 50},
+        "epochs": 3,
+        "batch_size": 50,
+    }
+    monkeypatch.setitem(fs_study.SETUP, "quick", quick)
+    run_study("function-space", out=str(tmp_path), quiet=True)
+    runs = _check_outputs(tmp_path, "function-space", ["tsne.png", "curves.png"])
+    arr = fs_study._decode(runs[0].extra["functions"], runs[0].extra["shape"])
+    assert arr.shape == (4, 3, 20 * 10)  # (epochs + 1, nets, probes x classes)
+    np.testing.assert_allclose(arr.reshape(4, 3, 20, 10).sum(-1), 1.0, atol=5e-3)  # softmax
+
+
+def test_larochelle_study_smoke(tmp_path, monkeypatch):
+    quick = {
+        **lr_study.SETUP["quick"],
+        "sizes": {"n_train": 60, "n_valid": 30, "n_test": 60},
+        "hidden": [16, 16, 16],
+        "dbn": {"epochs": 1, "batch_size": 30},
+        "sda": {"epochs": 1, "batch_size": 30},
+        "finetune": {
+            "optimizer": "momentum",
+            "lr": 0.05,
+            "batch_size": 30,
+            "epochs": 2,
+            "patience": 1,
+        },
+    }
+    monkeypatch.setitem(lr_study.SETUP, "quick", quick)
+    monkeypatch.setattr(lr_study, "TASKS", ("rectangles",))
+    run_study("larochelle", out=str(tmp_path), quiet=True)
+    runs = _check_outputs(tmp_path, "larochelle", ["errors.png"])
+    assert sorted(r.variant for r in runs) == [f"rectangles / {m}" for m in sorted(lr_study.MODELS)]
+    assert all(r.extra["n_train"] == 60 and r.extra["n_test"] == 60 for r in runs)
+    sda = next(r for r in runs if r.variant.endswith("SdA-3"))
+    assert sda.config["pretrain"]["rate"] == lr_study.SDA_RATE["rectangles"]
+
+
+def test_helpers():
+    tiles = ae_study.tile_images(np.arange(2 * 4).reshape(2, 4), (2, 2), cols=2)
+    assert tiles.shape == (2, 5) and np.isnan(tiles[:, 2]).all()
+    np.testing.assert_allclose(tiles[:, :2], [[0, 1 / 3], [2 / 3, 1]])  # each image to [0, 1]
+    g = np.random.default_rng(0)
+    a = g.normal(0, 0.01, (1, 6, 30))
+    b = g.normal(0, 0.01, (1, 6, 30)) + 5  # a far-away family
+    purity = fs_study.family_purity([("a", None, a), ("b", None, b)], k=3)
+    assert purity == {"a": 1.0, "b": 1.0}
+    y = fs_study.embed(np.concatenate([a[0], b[0]]).astype(np.float64))
+    assert y.shape == (12, 2) and np.isfinite(y).all()
