@@ -20,6 +20,15 @@ from smithing.nn.rnn import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny recurrent steps only lose from intra-op threads (badly on a shared machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 

@@ -1,0 +1,128 @@
+"""Smoke runs of the recurrent studies (rnn-gradients, adding-problem, pixel-mnist) into tmp_path,
+and the pieces they are built from (training loop, pixel sequences)."""
+
+import math
+
+import pytest
+import torch
+
+from smithing.data import load
+from smithing.runner.runner import run_study
+from smithing.runner.store import Store
+from smithing.studies import STUDIES
+from smithing.studies.adding_problem import build_model, train_sequence_model
+from smithing.studies.pixel_mnist import as_sequences, pixel_permutation
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny recurrent steps only lose from intra-op threads (badly on a shared machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _report_ok(tmp_path, study: str, png: str) -> str:
+    page = (tmp_path / "report" / f"{study}.html").read_text()
+    assert png in page and "<table>" in page
+    assert (tmp_path / "report" / study / png).stat().st_size > 5000
+    return page
+
+
+def test_rnn_gradients_smoke(tmp_path):
+    run_study(
+        "rnn-gradients",
+        seeds=2,
+        out=str(tmp_path),
+        quiet=True,
+        overrides={"T": 30, "hidden": 16, "batch": 8},
+    )
+    with Store(tmp_path) as store:
+        res = store.results("rnn-gradients")
+    assert len(res.runs) == 2 * 7
+    irnn = res.of("IRNN (relu, identity)")[0]
+    assert len(irnn.extra["norms_by_lag"]) == 30
+    assert abs(irnn.final["log10_ratio"]) < 0.5  # flat through time
+    assert res.of("relu, Gaussian r=2")[0].final["log10_ratio"] > 2  # exploding
+    assert res.of("tanh, Gaussian r=0.9")[0].final["log10_ratio"] < -0.5  # vanishing
+    _report_ok(tmp_path, "rnn-gradients", "time_lag.png")
+
+
+def test_adding_problem_smoke(tmp_path):
+    run_study(
+        "adding-problem",
+        seeds=1,
+        out=str(tmp_path),
+        quiet=True,
+        overrides={"steps": 20, "eval_every": 10, "n_train": 200, "n_test": 50, "hidden": 8},
+    )
+    with Store(tmp_path) as store:
+        res = store.results("adding-problem")
+    assert res.variants() == ["tanh T=50", "irnn T=50", "irnn+spectral T=50", "orthogonal T=50"]
+    for r in res.runs:
+        assert r.status == "done", r.message
+        assert [e["step"] for e in r.epochs] == [0, 10, 20]
+        assert math.isfinite(r.final["test_mse"]) and r.final["baseline_mse"] == pytest.approx(
+            1 / 6
+        )
+        assert "grad_norm" in r.epochs[-1] and 0 <= r.epochs[-1]["clipped"] <= 1
+    assert res.of("irnn+spectral T=50")[0].extra["spectral_norm"] <= 1 + 1e-5
+    page = _report_ok(tmp_path, "adding-problem", "test_mse.png")
+    assert "0.1667" in page
+
+
+def test_pixel_mnist_smoke(tmp_path):
+    pytest.importorskip("smithing.data.mnist")
+    try:
+        load("mnist")
+    except Exception as e:  # noqa: BLE001 - no MNIST files here: nothing to smoke-test
+        pytest.skip(f"MNIST unavailable: {e}")
+    assert not STUDIES.get("pixel-mnist").in_tour
+    run_study(
+        "pixel-mnist",
+        seeds=1,
+        out=str(tmp_path),
+        quiet=True,
+        overrides={"side": 7, "n_train": 64, "n_valid": 32, "n_test": 32, "hidden": 8, "epochs": 1},
+    )
+    with Store(tmp_path) as store:
+        res = store.results("pixel-mnist")
+    assert res.variants() == ["irnn", "tanh", "irnn permuted"]
+    for r in res.runs:
+        assert r.status == "done", r.message
+        assert 0 <= r.final["test_error"] <= 1 and r.extra["T"] == 49
+    _report_ok(tmp_path, "pixel-mnist", "accuracy.png")
+
+
+def test_pixel_sequences():
+    x = torch.arange(2 * 784, dtype=torch.float32).reshape(2, 784)
+    seq = as_sequences(x)
+    assert seq.shape == (2, 784, 1) and torch.equal(seq[:, :, 0], x)  # scanline order
+    small = as_sequences(x, side=14)
+    img = x.reshape(2, 28, 28)
+    assert small.shape == (2, 196, 1)
+    assert small[0, 0, 0] == img[0, :2, :2].mean()  # 2x2 average
+    perm = pixel_permutation(196)
+    assert torch.equal(perm, pixel_permutation(196))  # one fixed permutation
+    assert torch.equal(as_sequences(x, 14, perm), small[:, perm])
+    with pytest.raises(ValueError, match="side=5 is invalid: expected a divisor of 28"):
+        as_sequences(x, side=5)
+
+
+def test_training_loop_learns_and_reports_divergence():
+    data = load("adding", T=5, n_train=256, n_valid=0, n_test=128, seed=0)
+    cfg = {"hidden": 16, "activation": "relu", "init": "identity"}
+    model = build_model(cfg, 2, 1, "regression", 0, "cpu")
+    recs, status, _ = train_sequence_model(model, data, steps=150, lr=3e-3, eval_every=50)
+    assert status == "done"
+    assert recs[-1]["test_mse"] < 0.7 / 6  # T = 5 is easy: well below the baseline 1/6
+    # same seed, same run (bitwise on CPU)
+    model2 = build_model(cfg, 2, 1, "regression", 0, "cpu")
+    recs2, _, _ = train_sequence_model(model2, data, steps=150, lr=3e-3, eval_every=50)
+    assert recs2 == recs
+    bad = build_model(cfg, 2, 1, "regression", 0, "cpu")
+    recs, status, msg = train_sequence_model(
+        bad, data, steps=30, lr=1e6, optimizer="sgd", optimizer_options={}, clip_norm=None
+    )
+    assert status == "diverged" and "non-finite training loss" in msg
