@@ -40,11 +40,16 @@ def _check_outputs(tmp_path: Path, name: str, figures: list[str]) -> list:
     return results.runs
 
 
-def test_studies_registered():
+def test_studies_registered_and_paper_configs_valid():
+    from smithing.runner.mlp import MLPConfig
+
     for name in ("autoencoder", "sda", "pretraining-depth", "function-space", "larochelle"):
         study = STUDIES.get(name)
         assert study.references and study.in_tour
-        assert study.variants("quick") and study.variants("paper")
+        for scale in ("quick", "paper"):
+            for v, _ in study.expand(scale, seeds=1):
+                if v.kind == "mlp":
+                    MLPConfig.from_dict(v.config)  # every key is a valid MLP field
 
 
 def test_autoencoder_study_smoke(tmp_path):
@@ -153,3 +158,22 @@ def test_helpers():
     assert purity == {"a": 1.0, "b": 1.0}
     y = fs_study.embed(np.concatenate([a[0], b[0]]).astype(np.float64))
     assert y.shape == (12, 2) and np.isfinite(y).all()
+
+
+def test_function_space_run_projects_functions():
+    cfg = {
+        **fs_study.SETUP["quick"],
+        "dataset": "digits",
+        "activation": "sigmoid",
+        "pretraining": "sda",
+        "n_nets": 2,
+        "hidden": [8],
+        "n_probe": 10,
+        "project_dim": 7,
+        "pretrain_options": {"epochs": 1, "batch_size": 100},
+        "epochs": 1,
+        "batch_size": 100,
+    }
+    res = fs_study.run(cfg, 0, "cpu")
+    assert res.status == "done" and res.extra["shape"] == [2, 2, 7]
+    assert len(res.extra["test_errors"]) == 2 and len(res.epochs) == 1
