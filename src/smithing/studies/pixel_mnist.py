@@ -43,7 +43,11 @@ from torch.nn import functional as F
 
 from smithing.data import load
 from smithing.data.base import Dataset, Split
-from smithing.studies.adding_problem import build_model, train_sequence_model
+from smithing.studies.adding_problem import (
+    build_model,
+    train_sequence_model,
+    unwrap_paragraphs,
+)
 from smithing.studies.base import Figure, RunResult, Study, Variant, error_table, register
 
 PERMUTATION_SEED = 1234  # one fixed permutation for every run (as in the paper)
@@ -213,7 +217,7 @@ def table(results):
     )
 
 
-REFERENCES = """
+REFERENCES = unwrap_paragraphs("""
 Le, Jaitly & Hinton 2015 (arXiv:1504.00941), pixel-by-pixel MNIST, 100 hidden units, test
 accuracy (C: re-tabulated in later papers):
 
@@ -224,9 +228,9 @@ accuracy (C: re-tabulated in later papers):
 
 Keras re-implementation (RMSprop lr 1e-6, clip norm 1, batch 32, identity recurrent init,
 N(0, 0.001^2) input weights): 93 % after 900 epochs, stated there to be about 1.7e6 steps, about
-the paper's training length (C). What the paper's optimizer settings were exactly (SGD,
-learning rate, clipping) is to be confirmed in its section 4.2 (U).
-"""
+the paper's training length (V: read in the example's source). What the paper's optimizer
+settings were exactly (SGD, learning rate, clipping) is to be confirmed in its section 4.2 (U).
+""")
 
 STUDY = register(
     Study(

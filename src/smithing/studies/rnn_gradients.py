@@ -33,6 +33,7 @@ import torch
 
 from smithing.data.synthetic import adding_problem
 from smithing.nn.rnn import RNNRegressor, time_lag_gradient_norms
+from smithing.studies.adding_problem import unwrap_paragraphs
 from smithing.studies.base import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 
 #: name -> ElmanRNN options (and a line style for the figure)
@@ -174,18 +175,18 @@ def table(results) -> Table:
     )
 
 
-REFERENCES = """
+REFERENCES = unwrap_paragraphs("""
 Bengio, Simard & Frasconi 1994 (IEEE TNN 5(2)) and Pascanu, Mikolov & Bengio 2013 (ICML),
-section 2.1: with a bounded derivative ``|f'| <= gamma``, the gradient vanishes through time
-when the largest singular value of ``W_hh`` is below ``1 / gamma`` (sufficient condition), and
-can explode when the spectral radius is above ``1 / gamma`` (necessary condition): ``gamma = 1``
+section 2.1: with a bounded derivative `|f'| <= gamma`, the gradient vanishes through time
+when the largest singular value of `W_hh` is below `1 / gamma` (sufficient condition), and
+can explode when the spectral radius is above `1 / gamma` (necessary condition): `gamma = 1`
 for tanh and relu.
 
-Le, Jaitly & Hinton 2015 (arXiv:1504.00941): initializing ``W_hh = I`` with relu units makes the
+Le, Jaitly & Hinton 2015 (arXiv:1504.00941): initializing `W_hh = I` with relu units makes the
 RNN copy its state at the start, so gradients neither vanish nor explode at initialization.
 Saxe, McClelland & Ganguli 2014 (ICLR): orthogonal matrices are isometries (all singular values
 1). No numbers to reproduce: the figure is the point.
-"""
+""")
 
 STUDY = register(
     Study(
