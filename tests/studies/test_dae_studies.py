@@ -61,7 +61,11 @@ def test_autoencoder_study_smoke(tmp_path):
         overrides={"epochs": 2, "n_hidden": 16, "n_train": 200},
     )
     assert set(summary["variants"]) == {"corruption 0%", "corruption 30%"}
-    runs = _check_outputs(tmp_path, "autoencoder", ["filters.png", "denoising.png", "curves.png"])
+    runs = _check_outputs(
+        tmp_path,
+        "autoencoder",
+        ["filters.png", "reconstructions.png", "denoising.png", "curves.png"],
+    )
     r = runs[0]
     assert len(r.epochs) == 2 and np.shape(r.extra["filters"]) == (16, 64)
     assert np.shape(r.extra["recon_corrupted"]) == (ae_study.N_EXAMPLES, 64)

@@ -21,10 +21,10 @@ decoder weight is ``W' = W^T`` (**tied**, the default) or a separate matrix (**u
   ``L = alpha sum_{i in J(x~)} l_i + beta sum_{i not in J(x~)} l_i`` (``emphasis=(alpha,
   beta)``; "full emphasis" is ``beta = 0``). For Gaussian noise every component is corrupted.
 * **Contractive penalty** (Rifai, Vincent, Muller, Glorot & Bengio, "Contractive
-  auto-encoders: explicit invariance during feature extraction", ICML 2011, eq. 2):
+  auto-encoders: explicit invariance during feature extraction", ICML 2011, Sec. 2):
   ``lambda ||J_f(x)||_F^2`` with ``J_f = d h / d x = diag(s'(a)) W``, so
   ``||J_f(x)||_F^2 = sum_j s'(a_j)^2 sum_i W_ji^2``; for sigmoid codes
-  ``s'(a_j) = h_j (1 - h_j)`` (their eq. 5), tanh ``1 - h_j^2``, relu ``1[a_j > 0]``. It is
+  ``s'(a_j) = h_j (1 - h_j)`` (their closed form), tanh ``1 - h_j^2``, relu ``1[a_j > 0]``. It is
   evaluated at the clean input ``x`` (as Rifai et al.; with corruption the two are combined).
 
 Departures: masking zeroes each component independently with probability ``rate`` (the Theano
@@ -235,7 +235,7 @@ def contractive_penalty(h: Tensor, W: Tensor, activation: str = "sigmoid", a=Non
     check(activation in CODE_ACTIVATIONS, "activation", activation, f"one of {CODE_ACTIVATIONS}")
     d = CODE_ACTIVATIONS[activation][1](h, a)  # s'(a) (*M, batch, n_hidden)
     row_norms = (W * W).sum(-1)  # sum_i W_ji^2 (*M, n_hidden)
-    return (d * d * _row(row_norms)).sum(-1).mean(-1)  # Rifai 2011 eq. 5 (*M,)
+    return (d * d * _row(row_norms)).sum(-1).mean(-1)  # Rifai 2011: sum_j s'^2 ||W_j||^2 (*M,)
 
 
 def dae_loss(
@@ -264,7 +264,9 @@ def dae_loss(
     out = reconstruction_loss(x, a_dec, loss, decoder, weights)
     if contractive:
         hc, ac = (h, a) if x_tilde is x else _encode(x, W, b, activation)  # J_f at clean x
-        out = out + contractive * contractive_penalty(hc, W, activation, ac)  # Rifai eq. 2
+        out = out + contractive * contractive_penalty(
+            hc, W, activation, ac
+        )  # + lambda ||J_f(x)||_F^2 (Rifai 2011)
     return out
 
 
@@ -538,7 +540,7 @@ class DAEPretrainer:
     :class:`DenoisingAutoencoder` with :func:`train_autoencoder` (``train_kwargs``: epochs, lr,
     batch_size, corruption, rate, emphasis, contractive, ...).
 
-    Codes are the deterministic ``h = s(W x + b)`` of the *clean* inputs (Vincent 2010 Sec. 3.5:
+    Codes are the deterministic ``h = s(W x + b)`` of the *clean* inputs (Vincent 2010, stacking:
     the next layer is trained on the uncorrupted codes); ``sample=True`` draws Bernoulli samples
     of sigmoid codes (meaningless, and refused, for tanh / relu codes).
     """

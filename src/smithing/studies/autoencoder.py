@@ -165,20 +165,20 @@ def _filters_figure(results, out_dir: str) -> str:
     return save(fig, out_dir, "filters.png")
 
 
-def _denoising_figure(results, out_dir: str) -> str:
+def _rows_figure(results, out_dir: str, name: str, title: str, denoise: bool) -> str:
     from smithing.report.figures import plt, save
 
     p = plt()
     vs = [v for v in results.variants() if _first_done(results, v)]
+    key = "recon_corrupted" if denoise else "recon_clean"
     rows = []
     if vs:
         r0 = _first_done(results, vs[0])
-        rows += [
-            ("clean test inputs", r0.extra["clean"]),
-            (f"{int(100 * DENOISE_RATE)}% masked", r0.extra["corrupted"]),
-        ]
+        rows.append(("clean test inputs", r0.extra["clean"]))
+        if denoise:
+            rows.append((f"{int(100 * DENOISE_RATE)}% masked", r0.extra["corrupted"]))
     for v in vs:
-        rows.append((f"reconstruction\n({v})", _first_done(results, v).extra["recon_corrupted"]))
+        rows.append((f"reconstruction\n({v})", _first_done(results, v).extra[key]))
     fig, axes = p.subplots(len(rows), 1, figsize=(8, 1.05 * len(rows) + 0.6), squeeze=False)
     for ax, (label, imgs) in zip(axes[:, 0], rows):
         shape = tuple(_first_done(results, vs[0]).extra["image_shape"])
@@ -187,9 +187,9 @@ def _denoising_figure(results, out_dir: str) -> str:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle("the denoising effect: reconstructions of corrupted test inputs")
+    fig.suptitle(title)
     fig.tight_layout()
-    return save(fig, out_dir, "denoising.png")
+    return save(fig, out_dir, name)
 
 
 def figures(results, out_dir: str) -> list[Figure]:
@@ -207,7 +207,25 @@ def figures(results, out_dir: str) -> list[Figure]:
         )
         out.append(
             Figure(
-                _denoising_figure(results, out_dir),
+                _rows_figure(
+                    results,
+                    out_dir,
+                    "reconstructions.png",
+                    "reconstructions of clean test inputs",
+                    denoise=False,
+                ),
+                "Test inputs and each model's reconstruction of them (seed 0).",
+            )
+        )
+        out.append(
+            Figure(
+                _rows_figure(
+                    results,
+                    out_dir,
+                    "denoising.png",
+                    "the denoising effect: reconstructions of corrupted test inputs",
+                    denoise=True,
+                ),
                 f"Test inputs, the same inputs with {int(100 * DENOISE_RATE)} % of their pixels "
                 "set to 0, and each model's reconstruction of the corrupted inputs (seed 0).",
             )
