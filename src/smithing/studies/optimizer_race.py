@@ -11,8 +11,11 @@ an ill-conditioned quadratic (condition number 50), all from :mod:`smithing.data
 time: the half-decade grid ``SURFACE_LR_GRID`` (1e-4 to ~31.6) is run from the exact start and
 the rate with the lowest final loss wins, among runs that stayed inside the plot window
 enlarged by half its size on each side (a run that leaves it is frozen there and disqualified;
-ties go to the smaller rate). The grid runs all rates at once as ``torch.optim`` parameter groups
-(one 2-vector each: exactly independent runs). The saddle has no minimum, so "lowest final
+ties go to the smaller rate). The grid's rates and the seeds run at once as the independent
+rows of one parameter (see :func:`race`); seed 0's drawn run is the grid's own run at the chosen
+rate (bitwise). The criterion favours the largest rate that still converges, so the chosen
+rates sit near the edge of stability and their paths bounce before they settle: that is what a
+tuned rate looks like on these surfaces. The saddle has no minimum, so "lowest final
 loss" would just pick the largest step; there each optimizer uses the rate it was given on the
 quadratic (``LR_FROM``), where the steep direction (curvature 50) limits the step, as steep
 directions do in a network's loss; the saddle then asks how fast each optimizer leaves a flat,
@@ -21,7 +24,10 @@ negatively curved direction at that rate. The table lists every chosen rate.
 *Seeds.* Seed 0 starts exactly at the surface's start point and is what the figures draw; seed
 ``s > 0`` adds Gaussian jitter of ``JITTER`` times the window's width and height to the start
 (generator seeded ``s``) with the same learning rate; the table reports the median final loss
-over all seeds beside seed 0's.
+over all seeds beside seed 0's, and how many runs left the window.
+
+*Figures.* Trajectories over log-spaced contours, loss per step (log y), and ``race.gif``, the
+animation (:func:`smithing.report.animation.race_gif`, ``GIF_FRAMES`` frames, ~0.2 MB).
 
 Expected (the lecture's point, cs231n "Neural Networks 3"): momentum and Nesterov overshoot
 and oscillate across narrow valleys but move fast along them; per-coordinate adaptive methods
@@ -31,7 +37,7 @@ the axes, and escape the saddle quickly because they rescale the tiny gradient a
 **(b) The race on a real task** (variants ``mlp/<optimizer>/lr=<lr>``, kind ``"mlp"``): an MLP
 with ReLU units (quick: digits, 64-100-10, batch 64, 20 epochs; paper: MNIST, 784-1000-1000-10,
 batch 128, 50 epochs, the multilayer network of Kingma & Ba 2015, section 6.2, trained here
-without dropout) for each optimizer and each learning rate of a half-decade grid of five values
+without dropout) for each optimizer and each learning rate of a half-decade grid of six values
 around the optimizer's customary rate (``MLP_LR_GRID``), several seeds. The figures and the
 table use, per optimizer, the rate with the lowest mean final *validation* error (ties: lower
 validation loss); the test error is reported only for that rate. The grid x seeds of one
@@ -69,17 +75,17 @@ STEPS = 300  # optimizer steps on each surface
 JITTER = 0.02  # start jitter of seeds > 0, as a fraction of the window's width / height
 GIF_FRAMES = 60  # frames of the animation (every STEPS / (GIF_FRAMES - 1)-th step)
 
-#: learning-rate grids of the MLP race: five half-decade steps around each customary rate (the
+#: learning-rate grids of the MLP race: six half-decade steps around each customary rate (the
 #: same size for every optimizer, so each optimizer's batched ensemble has the same size)
 MLP_LR_GRID = {
-    "sgd": (0.03, 0.1, 0.3, 1.0, 3.0),
-    "momentum": (0.01, 0.03, 0.1, 0.3, 1.0),
-    "nesterov": (0.01, 0.03, 0.1, 0.3, 1.0),
-    "adagrad": (0.003, 0.01, 0.03, 0.1, 0.3),
-    "rmsprop": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-    "adam": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
-    "adadelta": (0.1, 0.3, 1.0, 3.0, 10.0),
-    "adamw": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
+    "sgd": (0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
+    "momentum": (0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+    "nesterov": (0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+    "adagrad": (0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+    "rmsprop": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1),
+    "adam": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1),
+    "adadelta": (0.1, 0.3, 1.0, 3.0, 10.0, 30.0),
+    "adamw": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1),
 }
 
 MLP_BASE = {
@@ -512,15 +518,20 @@ def _mlp_figures(results, out_dir: str) -> list[Figure]:
         rs = [r for r in runs[o][best[o]] if r.epochs]
         lab = f"{o} (lr {best[o]:g})"
         for col, key in enumerate(("train_loss", "valid_error")):
-            k = 100.0 if key == "valid_error" else 1.0
-            x, m, sd = mean_band([[e.get(key, math.nan) for e in r.epochs] for r in rs])
+            curves = [[e.get(key, math.nan) for e in r.epochs] for r in rs]
+            if key == "train_loss":  # geometric mean and std: a band that fits a log axis
+                x, m, sd = mean_band([np.log(np.maximum(c, 1e-12)).tolist() for c in curves])
+                mid, lo, hi = np.exp(m), np.exp(m - sd), np.exp(m + sd)
+            else:
+                x, m, sd = mean_band(curves)
+                mid, lo, hi = 100 * m, 100 * (m - sd), 100 * (m + sd)
             if not len(x):
                 continue
             ax = axes[0][col]
-            ax.plot(x, k * m, color=color[o], label=lab)
-            ax.fill_between(x, k * (m - sd), k * (m + sd), color=color[o], alpha=0.15)
+            ax.plot(x, mid, color=color[o], label=lab)
+            ax.fill_between(x, lo, hi, color=color[o], alpha=0.15)
             _, t, _ = mean_band([[e.get("seconds", math.nan) for e in r.epochs] for r in rs])
-            axes[1][col].plot(t, k * m, color=color[o], label=lab)
+            axes[1][col].plot(t, mid, color=color[o], label=lab)
     for row, xl in enumerate(("epoch", "wall time (s) of the optimizer's batched ensemble")):
         axes[row][0].set_yscale("log")
         axes[row][0].set_ylabel("training loss (log)")
@@ -529,8 +540,9 @@ def _mlp_figures(results, out_dir: str) -> list[Figure]:
             ax.set_xlabel(xl)
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    ds = next(iter(next(iter(runs.values())).values()))[0].config.get("dataset", "")
-    fig.suptitle(f"MLP on {ds}: each optimizer at its best learning rate (mean ± std over seeds)")
+    fig.suptitle(
+        f"{_mlp_title(runs)}: each optimizer at its best learning rate (mean ± std over seeds)"
+    )
     fig.tight_layout()
     curves = save(fig, out_dir, "mlp_curves.png")
 
@@ -553,9 +565,17 @@ def _mlp_figures(results, out_dir: str) -> list[Figure]:
         m_best = ms[lrs.index(best[o])][0]
         ax.plot(best[o], 100 * m_best, "o", ms=11, mfc="none", mec=color[o], mew=1.5)
     ax.set_xscale("log")
+    ax.set_yscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax.yaxis.set_major_locator(FixedLocator([1, 2, 3, 5, 10, 20, 30, 50, 100]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("final validation error (%)")
-    ax.set_title("learning-rate grid (mean ± std over seeds; circled: chosen)")
+    ax.set_ylabel("final validation error (%, log)")
+    ax.set_title(
+        f"{_mlp_title(runs)}: the learning-rate grid (mean ± std; circled: chosen)", fontsize=10
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
@@ -565,8 +585,9 @@ def _mlp_figures(results, out_dir: str) -> list[Figure]:
             curves,
             "Training loss and validation error per epoch (top) and against wall time "
             "(bottom) for each optimizer at the learning rate with the best mean final "
-            "validation error; band ±1 std over seeds. Wall time is that of the batched "
-            "ensemble that trained the optimizer's whole grid × seeds (same size for all).",
+            "validation error; band ±1 std over seeds (geometric for the loss). Wall time is "
+            "that of the batched ensemble that trained the optimizer's whole grid × seeds (the "
+            "same size for every optimizer).",
         ),
         Figure(
             grid,
@@ -574,6 +595,12 @@ def _mlp_figures(results, out_dir: str) -> list[Figure]:
             "chosen from.",
         ),
     ]
+
+
+def _mlp_title(runs) -> str:
+    cfg = next(iter(next(iter(runs.values())).values()))[0].config
+    hidden = "-".join(str(h) for h in cfg.get("hidden", []))
+    return f"MLP (hidden {hidden}, ReLU) on {cfg.get('dataset', '')}"
 
 
 # ------------------------------------------------------------------------------ table
