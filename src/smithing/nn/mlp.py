@@ -4,6 +4,14 @@
 each hidden layer is ``Linear -> activation``, the output layer is ``Linear`` and returns logits
 (the loss applies the softmax). Layers are reachable as ``model.linears`` (in order), which the
 initializers, diagnostics and pretraining (``to_mlp``) use.
+
+With ``dropconnect=p > 0`` every hidden ``Linear -> activation`` pair becomes one
+:class:`DropConnectHidden` layer (a :class:`~smithing.nn.dropconnect.DropConnectLinear` that is
+also an ``nn.Linear``, so ``model.linears``, the initializers and the diagnostics find it) followed
+by an ``nn.Identity`` placeholder where the activation module was: the parameter names
+(``net.1.weight``, ``net.3.weight``, ...) are those of the plain MLP, so state dicts move between
+the two. The output layer stays a plain ``nn.Linear`` (Wan et al. 2013 drop the connections of
+hidden layers; a DropConnect output layer would need the softmax inside its moment matching).
 """
 
 from __future__ import annotations
@@ -15,6 +23,26 @@ from torch import nn
 
 from smithing._registry import check
 from smithing.nn import activations
+from smithing.nn.dropconnect import DropConnectLinear
+
+
+class _LinearShell(nn.Linear):
+    """``nn.Linear`` as a base class whose ``__init__`` leaves the parameters to a subclass."""
+
+    def __init__(self) -> None:  # DropConnectLinear.__init__ calls super().__init__()
+        nn.Module.__init__(self)
+
+
+class DropConnectHidden(DropConnectLinear, _LinearShell):
+    """A :class:`DropConnectLinear` (``a((M * W) v + m_b * b)``, Wan et al. 2013) that is also an
+    ``nn.Linear``.
+
+    Everything (forward, masks, inference, ``reset_parameters``) is ``DropConnectLinear``'s; the
+    ``nn.Linear`` base only makes ``isinstance(m, nn.Linear)`` true, so code that selects layers by
+    that type (``MLP.linears``, :func:`smithing.init.apply`, gradient diagnostics) treats it like
+    the ``nn.Linear`` it replaces. Unlike a plain ``nn.Linear`` its output is ``a(u)``, after the
+    activation.
+    """
 
 
 class MLP(nn.Module):
@@ -28,6 +56,11 @@ class MLP(nn.Module):
         input_dropout, dropout: drop probabilities of the inputs and of each hidden layer's
             units (0 disables); ``dropout_mode`` picks the inverted or the lecture's form
             (see :mod:`smithing.nn.dropout`).
+        dropconnect: drop probability of each hidden layer's weights (and biases), one mask per
+            example (Wan et al., "Regularization of Neural Networks using DropConnect", ICML
+            2013); 0 disables and leaves the network exactly the plain MLP.
+        dropconnect_options: keyword arguments of :class:`DropConnectLinear` (``inference``,
+            ``samples``, ``drop_bias``, ``per_example``, ``max_mask_elements``).
     """
 
     def __init__(
@@ -40,6 +73,8 @@ class MLP(nn.Module):
         input_dropout: float = 0.0,
         dropout: float = 0.0,
         dropout_mode: str = "inverted",
+        dropconnect: float = 0.0,
+        dropconnect_options: dict | None = None,
     ) -> None:
         super().__init__()
         check(isinstance(n_inputs, int) and n_inputs > 0, "n_inputs", n_inputs, "a positive int")
@@ -49,24 +84,37 @@ class MLP(nn.Module):
         hidden = tuple(int(h) for h in hidden)
         for h in hidden:
             check(h > 0, "hidden", hidden, "positive layer sizes")
-        for name, p in (("input_dropout", input_dropout), ("dropout", dropout)):
+        for name, p in (
+            ("input_dropout", input_dropout),
+            ("dropout", dropout),
+            ("dropconnect", dropconnect),
+        ):
             check(0.0 <= p < 1.0, name, p, "a probability in [0, 1)")
         activations.get(activation)  # validates the name
         self.sizes = (n_inputs, *hidden, n_outputs)
         self.activation = activation
+        self.dropconnect = float(dropconnect)
         layers: list[nn.Module] = [nn.Flatten()]
         if input_dropout > 0:
             layers.append(_dropout(input_dropout, dropout_mode))
+        opts = dict(dropconnect_options or {})
         for i, (a, b) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            layers.append(nn.Linear(a, b))
-            if i < len(self.sizes) - 2:
-                layers.append(activations.make(activation))
+            hidden_layer = i < len(self.sizes) - 2
+            if hidden_layer and dropconnect > 0:
+                layers.append(DropConnectHidden(a, b, dropconnect, activation=activation, **opts))
+                layers.append(nn.Identity())  # the activation is inside; keeps the indices
+            else:
+                layers.append(nn.Linear(a, b))
+            if hidden_layer:
+                if dropconnect == 0:
+                    layers.append(activations.make(activation))
                 if dropout > 0:
                     layers.append(_dropout(dropout, dropout_mode))
         self.net = nn.Sequential(*layers)
 
     @property
     def linears(self) -> list[nn.Linear]:
+        """The affine layers in order (``DropConnectHidden`` ones included)."""
         return [m for m in self.net if isinstance(m, nn.Linear)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +131,8 @@ class MLP(nn.Module):
         return outs
 
     def extra_repr(self) -> str:
-        return f"sizes={self.sizes}, activation={self.activation!r}"
+        extra = f", dropconnect={self.dropconnect}" if self.dropconnect else ""
+        return f"sizes={self.sizes}, activation={self.activation!r}{extra}"
 
 
 def _is_activation(m: nn.Module) -> bool:

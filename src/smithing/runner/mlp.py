@@ -46,6 +46,7 @@ class MLPConfig:
     input_dropout: float = 0.0
     dropout: float = 0.0
     dropout_mode: str = "inverted"
+    dropconnect: float = 0.0  # hidden layers' weights dropped (Wan et al. 2013); 0 = off
     clip_norm: float | None = None
     early_stopping_patience: int | None = None
     early_stopping_monitor: str = "valid_loss"
@@ -133,6 +134,7 @@ def build_model(cfg: MLPConfig, data: Dataset) -> MLP:
             input_dropout=cfg.input_dropout,
             dropout=cfg.dropout,
             dropout_mode=cfg.dropout_mode,
+            dropconnect=cfg.dropconnect,
         )
         if cfg.init != "default":
             from smithing import init as _init
