@@ -208,15 +208,18 @@ def _print_summary(summary: dict, args) -> None:
         return
     from rich.table import Table
 
+    metric = summary.get("metric", "test_error")
+    pct = summary.get("percent", True)
     table = Table(title=f"study {summary['study']}", title_justify="left")
-    for c in ("variant", "test error mean", "std", "runs", "diverged", "failed"):
+    for c in ("variant", f"{metric} mean", "std", "runs", "diverged", "failed"):
         table.add_column(c)
     for v, s in summary["variants"].items():
-        m, sd = s["test_error_mean"], s["test_error_std"]
+        m, sd = s.get("mean"), s.get("std")
+        k, unit = (100.0, " %") if pct else (1.0, "")
         table.add_row(
             v,
-            "n/a" if m is None else f"{100 * m:.2f} %",
-            "n/a" if sd is None else f"{100 * sd:.2f}",
+            "n/a" if m is None else f"{k * m:.4g}{unit}",
+            "n/a" if sd is None else f"{k * sd:.3g}",
             str(s["runs"]),
             str(s["diverged"]),
             str(s["failed"]),

@@ -685,6 +685,8 @@ def _pretrained(
             "or a list of (W, b) pairs"
         )
     if isinstance(source, str):
+        if source not in PRETRAINED:
+            import smithing.pretrain  # noqa: F401  (registers the "dbn" and "sda" sources)
         source = PRETRAINED.get(source)
     if callable(source):
         pairs = source(model, selected, generator=generator, **params)

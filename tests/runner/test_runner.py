@@ -141,3 +141,13 @@ def test_jobs_pool(tmp_path):
 
 def test_registry_lists_activations():
     assert "activations" in STUDIES
+
+
+def test_report_shows_the_latest_configuration_only(tmp_path):
+    run_study("activations", seeds=1, out=str(tmp_path), quiet=True, overrides=QUICK)
+    run_study("activations", seeds=1, out=str(tmp_path), quiet=True,
+              overrides={**QUICK, "epochs": 1})
+    with Store(tmp_path) as store:
+        assert store.counts("activations") == {"done": 8}  # both configurations are kept
+    page = (tmp_path / "report" / "activations.html").read_text()
+    assert "runs: done 4" in page

@@ -64,8 +64,8 @@ def test_study_smoke(tmp_path, monkeypatch):
         assert best == 1 + losses.index(min(losses))  # the recorded best
         assert best <= run
         if r.extra["stop_reason"] == "patience":
-            # smithing's EarlyStopping stops when wait > patience: patience + 1 epochs after best
-            assert best < run and run == best + 3 + 1
+            # EarlyStopping stops `patience` epochs after the best one
+            assert best < run and run == best + 3
         # the restored weights are the best epoch's: same norm, same validation loss
         assert r.final["weight_norm"] == pytest.approx(r.epochs[best - 1]["weight_norm"], rel=1e-9)
         assert r.final["valid_loss"] == pytest.approx(r.epochs[best - 1]["valid_loss"], rel=1e-5)

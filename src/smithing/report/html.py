@@ -83,7 +83,9 @@ def write_study_page(store: Store, study_name: str, report_dir: Path) -> dict:
     from smithing.studies import STUDIES
 
     study = STUDIES.get(study_name) if study_name in STUDIES else None
-    results = store.results(study_name)
+    # the runs of the latest invocation (older configurations stay in the store, unshown)
+    last = store.last_session(study_name)
+    results = store.results(study_name, run_ids=(last or {}).get("run_ids") or None)
     fig_dir = report_dir / study_name
     fig_dir.mkdir(parents=True, exist_ok=True)
     parts = [

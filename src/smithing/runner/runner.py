@@ -186,7 +186,11 @@ def run_study(
             if store.status(rid) not in ("done", "diverged")
         ]
         session = store.start_session(
-            name, scale, command or " ".join(["smithing", *sys.argv[1:]]), environment(device)
+            name,
+            scale,
+            command or " ".join(["smithing", *sys.argv[1:]]),
+            environment(device),
+            run_ids=ids,
         )
         groups = group_runs(pending)
         _execute_all(
@@ -207,7 +211,7 @@ def run_study(
         from smithing.report import write_report
 
         write_report(out, studies=[name])
-    return summarize(results)
+    return summarize(results, study.metric, study.metric_percent)
 
 
 def _validate(runs: list[tuple[Variant, int]]) -> None:
@@ -272,7 +276,17 @@ def _execute_all(
     def record(results):
         nonlocal done
         for rid, res in results:
-            store.record(rid, res)
+            try:
+                store.record(rid, res)
+            except Exception as e:  # noqa: BLE001 - an unrecordable result fails that run only
+                store.record(
+                    rid,
+                    RunResult(
+                        "failed",
+                        message=f"could not store the result: {type(e).__name__}: {e}",
+                        seconds=res.seconds,
+                    ),
+                )
             done += 1
         if disp is not None:
             disp.update(task, completed=done)
@@ -303,17 +317,25 @@ def _execute_all(
             disp.stop()
 
 
-def summarize(results) -> dict:
-    """``--json`` output: the study and per variant the mean/std of the final test error."""
+def summarize(results, metric: str = "test_error", percent: bool = True) -> dict:
+    """``--json`` output: the study and per variant the mean/std of the final test error
+    (``test_error_mean`` / ``test_error_std``), or of the study's own ``metric`` (``mean`` /
+    ``std``; both are given, ``None`` where a run has no such number)."""
     from smithing.studies.base import mean_std_ci
 
-    out = {"study": results.study, "variants": {}}
+    def clean(x):
+        return None if math.isnan(x) else x
+
+    out = {"study": results.study, "metric": metric, "percent": percent, "variants": {}}
     for v in results.variants():
         runs = results.of(v)
-        mean, std, half, n = mean_std_ci(results.finals(v, "test_error"))
+        mean, std, _, _ = mean_std_ci(results.finals(v, "test_error"))
+        m_mean, m_std, _, _ = mean_std_ci(results.finals(v, metric))
         out["variants"][v] = {
-            "test_error_mean": None if math.isnan(mean) else mean,
-            "test_error_std": None if math.isnan(std) else std,
+            "test_error_mean": clean(mean),
+            "test_error_std": clean(std),
+            "mean": clean(m_mean),
+            "std": clean(m_std),
             "runs": len(runs),
             "done": sum(r.status == "done" for r in runs),
             "diverged": sum(r.status == "diverged" for r in runs),

@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     started REAL NOT NULL,
     finished REAL,
     seconds REAL,
-    environment TEXT NOT NULL
+    environment TEXT NOT NULL,
+    run_ids TEXT NOT NULL DEFAULT '[]'
 );
 """
 
@@ -201,12 +202,27 @@ class Store:
 
     # ------------------------------------------------------------------ sessions
 
-    def start_session(self, study: str, scale: str, command: str, environment: dict) -> int:
+    def start_session(
+        self,
+        study: str,
+        scale: str,
+        command: str,
+        environment: dict,
+        run_ids: list[int] | None = None,
+    ) -> int:
+        """Record an invocation and the runs it asked for (the report shows those runs)."""
         with self.transaction() as c:
             cur = c.execute(
-                "INSERT INTO sessions (study, scale, command, started, environment) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (study, scale, command, time.time(), _dumps(environment)),
+                "INSERT INTO sessions (study, scale, command, started, environment, run_ids) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    study,
+                    scale,
+                    command,
+                    time.time(),
+                    _dumps(environment),
+                    _dumps(list(run_ids or [])),
+                ),
             )
             return cur.lastrowid
 
@@ -220,13 +236,13 @@ class Store:
 
     def last_session(self, study: str) -> dict | None:
         row = self.conn.execute(
-            "SELECT scale, command, started, finished, seconds, environment FROM sessions "
-            "WHERE study=? ORDER BY id DESC LIMIT 1",
+            "SELECT scale, command, started, finished, seconds, environment, run_ids "
+            "FROM sessions WHERE study=? ORDER BY id DESC LIMIT 1",
             (study,),
         ).fetchone()
         if row is None:
             return None
-        scale, command, started, finished, seconds, env = row
+        scale, command, started, finished, seconds, env, run_ids = row
         return {
             "scale": scale,
             "command": command,
@@ -234,6 +250,7 @@ class Store:
             "finished": finished,
             "seconds": seconds,
             "environment": json.loads(env),
+            "run_ids": json.loads(run_ids),
         }
 
     # ------------------------------------------------------------------ reading

@@ -88,6 +88,10 @@ class Study:
     in_tour: bool = True
     # for "mlp" runs: extract(model, history, data, config) -> dict of JSON-able extras
     extract: Callable | None = None
+    #: the final metric ``smithing run`` summarizes per variant (a key of RunResult.final),
+    #: and whether it is a rate shown in percent
+    metric: str = "test_error"
+    metric_percent: bool = True
 
     def expand(
         self,

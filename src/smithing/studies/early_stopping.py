@@ -8,8 +8,8 @@ momentum, two variants with the same seeds and the same epoch limit:
 * ``trained to the end``: no early stopping, all ``epochs``;
 * ``early stopping``: :class:`~smithing.train.EarlyStopping` on the validation loss with
   ``patience`` epochs, restoring the best epoch's weights (``restore_best_weights``); it ends
-  ``patience + 1`` epochs after its best epoch (it stops once more than ``patience`` epochs
-  passed without improvement), or at the epoch limit.
+  ``patience`` epochs after its best epoch (once ``patience`` epochs in a row brought no
+  improvement), or at the epoch limit.
 
 Same seed, same initial weights, same data order: up to the stop the two runs are the same run
 (bitwise on the CPU), so the stopped net IS the fully trained net at its best epoch.

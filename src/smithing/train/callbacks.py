@@ -25,7 +25,9 @@ class EarlyStopping:
     Args:
         monitor: the per-epoch metric watched (``valid_loss``, ``valid_error``, ``train_loss``).
         mode: ``"min"``, ``"max"`` or ``"auto"`` (min for losses and errors).
-        patience: epochs without improvement before stopping (Keras-style counting). With
+        patience: stop once ``patience`` epochs in a row brought no improvement, i.e.
+            ``patience`` epochs after the best one (Keras' counting; 0 stops at the first
+            epoch without improvement). With
             ``improvement_threshold`` set, the Theano tutorials' rule is used instead:
             ``patience`` is the epoch budget, and each *significant* improvement (the new value
             below ``improvement_threshold * best``, e.g. 0.995) raises the budget to
@@ -93,7 +95,7 @@ class EarlyStopping:
         if self.improvement_threshold is not None:
             stop = epoch >= self.budget
         else:
-            stop = self.wait > self.patience
+            stop = self.wait >= self.patience  # Keras: stop after `patience` bad epochs
         if stop:
             self.stopped_epoch = epoch
         return improved, stop
