@@ -42,6 +42,31 @@ def test_train_json_digits():
     assert out["test_error"] < 0.05
 
 
+def test_train_with_regularization(capsys):
+    rc = main(
+        [
+            "train",
+            "--epochs",
+            "2",
+            "--l2",
+            "1e-4",
+            "--l1",
+            "1e-5",
+            "--max-norm",
+            "3",
+            "--dropout",
+            "0.2",
+            "0.5",
+            "--dropconnect",
+            "0.3",
+            "--json",
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "done"
+
+
 def test_train_with_options(capsys):
     rc = main(
         [

@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="hidden dropout P, or input and hidden dropout P_IN P_HIDDEN",
     )
+    t.add_argument(
+        "--dropconnect",
+        type=_nonneg_float,
+        default=0.0,
+        metavar="P",
+        help="DropConnect drop probability of the hidden layers' weights",
+    )
     t.add_argument("--dropout-mode", default="inverted", help="inverted | lecture | gaussian")
     t.add_argument("--clip-norm", type=_positive_float, default=None)
     t.add_argument(

@@ -111,6 +111,7 @@ def cmd_train(args) -> int:
         input_dropout=input_dropout,
         dropout=dropout,
         dropout_mode=args.dropout_mode,
+        dropconnect=args.dropconnect,
         clip_norm=args.clip_norm,
         early_stopping_patience=args.early_stopping_patience,
         early_stopping_monitor=args.early_stopping_monitor,

@@ -143,6 +143,15 @@ def build_model(cfg: MLPConfig, data: Dataset) -> MLP:
             opts = dict(cfg.init_options)
             if cfg.init == "lsuv" and "data" not in opts:
                 opts["data"] = data.train.x[:512].cpu()
+            if (
+                cfg.init == "pretrained"
+                and opts.get("source") in ("dbn", "sda")
+                and "data" not in opts
+            ):
+                # pretrain on this run's dataset (and training subset); stacks are cached
+                opts["dataset"] = cfg.dataset
+                if cfg.n_train is not None:
+                    opts.setdefault("n_train", cfg.n_train)
             _init.apply(model, cfg.init, generator=gen, **opts)
     return model
 

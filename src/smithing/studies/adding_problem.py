@@ -404,6 +404,8 @@ which models leave the baseline first, not the paper's final numbers.
 STUDY = register(
     Study(
         name="adding-problem",
+        metric="test_mse",
+        metric_percent=False,
         description="adding problem: tanh RNN vs IRNN (with and without a spectral-norm "
         "constraint) vs orthogonal RNN, test MSE against training steps",
         variants=variants,

@@ -291,6 +291,8 @@ pixels per image (the paper's).
 STUDY = register(
     Study(
         name="autoencoder",
+        metric="test_denoise",
+        metric_percent=False,
         description="autoencoder vs denoising autoencoder (30 % masking): filters, "
         "reconstructions, the denoising effect",
         variants=variants,

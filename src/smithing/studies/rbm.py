@@ -528,6 +528,8 @@ REFERENCES = "\n".join(
 STUDY = register(
     Study(
         name="rbm",
+        metric="test_log_prob",
+        metric_percent=False,
         description="CD-1 vs CD-k vs PCD RBMs: AIS (and exact) test log-likelihood, "
         "reconstruction / pseudo-likelihood curves, filters and samples",
         variants=variants,

@@ -191,6 +191,8 @@ Saxe, McClelland & Ganguli 2014 (ICLR): orthogonal matrices are isometries (all 
 STUDY = register(
     Study(
         name="rnn-gradients",
+        metric="log10_ratio",
+        metric_percent=False,
         description="gradient norm vs time lag at initialization: tanh / relu with Gaussian, "
         "identity (IRNN) and orthogonal recurrent weights",
         variants=variants,
