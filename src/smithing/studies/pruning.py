@@ -437,13 +437,15 @@ def figures(results, out_dir: str) -> list[Figure]:
     axes[1].set_ylabel("training cross-entropy")
     axes[1].set_title("training loss right after pruning (no retraining)")
     axes[1].legend(fontsize=8)
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
     for ax in axes:
         ax.grid(alpha=0.3, which="both")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.tick_params(axis="y", which="minor", labelsize=7)
+        ax.yaxis.set_major_formatter(plain)
+    axes[0].yaxis.set_minor_formatter(plain)  # percent: a decade or two, label 2..9 too
+    axes[0].tick_params(axis="y", which="minor", labelsize=7)
+    axes[1].yaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     opts = next((r.extra.get("options") for r in results.runs if r.extra.get("options")), {})
     n_w = next((r.extra.get("n_weights") for r in results.runs if r.extra.get("n_weights")), "?")
@@ -452,7 +454,8 @@ def figures(results, out_dir: str) -> list[Figure]:
             save(fig, out_dir, "pruning.png"),
             f"Test error vs the fraction of the {n_w} weights removed (biases kept), one color "
             "per method. Dashed: one-shot pruning of the trained network, no retraining (OBS "
-            "with its compensating update from one exact Hessian). Solid: iterative pruning, "
+            "with its compensating update from one Gauss-Newton matrix). Solid: iterative "
+            "pruning, "
             f"retraining {opts.get('retrain_epochs', '?')} epochs with the mask after each "
             "step. Right: the training loss right after one-shot pruning; OBS's compensation "
             "keeps it lowest.",
