@@ -15,6 +15,9 @@ linear in N by construction; the line says so). ``--tf32`` enables TF32 matmuls 
 from __future__ import annotations
 
 import argparse
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its thread pool
 
 import torch
 from common import machine, timed

@@ -184,24 +184,6 @@ class _Regularizer:
                 self.max_norm.apply_after_step(model.named_parameters())
 
 
-class _Regularizer:
-    """Adapts :mod:`smithing.regularize` to ``fit``'s ``penalty`` / ``after_step`` protocol."""
-
-    def __init__(self, l2: float, l1: float, max_norm: float | None, n: int) -> None:
-        from smithing.regularize import MaxNorm, Penalty
-
-        self.pen = Penalty(l2=l2, l1=l1, n=n)  # lam/(2n) sum w^2 + lam/n sum |w|, no biases
-        self.max_norm = MaxNorm(c=max_norm) if max_norm else None  # incoming vectors (rows)
-
-    def penalty(self, model):
-        return self.pen.penalty(model.named_parameters())
-
-    def after_step(self, model, lr) -> None:
-        if self.max_norm is not None:
-            with torch.no_grad():
-                self.max_norm.apply_after_step(model.named_parameters())
-
-
 def _regularizer(cfg: MLPConfig, n: int):
     if not (cfg.l2 or cfg.l1 or cfg.max_norm):
         return None

@@ -198,6 +198,7 @@ def fit_ensemble(
     task = data.task
     stacked = StackedModel(models)
     params = list(stacked.params.values())
+    old = [torch.empty_like(p) for p in params]  # p_old buffers, reused every step
 
     from smithing import optim as _optim
 
@@ -236,6 +237,10 @@ def fit_ensemble(
                     schedule, epoch - 1, epochs=epochs, **(schedule_options or {})
                 )
             cur = base_lrs * factor  # (M,)
+            eff = torch.where(active, cur, torch.zeros_like(cur))  # frozen members: lr 0
+            lr_views = [eff.view(M, *([1] * (p.dim() - 1))) for p in params]
+            active_views = [active.view(M, *([1] * (p.dim() - 1))) for p in params]
+            all_active = all(active_l)
             perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
             loss_sum = torch.zeros(M, dtype=torch.float64, device=device)
             for i in range(0, n, batch_size):
@@ -247,12 +252,16 @@ def fit_ensemble(
                 opt.zero_grad(set_to_none=True)
                 torch.where(active, total, torch.zeros_like(total)).sum().backward()
                 with torch.no_grad():
-                    old = [p.detach().clone() for p in params]
-                    opt.step()
-                    for p, o in zip(params, old):
-                        w = cur.view(M, *([1] * (p.dim() - 1)))
-                        a = active.view(M, *([1] * (p.dim() - 1)))
-                        p.copy_(torch.where(a, o + w * (p - o), o))  # per-member lr
+                    torch._foreach_copy_(old, params)  # p_old
+                    opt.step()  # at lr = 1: p_after = p_old - u
+                    # per-member lr: p = p_old + lr_m * (p_after - p_old); frozen members keep
+                    # p_old exactly (their lr is 0, and where() guards against non-finite u)
+                    torch._foreach_sub_(params, old)
+                    torch._foreach_mul_(params, lr_views)
+                    torch._foreach_add_(params, old)
+                    if not all_active:
+                        for p, o, a in zip(params, old, active_views):
+                            p.copy_(torch.where(a, p, o))
                     if after_step is not None:
                         after_step(stacked.params, torch.where(active, cur, 0.0))
                 loss_sum += losses.detach().double() * idx.shape[1]
