@@ -142,13 +142,19 @@ def test_larochelle_study_smoke(tmp_path, monkeypatch):
         },
     }
     monkeypatch.setitem(lr_study.SETUP, "quick", quick)
-    monkeypatch.setattr(lr_study, "TASKS", ("rectangles",))
+    monkeypatch.setattr(lr_study, "QUICK_TASKS", ("rectangles",))
     run_study("larochelle", out=str(tmp_path), quiet=True)
     runs = _check_outputs(tmp_path, "larochelle", ["errors.png"])
     assert sorted(r.variant for r in runs) == [f"rectangles / {m}" for m in sorted(lr_study.MODELS)]
     assert all(r.extra["n_train"] == 60 and r.extra["n_test"] == 60 for r in runs)
     sda = next(r for r in runs if r.variant.endswith("SdA-3"))
     assert sda.config["pretrain"]["rate"] == lr_study.SDA_RATE["rectangles"]
+
+
+def test_larochelle_quick_scale_needs_no_download():
+    tasks = {v.config["dataset"] for v in lr_study.variants("quick")}
+    assert tasks == {"rectangles", "convex"}
+    assert {v.config["dataset"] for v in lr_study.variants("paper")} == set(lr_study.TASKS)
 
 
 def test_helpers():
