@@ -1,6 +1,7 @@
 """N same-shape MLPs: one batched ensemble vs one after another vs the DataLoader loop.
 
-All three train the same N configurations (different seeds) for one epoch with SGD + momentum:
+All three train the same N configurations (different seeds) for one epoch with SGD + momentum
+and one validation pass:
 
 * ``ensemble``: ``smithing.train.fit_ensemble`` (stacked parameters, vmap, one step for all);
 * ``sequential``: ``smithing.train.fit`` once per member (device-resident batches);
@@ -61,6 +62,7 @@ def main() -> None:
             batch_size=args.batch_size,
             seed=seed,
             device=device,
+            final_eval=False,
         )
 
     def one_dataloader(seed):
@@ -76,6 +78,12 @@ def main() -> None:
             opt.zero_grad()
             loss.backward()
             opt.step()
+        with torch.no_grad():  # one validation pass, as fit and fit_ensemble do each epoch
+            valid = DataLoader(
+                TensorDataset(data.valid.x.cpu(), data.valid.y.cpu()), batch_size=1000
+            )
+            for xb, yb in valid:
+                model(xb.to(device)).argmax(1).eq(yb.to(device)).sum()
 
     k = args.sample
     one_fit(0)  # warm-up
@@ -104,6 +112,7 @@ def main() -> None:
                 optimizer="momentum",
                 batch_size=args.batch_size,
                 device=device,
+                final_eval=False,
             )
 
         if n <= 10:

@@ -3,7 +3,8 @@
 The baseline is what a tutorial writes: ``TensorDataset`` + ``DataLoader(shuffle=True)`` over
 the same tensors, the same model (784-500-10 ReLU), the same optimizer (SGD momentum 0.9) and
 batch size. ``fit`` keeps the whole split on the device and indexes batches from a
-permutation. Both include one validation pass per epoch. Prints the times and the ratio.
+permutation. Both include one validation pass per epoch and no other evaluation. Prints the
+times and the ratio.
 
     python benchmarks/bench_fit.py [--device cuda] [--batch-size 32] [--epochs 1]
 """
@@ -71,6 +72,7 @@ def main() -> None:
             optimizer="momentum",
             batch_size=args.batch_size,
             device=device,
+            final_eval=False,
         )
 
     def baseline():
