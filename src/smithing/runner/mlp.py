@@ -195,10 +195,18 @@ def train_one(
     device: torch.device | str = "cpu",
     progress: Callable[[int, dict], None] | None = None,
     data: Dataset | None = None,
+    *,
+    model: MLP | None = None,
+    callbacks: Sequence[Callable] = (),
+    loss: Callable | None = None,
 ) -> tuple[MLP, History]:
-    """Train one configuration; never raises on divergence (see ``History.status``)."""
+    """Train one configuration; never raises on divergence (see ``History.status``).
+
+    Studies with their own runs pass a prepared ``data`` (e.g. noisy labels), a ``model`` they
+    already inspected at initialization, per-epoch ``callbacks`` and a ``loss`` (see ``fit``).
+    """
     data = data if data is not None else load_data(cfg, device)
-    model = build_model(cfg, data).to(device)
+    model = model if model is not None else build_model(cfg, data).to(device)
     with torch.random.fork_rng(devices=[]):
         seed_everything(cfg.seed + 1_000_003)  # dropout masks: reproducible per seed
         hist = fit(
@@ -217,6 +225,8 @@ def train_one(
             clip_norm=cfg.clip_norm,
             eval_train=cfg.eval_train,
             progress=progress,
+            callbacks=callbacks,
+            loss=loss,
             device=device,
         )
     hist.config = cfg.to_dict()

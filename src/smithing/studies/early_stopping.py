@@ -136,8 +136,7 @@ def run_trace(config: dict, seed: int, device: str = "cpu") -> RunResult:
     """
     import dataclasses
 
-    from smithing.runner.mlp import MLPConfig, build_model, load_data
-    from smithing.train import EarlyStopping, fit, seed_everything
+    from smithing.runner.mlp import MLPConfig, build_model, load_data, train_one
 
     config = dict(config)
     noise = float(config.pop("label_noise", 0.0))
@@ -154,35 +153,12 @@ def run_trace(config: dict, seed: int, device: str = "cpu") -> RunResult:
         data = dataclasses.replace(data, train=dataclasses.replace(data.train, y=y))
     model = build_model(cfg, data).to(device)
     norm0 = weight_norm(model)
-    stopper = None
-    if cfg.early_stopping_patience is not None:
-        stopper = EarlyStopping(
-            monitor=cfg.early_stopping_monitor,
-            patience=cfg.early_stopping_patience,
-            restore_best_weights=cfg.restore_best_weights,
-        )
 
     def record_norm(epoch: int, rec: dict, m) -> None:
         rec["weight_norm"] = weight_norm(m)  # norm of the weights at the end of this epoch
 
-    with torch.random.fork_rng(devices=[]):
-        seed_everything(cfg.seed + 1_000_003)  # as the "mlp" runner: dropout masks per seed
-        hist = fit(
-            model,
-            data,
-            epochs=cfg.epochs,
-            lr=cfg.lr,
-            batch_size=cfg.batch_size,
-            optimizer=cfg.optimizer,
-            optimizer_options=cfg.optimizer_kwargs(),
-            schedule=cfg.schedule,
-            schedule_options=cfg.schedule_options,
-            seed=cfg.seed,
-            early_stopping=stopper,
-            eval_train=cfg.eval_train,
-            callbacks=[record_norm],
-            device=device,
-        )
+    # the "mlp" runner's training (early stopping, dropout seeding) plus the norm callback
+    _, hist = train_one(cfg, device, data=data, model=model, callbacks=[record_norm])
     final = dict(hist.final)
     final["weight_norm"] = weight_norm(model)  # after restoring the best weights, if any
     extra = {

@@ -278,8 +278,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
     norm at init), ``step_loss`` (training loss of the first ``STEP_LOSSES`` steps),
     ``log_grad_edges``, ``epochs_run``, ``stop_reason``.
     """
-    from smithing.runner.mlp import MLPConfig, _early_stopping, _regularizer, build_model, load_data
-    from smithing.train import fit, seed_everything
+    from smithing.runner.mlp import MLPConfig, build_model, load_data, train_one
     from smithing.train.loop import default_loss
 
     t0 = time.perf_counter()
@@ -305,28 +304,9 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
         rec.update(_flat(diagnose(m, xb, yb)))
         return False
 
-    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # divergence is recorded in the status, not warned
-        seed_everything(cfg.seed + 1_000_003)
-        hist = fit(
-            model,
-            data,
-            epochs=cfg.epochs,
-            lr=cfg.lr,
-            batch_size=cfg.batch_size,
-            optimizer=cfg.optimizer,
-            optimizer_options=cfg.optimizer_kwargs(),
-            schedule=cfg.schedule,
-            schedule_options=cfg.schedule_options,
-            loss=loss_fn,
-            seed=cfg.seed,
-            early_stopping=_early_stopping(cfg),
-            regularizer=_regularizer(cfg, len(data.train)),
-            clip_norm=cfg.clip_norm,
-            callbacks=[record],
-            eval_train=cfg.eval_train,
-            device=device,
-        )
+        _, hist = train_one(cfg, device, data=data, model=model, callbacks=[record], loss=loss_fn)
     extra = {
         "init": init,
         "grad_ratio_init": _ratio(init["grad_norm"]),
