@@ -219,3 +219,18 @@ def test_validation():
         prune(model, "obs", 0.5)
     with pytest.raises(ValueError, match=r"names=\['nope'\] is invalid"):
         prune(model, "magnitude", 0.5, names=["nope"])
+
+
+def test_full_hessian_is_off_the_autograd_graph():
+    """The Hessian must not keep a graph alive (OBS downdates it thousands of times)."""
+    from smithing.regularize.prune import full_hessian
+
+    w = torch.randn(3, 2, requires_grad=True)
+    b = torch.randn(3, requires_grad=True)
+
+    def objective(p):
+        return ((p["w"] @ torch.ones(2) + b) ** 2).sum()  # reads the trainable b too
+
+    h = full_hessian(objective, {"w": w})
+    assert h.grad_fn is None and not h.requires_grad
+    torch.testing.assert_close(h, 2 * torch.kron(torch.eye(3), torch.ones(2, 2)))

@@ -172,7 +172,11 @@ def full_hessian(objective: Objective, params: dict[str, Tensor]) -> Tensor:
     def f(v: Tensor) -> Tensor:
         return objective(_unflatten(v, like))
 
-    return torch.func.hessian(f)(flat)  # (n, n)
+    # torch.func differentiates regardless of grad mode; no_grad keeps the result off the
+    # autograd graph (the objective also reads trainable biases: OBS's many downdates would
+    # otherwise keep that graph alive and grow memory without bound)
+    with torch.no_grad():
+        return torch.func.hessian(f)(flat)  # (n, n)
 
 
 # --------------------------------------------------------------------------- Hessian diagonal
