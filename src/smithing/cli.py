@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("smithing: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `smithing list | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     except (CLIError, ValueError) as e:
         print(f"smithing {args.command}: error: {e}", file=sys.stderr)
         return 2
