@@ -178,8 +178,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
     """A ``"dropconnect"`` run: an MLPConfig plus ``dropconnect_options`` (module docstring)."""
     from smithing._registry import check
     from smithing.nn.dropconnect import DROPCONNECT_INFERENCE, DropConnectLinear
-    from smithing.runner.mlp import MLPConfig, _regularizer, build_model, load_data
-    from smithing.train import fit, seed_everything
+    from smithing.runner.mlp import MLPConfig, build_model, load_data, train_one
     from smithing.train.loop import default_loss, final_metrics
 
     cfg_d = dict(config)
@@ -200,28 +199,13 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
         for k, v in opts.items():
             setattr(layer, k, v)
         layer.inference = monitor
-    with torch.random.fork_rng(devices=[]):
-        seed_everything(cfg.seed + 1_000_003)  # masks: reproducible per seed, as train_one
-        hist = fit(
-            model,
-            data,
-            epochs=cfg.epochs,
-            lr=cfg.lr,
-            batch_size=cfg.batch_size,
-            optimizer=cfg.optimizer,
-            optimizer_options=cfg.optimizer_kwargs(),
-            schedule=cfg.schedule,
-            schedule_options=cfg.schedule_options,
-            seed=cfg.seed,
-            regularizer=_regularizer(cfg, len(data.train)),
-            clip_norm=cfg.clip_norm,
-            eval_train=cfg.eval_train,
-            device=device,
-        )
-        final = hist.final
-        if hist.status == "done":
-            for layer in layers:
-                layer.inference = final_inference
+    # the "mlp" runner's training (dropout/DropConnect masks seeded per seed, penalties)
+    _, hist = train_one(cfg, device, data=data, model=model)
+    final = hist.final
+    if hist.status == "done":
+        for layer in layers:
+            layer.inference = final_inference
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed + 3_000_017)  # the Gaussian inference draws
             final = final_metrics(model, data.to(device), default_loss(data.task))
     extra = {
