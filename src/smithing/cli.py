@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a configuration key of every run (e.g. --set epochs=5)",
     )
     r.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="run only these variants (shell patterns, e.g. 'linear-*')",
+    )
+    r.add_argument(
         "--json",
         action="store_true",
         help="print one JSON object: per variant the mean/std final test error",

@@ -196,6 +196,7 @@ def cmd_run(args) -> int:
         jobs=args.jobs,
         quiet=args.quiet or args.json,
         overrides=_key_values(args.overrides),
+        variants=args.variants,
     )
     _print_summary(summary, args)
     return 0

@@ -145,9 +145,38 @@ def test_registry_lists_activations():
 
 def test_report_shows_the_latest_configuration_only(tmp_path):
     run_study("activations", seeds=1, out=str(tmp_path), quiet=True, overrides=QUICK)
-    run_study("activations", seeds=1, out=str(tmp_path), quiet=True,
-              overrides={**QUICK, "epochs": 1})
+    run_study(
+        "activations", seeds=1, out=str(tmp_path), quiet=True, overrides={**QUICK, "epochs": 1}
+    )
     with Store(tmp_path) as store:
         assert store.counts("activations") == {"done": 8}  # both configurations are kept
     page = (tmp_path / "report" / "activations.html").read_text()
     assert "runs: done 4" in page
+
+
+def test_variants_filter_by_pattern(tmp_path):
+    study = STUDIES.get("activations")
+    runs = study.expand("quick", seeds=2, only=["t*", "relu"])
+    assert sorted({v.name for v, _ in runs}) == ["relu", "tanh"] and len(runs) == 4
+    with pytest.raises(ValueError, match="matches no variant.*sigmoid, tanh"):
+        study.expand("quick", only=["tanh", "gelu"])
+    summary = run_study(
+        "activations", seeds=1, out=str(tmp_path), quiet=True, overrides=QUICK, variants=["relu"]
+    )
+    assert set(summary["variants"]) == {"relu"}
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smithing",
+            "run",
+            "activations",
+            "--variants",
+            "nope",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "matches no variant" in r.stderr

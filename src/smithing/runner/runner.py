@@ -169,12 +169,13 @@ def run_study(
     overrides: dict | None = None,
     command: str | None = None,
     report: bool = True,
+    variants: list[str] | None = None,
 ) -> dict:
     """Run (or resume) study ``name``; return a summary (per variant mean/std test error)."""
     study = get_study(name)
     if jobs < 1:
         raise ValueError(f"jobs={jobs} is invalid: expected a positive int")
-    runs = study.expand(scale, dataset, seeds, overrides)
+    runs = study.expand(scale, dataset, seeds, overrides, only=variants)
     _validate(runs)
     store = Store(out)
     try:

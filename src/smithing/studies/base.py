@@ -19,6 +19,7 @@ runs gives ``run=fn(config, seed, device, data_dir) -> RunResult`` and they run 
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,16 +100,32 @@ class Study:
         dataset: str | None = None,
         seeds: int | None = None,
         overrides: dict | None = None,
+        only: list[str] | None = None,
     ) -> list[tuple[Variant, int]]:
-        """The study's runs: (variant with the dataset filled in, seed) pairs."""
+        """The study's runs: (variant with the dataset filled in, seed) pairs.
+
+        ``only``: keep the variants whose name matches one of these shell-style patterns
+        (``fnmatch``: ``"linear-*"``, ``"tanh"``); a pattern that matches no variant is an
+        error that lists the study's variants.
+        """
         if scale not in SCALES:
             raise ValueError(f"scale={scale!r} is invalid: expected one of {SCALES}")
         n_seeds = seeds if seeds is not None else self.seeds[scale]
         if n_seeds < 1:
             raise ValueError(f"seeds={n_seeds} is invalid: expected a positive int")
         ds = dataset or self.datasets[scale]
+        chosen = self.variants(scale)
+        if only:
+            names = [v.name for v in chosen]
+            for pat in only:
+                if not fnmatch.filter(names, pat):
+                    raise ValueError(
+                        f"variant {pat!r} matches no variant of study {self.name!r} at scale "
+                        f"{scale!r}: expected one of {', '.join(names)}"
+                    )
+            chosen = [v for v in chosen if any(fnmatch.fnmatchcase(v.name, p) for p in only)]
         out = []
-        for v in self.variants(scale):
+        for v in chosen:
             cfg = dict(v.config)
             cfg.setdefault("dataset", ds)
             if dataset is not None:
