@@ -10,7 +10,7 @@
 # crash. Per-queue logs: OUT/queue-a.log, OUT/queue-b.log (JSON summaries, one per command).
 set -u
 OUT=${1:-paper-out}
-SM=${SMITHING:-.venv/bin/smithing}  # e.g. SMITHING="env PYTHONPATH=/frozen/src .venv/bin/smithing"
+SM=${SMITHING:-.venv/bin/smithing}  # PYTHONPATH=/frozen/checkout/src pins the code to a commit
 mkdir -p "$OUT"
 run() {  # run OUTDIR STUDY 'SMOKE OVERRIDES' ARGS...
   local dir=$1 study=$2 smoke=$3; shift 3
