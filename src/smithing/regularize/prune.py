@@ -20,10 +20,19 @@ the weight is set to 0) and removes the lowest ``fraction``:
   loss, raises it by exactly ``L_q``. Weights are removed one at a time; after each removal
   ``H^-1`` is downdated to the inverse Hessian of the remaining weights,
   ``H^-1 <- H^-1 - H^-1 e_q e_q^T H^-1 / [H^-1]_qq`` (the inverse of the submatrix without
-  row/column ``q``: a rank-one Woodbury downdate, exact, instead of re-inverting). Departure:
-  the paper builds ``H^-1`` by its outer-product recursion over training patterns; we compute the
-  Hessian of the loss exactly (``torch.func.hessian``) and invert ``H + damping I`` in float64,
-  so OBS is limited to ``max_params`` weights.
+  row/column ``q``: a rank-one Woodbury downdate, exact, instead of re-inverting). ``H`` is
+  ``hessian="exact"`` (default; the Hessian of the loss by ``torch.func.hessian``) or
+  ``hessian="gauss_newton"`` (:func:`gauss_newton_matrix`: the outer-product matrix
+  ``G = (1/N) sum_i J_i^T (diag q_i - q_i q_i^T) J_i`` of the mean softmax cross-entropy, the
+  paper's Sec. 3 approximation: positive semi-definite, it drops the Hessian's
+  ``sum_c (q_c - y_c) d^2 z_c / dw^2`` term). Either is inverted as
+  ``H + damping I`` in float64 (the paper's ``H_0^-1 = alpha^-1 I`` start plays the damping's
+  role), so OBS is limited to ``max_params`` weights. Departure: the paper builds ``H^-1`` by its
+  recursion over training patterns (rank-one Sherman-Morrison updates from ``H_0``); we form
+  ``G`` (or the exact Hessian) and invert it once, which for ``G`` reaches the same inverse
+  directly. The exact Hessian of a trained ReLU network is usually indefinite; OBS then refuses
+  it (``ValueError``) instead of returning negative or NaN saliencies: raise ``damping`` or use
+  ``hessian="gauss_newton"``.
 
 Masks (:class:`PruneMask`, ``True`` = kept) live in a dict ``name -> bool tensor``; apply them
 after every optimizer step (``mask.apply_(model)``, or ``mask.attach(optimizer, model)`` once)
@@ -45,12 +54,15 @@ from smithing.regularize.penalties import select
 Objective = Callable[[dict[str, Tensor]], Tensor]
 
 __all__ = [
+    "HESSIANS",
     "HESSIAN_DIAGONALS",
+    "OBS_HESSIANS",
     "PRUNE_METHODS",
     "PruneMask",
     "PruneReport",
     "fisher_diagonal",
     "full_hessian",
+    "gauss_newton_matrix",
     "hessian_diagonal",
     "make_objective",
     "magnitude_saliency",
@@ -252,6 +264,73 @@ def fisher_diagonal(
         model.train(was_training)
 
 
+def _gauss_newton(
+    model: nn.Module, names: Sequence[str], x: Tensor, chunk: int | None, diagonal: bool
+) -> Tensor:
+    """``sum_i J_i^T (diag q_i - q_i q_i^T) J_i / N`` (``(n, n)``) or its diagonal (``(n,)``)."""
+    all_params = dict(model.named_parameters())
+    unknown = [n for n in names if n not in all_params]
+    check(not unknown, "names", unknown, f"parameter names of the model: {list(all_params)}")
+    check(len(names) > 0, "names", list(names), "at least one parameter")
+    check(chunk is None or chunk >= 1, "chunk", chunk, "None or a positive number of examples")
+    was_training = model.training
+    model.eval()
+    try:
+        base = {n: p.detach() for n, p in all_params.items()}
+        sel = {n: base[n] for n in names}
+
+        def logits(p: dict[str, Tensor], xi: Tensor) -> Tensor:
+            return functional_call(model, {**base, **p}, (xi.unsqueeze(0),))[0]  # (C,)
+
+        per_example = torch.func.vmap(torch.func.jacrev(logits), in_dims=(None, 0))
+        n_ex = x.shape[0]
+        step = n_ex if chunk is None else chunk
+        total: Tensor | None = None
+        with torch.no_grad():
+            for lo in range(0, n_ex, step):
+                xc = x[lo : lo + step]
+                jac = per_example(sel, xc)  # name -> (c, C, *shape)
+                j = torch.cat([jac[n].reshape(xc.shape[0], -1, sel[n].numel()) for n in names], -1)
+                j = j.double()  # J_i: (c, C, n)
+                q = torch.softmax(model(xc).double(), dim=-1)  # q_i: (c, C)
+                a = j * q.sqrt().unsqueeze(-1)  # diag(q)^(1/2) J: (c, C, n)
+                b = torch.einsum("nc,ncp->np", q, j)  # q^T J: (c, n)
+                if diagonal:
+                    part = a.square().sum((0, 1)) - b.square().sum(0)  # (n,)
+                else:
+                    part = torch.einsum("ncp,ncr->pr", a, a) - b.T @ b  # J^T(diag q - qq^T)J
+                total = part if total is None else total + part
+        assert total is not None
+        return total / n_ex  # (1/N) sum_i
+    finally:
+        model.train(was_training)
+
+
+def gauss_newton_matrix(
+    model: nn.Module, names: Sequence[str], x: Tensor, *, chunk: int | None = None
+) -> Tensor:
+    """The Gauss-Newton (outer-product) matrix of the mean softmax cross-entropy.
+
+    ``G = (1/N) sum_i J_i^T (diag(q_i) - q_i q_i^T) J_i`` over the weights ``names``, with
+    ``J_i = d z_i / d w`` the ``(C, n)`` Jacobian of example ``i``'s logits ``z_i = model(x_i)``
+    and ``q_i = softmax(z_i)``; ``diag(q) - q q^T`` is the Hessian of the cross-entropy in the
+    logits, so ``G`` is the loss's Hessian without the term ``sum_c (q_c - y_c) d^2 z_c / dw^2``:
+    symmetric positive semi-definite (unlike the exact Hessian of a trained ReLU network), equal to
+    the Fisher information, and equal to the Hessian when the logits are linear in ``w``
+    (softmax regression). It is the approximation Hassibi & Stork, "Second order derivatives for
+    network pruning: Optimal Brain Surgeon", NIPS 5 (1993), Sec. 3, use for OBS; for their squared
+    error the middle matrix is the identity, ``G = (1/N) sum_i J_i^T J_i``. The labels are not
+    needed.
+
+    Returns ``(n, n)`` float64 in the order of ``names`` (each parameter flattened row-major).
+    The Jacobians are computed with ``torch.func.vmap(jacrev(...))`` in the model's dtype, then
+    cast to float64; ``chunk`` examples at a time (default: all at once) bounds their memory,
+    ``chunk * C * n`` numbers. The model runs in eval mode (restored afterwards) and must output
+    logits ``(N, C)``. Not ensemble-aware (one model; no members axis).
+    """
+    return _gauss_newton(model, names, x, chunk, diagonal=False)
+
+
 def hessian_diagonal(
     objective: Objective,
     params: dict[str, Tensor],
@@ -352,6 +431,44 @@ class _Context:
 PRUNE_METHODS: Registry[Callable[[_Context], tuple[dict, float | None, list]]] = Registry(
     "pruning method"
 )
+#: the ``hessian=`` options of :func:`prune` (OBD: all; OBS: the full matrices only)
+HESSIANS = ("exact", "hutchinson", "fisher", "empirical_fisher", "gauss_newton")
+OBS_HESSIANS = ("exact", "gauss_newton")
+_GN_CHUNK = 256  # examples per Jacobian batch in prune(): memory chunk * C * n
+
+
+def _names_list(names: Sequence[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _check_invertible(ctx: _Context, h: Tensor, keep: Tensor) -> None:
+    """Refuse a damped Hessian whose block over the kept weights is not positive definite.
+
+    OBS inverts ``H + damping I`` and downdates it to the kept weights, i.e. it needs the kept
+    block to be positive definite; otherwise ``[H^-1]_qq`` can be negative, huge or NaN.
+    """
+    idx = torch.nonzero(keep).flatten()
+    if len(idx) == 0:
+        return
+    sub = h[idx][:, idx]  # (m, m) float64
+    if int(torch.linalg.cholesky_ex(sub).info) == 0:
+        return
+    lam = float(torch.linalg.eigvalsh(sub).min())
+    mean_diag = float(torch.diagonal(sub).mean())
+    if ctx.hessian == "exact" and lam < 0:
+        raise ValueError(
+            f"hessian='exact' is indefinite: the Hessian of the loss plus damping={ctx.damping} "
+            f"* I has smallest eigenvalue {lam:.3g} (typical at a trained ReLU network), so OBS's "
+            "saliencies w_q^2 / (2 [H^-1]_qq) would be negative or NaN; pass damping= larger "
+            f"than {ctx.damping - lam:.3g} or hessian='gauss_newton' (positive semi-definite; "
+            "needs data=(x, y) and a model that outputs logits)"
+        )
+    raise ValueError(
+        f"hessian={ctx.hessian!r} plus damping={ctx.damping} * I is singular (smallest "
+        f"eigenvalue {lam:.3g}, mean diagonal {mean_diag:.3g}; e.g. weights into units that are "
+        "off on every example), so OBS cannot invert it; pass damping= > 0 (Hassibi & Stork's "
+        "H_0 = alpha I; a small fraction of the mean diagonal)"
+    )
 
 
 def _choose(ctx: _Context, saliency: dict[str, Tensor]) -> None:
@@ -385,7 +502,13 @@ def _magnitude(ctx: _Context):
 @PRUNE_METHODS.register("obd")
 def _obd(ctx: _Context):
     """Optimal Brain Damage: s_k = 1/2 h_kk w_k^2 (LeCun, Denker & Solla 1990)"""
-    if ctx.hessian in ("fisher", "empirical_fisher"):
+    if ctx.hessian == "gauss_newton":
+        check(ctx.data is not None, "data", None, "(x, y) for hessian='gauss_newton'")
+        names = list(ctx.params)
+        diag = _gauss_newton(ctx.model, names, ctx.data[0], _GN_CHUNK, diagonal=True)  # (n,)
+        h = _unflatten(diag, {n: ctx.params[n].detach() for n in names})
+        h = {n: v.to(ctx.params[n].dtype) for n, v in h.items()}
+    elif ctx.hessian in ("fisher", "empirical_fisher"):
         check(ctx.data is not None, "data", None, "(x, y) for a Fisher estimate")
         x, y = ctx.data
         h = fisher_diagonal(
@@ -418,7 +541,16 @@ def _obd(ctx: _Context):
 @PRUNE_METHODS.register("obs")
 def _obs(ctx: _Context):
     """Optimal Brain Surgeon: L_q = w_q^2 / (2 [H^-1]_qq) with compensation (Hassibi & Stork)"""
-    check(ctx.objective is not None, "objective", None, "an objective or loss_fn + data")
+    check(
+        ctx.hessian in OBS_HESSIANS,
+        "hessian",
+        ctx.hessian,
+        f"one of {_names_list(OBS_HESSIANS)} for OBS (it needs the full matrix)",
+    )
+    if ctx.hessian == "gauss_newton":
+        check(ctx.data is not None, "data", None, "(x, y) for hessian='gauss_newton'")
+    else:
+        check(ctx.objective is not None, "objective", None, "an objective or loss_fn + data")
     groups = [list(ctx.params)] if None in ctx.k_new else [[n] for n in ctx.params]
     sal_all: dict[str, Tensor] = {}
     predicted, order = 0.0, []
@@ -432,11 +564,15 @@ def _obs(ctx: _Context):
             f">= the {n_w} weights OBS must hold the inverse Hessian of",
         )
         k = ctx.k_new[None] if None in ctx.k_new else ctx.k_new[names[0]]
-        h = full_hessian(ctx.objective, sub).double()  # (n, n)
-        h = h + ctx.damping * torch.eye(n_w, dtype=h.dtype, device=h.device)
-        h_inv = torch.linalg.inv(h)
+        if ctx.hessian == "gauss_newton":
+            h = gauss_newton_matrix(ctx.model, names, ctx.data[0], chunk=_GN_CHUNK)  # (n, n)
+        else:
+            h = full_hessian(ctx.objective, sub).double()  # (n, n)
+        h = h + ctx.damping * torch.eye(n_w, dtype=h.dtype, device=h.device)  # H + damping I
         w = _flatten({n: p.detach() for n, p in sub.items()}).double()
         removed = ~_flatten({n: ctx.mask.masks[n] for n in names}).to(w.device)
+        _check_invertible(ctx, h, ~removed)
+        h_inv = torch.linalg.inv(h)
         sal_all.update(_unflatten(obs_saliency(w, h_inv).to(ctx.params[names[0]].dtype), sub))
         w_new, removed, history, _ = obs_prune(w, h_inv, max(0, k), removed=removed)
         predicted += sum(s for _, s in history)
@@ -490,11 +626,22 @@ def prune(
             :func:`smithing.regularize.penalties.select`).
         scope: ``"global"`` (one ranking over all chosen parameters; OBS: one joint Hessian) or
             ``"layer"`` (``fraction`` of each parameter; OBS: one Hessian block per parameter).
-        hessian: OBD's diagonal: ``"exact"``, ``"hutchinson"`` (``samples`` probes),
-            ``"fisher"`` or ``"empirical_fisher"`` (need ``data``; the model outputs logits).
-        damping: added to the Hessian's diagonal before OBS inverts it.
+        hessian: the curvature OBD/OBS use (magnitude ignores it). OBD's diagonal:
+            ``"exact"``, ``"hutchinson"`` (``samples`` probes), ``"fisher"`` or
+            ``"empirical_fisher"`` (sampled / data labels), or ``"gauss_newton"`` (the exact
+            diagonal of :func:`gauss_newton_matrix`, which ``"fisher"`` estimates). OBS's full
+            matrix: ``"exact"`` (default; the loss's Hessian, usually indefinite at a trained
+            ReLU network: then a ``ValueError`` asks for ``damping`` or ``"gauss_newton"``) or
+            ``"gauss_newton"`` (:func:`gauss_newton_matrix`, positive semi-definite; with a
+            ``damping > 0`` when it is singular). The Fisher and Gauss-Newton options need
+            ``data`` (only ``x`` is used for them), assume the model outputs logits and the
+            loss is the mean softmax cross-entropy; with ``"gauss_newton"`` and no ``loss_fn``,
+            the report's losses are that cross-entropy.
+        damping: added to the Hessian's diagonal before OBS inverts it (the kept block of
+            ``H + damping I`` must be positive definite).
         mask: an earlier mask to extend (its pruned weights stay pruned).
-        max_params: refuse exact Hessians over more weights than this.
+        max_params: refuse full ``(n, n)`` matrices (exact Hessian, OBS's Gauss-Newton) over
+            more weights than this.
 
     The model's weights are modified in place (pruned ones set to 0; OBS also moves the others).
     The model should be in eval mode when a loss is evaluated (dropout off).
@@ -502,12 +649,7 @@ def prune(
     entry = PRUNE_METHODS.entry(method)
     check(0.0 <= fraction <= 1.0, "fraction", fraction, "a fraction in [0, 1]")
     check(scope in ("global", "layer"), "scope", scope, "'global' or 'layer'")
-    check(
-        hessian in (*HESSIAN_DIAGONALS.names(), "fisher", "empirical_fisher"),
-        "hessian",
-        hessian,
-        "'exact', 'hutchinson', 'fisher' or 'empirical_fisher'",
-    )
+    check(hessian in HESSIANS, "hessian", hessian, f"one of {_names_list(HESSIANS)}")
     check(damping >= 0, "damping", damping, "a non-negative number")
     all_params = dict(model.named_parameters())
     if names is None:
@@ -523,6 +665,8 @@ def prune(
         mask = PruneMask(mask.state_dict())
         for n, p in chosen.items():
             mask.masks.setdefault(n, torch.ones_like(p, dtype=torch.bool))
+    if hessian == "gauss_newton" and loss_fn is None:
+        loss_fn = nn.functional.cross_entropy  # the loss G is the Gauss-Newton matrix of
     if objective is None and loss_fn is not None and data is not None:
         objective = make_objective(model, loss_fn, *data)
     if scope == "global":
