@@ -22,7 +22,8 @@ What the second-order methods run on (documented departures): OBD's diagonal is
 the Gauss-Newton diagonal, which drops the same second-derivative terms as the paper's
 Levenberg-Marquardt backward pass (for a one-hidden-layer ReLU network it equals the exact
 diagonal). OBS uses the Gauss-Newton (outer-product) matrix
-``G = (1/N) sum_i J_i^T (diag q_i - q_i q_i^T) J_i`` over the first ``hessian_examples``
+``G = (1/N) sum_i J_i^T (diag q_i - q_i q_i^T) J_i``
+(:func:`smithing.regularize.gauss_newton_matrix`) over the first ``hessian_examples``
 training examples, jointly over **all** weight matrices (a global ranking, like OBD's), and
 inverts ``G + obs_damping * I`` -- what Hassibi & Stork's outer-product recursion computes with
 its starting value ``H_0^-1 = I / alpha``. The damping, 1e-2 (about the mean of ``diag G``
@@ -44,6 +45,7 @@ import time
 import torch
 from torch.nn import functional as F
 
+from smithing.regularize.prune import gauss_newton_matrix
 from smithing.studies.base import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 
 METHODS = ("magnitude", "obd", "obs")
@@ -144,32 +146,9 @@ def _prune(*args, **kw):
         return prune(*args, **kw)
 
 
-def gauss_newton(model, names, x: torch.Tensor) -> torch.Tensor:
-    """The Gauss-Newton matrix of the mean softmax cross-entropy over the weights ``names``.
-
-    ``G = (1/N) sum_i J_i^T (diag(q_i) - q_i q_i^T) J_i`` with ``J_i = d z_i / d w`` the
-    Jacobian of example ``i``'s logits ``z_i`` and ``q_i = softmax(z_i)``: the outer-product
-    approximation of the Hessian that Hassibi & Stork (1993, Sec. 3) use for OBS (for their
-    squared error it is ``(1/N) sum_i J_i^T J_i``); positive semi-definite, unlike the exact
-    Hessian of a trained ReLU network. Returns ``(n, n)`` float64 in the order of ``names``.
-    """
-    from torch.func import functional_call, jacrev, vmap
-
-    base = {n: p.detach() for n, p in model.named_parameters()}
-    sel = {n: base[n] for n in names}
-
-    def logits(p: dict, xi: torch.Tensor) -> torch.Tensor:
-        return functional_call(model, {**base, **p}, (xi.unsqueeze(0),))[0]  # (C,)
-
-    with torch.no_grad():
-        jac = vmap(jacrev(logits), in_dims=(None, 0))(sel, x)  # name -> (N, C, *shape)
-        j = torch.cat([jac[n].reshape(x.shape[0], -1, sel[n].numel()) for n in names], -1)
-        j = j.double()  # (N, C, n)
-        q = torch.softmax(model(x).double(), dim=-1)  # (N, C)
-        a = j * q.sqrt().unsqueeze(-1)  # diag(q)^(1/2) J: (N, C, n)
-        b = torch.einsum("nc,ncp->np", q, j)  # q^T J: (N, n)
-        g = torch.einsum("ncp,ncr->pr", a, a) - b.T @ b  # sum_i J^T (diag q - q q^T) J
-    return g / x.shape[0]  # (n, n)
+# the study's former private copy, now :func:`smithing.regularize.gauss_newton_matrix`; the
+# name stays as an alias because tests/studies/test_pruning.py calls ``P.gauss_newton``
+gauss_newton = gauss_newton_matrix
 
 
 def _flat_weights(model, names) -> torch.Tensor:
@@ -210,7 +189,7 @@ def _obs_inverse(model, names, xh, damping: float, keep: torch.Tensor) -> torch.
     Inverting the kept block equals downdating the full inverse for every removed weight;
     the embedded zeros give removed weights ``[H^-1]_qq = 0`` (never chosen, never moved).
     """
-    g = gauss_newton(model, names, xh)  # (n, n)
+    g = gauss_newton_matrix(model, names, xh)  # (n, n), Hassibi & Stork Sec. 3
     idx = torch.nonzero(keep).flatten()
     sub = g[idx][:, idx] + damping * torch.eye(len(idx), dtype=g.dtype)  # Hassibi's H0 = a I
     h_inv = torch.zeros_like(g)
