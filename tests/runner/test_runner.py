@@ -180,3 +180,14 @@ def test_variants_filter_by_pattern(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "matches no variant" in r.stderr
+
+
+def test_unknown_override_keys_fail_before_any_run(tmp_path):
+    # a typo for an "mlp" study and a key a non-"mlp" study does not read: both up front
+    with pytest.raises(ValueError, match=r"\['epoch'\] are not used by study 'activations'"):
+        run_study("activations", out=str(tmp_path), quiet=True, overrides={"epoch": 2})
+    with pytest.raises(ValueError, match=r"\['n_train'\].*'hybrid'.*expected keys among"):
+        run_study("hybrid", out=str(tmp_path), quiet=True, overrides={"n_train": 300})
+    assert not (tmp_path / "results.sqlite").exists()
+    assert "n_train" in STUDIES.get("rbm").config_keys()
+    assert "l2" in STUDIES.get("regularization").config_keys()

@@ -93,6 +93,28 @@ class Study:
     #: and whether it is a rate shown in percent
     metric: str = "test_error"
     metric_percent: bool = True
+    #: configuration keys ``--set`` may override besides those the variants use (optional
+    #: keys a non-"mlp" ``run`` reads with a default)
+    extra_keys: tuple[str, ...] = ()
+    #: whether the study's own run kinds take an MLPConfig plus a few keys of their own (then
+    #: every MLPConfig field may be overridden, as for "mlp" runs)
+    mlp_keys: bool = False
+
+    def config_keys(self) -> set[str]:
+        """The keys ``--set`` may override: those of the variants at every scale, ``dataset``,
+        ``seed``, :attr:`extra_keys`, and every :class:`~smithing.runner.mlp.MLPConfig` field
+        when the study has "mlp" runs or :attr:`mlp_keys`."""
+        keys = {"dataset", "seed", *self.extra_keys}
+        for scale in SCALES:
+            for v in self.variants(scale):
+                keys.update(v.config)
+                if v.kind == "mlp" or self.mlp_keys:
+                    from dataclasses import fields
+
+                    from smithing.runner.mlp import MLPConfig
+
+                    keys.update(f.name for f in fields(MLPConfig))
+        return keys
 
     def expand(
         self,
@@ -113,6 +135,12 @@ class Study:
         n_seeds = seeds if seeds is not None else self.seeds[scale]
         if n_seeds < 1:
             raise ValueError(f"seeds={n_seeds} is invalid: expected a positive int")
+        unknown = sorted(set(overrides or {}) - self.config_keys())
+        if unknown:
+            raise ValueError(
+                f"configuration key(s) {unknown} are not used by study {self.name!r}: expected "
+                f"keys among {sorted(self.config_keys())}"
+            )
         ds = dataset or self.datasets[scale]
         chosen = self.variants(scale)
         if only:

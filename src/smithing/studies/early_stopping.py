@@ -385,6 +385,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
 STUDY = register(
     Study(
         name="early-stopping",
+        mlp_keys=True,
         description="an over-parameterized MLP on a small training set: where early stopping "
         "stops, its test error vs training to the end, and its smaller weights",
         variants=variants,

@@ -362,6 +362,7 @@ STUDY = register(
         figures=figures,
         table=table,
         seeds={"quick": 1, "paper": 1},
+        extra_keys=("n_train",),
         run=run,
         references=REFERENCES,
     )

@@ -245,5 +245,6 @@ STUDY = register(
         run=run,
         references=REFERENCES,
         in_tour=False,
+        extra_keys=("eval_chunk",),
     )
 )

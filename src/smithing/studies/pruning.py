@@ -469,6 +469,7 @@ def table(results) -> Table:
 STUDY = register(
     Study(
         name="pruning",
+        mlp_keys=True,
         description="magnitude vs Optimal Brain Damage vs Optimal Brain Surgeon: test error vs "
         "fraction pruned, with and without retraining",
         variants=variants,

@@ -599,6 +599,7 @@ of a fraction of a point between them -- a single test example is 0.33 %.
 STUDY = register(
     Study(
         name="regularization",
+        mlp_keys=True,
         description="none vs L2 vs L1 vs elastic net vs max-norm vs dropout (+ max-norm) vs "
         "DropConnect: the generalization gap, weight histograms, dropout as model averaging",
         variants=variants,

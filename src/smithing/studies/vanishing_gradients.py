@@ -957,6 +957,7 @@ Pascanu, Mikolov & Bengio (ICML 2013): rescale the gradient when its norm exceed
 STUDY = register(
     Study(
         name="vanishing-gradients",
+        mlp_keys=True,
         description="per-layer gradient norms and activations of deep sigmoid / tanh / ReLU "
         "nets at init and through training; exploding gradients and clipping; "
         "or just wait longer?",
