@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from smithing.nn import MLP
 from smithing.regularize import obs_downdate
-from smithing.regularize.prune import full_hessian, make_objective
+from smithing.regularize.prune import full_hessian, gauss_newton_matrix, make_objective
 from smithing.runner.runner import run_study
 from smithing.runner.store import Store
 from smithing.studies import pruning as P
@@ -25,7 +25,7 @@ def _tiny(hidden=(3,), seed=0):
 def test_gauss_newton_matches_a_per_example_transcription():
     model, x = _tiny()
     names = ["net.1.weight", "net.3.weight"]
-    g = P.gauss_newton(model, names, x)
+    g = gauss_newton_matrix(model, names, x)
     params = dict(model.named_parameters())
     flat0 = torch.cat([params[n].detach().reshape(-1) for n in names])
     want = torch.zeros(len(flat0), len(flat0), dtype=torch.float64)
@@ -50,7 +50,7 @@ def test_gauss_newton_is_the_hessian_of_softmax_regression():
     w = {"net.1.weight": model.net[1].weight.detach()}
     with torch.no_grad():
         h = full_hessian(make_objective(model, F.cross_entropy, x, y), w)
-    torch.testing.assert_close(P.gauss_newton(model, ["net.1.weight"], x), h)
+    torch.testing.assert_close(gauss_newton_matrix(model, ["net.1.weight"], x), h)
 
 
 def test_obs_inverse_of_kept_block_equals_downdates():

@@ -146,11 +146,6 @@ def _prune(*args, **kw):
         return prune(*args, **kw)
 
 
-# the study's former private copy, now :func:`smithing.regularize.gauss_newton_matrix`; the
-# name stays as an alias because tests/studies/test_pruning.py calls ``P.gauss_newton``
-gauss_newton = gauss_newton_matrix
-
-
 def _flat_weights(model, names) -> torch.Tensor:
     named = dict(model.named_parameters())
     return torch.cat([named[n].detach().reshape(-1) for n in names]).double()  # (n,)
