@@ -67,7 +67,11 @@ queue_b() {
   run depth pretraining-depth '--set epochs=1 --set n_train=300' \
     --seeds 2 --set n_train=3000 --set epochs=8
 }
-queue_a > "$OUT/queue-a.log" 2>&1 &
-queue_b > "$OUT/queue-b.log" 2>&1 &
+case ${QUEUE:-ab} in  # QUEUE=a or QUEUE=b runs one queue only
+  *a*) queue_a >> "$OUT/queue-a.log" 2>&1 & ;;
+esac
+case ${QUEUE:-ab} in
+  *b*) queue_b >> "$OUT/queue-b.log" 2>&1 & ;;
+esac
 wait
 echo "done: $OUT/queue-a.log $OUT/queue-b.log"
