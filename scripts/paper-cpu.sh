@@ -39,6 +39,10 @@ queue_a() {
   # the most expensive run of the study; the other rows are in queue b)
   run regularization-dropconnect regularization '--set epochs=1 --set n_train=300' \
     --variants 'Wan DropConnect' --seeds 1 --set epochs=3
+  # issue 8: Erhan et al. 2010 depth table, 1-5 layers x {none, DBN, SdA}, 2 seeds, the first
+  # 3,000 training images, 8 fine-tuning epochs (paper config: 50k images, 20 seeds, 50 epochs)
+  run depth pretraining-depth '--set epochs=1 --set n_train=300' \
+    --seeds 2 --set n_train=3000 --set epochs=8
 }
 queue_b() {
   # issue 4: Glorot & Bengio's two tanh rows (standard vs normalized init), 5 x 1000, batch 10,
@@ -62,10 +66,6 @@ queue_b() {
     --set "init_options=$SDA_LAYERS"
   run sda-none sda '--set epochs=1 --set n_train=300' \
     --variants 'no pretraining' --set batch_size=10 --set epochs=5
-  # issue 8: Erhan et al. 2010 depth table, 1-5 layers x {none, DBN, SdA}, 2 seeds, the first
-  # 3,000 training images, 8 fine-tuning epochs (paper config: 50k images, 20 seeds, 50 epochs)
-  run depth pretraining-depth '--set epochs=1 --set n_train=300' \
-    --seeds 2 --set n_train=3000 --set epochs=8
 }
 case ${QUEUE:-ab} in  # QUEUE=a or QUEUE=b runs one queue only
   *a*) queue_a >> "$OUT/queue-a.log" 2>&1 & ;;
