@@ -53,6 +53,9 @@ queue_b() {
   # 1 seed, 10 epochs (paper config: 5 seeds, 200 epochs)
   run regularization regularization '--set epochs=1 --set n_train=300' \
     --variants 'T9 *' 'Wan no-drop' 'Wan dropout' --seeds 1 --set epochs=10
+  # the two dropout rows again after the fix of their learning rate (0.1 -> 0.01)
+  run regularization-dropout regularization '--set epochs=1 --set n_train=300' \
+    --variants 'T9 dropout*' --seeds 1 --set epochs=10
   # issue 9: the table's variants (generative, discriminative, hybrid at three alphas, deep
   # hybrid, DBN), 1 seed, 3 epochs (paper config: 3 seeds, 30 epochs; DBN pretraining 50 a
   # layer); the semi-supervised curve is left to the quick scale
