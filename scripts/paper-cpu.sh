@@ -6,6 +6,8 @@
 #   SMITHING_DATA_DIR=../shared/data bash scripts/paper-cpu.sh [OUT]        # the runs
 #   SMOKE=1 SMITHING_DATA_DIR=../shared/data bash scripts/paper-cpu.sh /tmp/smoke   # a minute-long
 #                                                               dry run of every command
+# On 2026-11-25 (docs/RESULTS.md) every command ran except the two sda runs and the depth table,
+# which did not fit the session.
 # Each command resumes where it stopped (the study store), so the script can be re-run after a
 # crash. Per-queue logs: OUT/queue-a.log, OUT/queue-b.log (JSON summaries, one per command).
 set -u
