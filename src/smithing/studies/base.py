@@ -104,16 +104,18 @@ class Study:
         """The keys ``--set`` may override: those of the variants at every scale, ``dataset``,
         ``seed``, :attr:`extra_keys`, and every :class:`~smithing.runner.mlp.MLPConfig` field
         when the study has "mlp" runs or :attr:`mlp_keys`."""
+        from dataclasses import fields
+
+        from smithing.runner.mlp import MLPConfig
+
         keys = {"dataset", "seed", *self.extra_keys}
+        kinds = set()
         for scale in SCALES:
             for v in self.variants(scale):
                 keys.update(v.config)
-                if v.kind == "mlp" or self.mlp_keys:
-                    from dataclasses import fields
-
-                    from smithing.runner.mlp import MLPConfig
-
-                    keys.update(f.name for f in fields(MLPConfig))
+                kinds.add(v.kind)
+        if "mlp" in kinds or self.mlp_keys:
+            keys.update(f.name for f in fields(MLPConfig))
         return keys
 
     def expand(
@@ -135,18 +137,20 @@ class Study:
         n_seeds = seeds if seeds is not None else self.seeds[scale]
         if n_seeds < 1:
             raise ValueError(f"seeds={n_seeds} is invalid: expected a positive int")
-        unknown = sorted(set(overrides or {}) - self.config_keys())
-        if unknown:
-            raise ValueError(
-                f"configuration key(s) {unknown} are not used by study {self.name!r}: expected "
-                f"keys among {sorted(self.config_keys())}"
-            )
+        if overrides:
+            valid = self.config_keys()
+            unknown = sorted(set(overrides) - valid)
+            if unknown:
+                raise ValueError(
+                    f"configuration key(s) {unknown} are not used by study {self.name!r}: "
+                    f"expected keys among {sorted(valid)}"
+                )
         ds = dataset or self.datasets[scale]
         chosen = self.variants(scale)
         if only:
             names = [v.name for v in chosen]
             for pat in only:
-                if not fnmatch.filter(names, pat):
+                if not any(fnmatch.fnmatchcase(n, pat) for n in names):
                     raise ValueError(
                         f"variant {pat!r} matches no variant of study {self.name!r} at scale "
                         f"{scale!r}: expected one of {', '.join(names)}"
