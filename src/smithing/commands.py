@@ -78,7 +78,7 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from smithing.runner.mlp import MLPConfig, load_data, train_one
+    from smithing.experiment.mlp import MLPConfig, load_data, train_one
 
     device = _device(args.device)
     input_dropout, dropout = 0.0, 0.0
@@ -183,6 +183,7 @@ def _validate_names(cfg) -> None:
 
 
 def cmd_run(args) -> int:
+    import smithing.studies  # noqa: F401  (registers the studies)
     from smithing.runner.runner import run_study
 
     device = _device(args.device)
@@ -281,8 +282,9 @@ def cmd_tour(args) -> int:
 def cmd_report(args) -> int:
     from pathlib import Path
 
+    import smithing.studies  # noqa: F401  (registers the studies)
+    from smithing.experiment.store import Store
     from smithing.report import write_report
-    from smithing.runner.store import Store
 
     if not (Path(args.out) / Store.FILENAME).exists():
         raise CLIError(f"no results store in {args.out!r}: run a study first (smithing run ...)")
@@ -294,7 +296,7 @@ def cmd_report(args) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from smithing.runner.store import Store
+    from smithing.experiment.store import Store
 
     if not (Path(args.out) / Store.FILENAME).exists():
         raise CLIError(f"no results store in {args.out!r}: run a study first (smithing run ...)")

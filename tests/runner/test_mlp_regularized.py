@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from smithing.runner.mlp import MLPConfig, train_group, train_one
+from smithing.experiment.mlp import MLPConfig, train_group, train_one
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from smithing.experiment.store import Store
 from smithing.runner.runner import run_study
-from smithing.runner.store import Store
 from smithing.studies import STUDIES
 
 QUICK = {"epochs": 2, "hidden": [16]}
@@ -44,7 +44,7 @@ def test_seeds_differ_and_batched_equals_alone(tmp_path):
     run_study(
         "activations", seeds=3, out=str(tmp_path / "a"), quiet=True, overrides=QUICK, report=False
     )
-    from smithing.runner.mlp import MLPConfig, train_one
+    from smithing.experiment.mlp import MLPConfig, train_one
 
     with Store(tmp_path / "a") as store:
         res = store.results("activations")

@@ -3,8 +3,8 @@ import sqlite3
 
 import pytest
 
-from smithing.runner.store import Store
-from smithing.studies.base import RunResult
+from smithing.experiment import RunResult
+from smithing.experiment.store import Store
 
 
 def test_record_is_atomic(tmp_path):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from smithing.experiment.store import Store
 from smithing.runner.runner import run_study
-from smithing.runner.store import Store
 from smithing.studies import STUDIES
 from smithing.studies import autoencoder as ae_study
 from smithing.studies import function_space as fs_study
@@ -41,7 +41,7 @@ def _check_outputs(tmp_path: Path, name: str, figures: list[str]) -> list:
 
 
 def test_studies_registered_and_paper_configs_valid():
-    from smithing.runner.mlp import MLPConfig
+    from smithing.experiment.mlp import MLPConfig
 
     for name in ("autoencoder", "sda", "pretraining-depth", "function-space", "larochelle"):
         study = STUDIES.get(name)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from smithing.experiment.store import Store
 from smithing.runner.runner import run_study
-from smithing.runner.store import Store
 from smithing.studies import dbn as S
 
 TINY = {

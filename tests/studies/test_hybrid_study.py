@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from smithing.experiment.store import Store
 from smithing.runner.runner import run_study
-from smithing.runner.store import Store
 from smithing.studies import hybrid as S
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from smithing import init as sinit
-from smithing.runner.mlp import MLPConfig, build_model, load_data
+from smithing.experiment.mlp import MLPConfig, build_model, load_data
 from smithing.studies import initialization as ini
 from smithing.studies.vanishing_gradients import signals
 
@@ -87,8 +87,8 @@ def test_fixed_scale_init_shrinks_the_signal_fan_rules_keep_it():
 
 
 def test_smoke_study(tmp_path):
+    from smithing.experiment.store import Store
     from smithing.runner.runner import run_study
-    from smithing.runner.store import Store
 
     summary = run_study(
         "initialization",

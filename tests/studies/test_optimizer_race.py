@@ -8,7 +8,7 @@ from PIL import Image
 
 from smithing import optim
 from smithing.data.surfaces import surface
-from smithing.report.animation import race_gif
+from smithing.plots.animation import race_gif
 from smithing.studies import optimizer_race as race_mod
 from smithing.studies.optimizer_race import (
     OPTIMIZERS,
@@ -155,7 +155,7 @@ def test_study_smoke(tmp_path, monkeypatch):
     assert "race.gif" in page and "class='err'" not in page
     assert "quadratic" in page and "MLP on digits" in page
 
-    from smithing.runner.store import Store
+    from smithing.experiment.store import Store
     from smithing.studies import STUDIES
 
     with Store(tmp_path) as st:

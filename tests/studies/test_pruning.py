@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from smithing.experiment.store import Store
 from smithing.nn import MLP
 from smithing.regularize import obs_downdate
 from smithing.regularize.prune import full_hessian, gauss_newton_matrix, make_objective
 from smithing.runner.runner import run_study
-from smithing.runner.store import Store
 from smithing.studies import pruning as P
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from smithing.experiment.store import Store
 from smithing.runner.runner import run_study
-from smithing.runner.store import Store
 from smithing.studies import rbm as S
 
 TINY = {

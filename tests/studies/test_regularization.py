@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from smithing.experiment.mlp import MLPConfig, train_group
+from smithing.experiment.store import Store
 from smithing.nn import MLP
 from smithing.nn.dropconnect import DropConnectLinear
-from smithing.runner.mlp import MLPConfig, train_group
 from smithing.runner.runner import run_study
-from smithing.runner.store import Store
 from smithing.studies import regularization as R
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from smithing.data import load
+from smithing.experiment.store import Store
 from smithing.runner.runner import run_study
-from smithing.runner.store import Store
 from smithing.studies import STUDIES
 from smithing.studies.adding_problem import build_model, train_sequence_model
 from smithing.studies.pixel_mnist import as_sequences, pixel_permutation

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from smithing.experiment import RunRecord, StudyResults
 from smithing.nn import MLP
 from smithing.studies import vanishing_gradients as vg
-from smithing.studies.base import RunRecord, StudyResults
 
 
 def _quick(name: str) -> dict:
@@ -113,8 +113,8 @@ def test_catch_up_epoch():
 
 
 def test_smoke_study(tmp_path):
+    from smithing.experiment.store import Store
     from smithing.runner.runner import run_study
-    from smithing.runner.store import Store
 
     summary = run_study(
         "vanishing-gradients",

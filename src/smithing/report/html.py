@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from smithing.runner.store import Store
+from smithing.experiment.store import Store
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
@@ -80,7 +80,7 @@ def _markdownish(text: str) -> str:
 
 
 def write_study_page(store: Store, study_name: str, report_dir: Path) -> dict:
-    from smithing.studies import STUDIES
+    from smithing.experiment import STUDIES
 
     study = STUDIES.get(study_name) if study_name in STUDIES else None
     # the runs of the latest invocation (older configurations stay in the store, unshown)
@@ -186,7 +186,7 @@ def write_report(out_dir: str | Path, studies: list[str] | None = None) -> Path:
             res_meta = store.last_session(name) or {}
             counts = store.counts(name)
             rows.append((name, counts, res_meta))
-    from smithing.studies import STUDIES
+    from smithing.experiment import STUDIES
 
     items = []
     for name, counts, meta in rows:

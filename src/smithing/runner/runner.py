@@ -1,7 +1,7 @@
 """Run a study: expand it into runs, skip the complete ones, train the rest, store everything.
 
 Pending ``"mlp"`` runs that differ only in per-member fields (seed, learning rate, initializer,
-penalty strengths; see :data:`smithing.runner.mlp.PER_MEMBER_FIELDS`) are trained together as
+penalty strengths; see :data:`smithing.experiment.mlp.PER_MEMBER_FIELDS`) are trained together as
 one batched ensemble; other runs go one at a time. ``jobs > 1`` spreads the groups over a pool
 of worker processes (CPU); the parent process alone writes the store.
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from smithing.runner.store import Store
-from smithing.studies.base import RunResult, Study, Variant
+from smithing.experiment import RunResult, Study, Variant
+from smithing.experiment.store import Store
 
 MAX_MEMBERS = 128  # largest ensemble trained in one go
 
@@ -34,9 +34,15 @@ class PendingRun:
     kind: str
 
 
-def get_study(name: str) -> Study:
-    from smithing.studies import STUDIES
+def get_study(name: str, module: str | None = None) -> Study:
+    """The registered study ``name``; ``module`` (the module that declares it) is imported
+    first when given, as worker processes do."""
+    from smithing.experiment import STUDIES
 
+    if module is not None and name not in STUDIES:
+        import importlib
+
+        importlib.import_module(module)
     return STUDIES.get(name)
 
 
@@ -66,7 +72,7 @@ def environment(device: str) -> dict:
 
 def group_runs(pending: list[PendingRun]) -> list[list[PendingRun]]:
     """Batchable MLP runs grouped (at most MAX_MEMBERS each); the rest alone."""
-    from smithing.runner.mlp import MLPConfig
+    from smithing.experiment.mlp import MLPConfig
 
     groups: dict[str, list[PendingRun]] = {}
     singles: list[list[PendingRun]] = []
@@ -118,7 +124,7 @@ def execute_group(
 
 
 def _execute_mlp(study: Study, group: list[PendingRun], device: str, progress):
-    from smithing.runner.mlp import MLPConfig, load_data, train_group, train_one
+    from smithing.experiment.mlp import MLPConfig, load_data, train_group, train_one
 
     cfgs = [MLPConfig.from_dict(r.config) for r in group]
     data = load_data(cfgs[0], device)
@@ -152,7 +158,8 @@ def _worker_init(threads: int) -> None:
 
 
 def _pool_execute(args):
-    study_name, group, device = args
+    study_name, module, group, device = args
+    get_study(study_name, module)
     return execute_group(study_name, group, device)
 
 
@@ -217,7 +224,7 @@ def run_study(
 
 def _validate(runs: list[tuple[Variant, int]]) -> None:
     """Fail fast on bad configurations (unknown names, bad values) before any training."""
-    from smithing.runner.mlp import MLPConfig
+    from smithing.experiment.mlp import MLPConfig
 
     seen = set()
     for v, _ in runs:
@@ -310,7 +317,8 @@ def _execute_all(
                 futs = {}
                 for g in groups:
                     store.mark_running([r.run_id for r in g])
-                    futs[pool.submit(_pool_execute, (name, g, device))] = g
+                    module = get_study(name).module
+                    futs[pool.submit(_pool_execute, (name, module, g, device))] = g
                 for f in as_completed(futs):
                     record(f.result())
     finally:
@@ -322,7 +330,7 @@ def summarize(results, metric: str = "test_error", percent: bool = True) -> dict
     """``--json`` output: the study and per variant the mean/std of the final test error
     (``test_error_mean`` / ``test_error_std``), or of the study's own ``metric`` (``mean`` /
     ``std``; both are given, ``None`` where a run has no such number)."""
-    from smithing.studies.base import mean_std_ci
+    from smithing.experiment import mean_std_ci
 
     def clean(x):
         return None if math.isnan(x) else x

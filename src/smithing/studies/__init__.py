@@ -1,14 +1,15 @@
-"""The studies: each module of this package declares one :class:`~smithing.studies.base.Study`.
+"""The studies: each module of this package declares one :class:`~smithing.experiment.Study`.
 
-``STUDIES`` is the registry; importing this package imports every module beside ``base`` (in
-alphabetical order, except that the registry lists studies in ``ORDER`` first), so declaring a
-new study takes one file.
+Importing this package imports every study module (alphabetical order) and so registers each
+study in :data:`smithing.experiment.STUDIES`; declaring a new study takes one file. A study
+imports the library core, :mod:`smithing.experiment` and :mod:`smithing.plots`, never another
+study. :func:`ordered` lists the studies in the tour's order.
 """
 
 import importlib
 import pkgutil
 
-from smithing.studies.base import (
+from smithing.experiment import (
     STUDIES,
     Figure,
     RunResult,
@@ -33,7 +34,7 @@ ORDER = (
 )
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _info.name != "base" and not _info.name.startswith("_"):
+    if not _info.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_info.name}")
 
 

@@ -9,8 +9,8 @@ observation behind Glorot & Bengio (2010) and Nair & Hinton (2010).
 
 from __future__ import annotations
 
-from smithing.report.figures import final_box, learning_curves
-from smithing.studies.base import Figure, Study, Variant, error_table, register
+from smithing.experiment import Figure, Study, Variant, error_table, register
+from smithing.plots import final_box, learning_curves
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softsign")
 

@@ -41,8 +41,8 @@ from smithing import optim
 from smithing._registry import check
 from smithing.data import load
 from smithing.data.synthetic import adding_baseline_mse
+from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 from smithing.nn.rnn import RNNClassifier, RNNRegressor, enforce_constraints, penalties
-from smithing.studies.base import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 from smithing.train.clipping import clip_grad_norm
 
 LR = 1e-3  # paper scale (100 units, 20,000 steps)
@@ -308,7 +308,7 @@ def variants(scale: str) -> list[Variant]:
 
 
 def figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     lengths = sorted({int(r.config["T"]) for r in results.runs})

@@ -31,7 +31,7 @@ import time
 import numpy as np
 import torch
 
-from smithing.studies.base import Figure, RunResult, Study, Table, Variant, register
+from smithing.experiment import Figure, RunResult, Study, Table, Variant, register, rounded
 
 DENOISE_RATE = 0.3  # masking rate of the fixed test corruption behind the denoising loss
 DENOISE_SEED = 12345  # generator of that corruption (the same for every run)
@@ -50,10 +50,6 @@ def variants(scale: str) -> list[Variant]:
         Variant("corruption 0%", {**base, "rate": 0.0}, kind="dae"),
         Variant("corruption 30%", {**base, "rate": 0.3}, kind="dae"),
     ]
-
-
-def _rounded(t: torch.Tensor, digits: int = 4) -> list:
-    return np.round(t.detach().cpu().double().numpy(), digits).tolist()
 
 
 def run(config: dict, seed: int, device: str, *_) -> RunResult:
@@ -96,11 +92,11 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
         k = N_EXAMPLES
         extra = {
             "image_shape": list(ds.meta.get("image_shape") or _square(x.shape[1])),
-            "filters": _rounded(dae.W[:N_FILTERS], 4),
-            "clean": _rounded(xt[:k], 3),
-            "corrupted": _rounded(xt_noisy[:k], 3),
-            "recon_corrupted": _rounded(dae(xt_noisy[:k]), 3),
-            "recon_clean": _rounded(dae(xt[:k]), 3),
+            "filters": rounded(dae.W[:N_FILTERS], 4),
+            "clean": rounded(xt[:k], 3),
+            "corrupted": rounded(xt_noisy[:k], 3),
+            "recon_corrupted": rounded(dae(xt_noisy[:k]), 3),
+            "recon_clean": rounded(dae(xt[:k]), 3),
         }
     ok = all(math.isfinite(v) for v in final.values())
     return RunResult(
@@ -146,7 +142,7 @@ def _first_done(results, variant):
 
 
 def _filters_figure(results, out_dir: str) -> str:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     vs = [v for v in results.variants() if _first_done(results, v)]
@@ -166,7 +162,7 @@ def _filters_figure(results, out_dir: str) -> str:
 
 
 def _rows_figure(results, out_dir: str, name: str, title: str, denoise: bool) -> str:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     vs = [v for v in results.variants() if _first_done(results, v)]
@@ -193,7 +189,7 @@ def _rows_figure(results, out_dir: str, name: str, title: str, denoise: bool) ->
 
 
 def figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.figures import learning_curves
+    from smithing.plots import learning_curves
 
     out = []
     if any(_first_done(results, v) for v in results.variants()):
@@ -249,7 +245,7 @@ def figures(results, out_dir: str) -> list[Figure]:
 
 
 def table(results) -> Table:
-    from smithing.studies.base import mean_std_ci
+    from smithing.experiment import mean_std_ci
 
     rows = []
     for v in results.variants():

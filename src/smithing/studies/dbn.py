@@ -42,8 +42,8 @@ import numpy as np
 import torch
 
 from smithing._registry import check
-from smithing.studies.base import Figure, RunResult, Study, Variant, error_table, register
-from smithing.studies.rbm import _rounded, image_panels, tile
+from smithing.experiment import Figure, RunResult, Study, Variant, error_table, register, rounded
+from smithing.plots import image_panels, tile
 
 DEFAULTS: dict = {
     "dataset": "digits",
@@ -180,9 +180,9 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
                 }
                 for h in hists
             ]
-            extra["filters_pretrained"] = _rounded(dbn.rbms[0].W[:, :nf].T)  # (nf, n_in)
+            extra["filters_pretrained"] = rounded(dbn.rbms[0].W[:, :nf].T)  # (nf, n_in)
             samples = dbn.sample(cfg["n_samples"], cfg["sample_steps"], generator=g)
-            extra["samples"] = _rounded(samples, 3)  # (n_samples, n_in)
+            extra["samples"] = rounded(samples, 3)  # (n_samples, n_in)
             model = dbn.to_mlp(data.n_classes, output_init=cfg["output_init"], generator=g)
         else:
             model = MLP(n_in, cfg["hidden"], data.n_classes, "sigmoid").to(dev)
@@ -213,7 +213,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
             early_stopping=stopper,
             device=dev,
         )
-    extra["filters_finetuned"] = _rounded(model.linears[0].weight[:nf])  # (nf, n_in)
+    extra["filters_finetuned"] = rounded(model.linears[0].weight[:nf])  # (nf, n_in)
     extra.update(
         best_epoch=hist.best_epoch, stop_reason=hist.stop_reason, epochs_run=hist.epochs_run
     )
@@ -231,7 +231,7 @@ def _seed0(results, variant: str, key: str):
 
 
 def _pretrain_figure(results, out_dir: str) -> str | None:
-    from smithing.report.figures import mean_band, plt, save
+    from smithing.plots import mean_band, plt, save
 
     runs = [r for r in results.of("dbn-pretrained") if r.extra.get("pretrain")]
     if not runs:
@@ -258,7 +258,7 @@ def _pretrain_figure(results, out_dir: str) -> str | None:
 
 
 def figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.figures import final_box, learning_curves
+    from smithing.plots import final_box, learning_curves
 
     out = [
         Figure(

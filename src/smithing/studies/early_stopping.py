@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from smithing._registry import check
-from smithing.studies.base import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
+from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 
 FULL = "trained to the end"
 STOPPED = "early stopping"
@@ -129,14 +129,14 @@ def run_trace(config: dict, seed: int, device: str = "cpu") -> RunResult:
     """Train one MLP configuration with :func:`smithing.train.fit`, recording ``weight_norm``
     every epoch (the runner's ``run`` for kind ``"mlp-trace"``).
 
-    ``config`` is an :class:`~smithing.runner.mlp.MLPConfig` dictionary plus optional
+    ``config`` is an :class:`~smithing.experiment.mlp.MLPConfig` dictionary plus optional
     ``label_noise`` (rate, default 0) and ``label_noise_seed`` (default 0). The model and data
     are built exactly as the ``"mlp"`` runner builds them (same initialization and data order
     for a seed). Penalties, max-norm and gradient clipping are not supported here.
     """
     import dataclasses
 
-    from smithing.runner.mlp import MLPConfig, build_model, load_data, train_one
+    from smithing.experiment.mlp import MLPConfig, build_model, load_data, train_one
 
     config = dict(config)
     noise = float(config.pop("label_noise", 0.0))
@@ -180,7 +180,7 @@ def _runs(results, variant: str) -> list:
 
 
 def _band(ax, curves, color, label, k=1.0, ls="-", first_epoch=1):
-    from smithing.report.figures import mean_band
+    from smithing.plots import mean_band
 
     x, m, s = mean_band(curves)
     if not len(x):
@@ -191,7 +191,7 @@ def _band(ax, curves, color, label, k=1.0, ls="-", first_epoch=1):
 
 
 def figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     full, stopped = _runs(results, FULL), _runs(results, STOPPED)

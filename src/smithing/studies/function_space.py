@@ -40,7 +40,7 @@ import time
 import numpy as np
 import torch
 
-from smithing.studies.base import Figure, RunResult, Study, Table, Variant, register
+from smithing.experiment import Figure, RunResult, Study, Table, Variant, register
 
 FAMILIES = {"pretrained": "sda", "random init": "none"}
 MARKERS = {"pretrained": "o", "random init": "^"}
@@ -230,7 +230,7 @@ def embed(points: np.ndarray, random_state: int = 0) -> np.ndarray:
 
 
 def _figure(results, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     trajs = _trajectories(results)
     if not trajs:
@@ -277,7 +277,7 @@ def _figure(results, out_dir: str) -> str | None:
 
 
 def figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.figures import learning_curves
+    from smithing.plots import learning_curves
 
     out = []
     path = _figure(results, out_dir)

@@ -41,8 +41,7 @@ import time
 
 import torch
 
-from smithing.report.figures import learning_curves, plt, save
-from smithing.studies.base import (
+from smithing.experiment import (
     Figure,
     RunResult,
     Study,
@@ -52,6 +51,7 @@ from smithing.studies.base import (
     mean_std_ci,
     register,
 )
+from smithing.plots import learning_curves, plt, save
 
 ALPHAS = {"quick": (0.01, 0.1, 1.0), "paper": (0.001, 0.01, 0.1)}
 LABELS = {"quick": (50, 100, 200, 500), "paper": (100, 600, 1000, 3000)}

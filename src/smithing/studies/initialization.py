@@ -26,7 +26,7 @@ studies. These runs are ``"mlp"`` runs that differ only in ``init``/``init_optio
 runner trains all of them (variants x seeds) as one batched ensemble.
 
 Why the fan rules exist: the figure ``variance.png`` rebuilds each network at initialization
-(from the stored configurations, :func:`smithing.runner.mlp.build_model`) and shows, layer by
+(from the stored configurations, :func:`smithing.experiment.mlp.build_model`) and shows, layer by
 layer, the variance of the activations (forward) and of the back-propagated gradients
 ``dL/dz`` (backward) on a batch. With ``n_in Var(W) = 1`` (LeCun) the forward variance of a
 near-linear unit is kept, with ``n_out Var(W) = 1`` the backward one; Glorot's rule is the
@@ -64,7 +64,7 @@ import time
 import numpy as np
 import torch
 
-from smithing.studies.base import (
+from smithing.experiment import (
     Figure,
     RunResult,
     Study,
@@ -299,7 +299,7 @@ def _is_linear(r) -> bool:
 
 def mlp_results(results):
     """The ``"mlp"`` runs only (the deep linear runs removed)."""
-    from smithing.studies.base import StudyResults
+    from smithing.experiment import StudyResults
 
     return StudyResults(results.study, [r for r in results.runs if not _is_linear(r)], results.meta)
 
@@ -319,7 +319,7 @@ def init_signals(results, device: str = "cpu") -> dict[str, dict[str, np.ndarray
     the first ``VARIANCE_BATCH`` training examples (see
     :func:`smithing.studies.vanishing_gradients.signals`).
     """
-    from smithing.runner.mlp import MLPConfig, build_model, load_data
+    from smithing.experiment.mlp import MLPConfig, build_model, load_data
     from smithing.studies.vanishing_gradients import signals
 
     out: dict[str, dict[str, np.ndarray]] = {}
@@ -347,7 +347,7 @@ def init_signals(results, device: str = "cpu") -> dict[str, dict[str, np.ndarray
 
 
 def figure_variance(results, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     sig = init_signals(results)
     if not sig:
@@ -379,7 +379,7 @@ def figure_variance(results, out_dir: str) -> str | None:
 
 
 def figure_curves(mres, out_dir: str) -> str | None:
-    from smithing.report.figures import mean_band, plt, save
+    from smithing.plots import mean_band, plt, save
 
     if not mres.runs:
         return None
@@ -407,7 +407,7 @@ def figure_curves(mres, out_dir: str) -> str | None:
 
 
 def figure_final(mres, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     vs = [v for v in mres.variants() if mres.finals(v, "test_error")]
     if not vs:
@@ -446,7 +446,7 @@ def linear_summary(results) -> dict[str, dict[int, dict]]:
 
 
 def figure_deep_linear(results, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     summ = linear_summary(results)
     if not summ:

@@ -35,7 +35,7 @@ import time
 
 import torch
 
-from smithing.studies.base import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
+from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 
 TASKS = ("rectangles", "convex", "mnist-rot", "mnist-back-rand")
 #: the quick scale (the tour) runs only the tasks generated without any download; the MNIST
@@ -171,7 +171,7 @@ def _errors(results) -> dict[tuple[str, str], list[float]]:
 
 
 def _bars(results, out_dir: str) -> str:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     errs = _errors(results)

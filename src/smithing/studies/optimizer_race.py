@@ -27,7 +27,7 @@ negatively curved direction at that rate. The table lists every chosen rate.
 over all seeds beside seed 0's, and how many runs left the window.
 
 *Figures.* Trajectories over log-spaced contours, loss per step (log y), and ``race.gif``, the
-animation (:func:`smithing.report.animation.race_gif`, ``GIF_FRAMES`` frames, ~0.2 MB).
+animation (:func:`smithing.plots.animation.race_gif`, ``GIF_FRAMES`` frames, ~0.2 MB).
 
 Expected (the lecture's point, cs231n "Neural Networks 3"): momentum and Nesterov overshoot
 and oscillate across narrow valleys but move fast along them; per-coordinate adaptive methods
@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from smithing import optim
-from smithing.studies.base import (
+from smithing.experiment import (
     Figure,
     RunResult,
     Study,
@@ -424,8 +424,8 @@ def _panel_title(sname: str) -> str:
 
 def _surface_figures(sruns, out_dir: str) -> list[Figure]:
     from smithing.data.surfaces import surface
-    from smithing.report.animation import colors, draw_contours, draw_paths, race_gif
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
+    from smithing.plots.animation import colors, draw_contours, draw_paths, race_gif
 
     p = plt()
     names = [s for s in SURFACE_NAMES if any(k[0] == s for k in sruns)]
@@ -504,8 +504,8 @@ def _surface_figures(sruns, out_dir: str) -> list[Figure]:
 
 
 def _mlp_figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.animation import colors
-    from smithing.report.figures import mean_band, plt, save
+    from smithing.plots import mean_band, plt, save
+    from smithing.plots.animation import colors
 
     p = plt()
     runs = _mlp_runs(results)

@@ -43,12 +43,12 @@ from torch.nn import functional as F
 
 from smithing.data import load
 from smithing.data.base import Dataset, Split
+from smithing.experiment import Figure, RunResult, Study, Variant, error_table, register
 from smithing.studies.adding_problem import (
     build_model,
     train_sequence_model,
     unwrap_paragraphs,
 )
-from smithing.studies.base import Figure, RunResult, Study, Variant, error_table, register
 
 PERMUTATION_SEED = 1234  # one fixed permutation for every run (as in the paper)
 
@@ -176,7 +176,7 @@ def variants(scale: str) -> list[Variant]:
 
 
 def figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     fig, axes = p.subplots(1, 2, figsize=(10.4, 3.9))

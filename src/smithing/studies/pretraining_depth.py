@@ -38,7 +38,7 @@ import math
 import numpy as np
 
 import smithing.pretrain.autoencoder  # noqa: F401  (registers the "sda" / "dbn" init sources)
-from smithing.studies.base import Figure, Study, Table, Variant, mean_std_ci, register
+from smithing.experiment import Figure, Study, Table, Variant, mean_std_ci, register
 
 METHODS = ("none", "dbn", "sda")
 COLORS = {"none": "tab:red", "dbn": "tab:blue", "sda": "tab:green"}
@@ -104,7 +104,7 @@ def _cells(results):
 
 
 def _box_figure(results, out_dir: str) -> str:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     cells = _cells(results)
@@ -147,7 +147,7 @@ def _box_figure(results, out_dir: str) -> str:
 
 
 def _scatter_figure(results, out_dir: str) -> str:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     cells = _cells(results)
@@ -189,7 +189,7 @@ def _scatter_figure(results, out_dir: str) -> str:
 
 
 def _curves_figure(results, out_dir: str) -> str:
-    from smithing.report.figures import mean_band, plt, save
+    from smithing.plots import mean_band, plt, save
 
     p = plt()
     cells = _cells(results)

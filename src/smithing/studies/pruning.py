@@ -1,6 +1,6 @@
 """Study ``pruning``: test error vs fraction of weights removed, magnitude vs OBD vs OBS.
 
-One run (kind ``"prune"``) trains a base MLP (:func:`smithing.runner.mlp.train_one`), then for
+One run (kind ``"prune"``) trains a base MLP (:func:`smithing.experiment.mlp.train_one`), then for
 each method draws two curves over the fractions ``f`` of its weights (biases are never pruned):
 
 * **without retraining (one-shot)**: every point prunes the *base* network to ``f`` using the
@@ -45,8 +45,8 @@ import time
 import torch
 from torch.nn import functional as F
 
+from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 from smithing.regularize.prune import gauss_newton_matrix
-from smithing.studies.base import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 
 METHODS = ("magnitude", "obd", "obs")
 FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95)
@@ -301,7 +301,7 @@ def _iterative(base, method: str, fractions, data, xh, yh, opts, cfg, gen) -> di
 
 def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
     """Train the base network, then measure every method's two curves (see the module doc)."""
-    from smithing.runner.mlp import MLPConfig, load_data, train_one
+    from smithing.experiment.mlp import MLPConfig, load_data, train_one
 
     t0 = time.perf_counter()
     mlp, opts = _split_config(config)
@@ -378,7 +378,7 @@ def _methods(results) -> list[str]:
 
 
 def figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     methods = _methods(results)
     if not methods:

@@ -42,7 +42,17 @@ import numpy as np
 import torch
 
 from smithing._registry import check
-from smithing.studies.base import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
+from smithing.experiment import (
+    Figure,
+    RunResult,
+    Study,
+    Table,
+    Variant,
+    mean_std_ci,
+    register,
+    rounded,
+)
+from smithing.plots import image_panels, tile
 
 #: every key a run's config may hold, with its default (quick scale)
 DEFAULTS: dict = {
@@ -179,10 +189,6 @@ def binary_splits(
 # ------------------------------------------------------------------ one run
 
 
-def _rounded(t: torch.Tensor, digits: int = 4) -> list:
-    return np.round(t.detach().cpu().double().numpy(), digits).tolist()
-
-
 @torch.no_grad()
 def gibbs_snapshots(rbm, n: int, steps: list[int], generator=None) -> torch.Tensor:
     """``n`` chains from uniform random states; ``E[v | h]`` after each number of sweeps in
@@ -285,10 +291,10 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
     nf = min(cfg["n_filters"], cfg["n_hidden"])
     extra = {
         "image_shape": list(image_shape),
-        "W": _rounded(rbm.W[:, :nf]),  # (n_visible, n_filters): the first filters
-        "b": _rounded(rbm.b),
-        "c": _rounded(rbm.c[:nf]),
-        "samples": _rounded(shots, 3),  # (len(sample_steps), n_samples, n_visible)
+        "W": rounded(rbm.W[:, :nf]),  # (n_visible, n_filters): the first filters
+        "b": rounded(rbm.b),
+        "c": rounded(rbm.c[:nf]),
+        "samples": rounded(shots, 3),  # (len(sample_steps), n_samples, n_visible)
         "sample_steps": sorted(cfg["sample_steps"]),
         "ais_log_weights_std": float(ais.log_weights.std()),
     }
@@ -298,50 +304,13 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
 # ------------------------------------------------------------------ figures
 
 
-def tile(
-    images: np.ndarray, shape: tuple[int, int], cols: int, *, symmetric: bool = False
-) -> np.ndarray:
-    """Images ``(n, rows * cols_px)`` laid out in a grid with ``cols`` columns and 1-pixel
-    borders; each image scaled to ``[0, 1]`` on its own (``symmetric``: ``[-max|x|, max|x|]``,
-    grey = 0, for filters) or kept as is (probabilities)."""
-    n = images.shape[0]
-    r, c = shape
-    rows = max(1, math.ceil(n / cols))
-    out = np.ones((rows * (r + 1) + 1, cols * (c + 1) + 1))
-    for i in range(n):
-        img = images[i].reshape(r, c).astype(float)
-        if symmetric:
-            lim = np.abs(img).max() or 1.0
-            img = 0.5 + 0.5 * img / lim
-        y, x = divmod(i, cols)
-        out[1 + y * (r + 1) : 1 + y * (r + 1) + r, 1 + x * (c + 1) : 1 + x * (c + 1) + c] = img
-    return out
-
-
-def image_panels(panels: list[tuple[str, np.ndarray]], out_dir: str, name: str, title: str = ""):
-    """One grey-scale panel per ``(title, image)`` side by side; saved as ``name``."""
-    from smithing.report.figures import plt, save
-
-    p = plt()
-    n = len(panels)
-    fig, axes = p.subplots(1, n, figsize=(3.4 * n, 3.8), squeeze=False)
-    for ax, (t, img) in zip(axes[0], panels):
-        ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(t, fontsize=9)
-        ax.set_axis_off()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return save(fig, out_dir, name)
-
-
 def _first_done(results, variant: str):
     runs = [r for r in results.of(variant) if r.status == "done" and r.extra.get("W")]
     return min(runs, key=lambda r: r.seed) if runs else None
 
 
 def _loglik_figure(results, out_dir: str) -> str:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     vs = results.variants()
@@ -388,7 +357,7 @@ def _loglik_figure(results, out_dir: str) -> str:
 
 
 def figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.figures import learning_curves
+    from smithing.plots import learning_curves
 
     out = [
         Figure(

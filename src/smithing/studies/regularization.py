@@ -15,7 +15,7 @@ drops 50 % of the hidden units but, departing from the paper's recipe, none of t
 layers' weights (Wan et al. 2013).
 
 **DropConnect runs** are of kind ``"dropconnect"`` (this module's :func:`run`, one at a time):
-an :class:`~smithing.runner.mlp.MLPConfig` plus ``dropconnect_options`` for the
+an :class:`~smithing.experiment.mlp.MLPConfig` plus ``dropconnect_options`` for the
 :class:`~smithing.nn.dropconnect.DropConnectLinear` layers. Per-epoch validation uses the cheap
 ``"mean"`` inference ``a(E[u])``; the final train/valid/test metrics use the paper's Gaussian
 moment matching (``Z = samples`` draws per unit; the ``"mean"`` ones are kept in
@@ -47,7 +47,7 @@ import time
 import numpy as np
 import torch
 
-from smithing.studies.base import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
+from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 
 #: log10 |w| bin edges of the stored first-layer weight histogram (|w| < 1e-6 in the first bin)
 LOG_EDGES = np.linspace(-6.0, 1.0, 57)
@@ -180,8 +180,8 @@ def extract(model, history, data, cfg) -> dict:
 def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
     """A ``"dropconnect"`` run: an MLPConfig plus ``dropconnect_options`` (module docstring)."""
     from smithing._registry import check
+    from smithing.experiment.mlp import MLPConfig, build_model, load_data, train_one
     from smithing.nn.dropconnect import DROPCONNECT_INFERENCE, DropConnectLinear
-    from smithing.runner.mlp import MLPConfig, build_model, load_data, train_one
     from smithing.train.loop import default_loss, final_metrics
 
     cfg_d = dict(config)
@@ -229,7 +229,7 @@ def _finals(results, v: str, key: str) -> tuple[float, float]:
 
 
 def gap_figure(results, out_dir: str) -> str:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     vs = results.variants()
@@ -272,7 +272,7 @@ def gap_figure(results, out_dir: str) -> str:
 
 
 def weights_figure(results, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     def summed(v):
         runs = [r for r in results.of(v) if r.status == "done" and "w1" in r.extra]
@@ -324,7 +324,7 @@ def weights_figure(results, out_dir: str) -> str | None:
 
 def curves_figure(results, out_dir: str) -> str:
     """Per-epoch training (eval mode) and validation error, y axis zoomed on the final values."""
-    from smithing.report.figures import mean_band, plt, save
+    from smithing.plots import mean_band, plt, save
 
     p = plt()
     fig, axes = p.subplots(1, 2, figsize=(11, 3.9))
@@ -436,7 +436,7 @@ def averaging_data(n_units: int = 12, epochs: int = 60, seed: int = 0) -> dict:
 
 
 def averaging_figure(out_dir: str) -> tuple[str, str]:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     res = averaging_data(**AVERAGING)
     p = plt()

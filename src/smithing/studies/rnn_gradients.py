@@ -32,9 +32,9 @@ import time
 import torch
 
 from smithing.data.synthetic import adding_problem
+from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 from smithing.nn.rnn import RNNRegressor, time_lag_gradient_norms
 from smithing.studies.adding_problem import unwrap_paragraphs
-from smithing.studies.base import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 
 #: name -> ElmanRNN options (and a line style for the figure)
 MODELS: dict[str, dict] = {
@@ -106,7 +106,7 @@ def _style(name: str) -> dict:
 def figures(results, out_dir: str) -> list[Figure]:
     import numpy as np
 
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     fig, ax = p.subplots(figsize=(8.0, 4.8))

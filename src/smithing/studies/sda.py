@@ -32,7 +32,7 @@ The ``pretrained`` initializer is given the study's default dataset of the scale
 from __future__ import annotations
 
 import smithing.pretrain.autoencoder  # noqa: F401  (registers the "sda" / "dbn" init sources)
-from smithing.studies.base import Figure, Study, Variant, error_table, register
+from smithing.experiment import Figure, Study, Variant, error_table, register
 
 RATES = (0.1, 0.2, 0.3)  # masking noise of layers 1, 2, 3 (Theano tutorial)
 
@@ -80,7 +80,7 @@ def variants(scale: str) -> list[Variant]:
 
 
 def figures(results, out_dir: str) -> list[Figure]:
-    from smithing.report.figures import final_box, learning_curves
+    from smithing.plots import final_box, learning_curves
 
     return [
         Figure(

@@ -32,7 +32,8 @@ Variants (all the same MLP, optimizer and data order; see :func:`variants`):
 * ``relu-N01-noclip`` / ``relu-N01-clip``: the exploding case, ReLU + ``N(0, 1)``, trained
   without and with global gradient-norm clipping (``clip_norm=1``).
 
-Each run is the custom kind :data:`KIND` (:func:`run`): an :class:`~smithing.runner.mlp.MLPConfig`
+Each run is the custom kind :data:`KIND` (:func:`run`): an
+:class:`~smithing.experiment.mlp.MLPConfig`
 trained by :func:`smithing.train.fit` with a callback that measures, at the end of every epoch
 and on a fixed batch of ``DIAG_BATCH`` training examples, the gradient norm of every weight
 matrix (:func:`~smithing.train.diagnostics.layer_gradient_norms`) and the mean / std /
@@ -61,7 +62,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from smithing.studies.base import (
+from smithing.experiment import (
     Figure,
     RunResult,
     Study,
@@ -266,10 +267,10 @@ def _ratio(norms: list[float]) -> float:
 def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
     """Train one MLP configuration, recording per-layer gradient flow every epoch.
 
-    ``config`` is an :class:`~smithing.runner.mlp.MLPConfig` dictionary plus ``epochs_factor``
+    ``config`` is an :class:`~smithing.experiment.mlp.MLPConfig` dictionary plus ``epochs_factor``
     (the run trains ``epochs * epochs_factor`` epochs). The model, data and data order are
     exactly those of an ``"mlp"`` run of the same configuration (``build_model``, ``load_data``,
-    ``fit`` seeded as :func:`~smithing.runner.mlp.train_one` does). Each epoch record gets
+    ``fit`` seeded as :func:`~smithing.experiment.mlp.train_one` does). Each epoch record gets
     ``grad_norm_<l>`` (weight-gradient norm of Linear layer l, 1-based), ``grad_norm_total``,
     ``act_mean_<l>``, ``act_std_<l>`` and ``saturated_<l>`` or ``zero_<l>`` of hidden layer l,
     measured on the first ``DIAG_BATCH`` training examples after the epoch. Extras: ``init``
@@ -278,7 +279,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
     norm at init), ``step_loss`` (training loss of the first ``STEP_LOSSES`` steps),
     ``log_grad_edges``, ``epochs_run``, ``stop_reason``.
     """
-    from smithing.runner.mlp import MLPConfig, build_model, load_data, train_one
+    from smithing.experiment.mlp import MLPConfig, build_model, load_data, train_one
     from smithing.train.loop import default_loss
 
     t0 = time.perf_counter()
@@ -354,7 +355,7 @@ def _epoch_series(runs, key: str) -> tuple[np.ndarray, np.ndarray]:
 def figure_activations(out_dir: str) -> str:
     """sigma, sigma' <= 1/4, tanh, tanh' <= 1 (and the bound (1/4)^L through L layers)."""
     from smithing.nn.activations import derivative
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     x = torch.linspace(-6, 6, 601)
@@ -384,7 +385,7 @@ def figure_activations(out_dir: str) -> str:
 
 
 def figure_grad_init(results, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     fig, ax = p.subplots(figsize=(7.5, 4.6))
@@ -438,7 +439,7 @@ def _with_init(runs, key_fn) -> tuple[np.ndarray, np.ndarray]:
 
 
 def figure_grad_epochs(results, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     vs = [v for v in results.variants() if _runs(results, v) and v != "relu-N01-noclip"]
@@ -485,7 +486,7 @@ def figure_grad_epochs(results, out_dir: str) -> str | None:
 
 def figure_histograms(results, out_dir: str) -> str | None:
     """Activation histograms per hidden layer, at init and after training (G&B fig. 6)."""
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     vs = [v for v in results.variants() if v in MAIN and _runs(results, v)]
@@ -525,7 +526,7 @@ def figure_histograms(results, out_dir: str) -> str | None:
 
 def figure_grad_histograms(results, out_dir: str) -> str | None:
     """Histograms of log10 |dL/dz_l| per layer at init (Glorot & Bengio fig. 7, log axis)."""
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     vs = [v for v in results.variants() if v in MAIN and _runs(results, v)]
@@ -582,7 +583,7 @@ def _occupied_range(results, vs) -> tuple[float, float]:
 
 def figure_activation_epochs(results, out_dir: str) -> str | None:
     """Mean (and std band) of each hidden layer's activation through training (G&B fig. 2)."""
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     vs = [v for v in results.variants() if v in MAIN and _runs(results, v)]
@@ -616,7 +617,7 @@ def figure_activation_epochs(results, out_dir: str) -> str | None:
 
 
 def figure_curves(results, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     p = plt()
     fig, axes = p.subplots(1, 2, figsize=(11, 4))
@@ -683,7 +684,7 @@ def catch_up(results, slow: str = "sigmoid-small", good=GOOD) -> dict:
 
 
 def figure_wait_longer(results, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     info = catch_up(results)
     if not info:
@@ -729,7 +730,7 @@ def figure_wait_longer(results, out_dir: str) -> str | None:
 
 
 def figure_exploding(results, out_dir: str) -> str | None:
-    from smithing.report.figures import plt, save
+    from smithing.plots import plt, save
 
     vs = [v for v in EXPLODING if _runs(results, v)]
     if not vs:

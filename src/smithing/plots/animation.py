@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from smithing._registry import check
-from smithing.report.figures import plt
+from smithing.plots import plt
 
 #: colours of the optimizers, the same in every figure of a study (tab10 order)
 PALETTE = (

@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
-from smithing.studies.base import RunRecord, RunResult, StudyResults
+from smithing.experiment.results import RunRecord, StudyResults
+from smithing.experiment.study import RunResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

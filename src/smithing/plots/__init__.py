@@ -1,4 +1,9 @@
-"""Figure helpers shared by the studies (matplotlib, Agg backend, PNG files)."""
+"""Figure helpers shared by the studies (matplotlib, Agg backend, PNG files).
+
+Learning curves with a band over seeds, box plots of final metrics, image tiles (filters,
+samples) and side-by-side image panels. matplotlib is imported on first use (:func:`plt`).
+Below the studies: nothing here imports a study, the runner or the report.
+"""
 
 from __future__ import annotations
 
@@ -87,5 +92,40 @@ def final_box(results, key="test_error", out_dir=".", name="final.png", title=""
     ax.grid(alpha=0.3, axis="y")
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return save(fig, out_dir, name)
+
+
+def tile(
+    images: np.ndarray, shape: tuple[int, int], cols: int, *, symmetric: bool = False
+) -> np.ndarray:
+    """Images ``(n, rows * cols_px)`` laid out in a grid with ``cols`` columns and 1-pixel
+    borders; each image scaled to ``[0, 1]`` on its own (``symmetric``: ``[-max|x|, max|x|]``,
+    grey = 0, for filters) or kept as is (probabilities)."""
+    n = images.shape[0]
+    r, c = shape
+    rows = max(1, math.ceil(n / cols))
+    out = np.ones((rows * (r + 1) + 1, cols * (c + 1) + 1))
+    for i in range(n):
+        img = images[i].reshape(r, c).astype(float)
+        if symmetric:
+            lim = np.abs(img).max() or 1.0
+            img = 0.5 + 0.5 * img / lim
+        y, x = divmod(i, cols)
+        out[1 + y * (r + 1) : 1 + y * (r + 1) + r, 1 + x * (c + 1) : 1 + x * (c + 1) + c] = img
+    return out
+
+
+def image_panels(panels: list[tuple[str, np.ndarray]], out_dir: str, name: str, title: str = ""):
+    """One grey-scale panel per ``(title, image)`` side by side; saved as ``name``."""
+    p = plt()
+    n = len(panels)
+    fig, axes = p.subplots(1, n, figsize=(3.4 * n, 3.8), squeeze=False)
+    for ax, (t, img) in zip(axes[0], panels):
+        ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(t, fontsize=9)
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return save(fig, out_dir, name)

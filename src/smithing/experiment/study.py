@@ -12,7 +12,7 @@ A study module declares one :class:`Study` and registers it::
         table=make_table,       # (StudyResults) -> Table
     ))
 
-Variants of kind ``"mlp"`` are :class:`~smithing.runner.mlp.MLPConfig` dictionaries, trained
+Variants of kind ``"mlp"`` are :class:`~smithing.experiment.mlp.MLPConfig` dictionaries, trained
 by the runner (batched into ensembles where they share a shape). A study with other kinds of
 runs gives ``run=fn(config, seed, device, data_dir) -> RunResult`` and they run one at a time.
 """
@@ -20,11 +20,14 @@ runs gives ``run=fn(config, seed, device, data_dir) -> RunResult`` and they run 
 from __future__ import annotations
 
 import fnmatch
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from smithing._registry import Registry
+
+if TYPE_CHECKING:
+    from smithing.experiment.results import StudyResults
 
 SCALES = ("quick", "paper")
 
@@ -85,6 +88,9 @@ class Study:
     seeds: dict = field(default_factory=lambda: {"quick": 3, "paper": 5})
     datasets: dict = field(default_factory=lambda: {"quick": "digits", "paper": "mnist"})
     run: Callable[..., RunResult] | None = None  # for non-"mlp" variants
+    #: the module that declares the study (filled in by :func:`register`); worker processes
+    #: import it to find the study
+    module: str = ""
     references: str = ""  # markdown: the paper numbers shown beside ours
     in_tour: bool = True
     # for "mlp" runs: extract(model, history, data, config) -> dict of JSON-able extras
@@ -102,11 +108,11 @@ class Study:
 
     def config_keys(self) -> set[str]:
         """The keys ``--set`` may override: those of the variants at every scale, ``dataset``,
-        ``seed``, :attr:`extra_keys`, and every :class:`~smithing.runner.mlp.MLPConfig` field
+        ``seed``, :attr:`extra_keys`, and every :class:`~smithing.experiment.mlp.MLPConfig` field
         when the study has "mlp" runs or :attr:`mlp_keys`."""
         from dataclasses import fields
 
-        from smithing.runner.mlp import MLPConfig
+        from smithing.experiment.mlp import MLPConfig
 
         keys = {"dataset", "seed", *self.extra_keys}
         kinds = set()
@@ -172,94 +178,20 @@ STUDIES: Registry[Study] = Registry("study")
 
 
 def register(study: Study) -> Study:
+    """Register ``study`` in :data:`STUDIES` (called by the module that declares it)."""
+    import dataclasses
+    import inspect
+
+    if not study.module:
+        caller = inspect.currentframe().f_back
+        study = dataclasses.replace(study, module=caller.f_globals.get("__name__", ""))
     STUDIES.register(study.name, study, description=study.description)
     return study
 
 
-# ---------------------------------------------------------------- results read from the store
+def rounded(t, digits: int = 4) -> list:
+    """A tensor as nested lists of floats rounded to ``digits`` (compact JSON for a run's
+    ``extra``)."""
+    import numpy as np
 
-
-@dataclass
-class RunRecord:
-    variant: str
-    seed: int
-    config: dict
-    status: str
-    final: dict
-    epochs: list[dict]
-    extra: dict
-    seconds: float
-    message: str = ""
-
-
-@dataclass
-class StudyResults:
-    """Every stored run of one study, grouped by variant (in the study's variant order)."""
-
-    study: str
-    runs: list[RunRecord]
-    meta: dict = field(default_factory=dict)
-
-    def variants(self) -> list[str]:
-        seen: list[str] = []
-        for r in self.runs:
-            if r.variant not in seen:
-                seen.append(r.variant)
-        return seen
-
-    def of(self, variant: str) -> list[RunRecord]:
-        return [r for r in self.runs if r.variant == variant]
-
-    def finals(self, variant: str, key: str, only_done: bool = True) -> list[float]:
-        return [
-            float(r.final.get(key, math.nan))
-            for r in self.of(variant)
-            if not only_done or r.status == "done"
-        ]
-
-    def curves(self, variant: str, key: str) -> list[list[float]]:
-        return [
-            [float(e.get(key, math.nan)) for e in r.epochs] for r in self.of(variant) if r.epochs
-        ]
-
-
-def mean_std_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float, int]:
-    """Mean, sample std, half-width of the ``level`` Student-t interval, and n (finite only)."""
-    xs = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-    n = len(xs)
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    mean = sum(xs) / n
-    if n == 1:
-        return mean, 0.0, math.nan, 1
-    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-    from scipy.stats import t
-
-    half = float(t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
-    return mean, std, half, n
-
-
-def error_table(
-    results: StudyResults, key: str = "test_error", caption: str = "", percent: bool = True
-) -> Table:
-    """The standard final-error table: variant, mean +- std, 95 % interval, runs, diverged."""
-    rows = []
-    k = 100.0 if percent else 1.0
-    unit = " (%)" if percent else ""
-    for v in results.variants():
-        mean, std, half, n = mean_std_ci(results.finals(v, key))
-        runs = results.of(v)
-        diverged = sum(r.status == "diverged" for r in runs)
-        lo, hi = mean - half, mean + half
-        rows.append(
-            [
-                v,
-                f"{k * mean:.2f} ± {k * std:.2f}" if n else "n/a",
-                f"[{k * lo:.2f}, {k * hi:.2f}]" if n > 1 else "n/a",
-                n,
-                diverged,
-            ]
-        )
-    return Table(
-        ["variant", f"{key}{unit} mean ± std", "95 % interval", "runs", "diverged"], rows, caption
-    )
+    return np.round(t.detach().cpu().double().numpy(), digits).tolist()

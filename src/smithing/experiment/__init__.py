@@ -1,0 +1,42 @@
+"""The experiment vocabulary, below the runner, the studies and the report.
+
+* :mod:`~smithing.experiment.study`: :class:`Study` (a study's declaration), :class:`Variant`,
+  :class:`RunResult`, :class:`Figure`, :class:`Table`, and the registry ``STUDIES`` that study
+  modules register into.
+* :mod:`~smithing.experiment.results`: :class:`RunRecord` and :class:`StudyResults` (what the
+  store gives back) and the summary tables.
+* :mod:`~smithing.experiment.mlp`: the ``"mlp"`` run kind (:class:`MLPConfig`, ``train_one``,
+  ``train_group``).
+* :mod:`~smithing.experiment.store`: the SQLite results store (schema, migrations, leases).
+
+Nothing here imports the runner, the studies, the report or the CLI.
+"""
+
+from smithing.experiment.results import RunRecord, StudyResults, error_table, mean_std_ci
+from smithing.experiment.study import (
+    SCALES,
+    STUDIES,
+    Figure,
+    RunResult,
+    Study,
+    Table,
+    Variant,
+    register,
+    rounded,
+)
+
+__all__ = [
+    "SCALES",
+    "STUDIES",
+    "Figure",
+    "RunRecord",
+    "RunResult",
+    "Study",
+    "StudyResults",
+    "Table",
+    "Variant",
+    "error_table",
+    "mean_std_ci",
+    "register",
+    "rounded",
+]
