@@ -41,6 +41,7 @@ machines using approximations to the likelihood gradient", ICML 2008).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from smithing._registry import check
+from smithing.train.checkpoint import (
+    Checkpointer,
+    as_checkpointer,
+    check_signature,
+    rng_state,
+    set_rng_state,
+)
 
 __all__ = [
     "BernoulliRBM",
@@ -560,6 +568,7 @@ def train_rbm(
     monitor_size: int = 1000,
     generator: torch.Generator | None = None,
     callback: Callable[[int, dict], object] | None = None,
+    checkpoint: Checkpointer | str | os.PathLike | None = None,
 ) -> dict[str, list]:
     """Train ``rbm`` in place by CD-k or PCD and return the per-epoch history.
 
@@ -600,6 +609,15 @@ def train_rbm(
     ``valid_data[:monitor_size]``; a growing gap signals overfitting, guide Sec. 6). Values are
     floats, or lists of ``M`` floats for an ensemble. ``callback(epoch, record)`` runs after each
     epoch; a truthy return stops training.
+
+    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer` or a path) makes the run
+    resumable: training continues from the newest valid checkpoint there and saves as its
+    policy says (epoch ends, optionally mid-epoch). It holds the parameters and buffers, the
+    momentum buffers, the persistent chains (written into ``chains`` when given), the sparsity
+    running mean ``q``, the states of ``generator`` and of the global torch / Python / NumPy
+    generators, the history, the epoch and the position in it (the permutation, the next
+    batch, the reconstruction-error sum). A resumed run ends bitwise equal (on CPU) to the
+    run uninterrupted, ``time_s`` aside.
     """
     check(method in ("cd", "pcd"), "method", method, "'cd' or 'pcd'")
     check(
@@ -681,19 +699,75 @@ def train_rbm(
         history["free_energy_valid"] = []
     q = None  # running mean hidden activity (sparsity)
     members_idx = None if M is None else torch.arange(M, device=dev).unsqueeze(-1)  # (M, 1)
-    for epoch in range(epochs):
+    ckpt = as_checkpointer(checkpoint)
+    signature = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "method": method,
+        "k": k,
+        "n_chains": None if chains is None else list(chains.v.shape),
+        "data": list(data.shape),
+        "visible_type": rbm.visible_type,
+        "parameters": [[name, list(v.shape)] for name, v in rbm.state_dict().items()],
+        "lr": _to_py(lr_t),
+        "weight_decay": weight_decay,
+        "sparsity": [sparsity_target, sparsity_cost, sparsity_damping],
+        "negative_visible": negative_visible,
+        "generator": generator is not None,
+    }
+    first_epoch, resume, finished = 0, None, False
+
+    def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
+        return {
+            "trainer": "train_rbm",
+            "signature": signature,
+            "epoch": epoch,
+            "position": position,
+            "finished": done,
+            "rbm": rbm.state_dict(),
+            "optimizer": opt.state_dict(),
+            "chains": None if chains is None else {"v": chains.v, "updates": chains.updates},
+            "q": q,
+            "generator": None if generator is None else generator.get_state(),
+            "rng": rng_state(dev),
+            "history": history,
+        }
+
+    state = None if ckpt is None else ckpt.load()
+    if state is not None:
+        check_signature(ckpt, state, "train_rbm", signature)
+        with torch.no_grad():
+            rbm.load_state_dict(state["rbm"])
+        opt.load_state_dict(state["optimizer"])
+        if chains is not None:
+            chains.v = state["chains"]["v"].to(device=dev, dtype=chains.v.dtype)
+            chains.updates = state["chains"]["updates"]
+        q = None if state["q"] is None else state["q"].to(dev)
+        if generator is not None:
+            generator.set_state(state["generator"])
+        for key, values in state["history"].items():
+            history[key][:] = values
+        first_epoch, resume, finished = state["epoch"], state["position"], state["finished"]
+        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
+    if ckpt is not None:
+        ckpt.start()
+    for epoch in range(first_epoch, 0 if finished else epochs):
         t0 = time.perf_counter()
         factor = 1.0 if lr_schedule is None else float(lr_schedule(epoch))
         mom = float(momentum_at(epoch))
         for group in opt.param_groups:
             group["momentum"] = mom
-        if M is None:
-            perm = torch.randperm(n, generator=generator, device=dev)  # (n,)
-        else:  # an independent order per member
-            perm = torch.rand((M, n), generator=generator, device=dev).argsort(-1)  # (M, n)
-        err_sum = torch.zeros(() if M is None else (M,), dtype=dtype, device=dev)
-        n_batches = 0
-        for start in range(0, n, batch_size):
+        if resume is not None:  # a mid-epoch checkpoint: the same order, from the next batch
+            perm, err_sum = resume["perm"].to(dev), resume["err_sum"].to(dev)
+            n_batches, begin, resume = resume["n_batches"], resume["batch"], None
+        else:
+            if M is None:
+                perm = torch.randperm(n, generator=generator, device=dev)  # (n,)
+            else:  # an independent order per member
+                perm = torch.rand((M, n), generator=generator, device=dev).argsort(-1)  # (M, n)
+            err_sum = torch.zeros(() if M is None else (M,), dtype=dtype, device=dev)
+            n_batches, begin = 0, 0
+        for start in range(begin, n, batch_size):
             idx = perm[..., start : start + batch_size]  # (*M, B)
             if M is None:
                 v0 = data[idx]  # (B, nv)
@@ -739,6 +813,9 @@ def train_rbm(
                 err_sum += reconstruction_error(v0, recon)
                 n_batches += 1
             opt.step()
+            if ckpt is not None and start + batch_size < n and ckpt.due(batches=n_batches):
+                pos = {"perm": perm, "batch": start + batch_size, "err_sum": err_sum}
+                ckpt.save(snapshot(epoch, pos | {"n_batches": n_batches}))
         with torch.no_grad():
             record = {
                 "epoch": epoch,
@@ -757,6 +834,10 @@ def train_rbm(
             history[key].append(value)
         if callback is not None and callback(epoch, record):
             break
+        if ckpt is not None and epoch + 1 < epochs and ckpt.due(epoch_end=True):
+            ckpt.save(snapshot(epoch + 1))
+    if ckpt is not None and ckpt.save_final and not finished:
+        ckpt.save(snapshot(epochs, done=True))
     opt.zero_grad(set_to_none=True)
     return history
 

@@ -103,3 +103,17 @@ class EarlyStopping:
     @property
     def best_value(self) -> float:
         return self.sign * self.best
+
+    _STATE = ("best", "best_epoch", "wait", "budget", "stopped_epoch")
+
+    def state_dict(self) -> dict:
+        """The mutable state (not the settings): what a checkpoint needs to continue."""
+        return {k: getattr(self, k) for k in self._STATE}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        missing = [k for k in self._STATE if k not in state]
+        if missing:
+            raise ValueError(f"EarlyStopping state lacks {missing}; got keys {sorted(state)}")
+        for k in self._STATE:
+            setattr(self, k, state[k])

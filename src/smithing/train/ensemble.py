@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,14 @@ from torch.nn import functional as F
 from smithing._registry import check
 from smithing.data.base import Dataset, Split
 from smithing.train.callbacks import EarlyStopping
+from smithing.train.checkpoint import (
+    Checkpointer,
+    CheckpointError,
+    as_checkpointer,
+    check_signature,
+    rng_state,
+    set_rng_state,
+)
 from smithing.train.history import History
 
 
@@ -172,6 +181,7 @@ def fit_ensemble(
     progress: Callable[[int, list[dict]], None] | None = None,
     device: torch.device | str | None = None,
     final_eval: bool = True,
+    checkpoint: Checkpointer | str | os.PathLike | None = None,
 ) -> list[History]:
     """Train ``models`` (same architecture) as one batched ensemble; one History per member.
 
@@ -179,6 +189,15 @@ def fit_ensemble(
     ``lrs[m]`` is its learning rate (times the schedule's factor each epoch);
     ``early_stopping`` is a factory called once per member. At the end each original module in
     ``models`` holds its member's final (or best, when restored) parameters.
+
+    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer` or a path) makes the run
+    resumable as in :func:`~smithing.train.fit`: the checkpoint holds the stacked parameters and
+    buffers, the optimizer state, every member's data-order generator, the global torch /
+    Python / NumPy generators (dropout masks), the active flags, every member's early-stopping
+    state and best weights, the histories, and the position in the epoch. A mid-epoch
+    checkpoint stores the generators' states at the epoch's start (not the ``(members, n)``
+    permutations, which can be large): resuming redraws the permutations from them and checks
+    that the generators end where they were saved. Resumed runs end bitwise equal on CPU.
     """
     M = len(models)
     check(len(seeds) == M, "seeds", list(seeds), f"{M} seeds, one per model")
@@ -228,8 +247,75 @@ def fit_ensemble(
     penalty = hooks.penalty if hooks else None
     after_step = hooks.after_step if hooks else None
 
+    ckpt = as_checkpointer(checkpoint)
+    signature = {
+        "members": M,
+        "seeds": [int(v) for v in seeds],
+        "lrs": [float(v) for v in lrs],
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "n_train": n,
+        "optimizer": optimizer,
+        "optimizer_options": repr(optimizer_options or {}),
+        "schedule": schedule,
+        "schedule_options": repr(schedule_options or {}),
+        "early_stopping": early_stopping is not None,
+        "parameters": [[k, list(v.shape)] for k, v in stacked.params.items()],
+    }
+    first_epoch, resume, finished, elapsed = 1, None, False, 0.0
+    epoch_gens: list[torch.Tensor] | None = None  # the generators at the epoch's start
+
+    def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
+        return {
+            "trainer": "fit_ensemble",
+            "signature": signature,
+            "epoch": epoch,
+            "position": position,
+            "finished": done,
+            "elapsed": time.perf_counter() - t0,
+            "params": stacked.params,
+            "buffers": stacked.buffers,
+            "optimizer": opt.state_dict(),
+            "generators": [g.get_state() for g in gens],
+            "rng": rng_state(device),
+            "active": list(active_l),
+            "early_stopping": None if stoppers is None else [s.state_dict() for s in stoppers],
+            "best": best,
+            "has_best": list(has_best),
+            "histories": [h.state_dict() for h in hists],
+        }
+
+    state = None if ckpt is None else ckpt.load()
+    if state is not None:
+        check_signature(ckpt, state, "fit_ensemble", signature)
+        with torch.no_grad():
+            for k, v in stacked.params.items():
+                v.copy_(state["params"][k])
+            for k, v in stacked.buffers.items():
+                v.copy_(state["buffers"][k])
+            if best is not None:
+                for k, v in best.items():
+                    v.copy_(state["best"][k])
+        opt.load_state_dict(state["optimizer"])
+        for g, gs in zip(gens, state["generators"]):
+            g.set_state(gs)
+        active_l[:] = state["active"]
+        active.copy_(torch.tensor(active_l, dtype=torch.bool))
+        if stoppers is not None:
+            for s, ss in zip(stoppers, state["early_stopping"]):
+                s.load_state_dict(ss)
+        has_best[:] = state["has_best"]
+        for h, hs in zip(hists, state["histories"]):
+            h.load_state_dict(hs)
+        first_epoch, resume = state["epoch"], state["position"]
+        finished, elapsed = state["finished"], state["elapsed"]
+        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
+    t0 = time.perf_counter() - elapsed
+    if ckpt is not None:
+        ckpt.start()
+
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, 0 if finished else epochs + 1):
             if not any(active_l):
                 break
             factor = 1.0
@@ -242,9 +328,24 @@ def fit_ensemble(
             lr_views = [eff.view(M, *([1] * (p.dim() - 1))) for p in params]
             active_views = [active.view(M, *([1] * (p.dim() - 1))) for p in params]
             all_active = all(active_l)
+            begin = 0
+            if resume is not None:  # mid-epoch: redraw this epoch's orders, go on from there
+                saved_gens = [g.get_state() for g in gens]
+                for g, gs in zip(gens, resume["epoch_generators"]):
+                    g.set_state(gs)
+            if ckpt is not None:
+                epoch_gens = [g.get_state() for g in gens]
             perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
             loss_sum = torch.zeros(M, dtype=torch.float64, device=device)
-            for i in range(0, n, batch_size):
+            if resume is not None:
+                if not all(torch.equal(g.get_state(), gs) for g, gs in zip(gens, saved_gens)):
+                    raise CheckpointError(
+                        ckpt.loaded_from or ckpt.path,
+                        "the data-order generators do not replay to their saved states",
+                    )
+                loss_sum.copy_(resume["loss_sum"])
+                begin, resume = resume["batch"], None
+            for i in range(begin, n, batch_size):
                 idx = perms[:, i : i + batch_size]  # (M, B)
                 xb, yb = x[idx], y[idx]  # (M, B, ...), (M, B)
                 out = stacked.forward_train(xb)  # (M, B, C)
@@ -266,6 +367,13 @@ def fit_ensemble(
                     if after_step is not None:
                         after_step(stacked.params, torch.where(active, cur, 0.0))
                 loss_sum += losses.detach().double() * idx.shape[1]
+                if (
+                    ckpt is not None
+                    and i + batch_size < n
+                    and ckpt.due(batches=i // batch_size + 1)
+                ):
+                    pos = {"epoch_generators": epoch_gens, "batch": i + batch_size}
+                    ckpt.save(snapshot(epoch, pos | {"loss_sum": loss_sum}))
             train_loss = (loss_sum / n).tolist()
             v_loss, v_err = evaluate_members(stacked, data.valid, task)
             v_loss, v_err = v_loss.tolist(), v_err.tolist()
@@ -310,6 +418,10 @@ def fit_ensemble(
                         _freeze(m, active, active_l)
             if progress is not None:
                 progress(epoch, recs)
+            if ckpt is not None and epoch < epochs and ckpt.due(epoch_end=True):
+                ckpt.save(snapshot(epoch + 1))
+        if ckpt is not None and ckpt.save_final and not finished:
+            ckpt.save(snapshot(epochs + 1, done=True))
     finally:
         with torch.no_grad():
             for m in range(M):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -53,6 +54,17 @@ class History:
     def from_dict(cls, d: dict) -> History:
         keys = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in keys})
+
+    _STATE = ("epochs", "status", "stop_reason", "message", "best_epoch")
+
+    def state_dict(self) -> dict:
+        """The run so far (per-epoch records and how it stands), for a checkpoint."""
+        return {k: copy.deepcopy(getattr(self, k)) for k in self._STATE}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (``final``, ``seconds``, ``config`` stay)."""
+        for k in self._STATE:
+            setattr(self, k, copy.deepcopy(state[k]))
 
     def summary(self) -> dict:
         """The flat dict ``smithing train --json`` prints."""

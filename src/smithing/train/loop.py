@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,13 @@ from torch.nn import functional as F
 from smithing._registry import check
 from smithing.data.base import Dataset, Split
 from smithing.train.callbacks import EarlyStopping
+from smithing.train.checkpoint import (
+    Checkpointer,
+    as_checkpointer,
+    check_signature,
+    rng_state,
+    set_rng_state,
+)
 from smithing.train.history import History
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -97,6 +105,7 @@ def fit(
     progress: Callable[[int, dict], None] | None = None,
     device: torch.device | str | None = None,
     final_eval: bool = True,
+    checkpoint: Checkpointer | str | os.PathLike | None = None,
 ) -> History:
     """Train ``model`` on ``data.train``, validating on ``data.valid`` every epoch.
 
@@ -123,6 +132,16 @@ def fit(
         progress: ``progress(epoch, record)`` after each epoch (the CLI's progress bar).
         final_eval: measure train/valid/test metrics at the end into ``History.final`` (one
             extra pass over every split; benchmarks timing the training loop turn it off).
+        checkpoint: a :class:`~smithing.train.checkpoint.Checkpointer` or a path (default
+            policy). The run resumes from the newest valid checkpoint there (a fresh ``model``
+            of the same architecture is fine) and saves as the policy says: at epoch ends and,
+            if asked, mid-epoch. It holds the parameters and buffers, optimizer and schedule
+            state, the data-order generator, the global torch / Python / NumPy generators
+            (dropout), the early-stopping state and best weights, the History so far, the
+            ``state_dict()`` of a ``regularizer`` or callback that has ``load_state_dict``, and
+            the position in the epoch (its permutation, the next batch, the running loss sum).
+            A resumed run ends with the same parameters and metrics, bitwise on CPU, as the
+            run uninterrupted (wall times aside). None (the default): no checkpoints.
 
     Returns:
         a :class:`History`. A loss that becomes NaN/inf ends the run with
@@ -158,14 +177,75 @@ def fit(
     gen = torch.Generator().manual_seed(int(seed))
     hist = History(config={"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed})
     best_state: dict | None = None
-    t0 = time.perf_counter()
+    ckpt = as_checkpointer(checkpoint)
+    signature = {
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "seed": int(seed),
+        "n_train": n,
+        "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
+        "optimizer_options": repr(optimizer_options or {}),
+        "schedule": schedule,
+        "schedule_options": repr(schedule_options or {}),
+        "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
+    }
+    stateful = [o for o in (regularizer, *callbacks) if hasattr(o, "load_state_dict")]
+    signature["stateful"] = [type(o).__name__ for o in stateful]
+    first_epoch, resume, finished, elapsed = 1, None, False, 0.0
+
+    def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
+        # everything needed to continue from the start of `epoch` (or from `position` in it)
+        return {
+            "trainer": "fit",
+            "signature": signature,
+            "epoch": epoch,
+            "position": position,
+            "finished": done,
+            "elapsed": time.perf_counter() - t0,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "schedule": None if sched is None else sched.state_dict(),
+            "generator": gen.get_state(),
+            "rng": rng_state(device),
+            "early_stopping": None if early_stopping is None else early_stopping.state_dict(),
+            "best_state": best_state,
+            "history": hist.state_dict(),
+            "stateful": [o.state_dict() for o in stateful],
+        }
+
+    state = None if ckpt is None else ckpt.load()
+    if state is not None:
+        check_signature(ckpt, state, "fit", signature)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["schedule"])
+        gen.set_state(state["generator"])
+        if early_stopping is not None:
+            early_stopping.load_state_dict(state["early_stopping"])
+        if state["best_state"] is not None:
+            best_state = {k: v.to(device) for k, v in state["best_state"].items()}
+        hist.load_state_dict(state["history"])
+        for o, s in zip(stateful, state["stateful"]):
+            o.load_state_dict(s)
+        first_epoch, resume = state["epoch"], state["position"]
+        finished, elapsed = state["finished"], state["elapsed"]
+        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
+    t0 = time.perf_counter() - elapsed
+    if ckpt is not None:
+        ckpt.start()
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, 0 if finished else epochs + 1):
             model.train()
-            perm = torch.randperm(n, generator=gen).to(device)
-            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-            cur_lr = opt.param_groups[0]["lr"]
-            for i in range(0, n, batch_size):
+            if resume is None:
+                perm = torch.randperm(n, generator=gen).to(device)
+                loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+                cur_lr, begin = opt.param_groups[0]["lr"], 0
+            else:  # a mid-epoch checkpoint: the same order, from the next batch on
+                perm, loss_sum = resume["perm"].to(device), resume["loss_sum"].to(device)
+                cur_lr, begin, resume = resume["lr"], resume["batch"], None
+            for i in range(begin, n, batch_size):
                 idx = perm[i : i + batch_size]
                 xb, yb = x[idx], y[idx]
                 out = model(xb)
@@ -179,6 +259,13 @@ def fit(
                 if after_step is not None:
                     after_step(model, opt.param_groups[0]["lr"])
                 loss_sum += batch_loss.detach().double() * xb.shape[0]
+                if (
+                    ckpt is not None
+                    and i + batch_size < n
+                    and ckpt.due(batches=i // batch_size + 1)
+                ):
+                    pos = {"perm": perm, "batch": i + batch_size, "loss_sum": loss_sum}
+                    ckpt.save(snapshot(epoch, pos | {"lr": cur_lr}))
             train_loss = (loss_sum / n).item()
             rec = {"epoch": epoch, "train_loss": train_loss, "lr": cur_lr}
             if not math.isfinite(train_loss):
@@ -212,6 +299,10 @@ def fit(
                 break
             if sched is not None:
                 sched.step()
+            if ckpt is not None and epoch < epochs and ckpt.due(epoch_end=True):
+                ckpt.save(snapshot(epoch + 1))
+        if ckpt is not None and ckpt.save_final and not finished:
+            ckpt.save(snapshot(epochs + 1, done=True))
     finally:
         # ALWAYS restore the best weights, whatever ended training (even an exception)
         if early_stopping is not None:
