@@ -628,7 +628,7 @@ if __name__ == "__main__":
 def kill_and_resume(tmp_path, script_text, until, timeout=60.0):
     """A run of ``script_text`` (``main(out, checkpoint_path, pace)``) SIGKILLed once
     ``until(checkpoint_state)`` holds, then rerun to completion, next to the same run
-    uninterrupted without checkpoints (in this process, one thread, while the first starts).
+    uninterrupted without checkpoints (in this process, one thread, while the rerun starts).
     Returns the reference's and the resumed run's output prefixes and the state it resumed from.
     """
     import runpy
@@ -640,12 +640,6 @@ def kill_and_resume(tmp_path, script_text, until, timeout=60.0):
     ref_out, out = str(tmp_path / "ref"), str(tmp_path / "out")
     victim = subprocess.Popen([sys.executable, str(script), out, str(ckpt), "0.03"], env=env)
     try:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            runpy.run_path(str(script), run_name="reference")["main"](ref_out, "-", 0)
-        finally:
-            torch.set_num_threads(threads)
         deadline = time.monotonic() + timeout
         while True:
             assert victim.poll() is None, "the run ended before it could be killed"
@@ -669,9 +663,19 @@ def kill_and_resume(tmp_path, script_text, until, timeout=60.0):
         warnings.simplefilter("error")  # the atomic writes leave no corrupt file behind
         resumed_from = load_latest(ckpt)
     assert resumed_from is not None
-    subprocess.run(
-        [sys.executable, str(script), out, str(ckpt), "0"], env=env, check=True, timeout=timeout
-    )
+    rerun = subprocess.Popen([sys.executable, str(script), out, str(ckpt), "0"], env=env)
+    try:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            runpy.run_path(str(script), run_name="reference")["main"](ref_out, "-", 0)
+        finally:
+            torch.set_num_threads(threads)
+        assert rerun.wait(timeout) == 0
+    finally:
+        if rerun.poll() is None:
+            rerun.kill()
+            rerun.wait(timeout)
     return ref_out, out, resumed_from
 
 
