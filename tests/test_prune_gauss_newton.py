@@ -167,3 +167,28 @@ def test_bad_hessian_names_list_the_valid_ones():
         prune(model, "obs", 0.5, data=(x, y), hessian="fisher")
     with pytest.raises(ValueError, match=r"data=None is invalid.*gauss_newton"):
         prune(model, "obs", 0.5, hessian="gauss_newton")
+
+
+def test_chunk_only_changes_the_summation_order():
+    model, x, y = _trained_relu(seed=2)
+    out = {}
+    for chunk in (None, 7, 256):
+        m = copy.deepcopy(model)
+        mask, rep = prune(
+            m, "obs", 0.4, data=(x, y), hessian="gauss_newton", damping=1e-3, chunk=chunk
+        )
+        out[chunk] = (mask, rep, m)
+    for chunk in (7, 256):
+        mask, rep, m = out[chunk]
+        for n, s in rep.saliency.items():
+            torch.testing.assert_close(s, out[None][1].saliency[n], rtol=1e-9, atol=1e-12)
+        assert all(torch.equal(mask.masks[n], out[None][0].masks[n]) for n in mask.masks)
+    _, rep, _ = out[None]
+    _, rep_obd = prune(copy.deepcopy(model), "obd", 0.4, data=(x, y), hessian="gauss_newton")
+    _, rep_obd7 = prune(
+        copy.deepcopy(model), "obd", 0.4, data=(x, y), hessian="gauss_newton", chunk=7
+    )
+    for n, s in rep_obd.saliency.items():
+        torch.testing.assert_close(s, rep_obd7.saliency[n], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="chunk=0 is invalid: expected None or a positive"):
+        prune(copy.deepcopy(model), "obs", 0.4, data=(x, y), hessian="gauss_newton", chunk=0)

@@ -1,4 +1,4 @@
-"""smithing.nn.rnn: Elman RNN vs torch.nn.RNN, recurrent inits, constraints, time-lag gradients."""
+"""smithing.nn.rnn: Elman RNN vs torch.nn.RNN, recurrent inits, constraints, run configurations."""
 
 import pytest
 import torch
@@ -6,7 +6,9 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 from smithing.nn.rnn import (
+    RNN_OPTIONS,
     ElmanRNN,
+    RecurrentRegularizer,
     RNNClassifier,
     RNNRegressor,
     clip_singular_values_,
@@ -16,7 +18,7 @@ from smithing.nn.rnn import (
     penalties,
     project_identity_ball_,
     project_orthogonal_,
-    time_lag_gradient_norms,
+    readout_from_config,
 )
 
 
@@ -242,61 +244,42 @@ def test_identity_penalty_value_and_gradient():
     torch.testing.assert_close(m.penalty(), torch.tensor(0.5 * 16 * 0.01))
 
 
-# ----------------------------------------------------------------------------- time-lag gradients
+# ----------------------------------------------------------------------------- config, regularizer
 
 
-@pytest.mark.parametrize("activation,init", [("tanh", "gaussian"), ("relu", "identity")])
-def test_time_lag_gradient_norms_match_autograd_and_bptt(activation, init):
-    torch.manual_seed(0)
-    m = RNNRegressor(
-        2, 5, activation=activation, init=init, input_std=0.5, generator=gen(3)
-    ).double()
+def test_readout_from_config_builds_the_configured_model():
+    cfg = {"hidden": 6, "activation": "relu", "init": "identity", "scale": None, "T": 50}
+    m = readout_from_config(cfg, 2, 1, "regression", seed=3)
+    assert isinstance(m, RNNRegressor) and m.rnn.n_hidden == 6 and m.rnn.activation == "relu"
+    ref = RNNRegressor(2, 6, 1, activation="relu", init="identity", generator=gen(3))
+    for a, b in zip(m.state_dict().values(), ref.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # same seed, same weights (None options keep the default)
+    c = readout_from_config({"hidden": 4, "constraint": "spectral"}, 1, 10, "classification")
+    assert isinstance(c, RNNClassifier) and c.n_classes == 10 and c.rnn.constraint == "spectral"
+    assert set(RNN_OPTIONS) <= set(ElmanRNN.__init__.__code__.co_varnames)
+    with pytest.raises(ValueError, match="task='ranking' is invalid"):
+        readout_from_config({"hidden": 4}, 1, 1, "ranking")
+
+
+def test_recurrent_regularizer_is_penalties_and_constraints():
+    m = RNNRegressor(2, 4, init="identity", constraint="spectral", identity_penalty=0.5)
     with torch.no_grad():
-        m.rnn.bias.copy_(torch.linspace(-0.2, 0.3, 5))  # relu units partly active
-    x = torch.rand(3, 6, 2, generator=gen(4), dtype=torch.float64)
-    y = torch.rand(3, generator=gen(5), dtype=torch.float64)
-    norms = time_lag_gradient_norms(m, x, y)
-    assert norms.shape == (6,)
-    assert all(p.grad is None for p in m.parameters())  # .grad untouched
-    # each dL/dh_t on its own, by autograd
-    for t in range(6):
-        pred, states = m.forward_with_states(x)
-        (g,) = torch.autograd.grad(F.mse_loss(pred, y), states[t])
-        torch.testing.assert_close(norms[t], torch.linalg.vector_norm(g), rtol=1e-12, atol=0)
-    # BPTT by hand: dL/dh_T = w_out * 2 (pred - y) / n; dL/dh_{t-1} = W^T (f'(a_t) * dL/dh_t)
-    w_ih, w_hh, b = m.rnn.weight_ih, m.rnn.weight_hh, m.rnn.bias
-    h, hs, pre = torch.zeros(3, 5, dtype=torch.float64), [], []
-    with torch.no_grad():
-        for t in range(6):
-            a = x[:, t] @ w_ih.T + h @ w_hh.T + b
-            h = torch.tanh(a) if activation == "tanh" else torch.relu(a)
-            pre.append(a)
-            hs.append(h)
-        pred = m.readout(h).squeeze(-1)
-        delta = (2 * (pred - y) / 3)[:, None] * m.readout.weight  # (3, 5)
-        manual = [None] * 6
-        for t in range(5, -1, -1):
-            manual[t] = torch.linalg.vector_norm(delta)
-            fp = 1 - torch.tanh(pre[t]) ** 2 if activation == "tanh" else (pre[t] > 0).double()
-            delta = (fp * delta) @ w_hh  # dL/dh_{t-1} = W^T (f'(a_t) * dL/dh_t)
-    torch.testing.assert_close(norms, torch.stack(manual), rtol=1e-10, atol=1e-14)
+        m.rnn.weight_hh.mul_(3.0)  # spectral norm 3
+    reg = RecurrentRegularizer()
+    torch.testing.assert_close(reg.penalty(m), penalties(m))
+    reg.after_step(m, 0.1)
+    assert float(torch.linalg.matrix_norm(m.rnn.weight_hh.detach(), 2)) <= 1 + 1e-5
 
 
-def test_time_lag_norms_show_vanishing_and_identity_keeps_them():
-    x = torch.rand(16, 60, 2, generator=gen(1))
-    y = torch.rand(16, generator=gen(2))
-    van = RNNRegressor(2, 32, activation="tanh", init="gaussian", scale=0.5, generator=gen(3))
-    n = time_lag_gradient_norms(van, x, y)
-    assert n[0] / n[-1] < 1e-6
-    from smithing.train.diagnostics import VanishingGradientWarning
+def test_nn_does_not_import_the_training_core():
+    """The core's layering: train/ may import nn/, never the reverse (not even lazily)."""
+    import pathlib
 
-    with pytest.warns(VanishingGradientWarning, match="vanishing gradients through time"):
-        time_lag_gradient_norms(van, x, y, warn=True)
-    irnn = RNNRegressor(2, 32, activation="relu", init="identity", generator=gen(3))
-    n = time_lag_gradient_norms(irnn, x, y)
-    assert 0.5 < n[0] / n[-1] <= 1.0 + 1e-6
-    clf = RNNClassifier(2, 8, 3, generator=gen(0))
-    assert time_lag_gradient_norms(clf, x, torch.zeros(16, dtype=torch.long)).shape == (60,)
+    import smithing.nn
+
+    for path in pathlib.Path(smithing.nn.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert "from smithing.train" not in text and "import smithing.train" not in text, path
 
 
 # ----------------------------------------------------------------------------- compile

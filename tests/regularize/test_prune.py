@@ -9,6 +9,7 @@ from smithing.regularize import (
     fisher_diagonal,
     hessian_diagonal,
     obs_downdate,
+    obs_inverse,
     obs_prune,
     prune,
 )
@@ -103,6 +104,107 @@ def test_obs_downdate_equals_inverse_of_submatrix():
     assert torch.all(h_inv[2] == 0) or torch.allclose(h_inv[2], torch.zeros(5, dtype=D))
     w, removed, hist, _ = obs_prune(w_star, torch.linalg.inv(h), 2)
     assert int(removed.sum()) == 2 and len(hist) == 2 and torch.all(w[removed] == 0)
+
+
+def _hassibi_stork(w_star, h, k):
+    """A float64 transcription of OBS (Hassibi & Stork 1993, eq. 5) removing ``k`` weights, the
+    inverse of the remaining weights' Hessian recomputed from scratch before every removal."""
+    w = w_star.clone()
+    remaining = list(range(len(w)))
+    order, saliencies = [], []
+    for _ in range(k):
+        h_inv = torch.linalg.inv(h[remaining][:, remaining])  # [H_RR]^-1
+        wr = w[remaining]
+        sal = wr**2 / (2 * torch.diagonal(h_inv))  # L_q = w_q^2 / (2 [H^-1]_qq)
+        j = int(torch.argmin(sal))
+        dw = -(wr[j] / h_inv[j, j]) * h_inv[:, j]  # dw = -(w_q / [H^-1]_qq) H^-1 e_q
+        w[remaining] = wr + dw
+        q = remaining.pop(j)
+        w[q] = 0.0
+        order.append(q)
+        saliencies.append(float(sal[j]))
+    return w, order, saliencies
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_obs_prune_equals_a_transcription_of_hassibi_stork(seed):
+    _, obj, h, w_star = _quadratic(n=7, seed=seed)
+    want_w, want_order, want_sal = _hassibi_stork(w_star, h, 5)
+    for h_inv, downdated in ((torch.linalg.inv(h), False), (obs_inverse(h), True)):
+        w, removed, hist, _ = obs_prune(w_star, h_inv, 5, downdated=downdated)
+        assert [q for q, _ in hist] == want_order
+        assert [s for _, s in hist] == pytest.approx(want_sal, rel=1e-10)
+        torch.testing.assert_close(w, want_w, rtol=0, atol=1e-12)
+        assert torch.all(w[removed] == 0) and int(removed.sum()) == 5
+        # OBS is exact on a quadratic: the loss rises by the sum of the saliencies
+        loss = float(obj({"weight": w[None]}))
+        assert loss == pytest.approx(sum(want_sal), rel=1e-10)
+
+
+def test_obs_prune_continues_from_its_own_result_bitwise():
+    _, _, h, w_star = _quadratic(n=8, seed=3)
+    whole = obs_prune(w_star, obs_inverse(h, damping=0.1), 6, downdated=True)
+    w, removed, hist, h_inv = obs_prune(w_star, obs_inverse(h, damping=0.1), 2, downdated=True)
+    w, removed, hist2, h_inv = obs_prune(w, h_inv, 4, removed=removed, downdated=True)
+    assert torch.equal(w, whole[0]) and torch.equal(removed, whole[1])
+    assert hist + hist2 == whole[2] and torch.equal(h_inv, whole[3])
+    # inputs are not modified
+    removed0 = torch.zeros(8, dtype=torch.bool)
+    w0 = w_star.clone()
+    obs_prune(w0, torch.linalg.inv(h), 2, removed=removed0)
+    assert torch.equal(w0, w_star) and not removed0.any()
+
+
+def test_obs_inverse_is_the_kept_block_inverse_and_equals_downdates():
+    _, _, h, w_star = _quadratic(n=6, seed=4)
+    keep = torch.tensor([True, False, True, True, False, True])
+    k = torch.nonzero(keep).flatten()
+    got = obs_inverse(h, keep, damping=0.3)
+    want = torch.linalg.inv(h[k][:, k] + 0.3 * torch.eye(4, dtype=D))  # (H_KK + alpha I)^-1
+    torch.testing.assert_close(got[k][:, k], want, rtol=1e-12, atol=1e-14)
+    assert torch.all(got[~keep] == 0) and torch.all(got[:, ~keep] == 0)
+    full = torch.linalg.inv(h + 0.3 * torch.eye(6, dtype=D))
+    for q in (1, 4):
+        full = obs_downdate(full, q)
+    torch.testing.assert_close(got, full, rtol=1e-10, atol=1e-12)
+    # the embedded inverse and the downdated full inverse give the same removals
+    a = obs_prune(w_star, got, 2, removed=~keep, downdated=True)
+    b = obs_prune(w_star, torch.linalg.inv(h + 0.3 * torch.eye(6, dtype=D)), 2, removed=~keep)
+    assert [q for q, _ in a[2]] == [q for q, _ in b[2]]
+    torch.testing.assert_close(a[0], b[0], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"keep=.* is invalid: expected a bool \(6,\) tensor"):
+        obs_inverse(h, torch.ones(5, dtype=torch.bool))
+    with pytest.raises(ValueError, match="damping=-1 is invalid"):
+        obs_inverse(h, damping=-1)
+
+
+def test_obs_with_a_mask_needs_only_the_kept_block_invertible():
+    """A weight already pruned whose row and column of H are 0 (H singular): OBS on the rest."""
+    _, _, h, w_star = _quadratic(n=6, seed=5)
+    h = h.clone()
+    h[0, :] = 0.0
+    h[:, 0] = 0.0  # L does not depend on w_0: H is singular, its kept block is not
+    model = nn.Linear(6, 1, bias=False).to(D)
+    with torch.no_grad():
+        model.weight.copy_(w_star[None])
+
+    def objective(params):
+        d = params["weight"].reshape(-1) - w_star
+        return 0.5 * d @ h @ d
+
+    mask = PruneMask({"weight": torch.tensor([[False, True, True, True, True, True]])})
+    mask, rep = prune(model, "obs", 0.5, objective=objective, mask=mask)
+    pruned = ~mask.masks["weight"].reshape(-1)
+    assert int(pruned.sum()) == 3 and bool(pruned[0])
+    p_idx = torch.nonzero(pruned).flatten()
+    r_idx = torch.nonzero(~pruned).flatten()
+    w = model.weight.detach().reshape(-1)
+    # the minimum of L with w_P = 0: w_R = w*_R + H_RR^-1 H_RP w*_P
+    w_r = w_star[r_idx] + torch.linalg.solve(h[r_idx][:, r_idx], h[r_idx][:, p_idx] @ w_star[p_idx])
+    assert torch.all(w[p_idx] == 0)
+    torch.testing.assert_close(w[r_idx], w_r, rtol=0, atol=1e-10)
+    assert torch.isinf(rep.saliency["weight"].reshape(-1)[0])  # already removed
+    assert rep.loss_after - rep.loss_before == pytest.approx(rep.predicted_increase, abs=1e-10)
 
 
 def _net_and_data(seed=0):

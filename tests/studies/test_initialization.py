@@ -11,7 +11,7 @@ import torch
 from smithing import init as sinit
 from smithing.experiment.mlp import MLPConfig, build_model, load_data
 from smithing.studies import initialization as ini
-from smithing.studies.vanishing_gradients import signals
+from smithing.train import signal_variances
 
 
 def _mlp_variants(scale="quick"):
@@ -79,7 +79,7 @@ def test_fixed_scale_init_shrinks_the_signal_fan_rules_keep_it():
         cfg = _cfg(by_name[name])
         data = load_data(cfg, "cpu")
         model = build_model(cfg, data)
-        s = signals(model, data.train.x[:256], data.train.y[:256])
+        s = signal_variances(model, data.train.x[:256], data.train.y[:256])
         ratios[name] = s["act_var"][-1] / s["act_var"][0]
     assert ratios["normal"] < 1e-6 and ratios["uniform"] < 1e-3
     for name in ("lecun_normal", "glorot_uniform", "orthogonal", "lsuv"):

@@ -9,7 +9,6 @@ from torch.nn import functional as F
 
 from smithing.experiment.store import Store
 from smithing.nn import MLP
-from smithing.regularize import obs_downdate
 from smithing.regularize.prune import full_hessian, gauss_newton_matrix, make_objective
 from smithing.runner.runner import run_study
 from smithing.studies import pruning as P
@@ -53,31 +52,32 @@ def test_gauss_newton_is_the_hessian_of_softmax_regression():
     torch.testing.assert_close(gauss_newton_matrix(model, ["net.1.weight"], x), h)
 
 
-def test_obs_inverse_of_kept_block_equals_downdates():
-    model, x = _tiny()
-    names = ["net.1.weight", "net.3.weight"]
-    n = 21
-    keep = torch.ones(n, dtype=torch.bool)
-    full = P._obs_inverse(model, names, x, 1e-3, keep)
-    keep[[2, 7, 15]] = False
-    part = P._obs_inverse(model, names, x, 1e-3, keep)
-    for q in (2, 7, 15):
-        full = obs_downdate(full, q)
-    torch.testing.assert_close(part, full)
+def test_iterative_obs_step_is_the_library_prune_with_gauss_newton():
+    """The study's prune-retrain OBS step is smithing.regularize.prune on the Gauss-Newton
+    matrix of all the Hessian examples (one chunk), extending the previous mask."""
+    from smithing.regularize import prune
 
-
-def test_obs_removal_sets_weights_to_zero_and_counts():
     model, x = _tiny()
+    y = torch.arange(11) % 3
+    opts = {**P.DEFAULTS, "obs_damping": 1e-2}
     names = ["net.1.weight", "net.3.weight"]
-    w = P._flat_weights(model, names)
-    removed = torch.zeros_like(w, dtype=torch.bool)
-    h_inv = P._obs_inverse(model, names, x, 1e-2, ~removed)
-    w2, _ = P._obs_remove(w, h_inv, removed, 5)
-    assert int(removed.sum()) == 5
-    assert torch.all(w2[removed] == 0)
-    assert not torch.equal(w2[~removed], w[~removed])  # the compensating update moved them
-    mask = P._obs_mask(model, names, removed)
-    assert mask.n_pruned() == 5
+    w0 = P._flat_weights(model, names)
+    m1 = copy.deepcopy(model)
+    mask = P._prune_more(m1, "obs", 0.25, None, x, y, opts, torch.Generator())
+    mask = P._prune_more(m1, "obs", 0.5, mask, x, y, opts, torch.Generator())
+    assert mask.n_pruned() == round(0.5 * 21)
+    w = P._flat_weights(m1, names)
+    removed = ~torch.cat([mask.masks[n].reshape(-1) for n in names])
+    assert torch.all(w[removed] == 0)
+    assert not torch.equal(w[~removed], w0[~removed])  # the compensating update moved them
+    m2 = copy.deepcopy(model)
+    kw = {"data": (x, y), "hessian": "gauss_newton", "damping": 1e-2, "chunk": None}
+    with torch.no_grad():
+        ref, _ = prune(m2, "obs", 0.25, **kw)
+        ref, _ = prune(m2, "obs", 0.5, mask=ref, **kw)
+    for n in names:
+        assert torch.equal(mask.masks[n], ref.masks[n])
+        assert torch.equal(m1.get_parameter(n), m2.get_parameter(n))
 
 
 def test_run_validates_its_options():

@@ -23,6 +23,7 @@ from smithing.experiment.study import (
     Variant,
     register,
     rounded,
+    unwrap_paragraphs,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "mean_std_ci",
     "register",
     "rounded",
+    "unwrap_paragraphs",
 ]

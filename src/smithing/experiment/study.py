@@ -195,3 +195,22 @@ def rounded(t, digits: int = 4) -> list:
     import numpy as np
 
     return np.round(t.detach().cpu().double().numpy(), digits).tolist()
+
+
+def unwrap_paragraphs(text: str) -> str:
+    """Join the hard-wrapped lines of each paragraph of ``text`` into one line.
+
+    The report's markdown renders each line as a paragraph, so a study's ``references`` written
+    as a wrapped triple-quoted string are unwrapped first: every non-blank line is appended
+    (after one space, stripped) to the previous one unless either is a table row (starts with
+    ``|``) or the previous line is blank. Blank lines and table rows are kept as they are
+    (stripped); leading and trailing blank lines are dropped.
+    """
+    out: list[str] = []
+    for line in text.strip().splitlines():
+        s = line.strip()
+        if s and not s.startswith("|") and out and out[-1] and not out[-1].startswith("|"):
+            out[-1] += " " + s
+        else:
+            out.append(s)
+    return "\n".join(out)

@@ -58,10 +58,14 @@ recurrent neural networks", ICML 2013, Algorithm 1: rescale ``g <- g * c / ||g||
 ``||g|| > c``) is :func:`smithing.train.clipping.clip_grad_norm`, called between ``backward``
 and ``optimizer.step()``.
 
-**Time-lag gradient norms.** :func:`time_lag_gradient_norms` returns ``||dL/dh_t||`` for
-``t = 1..T``: by BPTT ``dL/dh_{t-1} = W_hh^T (f'(a_t) * dL/dh_t)``, so the norm changes by a factor
-bounded by ``||W_hh||_2 max|f'|`` per step of distance from the end (Bengio, Simard & Frasconi,
-IEEE TNN 1994; Pascanu et al. 2013, section 2): geometric vanishing or exploding.
+**Time-lag gradient norms** ``||dL/dh_t||`` (by BPTT ``dL/dh_{t-1} = W_hh^T (f'(a_t) *
+dL/dh_t)``: geometric vanishing or exploding) are a diagnostic of the training core,
+:func:`smithing.train.gradient_flow.time_lag_gradient_norms`; the models here provide the
+``forward_with_states`` it needs.
+
+**Training.** :class:`RecurrentRegularizer` is the trainers' regularizer protocol for these
+models (penalties added to the loss, constraints enforced after every step);
+:func:`readout_from_config` builds the model of a run configuration.
 
 **Speed.** The input projection ``W_ih x_t + b`` of all steps is one matrix product; the loop then
 costs one ``addmm`` and one activation per step (Python overhead per step). Two options
@@ -86,8 +90,7 @@ costs one ``addmm`` and one activation per step (Python overhead per step). Two 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -605,62 +608,61 @@ def penalties(model: nn.Module) -> Tensor:
 
 
 # ------------------------------------------------------------------------------------------------
-# time-lag gradient norms
+# a run configuration's model, and the trainers' regularizer protocol
 # ------------------------------------------------------------------------------------------------
 
+#: the :class:`ElmanRNN` options a run configuration may set (:func:`readout_from_config`)
+RNN_OPTIONS = (
+    "activation",
+    "init",
+    "scale",
+    "input_std",
+    "constraint",
+    "constraint_options",
+    "identity_penalty",
+    "fused",
+    "compile",
+)
 
-def time_lag_gradient_norms(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
-    *,
-    warn: bool = False,
-    vanishing_ratio: float = 1e-3,
-) -> Tensor:
-    """``||dL/dh_t||`` for ``t = 1..T``: a ``(T,)`` tensor (index ``T - 1`` is the last step).
 
-    ``model`` has ``forward_with_states(x) -> (prediction, [h_1, ..., h_T])`` (the readouts and
-    :class:`ElmanRNN` do); ``L = loss_fn(prediction, y)`` (default by ``model.task``: MSE for
-    regression, cross-entropy for classification; a batch mean, so the gradient is the mean
-    loss's). ``dL/dh_t`` is the *total* derivative through every later step (what a
-    ``retain_grad()`` on ``h_t`` would hold after ``backward``), of shape ``(batch, H)``; its
-    Frobenius norm is returned. Computed with one ``torch.autograd.grad`` call on the list of
-    states, so parameters' ``.grad`` are left untouched.
+def readout_from_config(
+    config: Mapping, n_in: int, n_out: int, task: str, *, seed: int = 0, device=None
+) -> RNNRegressor | RNNClassifier:
+    """The readout model a run configuration describes.
 
-    With ``warn=True`` it warns (the :mod:`smithing.train.diagnostics` warning classes) when a
-    norm is not finite, or when ``||dL/dh_1|| / ||dL/dh_T|| < vanishing_ratio``.
+    ``config["hidden"]`` is the number of hidden units; the keys of :data:`RNN_OPTIONS` present
+    in ``config`` and not None go to :class:`ElmanRNN` (the others keep their defaults; other
+    keys are ignored). ``task`` ``"classification"`` gives an :class:`RNNClassifier` with
+    ``n_out`` classes, else an :class:`RNNRegressor`. The weights come from a CPU generator
+    seeded with ``seed`` (``torch.Generator().manual_seed(seed)``), so a seed gives the same
+    network on every device.
     """
-    if loss_fn is None:
-        task = getattr(model, "task", "regression")
-        loss_fn = F.cross_entropy if task == "classification" else F.mse_loss
-    pred, states = model.forward_with_states(x)
-    loss = loss_fn(pred, y)
-    grads = torch.autograd.grad(loss, states, allow_unused=True)  # dL/dh_t, each (batch, H)
-    norms = torch.stack(
-        [torch.linalg.vector_norm(g) if g is not None else loss.new_zeros(()) for g in grads]
-    ).detach()  # (T,)
-    if warn:
-        from smithing.train.diagnostics import (
-            NonFiniteGradientWarning,
-            VanishingGradientWarning,
-        )
+    check(
+        task in ("classification", "regression"),
+        "task",
+        task,
+        "'classification' or 'regression'",
+    )
+    kw = {k: config[k] for k in RNN_OPTIONS if config.get(k) is not None}
+    gen = torch.Generator().manual_seed(int(seed))
+    cls = RNNClassifier if task == "classification" else RNNRegressor
+    return cls(n_in, int(config["hidden"]), n_out, generator=gen, device=device, **kw)
 
-        if not bool(torch.isfinite(norms).all()):
-            warnings.warn(
-                "non-finite dL/dh_t at steps "
-                f"{(~torch.isfinite(norms)).nonzero().flatten().add(1).tolist()}",
-                NonFiniteGradientWarning,
-                stacklevel=2,
-            )
-        elif norms[-1] > 0 and float(norms[0] / norms[-1]) < vanishing_ratio:
-            warnings.warn(
-                f"vanishing gradients through time: ||dL/dh_1|| / ||dL/dh_T|| = "
-                f"{float(norms[0] / norms[-1]):.3g} (threshold {vanishing_ratio:g})",
-                VanishingGradientWarning,
-                stacklevel=2,
-            )
-    return norms
+
+class RecurrentRegularizer:
+    """The trainers' regularizer protocol for models with :class:`ElmanRNN` layers.
+
+    ``penalty(model)`` is :func:`penalties` (the identity penalties, added to the loss) and
+    ``after_step(model, lr)`` is :func:`enforce_constraints` (the projections after every
+    optimizer step: projected gradient descent). Pass an instance as ``regularizer=`` to
+    :func:`smithing.train.sequence.fit_sequence` or :func:`smithing.train.fit`.
+    """
+
+    def penalty(self, model: nn.Module) -> Tensor:
+        return penalties(model)
+
+    def after_step(self, model: nn.Module, lr: float) -> None:
+        enforce_constraints(model)
 
 
 __all__ = [
@@ -669,6 +671,8 @@ __all__ = [
     "ElmanRNN",
     "RNNClassifier",
     "RNNRegressor",
+    "RNN_OPTIONS",
+    "RecurrentRegularizer",
     "clip_singular_values_",
     "elman_unroll",
     "enforce_constraints",
@@ -677,5 +681,5 @@ __all__ = [
     "penalties",
     "project_identity_ball_",
     "project_orthogonal_",
-    "time_lag_gradient_norms",
+    "readout_from_config",
 ]

@@ -20,7 +20,9 @@ the weight is set to 0) and removes the lowest ``fraction``:
   loss, raises it by exactly ``L_q``. Weights are removed one at a time; after each removal
   ``H^-1`` is downdated to the inverse Hessian of the remaining weights,
   ``H^-1 <- H^-1 - H^-1 e_q e_q^T H^-1 / [H^-1]_qq`` (the inverse of the submatrix without
-  row/column ``q``: a rank-one Woodbury downdate, exact, instead of re-inverting). ``H`` is
+  row/column ``q``: a rank-one Woodbury downdate, exact, instead of re-inverting). Weights
+  already pruned by an earlier mask are left out by inverting only the kept block
+  (:func:`obs_inverse`; it needs only that block to be invertible). ``H`` is
   ``hessian="exact"`` (default; the Hessian of the loss by ``torch.func.hessian``) or
   ``hessian="gauss_newton"`` (:func:`gauss_newton_matrix`: the outer-product matrix
   ``G = (1/N) sum_i J_i^T (diag q_i - q_i q_i^T) J_i`` of the mean softmax cross-entropy, the
@@ -68,6 +70,7 @@ __all__ = [
     "magnitude_saliency",
     "obd_saliency",
     "obs_downdate",
+    "obs_inverse",
     "obs_prune",
     "obs_saliency",
     "obs_update",
@@ -383,21 +386,83 @@ def obs_downdate(h_inv: Tensor, q: int) -> Tensor:
     return h_inv - torch.outer(col, h_inv[q, :]) / h_inv[q, q]
 
 
-def obs_prune(
-    w: Tensor, h_inv: Tensor, k: int, *, removed: Tensor | None = None
-) -> tuple[Tensor, Tensor, list[tuple[int, float]], Tensor]:
-    """Remove ``k`` weights from flat ``w`` one at a time by OBS.
+def obs_inverse(h: Tensor, keep: Tensor | None = None, *, damping: float = 0.0) -> Tensor:
+    """``(H_KK + damping I)^-1`` over the kept weights ``K``, embedded in an ``(n, n)`` zero matrix.
 
-    ``removed`` (bool ``(n,)``) marks weights already pruned: they are fixed at 0 first.
-    Returns ``(w, removed, [(q, L_q), ...], h_inv)`` with the updated weights, the removal mask,
-    the sequence of removals with their saliencies at removal time (for a quadratic loss their
-    sum is the exact loss increase) and the downdated inverse.
+    ``h`` is the ``(n, n)`` Hessian (or Gauss-Newton matrix) of all ``n`` weights, ``keep`` a
+    bool ``(n,)`` (default: all kept). Entry ``[i, j]`` of the result is ``[(H_KK + damping
+    I)^-1]_ij`` for kept ``i, j`` and 0 when either is removed. In exact arithmetic this is what
+    :func:`obs_downdate` of the full inverse for every removed weight gives (the inverse of the
+    submatrix without their rows and columns), but it needs only the kept block to be
+    invertible and accumulates no rounding from the downdates. The zero rows and columns give a
+    removed weight ``[H^-1]_qq = 0``: :func:`obs_saliency` ``inf`` (never chosen) and
+    :func:`obs_update` 0 (never moved). ``damping`` is added to the kept block's diagonal
+    (Hassibi & Stork's ``H_0 = alpha I`` start of the inverse recursion plays this role).
+    Pass the result to :func:`obs_prune` with ``downdated=True``.
+    """
+    check(
+        h.dim() == 2 and h.shape[0] == h.shape[1],
+        "h",
+        tuple(h.shape),
+        "a square (n, n) matrix",
+    )
+    check(damping >= 0, "damping", damping, "a non-negative number")
+    if keep is None:
+        keep = torch.ones(h.shape[0], dtype=torch.bool, device=h.device)
+    check(
+        keep.dtype == torch.bool and tuple(keep.shape) == (h.shape[0],),
+        "keep",
+        f"{keep.dtype} {tuple(keep.shape)}",
+        f"a bool ({h.shape[0]},) tensor",
+    )
+    idx = torch.nonzero(keep).flatten().to(h.device)  # (m,) the kept weights
+    sub = h[idx][:, idx]  # (m, m) H_KK
+    if damping:
+        sub = sub + damping * torch.eye(len(idx), dtype=h.dtype, device=h.device)  # + alpha I
+    h_inv = torch.zeros_like(h)
+    h_inv[idx[:, None], idx[None, :]] = torch.linalg.inv(sub)  # (H_KK + alpha I)^-1
+    return h_inv
+
+
+def obs_prune(
+    w: Tensor,
+    h_inv: Tensor,
+    k: int,
+    *,
+    removed: Tensor | None = None,
+    downdated: bool = False,
+) -> tuple[Tensor, Tensor, list[tuple[int, float]], Tensor]:
+    """Remove ``k`` weights from flat ``w`` one at a time by OBS (Hassibi & Stork 1993).
+
+    Each removal picks ``q = argmin_q L_q``, ``L_q = w_q^2 / (2 [H^-1]_qq)`` over the remaining
+    weights, moves all weights by ``dw = -(w_q / [H^-1]_qq) H^-1 e_q`` (eq. 5; ``w_q + dw_q =
+    0``), sets the removed weights to exactly 0 and downdates ``H^-1`` to the remaining weights
+    (:func:`obs_downdate`). For a quadratic loss the result is the exact minimum with the
+    removed weights at 0, and the ``L_q`` add up to the exact loss increase.
+
+    Args:
+        w: the ``(n,)`` flat weights (float64 recommended).
+        h_inv: the ``(n, n)`` inverse Hessian: of all ``n`` weights (``downdated=False``) or
+            already of the kept ones, with zero rows and columns for the removed weights
+            (``downdated=True``: what :func:`obs_inverse` or a previous call returns).
+        k: how many more weights to remove.
+        removed: bool ``(n,)`` marking weights already pruned (default none): they are set to 0
+            and, unless ``downdated``, ``h_inv`` is downdated for each first.
+        downdated: whether ``h_inv`` is already the kept weights' inverse (see ``h_inv``). A
+            removal can thus be continued call after call: ``w, removed, _, h_inv =
+            obs_prune(w, h_inv, k, removed=removed, downdated=True)``.
+
+    Returns:
+        ``(w, removed, [(q, L_q), ...], h_inv)``: the updated weights, the removal mask, the
+        removals in order with their saliencies at removal time, and the downdated inverse.
+        The inputs are not modified.
     """
     w, h_inv = w.clone(), h_inv.clone()
     removed = torch.zeros_like(w, dtype=torch.bool) if removed is None else removed.clone()
-    for q in torch.nonzero(removed).flatten().tolist():
-        w[q] = 0.0
-        h_inv = obs_downdate(h_inv, q)
+    if not downdated:
+        for q in torch.nonzero(removed).flatten().tolist():
+            h_inv = obs_downdate(h_inv, q)
+    w = w.masked_fill(removed, 0.0)
     check(0 <= k <= int((~removed).sum()), "k", k, f"at most the {int((~removed).sum())} remaining")
     history = []
     for _ in range(k):
@@ -405,9 +470,9 @@ def obs_prune(
         q = int(torch.argmin(sal))
         history.append((q, float(sal[q])))
         w = w + obs_update(w, h_inv, q)  # w + dw, eq. 5
-        w[q] = 0.0  # exact zero (w_q + dw_q = 0 up to rounding)
         removed[q] = True
-        h_inv = obs_downdate(h_inv, q)
+        w = w.masked_fill(removed, 0.0)  # exact zeros (w_q + dw_q = 0 up to rounding)
+        h_inv = obs_downdate(h_inv, q)  # the inverse Hessian of the remaining weights
     return w, removed, history, h_inv
 
 
@@ -426,6 +491,7 @@ class _Context:
     damping: float
     max_params: int
     generator: torch.Generator | None
+    chunk: int | None  # examples per batch of per-example Jacobians / gradients
 
 
 PRUNE_METHODS: Registry[Callable[[_Context], tuple[dict, float | None, list]]] = Registry(
@@ -505,7 +571,7 @@ def _obd(ctx: _Context):
     if ctx.hessian == "gauss_newton":
         check(ctx.data is not None, "data", None, "(x, y) for hessian='gauss_newton'")
         names = list(ctx.params)
-        diag = _gauss_newton(ctx.model, names, ctx.data[0], _GN_CHUNK, diagonal=True)  # (n,)
+        diag = _gauss_newton(ctx.model, names, ctx.data[0], ctx.chunk, diagonal=True)  # (n,)
         h = _unflatten(diag, {n: ctx.params[n].detach() for n in names})
         h = {n: v.to(ctx.params[n].dtype) for n, v in h.items()}
     elif ctx.hessian in ("fisher", "empirical_fisher"):
@@ -517,6 +583,7 @@ def _obd(ctx: _Context):
             x,
             None if ctx.hessian == "fisher" else y,
             generator=ctx.generator,
+            chunk=ctx.chunk if ctx.chunk is not None else x.shape[0],
         )
     else:
         check(ctx.objective is not None, "objective", None, "an objective or loss_fn + data")
@@ -565,16 +632,16 @@ def _obs(ctx: _Context):
         )
         k = ctx.k_new[None] if None in ctx.k_new else ctx.k_new[names[0]]
         if ctx.hessian == "gauss_newton":
-            h = gauss_newton_matrix(ctx.model, names, ctx.data[0], chunk=_GN_CHUNK)  # (n, n)
+            h = gauss_newton_matrix(ctx.model, names, ctx.data[0], chunk=ctx.chunk)  # (n, n)
         else:
             h = full_hessian(ctx.objective, sub).double()  # (n, n)
         h = h + ctx.damping * torch.eye(n_w, dtype=h.dtype, device=h.device)  # H + damping I
         w = _flatten({n: p.detach() for n, p in sub.items()}).double()
         removed = ~_flatten({n: ctx.mask.masks[n] for n in names}).to(w.device)
         _check_invertible(ctx, h, ~removed)
-        h_inv = torch.linalg.inv(h)
+        h_inv = obs_inverse(h, ~removed)  # the kept block's inverse; removed rows/columns 0
         sal_all.update(_unflatten(obs_saliency(w, h_inv).to(ctx.params[names[0]].dtype), sub))
-        w_new, removed, history, _ = obs_prune(w, h_inv, max(0, k), removed=removed)
+        w_new, removed, history, _ = obs_prune(w, h_inv, max(0, k), removed=removed, downdated=True)
         predicted += sum(s for _, s in history)
         offsets, start = {}, 0
         for n in names:
@@ -609,6 +676,7 @@ def prune(
     mask: PruneMask | None = None,
     max_params: int = 4096,
     generator: torch.Generator | None = None,
+    chunk: int | None = _GN_CHUNK,
 ) -> tuple[PruneMask, PruneReport]:
     """Prune ``fraction`` of ``model``'s weights by ``method``; returns ``(mask, report)``.
 
@@ -642,6 +710,9 @@ def prune(
         mask: an earlier mask to extend (its pruned weights stay pruned).
         max_params: refuse full ``(n, n)`` matrices (exact Hessian, OBS's Gauss-Newton) over
             more weights than this.
+        chunk: examples per batch of the per-example gradients and Jacobians of the Fisher and
+            Gauss-Newton options (memory ``chunk * classes * weights`` numbers); None: all
+            ``data`` at once. The batching changes the summation order, hence the last bits.
 
     The model's weights are modified in place (pruned ones set to 0; OBS also moves the others).
     The model should be in eval mode when a loss is evaluated (dropout off).
@@ -651,6 +722,12 @@ def prune(
     check(scope in ("global", "layer"), "scope", scope, "'global' or 'layer'")
     check(hessian in HESSIANS, "hessian", hessian, f"one of {_names_list(HESSIANS)}")
     check(damping >= 0, "damping", damping, "a non-negative number")
+    check(
+        chunk is None or (isinstance(chunk, int) and chunk >= 1),
+        "chunk",
+        chunk,
+        "None or a positive number of examples",
+    )
     all_params = dict(model.named_parameters())
     if names is None:
         chosen = dict(select(all_params.items(), include_biases=include_biases, exclude=exclude))
@@ -698,6 +775,7 @@ def prune(
         damping,
         max_params,
         generator,
+        chunk,
     )
     saliency, predicted, order = entry.obj(ctx)
     mask.apply_(all_params)

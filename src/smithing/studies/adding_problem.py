@@ -18,10 +18,11 @@ Recipe (all variants alike, documented departure from the paper): RMSprop (``alp
 ``QUICK_LR`` = 3e-3 at quick scale, ``LR`` = 1e-3 at paper scale), mini-batches of ``BATCH`` = 50
 drawn from a fixed training set, gradient-norm clipping at ``CLIP`` = 1 (Pascanu et al. 2013,
 :func:`smithing.train.clipping.clip_grad_norm`), test MSE on a fixed test set every
-``eval_every`` steps. Le et al. used plain SGD with a learning rate and a
-clipping threshold tuned per model from small grids (U: their section 4.1, to be checked),
-100,000 training and 10,000 test sequences and T in {150, 200, 300, 400}; RMSprop is the choice
-of the common re-implementations (e.g. the Keras IRNN example) and needs no per-model tuning.
+``eval_every`` steps (the step-based trainer :func:`smithing.train.fit_sequence`). Le et al.
+used plain SGD with a learning rate and a clipping threshold tuned per model from small grids
+(U: their section 4.1, to be checked), 100,000 training and 10,000 test sequences and T in
+{150, 200, 300, 400}; RMSprop is the choice of the common re-implementations (e.g. the Keras
+IRNN example) and needs no per-model tuning.
 
 Scales: ``quick`` = T = 50 only, 2 seeds, 40 hidden units, 1000 steps (about 4-5 CPU-seconds
 a run with one thread; 8 runs); ``paper`` = T in {50, 100, 150}, 100 hidden units, 100,000 / 10,000
@@ -34,16 +35,21 @@ import math
 import time
 
 import torch
-from torch import nn
-from torch.nn import functional as F
 
-from smithing import optim
-from smithing._registry import check
 from smithing.data import load
 from smithing.data.synthetic import adding_baseline_mse
-from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
-from smithing.nn.rnn import RNNClassifier, RNNRegressor, enforce_constraints, penalties
-from smithing.train.clipping import clip_grad_norm
+from smithing.experiment import (
+    Figure,
+    RunResult,
+    Study,
+    Table,
+    Variant,
+    mean_std_ci,
+    register,
+    unwrap_paragraphs,
+)
+from smithing.nn.rnn import RecurrentRegularizer, readout_from_config
+from smithing.train import fit_sequence
 
 LR = 1e-3  # paper scale (100 units, 20,000 steps)
 QUICK_LR = 3e-3  # quick scale: 1000 steps only
@@ -59,166 +65,6 @@ MODELS: dict[str, dict] = {
     "orthogonal": {"activation": "tanh", "init": "orthogonal"},
 }
 
-#: configuration keys of a run (besides "dataset" and "seed", which the runner adds)
-RNN_KEYS = (
-    "activation",
-    "init",
-    "scale",
-    "input_std",
-    "constraint",
-    "constraint_options",
-    "identity_penalty",
-    "fused",
-    "compile",
-)
-
-
-def unwrap_paragraphs(text: str) -> str:
-    """Join the hard-wrapped lines of each paragraph (the report's markdown renders each line
-    as a paragraph); table rows (``|``) and blank lines are kept."""
-    out: list[str] = []
-    for line in text.strip().splitlines():
-        s = line.strip()
-        if s and not s.startswith("|") and out and out[-1] and not out[-1].startswith("|"):
-            out[-1] += " " + s
-        else:
-            out.append(s)
-    return "\n".join(out)
-
-
-# ------------------------------------------------------------------------------------------------
-# the training loop shared by the RNN studies
-# ------------------------------------------------------------------------------------------------
-
-
-def _evaluate(model: nn.Module, x, y, task: str, chunk: int) -> dict[str, float]:
-    """Mean loss (and error rate for classification) over a split, in chunks (bounded memory)."""
-    model.eval()
-    total, wrong, n = 0.0, 0, len(x)
-    with torch.no_grad():
-        for i in range(0, n, chunk):
-            out = model(x[i : i + chunk])
-            yb = y[i : i + chunk]
-            if task == "classification":
-                total += float(F.cross_entropy(out, yb, reduction="sum"))
-                wrong += int((out.argmax(-1) != yb).sum())
-            else:
-                total += float(F.mse_loss(out, yb, reduction="sum"))
-    model.train()
-    out = {"loss": total / max(n, 1)}
-    if task == "classification":
-        out["error"] = wrong / max(n, 1)
-    return out
-
-
-def train_sequence_model(
-    model: nn.Module,
-    data,
-    *,
-    steps: int,
-    optimizer: str = "rmsprop",
-    lr: float = LR,
-    optimizer_options: dict | None = None,
-    batch_size: int = BATCH,
-    clip_norm: float | None = CLIP,
-    eval_every: int = EVAL_EVERY,
-    eval_chunk: int = 1000,
-    seed: int = 0,
-    progress=None,
-) -> tuple[list[dict], str, str]:
-    """Train an RNN readout model (``RNNRegressor`` / ``RNNClassifier``) for ``steps`` steps.
-
-    Each step: a mini-batch ``x[perm[i:i + batch_size]]`` of the device-resident training split
-    (a fresh ``torch.randperm`` from a CPU generator seeded ``seed`` each pass), the loss by
-    ``model.task`` (MSE or cross-entropy) plus the model's penalties, ``backward``, gradient-norm
-    clipping at ``clip_norm`` (Pascanu et al. 2013; a non-finite gradient skips the step),
-    ``optimizer.step()`` (``smithing.optim.make``), then the RNN constraint
-    (:func:`smithing.nn.rnn.enforce_constraints`: projected gradient descent).
-
-    Every ``eval_every`` steps (and at step 0) one record: ``step``, ``train_loss`` (mean over
-    the steps since the last record), ``grad_norm`` (mean norm before clipping), ``clipped``
-    (fraction of clipped steps), ``valid_loss``, ``test_loss`` and, for regression,
-    ``test_mse`` / for classification ``valid_error``, ``test_error``.
-
-    Returns ``(records, status, message)``; status ``"diverged"`` when the loss became
-    non-finite (training stops there), else ``"done"``.
-    """
-    check(isinstance(steps, int) and steps >= 0, "steps", steps, "a non-negative int")
-    check(isinstance(eval_every, int) and eval_every > 0, "eval_every", eval_every, "an int > 0")
-    task = getattr(model, "task", "regression")
-    opt = optim.make(optimizer, model.parameters(), lr, **(optimizer_options or {}))
-    xs, ys = data.train.x, data.train.y
-    n = len(xs)
-    gen = torch.Generator().manual_seed(int(seed))
-    perm, pos = torch.randperm(n, generator=gen), 0
-    records: list[dict] = []
-    window = {"loss": 0.0, "norm": 0.0, "clipped": 0, "steps": 0}
-
-    def record(step: int) -> None:
-        w = max(window["steps"], 1)
-        rec: dict = {"step": step}
-        if window["steps"]:
-            rec.update(
-                train_loss=window["loss"] / w,
-                grad_norm=window["norm"] / w,
-                clipped=window["clipped"] / w,
-            )
-        for split in ("valid", "test"):
-            s = data.split(split)
-            if len(s) == 0:
-                continue
-            ev = _evaluate(model, s.x, s.y, task, eval_chunk)
-            rec[f"{split}_loss"] = ev["loss"]
-            if task == "classification":
-                rec[f"{split}_error"] = ev["error"]
-            elif split == "test":
-                rec["test_mse"] = ev["loss"]
-        records.append(rec)
-        window.update(loss=0.0, norm=0.0, clipped=0, steps=0)
-        if progress is not None:
-            progress(step, steps)
-
-    record(0)
-    model.train()
-    for step in range(1, steps + 1):
-        if pos + batch_size > n:
-            perm, pos = torch.randperm(n, generator=gen), 0
-        idx = perm[pos : pos + batch_size].to(xs.device)
-        pos += batch_size
-        out = model(xs[idx])
-        yb = ys[idx]
-        loss = F.cross_entropy(out, yb) if task == "classification" else F.mse_loss(out, yb)
-        loss_f = float(loss.detach())
-        if not math.isfinite(loss_f):
-            record(step)
-            return records, "diverged", f"non-finite training loss at step {step}"
-        opt.zero_grad(set_to_none=True)
-        (loss + penalties(model).to(loss.device)).backward()
-        if clip_norm is not None:
-            rep = clip_grad_norm(model, clip_norm, on_nonfinite="skip")
-            norm, clipped = rep.total_norm, bool(rep.clipped)
-        else:
-            norm = float(torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]))
-            clipped = False
-        opt.step()
-        enforce_constraints(model)
-        window["loss"] += loss_f
-        window["norm"] += norm if math.isfinite(norm) else 0.0
-        window["clipped"] += int(clipped)
-        window["steps"] += 1
-        if step % eval_every == 0 or step == steps:
-            record(step)
-    return records, "done", ""
-
-
-def build_model(config: dict, n_in: int, n_out: int, task: str, seed: int, device) -> nn.Module:
-    """The readout model of a run: ``config`` holds :data:`RNN_KEYS` and ``hidden``."""
-    kw = {k: config[k] for k in RNN_KEYS if config.get(k) is not None}
-    gen = torch.Generator().manual_seed(int(seed))
-    cls = RNNClassifier if task == "classification" else RNNRegressor
-    return cls(n_in, int(config["hidden"]), n_out, generator=gen, device=device, **kw)
-
-
 # ------------------------------------------------------------------------------------------------
 # the study
 # ------------------------------------------------------------------------------------------------
@@ -228,9 +74,12 @@ def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResul
     """One adding-problem run (the runner's ``run`` for kind ``"adding"``).
 
     ``config``: ``T``, ``n_train``, ``n_test``, ``hidden``, ``steps``, ``lr``, ``batch_size``,
-    ``clip_norm``, ``eval_every``, ``optimizer`` (+ ``optimizer_options``) and the
-    :data:`RNN_KEYS`. The data is the same for every seed (data seed 0); ``seed`` drives the
-    weights and the mini-batch order.
+    ``clip_norm``, ``eval_every``, ``optimizer`` (+ ``optimizer_options``) and the RNN options
+    (:data:`smithing.nn.rnn.RNN_OPTIONS`). The data is the same for every seed (data seed 0);
+    ``seed`` drives the weights and the mini-batch order. Trained by
+    :func:`smithing.train.fit_sequence` with the RNN's constraint enforced after every step;
+    the run's epoch records are its evaluation records (``step``, ``train_loss``,
+    ``grad_norm``, ``clipped``, ``test_loss``, ``test_mse``).
     """
     t0 = time.perf_counter()
     T = int(config["T"])
@@ -243,8 +92,8 @@ def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResul
         n_test=int(config["n_test"]),
         seed=0,
     )
-    model = build_model(config, 2, 1, "regression", seed, device)
-    records, status, message = train_sequence_model(
+    model = readout_from_config(config, 2, 1, "regression", seed=seed, device=device)
+    hist = fit_sequence(
         model,
         data,
         steps=int(config["steps"]),
@@ -255,7 +104,9 @@ def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResul
         clip_norm=config.get("clip_norm", CLIP),
         eval_every=int(config.get("eval_every", EVAL_EVERY)),
         seed=seed,
+        regularizer=RecurrentRegularizer(),
     )
+    records, status, message = hist.epochs, hist.status, hist.message
     last = records[-1]
     best = min(r["test_mse"] for r in records if "test_mse" in r and math.isfinite(r["test_mse"]))
     final = {

@@ -317,10 +317,10 @@ def init_signals(results, device: str = "cpu") -> dict[str, dict[str, np.ndarray
 
     Rebuilds each stored "mlp" configuration at initialization (``build_model``) and measures on
     the first ``VARIANCE_BATCH`` training examples (see
-    :func:`smithing.studies.vanishing_gradients.signals`).
+    :func:`smithing.train.gradient_flow.signal_variances`).
     """
     from smithing.experiment.mlp import MLPConfig, build_model, load_data
-    from smithing.studies.vanishing_gradients import signals
+    from smithing.train import signal_variances
 
     out: dict[str, dict[str, np.ndarray]] = {}
     data_cache: dict = {}
@@ -335,7 +335,9 @@ def init_signals(results, device: str = "cpu") -> dict[str, dict[str, np.ndarray
                 data_cache[key] = load_data(cfg, device)
             data = data_cache[key]
             model = build_model(cfg, data).to(device)
-            s = signals(model, data.train.x[:VARIANCE_BATCH], data.train.y[:VARIANCE_BATCH])
+            s = signal_variances(
+                model, data.train.x[:VARIANCE_BATCH], data.train.y[:VARIANCE_BATCH]
+            )
             acts.append(s["act_var"])
             grads.append(s["grad_var"])
         if acts:

@@ -43,12 +43,17 @@ from torch.nn import functional as F
 
 from smithing.data import load
 from smithing.data.base import Dataset, Split
-from smithing.experiment import Figure, RunResult, Study, Variant, error_table, register
-from smithing.studies.adding_problem import (
-    build_model,
-    train_sequence_model,
+from smithing.experiment import (
+    Figure,
+    RunResult,
+    Study,
+    Variant,
+    error_table,
+    register,
     unwrap_paragraphs,
 )
+from smithing.nn.rnn import RecurrentRegularizer, readout_from_config
+from smithing.train import fit_sequence
 
 PERMUTATION_SEED = 1234  # one fixed permutation for every run (as in the paper)
 
@@ -108,16 +113,18 @@ def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResul
     ``config``: ``side``, ``permuted``, ``n_train`` / ``n_valid`` / ``n_test`` (``None``: the whole
     split), ``hidden``, ``epochs``, ``batch_size``, ``lr``, ``optimizer`` (+
     ``optimizer_options``), ``clip_norm``, ``evals_per_epoch`` and the RNN options
-    (``activation``, ``init``, ``fused``, ...).
+    (``activation``, ``init``, ``fused``, ...; :data:`smithing.nn.rnn.RNN_OPTIONS`). Trained by
+    :func:`smithing.train.fit_sequence`, ``evals_per_epoch`` evaluations per pass over the
+    training images; ``eval_chunk`` is its ``eval_batch_size``.
     """
     t0 = time.perf_counter()
     data = sequence_data(config, device)
-    model = build_model(config, 1, 10, "classification", seed, device)
+    model = readout_from_config(config, 1, 10, "classification", seed=seed, device=device)
     batch = int(config["batch_size"])
     steps_per_epoch = max(1, len(data.train) // batch)
     steps = int(config["epochs"]) * steps_per_epoch
     evals = max(1, int(config.get("evals_per_epoch", 1)))
-    records, status, message = train_sequence_model(
+    hist = fit_sequence(
         model,
         data,
         steps=steps,
@@ -127,9 +134,11 @@ def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResul
         batch_size=batch,
         clip_norm=config.get("clip_norm", 1.0),
         eval_every=max(1, steps_per_epoch // evals),
-        eval_chunk=int(config.get("eval_chunk", 500)),
+        eval_batch_size=int(config.get("eval_chunk", 500)),
         seed=seed,
+        regularizer=RecurrentRegularizer(),
     )
+    records, status, message = hist.epochs, hist.status, hist.message
     for r in records:
         r["epochs_seen"] = r["step"] / steps_per_epoch  # ("epoch" is the store's int key)
     last = records[-1]

@@ -10,7 +10,8 @@ each method draws two curves over the fractions ``f`` of its weights (biases are
   Surgeon", NIPS 5, 1993) removes weights one at a time by ``L_q = w_q^2 / (2 [H^-1]_qq)`` with
   the compensating update ``dw = -(w_q / [H^-1]_qq) H^-1 e_q`` (eq. 5) and the exact rank-one
   downdate of ``H^-1``, from one Hessian of the base network, the curve being read off as the
-  removals pass each ``f``.
+  removals pass each ``f`` (:func:`smithing.regularize.obs_prune` continued from fraction to
+  fraction on :func:`smithing.regularize.obs_inverse` of the base network).
 * **with retraining (iterative)**: the classic prune-retrain schedule (the recipe of both
   papers): prune to the next ``f`` (:func:`smithing.regularize.prune`, extending the previous
   mask; OBD/OBS recompute their Hessian at the current network), then retrain
@@ -39,14 +40,13 @@ rank-one downdates per curve are cheap; biases are never pruned.
 from __future__ import annotations
 
 import copy
-import math
 import time
 
 import torch
 from torch.nn import functional as F
 
 from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
-from smithing.regularize.prune import gauss_newton_matrix
+from smithing.regularize.prune import gauss_newton_matrix, obs_inverse, obs_prune
 
 METHODS = ("magnitude", "obd", "obs")
 FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95)
@@ -146,6 +146,11 @@ def _prune(*args, **kw):
         return prune(*args, **kw)
 
 
+def _n_weights(model) -> int:
+    names = set(_weight_names(model))
+    return sum(p.numel() for n, p in model.named_parameters() if n in names)
+
+
 def _flat_weights(model, names) -> torch.Tensor:
     named = dict(model.named_parameters())
     return torch.cat([named[n].detach().reshape(-1) for n in names]).double()  # (n,)
@@ -159,49 +164,6 @@ def _set_flat_weights(model, names, w: torch.Tensor) -> None:
             p = named[n]
             p.copy_(w[start : start + p.numel()].reshape(p.shape).to(p.dtype))
             start += p.numel()
-
-
-def _obs_remove(w: torch.Tensor, h_inv: torch.Tensor, removed: torch.Tensor, k: int):
-    """Remove ``k`` more weights by OBS (Hassibi & Stork 1993, eq. 5); in place on ``removed``.
-
-    ``h_inv`` must already be the inverse Hessian of the weights not in ``removed``.
-    """
-    from smithing.regularize import obs_downdate, obs_saliency, obs_update
-
-    for _ in range(k):
-        sal = obs_saliency(w, h_inv).masked_fill(removed, math.inf)  # L_q = w_q^2/(2[H^-1]_qq)
-        q = int(torch.argmin(sal))
-        w = w + obs_update(w, h_inv, q)  # dw = -(w_q / [H^-1]_qq) H^-1 e_q, eq. 5
-        removed[q] = True
-        w = w.masked_fill(removed, 0.0)  # exact zeros (the downdated rows are 0 up to rounding)
-        h_inv = obs_downdate(h_inv, q)  # the inverse Hessian of the remaining weights
-    return w, h_inv
-
-
-def _obs_inverse(model, names, xh, damping: float, keep: torch.Tensor) -> torch.Tensor:
-    """``(G_kk + damping I)^-1`` over the kept weights, embedded in an ``(n, n)`` zero matrix.
-
-    Inverting the kept block equals downdating the full inverse for every removed weight;
-    the embedded zeros give removed weights ``[H^-1]_qq = 0`` (never chosen, never moved).
-    """
-    g = gauss_newton_matrix(model, names, xh)  # (n, n), Hassibi & Stork Sec. 3
-    idx = torch.nonzero(keep).flatten()
-    sub = g[idx][:, idx] + damping * torch.eye(len(idx), dtype=g.dtype)  # Hassibi's H0 = a I
-    h_inv = torch.zeros_like(g)
-    h_inv[idx[:, None], idx[None, :]] = torch.linalg.inv(sub)
-    return h_inv
-
-
-def _obs_mask(model, names, removed: torch.Tensor):
-    from smithing.regularize import PruneMask
-
-    named = dict(model.named_parameters())
-    masks, start = {}, 0
-    for n in names:
-        p = named[n]
-        masks[n] = ~removed[start : start + p.numel()].reshape(p.shape)
-        start += p.numel()
-    return PruneMask(masks)
 
 
 def _obd_data(xh, yh, opts) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,12 +183,13 @@ def _one_shot(base, method: str, fractions, data, xh, yh, opts, gen) -> dict:
     if method == "obs":
         w = _flat_weights(base, names)
         removed = torch.zeros_like(w, dtype=torch.bool)
-        h_inv = _obs_inverse(base, names, xh, opts["obs_damping"], ~removed)
+        g = gauss_newton_matrix(base, names, xh)  # (n, n), Hassibi & Stork Sec. 3
+        h_inv = obs_inverse(g, damping=opts["obs_damping"])  # (G + alpha I)^-1
     for f in fractions:
         model = copy.deepcopy(base)
         if method == "obs":
             k = max(0, round(f * len(w)) - int(removed.sum()))
-            w, h_inv = _obs_remove(w, h_inv, removed, k)
+            w, removed, _, h_inv = obs_prune(w, h_inv, k, removed=removed, downdated=True)
             _set_flat_weights(model, names, w)
         elif f > 0:
             _prune(
@@ -245,29 +208,24 @@ def _one_shot(base, method: str, fractions, data, xh, yh, opts, gen) -> dict:
 
 
 def _prune_more(model, method: str, f: float, mask, xh, yh, opts, gen):
-    """Extend ``mask`` to a total fraction ``f`` of ``model``'s weights; returns the new mask."""
-    if method != "obs":
-        mask, _ = _prune(
-            model,
-            method,
-            f,
-            loss_fn=F.cross_entropy,
-            data=_obd_data(xh, yh, opts),
-            mask=mask,
-            hessian=opts["obd_hessian"],
-            generator=gen,
-        )
-        return mask
-    names = _weight_names(model)
-    w = _flat_weights(model, names)
-    if mask is None:
-        removed = torch.zeros_like(w, dtype=torch.bool)
+    """Extend ``mask`` to a total fraction ``f`` of ``model``'s weights; returns the new mask.
+
+    OBS: :func:`smithing.regularize.prune` with the Gauss-Newton matrix of the current network
+    over all the Hessian examples at once (``chunk=None``, as the one-shot curve's), damped by
+    ``obs_damping`` and inverted over the kept weights.
+    """
+    if method == "obs":
+        options = {
+            "data": (xh, yh),
+            "hessian": "gauss_newton",
+            "damping": opts["obs_damping"],
+            "chunk": None,
+            "max_params": _n_weights(model),  # no limit: the study's nets are small
+        }
     else:
-        removed = ~torch.cat([mask.masks[n].reshape(-1) for n in names])
-    h_inv = _obs_inverse(model, names, xh, opts["obs_damping"], ~removed)
-    w, _ = _obs_remove(w, h_inv, removed, max(0, round(f * len(w)) - int(removed.sum())))
-    _set_flat_weights(model, names, w)
-    return _obs_mask(model, names, removed)
+        options = {"data": _obd_data(xh, yh, opts), "hessian": opts["obd_hessian"]}
+    mask, _ = _prune(model, method, f, loss_fn=F.cross_entropy, mask=mask, generator=gen, **options)
+    return mask
 
 
 def _iterative(base, method: str, fractions, data, xh, yh, opts, cfg, gen) -> dict:
@@ -337,7 +295,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
                 "train_loss_retrained": it["train_loss"],
             }
             seconds[method] = time.perf_counter() - t
-    n_weights = sum(p.numel() for n, p in base.named_parameters() if n in _weight_names(base))
+    n_weights = _n_weights(base)
     extra = {
         "fractions": fractions,
         "curves": curves,

@@ -7,7 +7,8 @@ geometrically, by about ``||W_hh||_2 * |f'|`` per step (Bengio, Simard & Frascon
 long-term dependencies with gradient descent is difficult", IEEE Trans. Neural Networks 5(2),
 1994; Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks",
 ICML 2013, section 2). The study measures it at initialization
-(:func:`smithing.nn.rnn.time_lag_gradient_norms`) on a batch of adding-problem sequences, for:
+(:func:`smithing.train.gradient_flow.time_lag_gradient_norms`) on a batch of adding-problem
+sequences, for:
 
 * tanh, Gaussian ``W_hh`` with spectral radius 0.9 (vanishing) and 3 (exploding: the input
   weights N(0, 0.001^2) keep the tanh units in their linear range, where ``f' ~ 1``);
@@ -32,9 +33,18 @@ import time
 import torch
 
 from smithing.data.synthetic import adding_problem
-from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
-from smithing.nn.rnn import RNNRegressor, time_lag_gradient_norms
-from smithing.studies.adding_problem import unwrap_paragraphs
+from smithing.experiment import (
+    Figure,
+    RunResult,
+    Study,
+    Table,
+    Variant,
+    mean_std_ci,
+    register,
+    unwrap_paragraphs,
+)
+from smithing.nn.rnn import RNNRegressor
+from smithing.train import time_lag_gradient_norms
 
 #: name -> ElmanRNN options (and a line style for the figure)
 MODELS: dict[str, dict] = {

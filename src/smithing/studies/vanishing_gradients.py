@@ -36,8 +36,8 @@ Each run is the custom kind :data:`KIND` (:func:`run`): an
 :class:`~smithing.experiment.mlp.MLPConfig`
 trained by :func:`smithing.train.fit` with a callback that measures, at the end of every epoch
 and on a fixed batch of ``DIAG_BATCH`` training examples, the gradient norm of every weight
-matrix (:func:`~smithing.train.diagnostics.layer_gradient_norms`) and the mean / std /
-saturation of every hidden layer (:func:`~smithing.train.diagnostics.activation_stats`). The
+matrix and the mean / std / saturation of every hidden layer
+(:func:`smithing.train.gradient_flow.gradient_flow`). The
 same measurements at initialization, histograms of activations (Glorot & Bengio's figure 6) and
 of ``log10 |dL/dz|`` (their figure 7, on a log axis) at init and after training, and the
 per-step training losses of the first ``STEP_LOSSES`` steps go into the run's extras.
@@ -60,7 +60,6 @@ from dataclasses import replace
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from smithing.experiment import (
     Figure,
@@ -71,6 +70,7 @@ from smithing.experiment import (
     mean_std_ci,
     register,
 )
+from smithing.train.gradient_flow import gradient_flow
 
 KIND = "gradient-flow"
 LONG = 10  # "or just wait longer?": sigmoid-small trains LONG times the others' epochs
@@ -154,96 +154,21 @@ def variants(scale: str) -> list[Variant]:
 # ----------------------------------------------------------------------------- measurements
 
 
-def _hidden_activations(model: nn.Module) -> list[nn.Module]:
-    from smithing.train.diagnostics import is_activation
-
-    return [m for m in model.net if is_activation(m)]
-
-
-def signals(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, list]:
-    """Forward and backward signals of an :class:`~smithing.nn.MLP` on one batch.
-
-    Returns, in forward order, ``act_var``: ``Var(h_l)`` of every hidden layer's activation
-    (over examples and units); ``grad_var``: ``Var(dL/dz_l)`` of the back-propagated gradient of
-    every Linear layer's output ``z_l`` (the last one is the logits), with ``L`` the *summed*
-    cross-entropy so the gradients are per-example; ``z_grads``: those gradients themselves
-    (tensors, ``(batch, units)``). These are the two quantities whose preservation across layers
-    the fan-in (forward) and fan-out (backward) rules aim at (Glorot & Bengio 2010, eqs. 10-11).
-    Runs in eval mode (no dropout); the model's mode is restored.
-    """
-    was_training = model.training
-    model.eval()
-    zs: list[torch.Tensor] = []
-    hs: list[torch.Tensor] = []
-    acts = set(map(id, _hidden_activations(model)))
-    try:
-        with torch.enable_grad():
-            h = x
-            for m in model.net:
-                h = m(h)
-                if isinstance(m, nn.Linear):
-                    zs.append(h)  # (batch, units): pre-activation z_l
-                elif id(m) in acts:
-                    hs.append(h)  # (batch, units): activation h_l
-            loss = F.cross_entropy(h, y, reduction="sum")  # per-example gradients
-            grads = torch.autograd.grad(loss, zs)
-    finally:
-        model.train(was_training)
-    return {
-        "act_var": [float(a.detach().float().var()) for a in hs],
-        "grad_var": [float(g.float().var()) for g in grads],
-        "z_grads": [g.detach() for g in grads],
-    }
-
-
 def diagnose(model: nn.Module, x: torch.Tensor, y: torch.Tensor, histograms: bool = False) -> dict:
     """Per-layer gradient-flow measurements of an MLP on the batch ``(x, y)``.
 
-    ``grad_norm``: ``||dL/dW_l||_F`` for every Linear layer in forward order (L the mean
-    cross-entropy of the batch, as in training); ``act_mean``, ``act_std``, ``saturated`` (sigmoid
-    and tanh: share of units beyond 0.01/0.99 resp. |a| > 0.99) or ``zero`` (ReLU: share of
-    zeros), per hidden layer (:func:`smithing.train.diagnostics.activation_stats`); with
-    ``histograms``, ``act_hist`` (counts and edges per hidden layer), ``log_grad_hist``
-    (counts of ``log10 |dL/dz_l|`` of the non-zero per-example gradients on
-    :data:`LOG_GRAD_EDGES`, per Linear layer) and ``grad_zero`` (share of exact zeros).
+    :func:`smithing.train.gradient_flow.gradient_flow` (``grad_norm``, ``act_mean``,
+    ``act_std``, ``saturated`` or ``zero``) with, when ``histograms``, the activation
+    histograms on :data:`BINS` bins and the ``log10 |dL/dz|`` histograms on
+    :data:`LOG_GRAD_EDGES` (``act_hist``, ``log_grad_hist``, ``grad_zero``).
     """
-    from smithing.train.diagnostics import activation_stats, layer_gradient_norms
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():
-            loss = F.cross_entropy(model(x), y)
-            norms = layer_gradient_norms(model, loss, retain_graph=False)
-        stats = activation_stats(model, x, bins=BINS if histograms else None)
-    finally:
-        model.train(was_training)
-    act_names = [n for n, m in model.named_modules() if n and m in _hidden_activations(model)]
-    out: dict = {"grad_norm": list(norms.values())}
-    for key in ("mean", "std"):
-        out[f"act_{key}"] = [stats[n][key] for n in act_names]
-    sat_key = "zero" if model.activation == "relu" else "saturated"
-    if all(sat_key in stats[n] for n in act_names):
-        out[sat_key] = [stats[n][sat_key] for n in act_names]
-    if histograms:
-        out["act_hist"] = [
-            {"counts": stats[n]["hist"].tolist(), "edges": stats[n]["edges"].tolist()}
-            for n in act_names
-        ]
-        gs = signals(model, x, y)["z_grads"]
-        out["log_grad_hist"] = [_log_hist(g) for g in gs]
-        out["grad_zero"] = [float((g == 0).float().mean()) for g in gs]
-    return out
-
-
-def _log_hist(g: torch.Tensor) -> list[float]:
-    """Counts of log10 |g| on LOG_GRAD_EDGES over the non-zero finite entries (clipped)."""
-    a = g.detach().float().abs().flatten().cpu().numpy()
-    a = a[np.isfinite(a) & (a > 0)]  # exact zeros (inactive ReLUs) are counted apart
-    lo, hi = LOG_GRAD_EDGES[0], LOG_GRAD_EDGES[-1]
-    la = np.clip(np.log10(a), lo, hi)  # log10 |dL/dz|, clipped into range
-    counts, _ = np.histogram(la, bins=LOG_GRAD_EDGES)
-    return counts.astype(float).tolist()
+    return gradient_flow(
+        model,
+        x,
+        y,
+        bins=BINS if histograms else None,
+        log_grad_edges=LOG_GRAD_EDGES if histograms else None,
+    )
 
 
 def _flat(d: dict) -> dict:

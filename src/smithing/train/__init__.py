@@ -1,13 +1,23 @@
-"""Training core: ``fit`` one model, ``fit_ensemble`` many same-shape models at once.
+"""Training core: ``fit`` one model, ``fit_ensemble`` many same-shape models at once,
+``fit_sequence`` a sequence model by steps; the gradient-flow diagnostics.
 
 Batches are index slices of device-resident tensors (no DataLoader on the hot path); every
-epoch evaluates on the validation split; the result is a :class:`History`.
+epoch (``fit``) or every ``eval_every`` steps (``fit_sequence``) evaluates on the held-out
+splits; the result is a :class:`History`.
 """
 
 from smithing.train.callbacks import EarlyStopping
 from smithing.train.checkpoint import Checkpointer, CheckpointError
+from smithing.train.gradient_flow import (
+    gradient_flow,
+    hidden_activations,
+    log_abs_histogram,
+    signal_variances,
+    time_lag_gradient_norms,
+)
 from smithing.train.history import History
 from smithing.train.loop import evaluate, fit, seed_everything
+from smithing.train.sequence import fit_sequence
 
 __all__ = [
     "CheckpointError",
@@ -17,7 +27,13 @@ __all__ = [
     "evaluate",
     "fit",
     "fit_ensemble",
+    "fit_sequence",
+    "gradient_flow",
+    "hidden_activations",
+    "log_abs_histogram",
     "seed_everything",
+    "signal_variances",
+    "time_lag_gradient_norms",
 ]
 
 

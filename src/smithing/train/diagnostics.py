@@ -12,6 +12,9 @@ Three tools:
 * :func:`activation_stats` ``(model, x) -> {layer: {stat: value}}`` for one forward pass (the
   "activations at initialization" figures).
 
+One-batch measurements built on these (signal variances per layer, a model's whole gradient
+flow with histograms, gradient norms through time) are in :mod:`smithing.train.gradient_flow`.
+
 Layers are named by their module names (``"net.1"`` is the first Linear of an ``MLP``).
 Monitored layers are ``nn.Linear`` by default (``layers=`` picks others); activation modules are
 the modules of ``torch.nn.modules.activation`` and ``nn.Identity``.
