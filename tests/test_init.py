@@ -192,8 +192,26 @@ def test_pretrained_pairs_and_callable_and_registry():
     init.register_pretrained("test_fake_stack", fake_stack)
     init.apply(model, "pretrained", source="test_fake_stack", value=0.25)
     assert all((lin.weight == 0.25).all() for lin in model.linears)
-    with pytest.raises(ValueError, match="unknown pretrained source 'nope'"):
+    with pytest.raises(ValueError, match="unknown pretrained source 'nope'.*import smithing.exp"):
         init.apply(model, "pretrained", source="nope")
+
+
+def test_init_source_does_not_import_the_pretraining_code():
+    """The core's initializers stay below pretrain/: the "dbn" / "sda" sources are registered
+    from above (smithing.experiment.pretrained), so init.py never imports smithing.pretrain,
+    not even lazily inside a function."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(init))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    assert not [n for n in names if n.startswith(("smithing.pretrain", "smithing.data"))]
 
 
 def test_pretrained_shape_errors():

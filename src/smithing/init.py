@@ -8,7 +8,10 @@ Two entry points:
 * ``apply(model, name, *, generator=None, bias=0.0, layers=(nn.Linear,), activation=None,
   gain=None, **params)`` initializes the weight of every selected layer of ``model`` (and sets its
   bias), including the model-level rules ``lsuv`` (needs ``data=``) and ``pretrained`` (needs
-  ``source=``).
+  ``source=``: ``(W, b)`` pairs, a callable, or a registered source name; the ``"dbn"`` and
+  ``"sda"`` pretraining sources are registered by the experiment layer, ``import
+  smithing.experiment``, since this core module imports neither the pretraining code nor the
+  datasets).
 
 Fans follow torch's convention: for a weight of shape ``(out, in, *kernel)``,
 ``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``; for ``nn.Linear``,
@@ -49,7 +52,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from smithing._registry import Registry, check
+from smithing._registry import Registry, check, unknown_name_message
 from smithing.nn import activations as _activations
 
 LayerSelector = tuple[type[nn.Module], ...] | Callable[[str, nn.Module], bool]
@@ -640,6 +643,7 @@ def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_
 # ----------------------------------------------------------------------------- pretrained
 
 Pairs = Sequence[tuple[torch.Tensor, torch.Tensor | None]]
+_NO_SOURCES = "none registered yet: `import smithing.experiment` registers 'dbn' and 'sda'"
 
 
 def register_pretrained(name: str, fn: Callable[..., object], *, description: str = "") -> None:
@@ -647,8 +651,10 @@ def register_pretrained(name: str, fn: Callable[..., object], *, description: st
 
     ``fn(model, layers, *, generator, **params)`` returns the ``(W, b)`` pairs for the selected
     layers in forward order (``W`` shaped ``(out_features, in_features)`` like ``nn.Linear``,
-    ``b`` a vector or None), or ``None`` after writing the weights itself. The pretraining
-    modules (RBM/DBN/denoising-autoencoder stacks) register themselves here.
+    ``b`` a vector or None), or ``None`` after writing the weights itself. Sources are
+    registered from above: the ``"dbn"`` and ``"sda"`` stack sources (greedy pretraining on a
+    dataset by name or a tensor) by :mod:`smithing.experiment.pretrained`, on
+    ``import smithing.experiment``. This module never imports the pretraining code.
     """
     PRETRAINED.register(name, fn, description=description)
 
@@ -672,21 +678,27 @@ def _pretrained(
 ) -> None:
     """Copy pretrained ``(W, b)`` pairs into the selected layers, in order.
 
-    ``source`` is a registered name (:func:`register_pretrained`), a callable with that
-    signature, or a sequence of ``(W, b)`` pairs. Fewer pairs than layers is allowed (a
-    pretrained stack covers the hidden layers; the output layer is new): the remaining layers
-    are initialized with the rule ``rest`` (e.g. ``"glorot_uniform"``) or, with ``rest=None``,
-    left as they are. A pair whose ``b`` is None gets the ``bias`` policy.
+    ``source`` is a registered name (:func:`register_pretrained`; ``"dbn"`` and ``"sda"`` once
+    :mod:`smithing.experiment` is imported), a callable with that signature, or a sequence of
+    ``(W, b)`` pairs (e.g. ``smithing.pretrain.stack.Stack.encoders()``). Fewer pairs than
+    layers is allowed (a pretrained stack covers the hidden layers; the output layer is new):
+    the remaining layers are initialized with the rule ``rest`` (e.g. ``"glorot_uniform"``)
+    or, with ``rest=None``, left as they are. A pair whose ``b`` is None gets the ``bias`` policy.
     """
     if source is None:
         raise ValueError(
             "source=None is invalid: expected a registered pretraining source "
-            f"({', '.join(PRETRAINED.names()) or 'none registered yet'}), a callable "
+            f"({', '.join(PRETRAINED.names()) or _NO_SOURCES}), a callable "
             "or a list of (W, b) pairs"
         )
     if isinstance(source, str):
         if source not in PRETRAINED:
-            import smithing.pretrain  # noqa: F401  (registers the "dbn" and "sda" sources)
+            raise ValueError(
+                unknown_name_message("pretrained source", source, PRETRAINED.names())
+                + ". The stack sources 'dbn' and 'sda' are registered by the experiment layer: "
+                "`import smithing.experiment` first (smithing.experiment.pretrained), or pass "
+                "source=stack.encoders() of a smithing.pretrain.stack.pretrain_stack(...)"
+            )
         source = PRETRAINED.get(source)
     if callable(source):
         pairs = source(model, selected, generator=generator, **params)

@@ -1,4 +1,4 @@
-"""Autoencoders, denoising corruption, contractive penalty, stacked DAEs and the init sources."""
+"""Autoencoders, denoising corruption, contractive penalty, stacked DAEs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from smithing import init
 from smithing.nn import MLP
 from smithing.pretrain import stack as S
 from smithing.pretrain.autoencoder import (
@@ -18,7 +17,6 @@ from smithing.pretrain.autoencoder import (
     corrupt,
     corrupt_with_mask,
     dae_loss,
-    pretrain_stack,
     reconstruction_loss,
     train_autoencoder,
     train_sda,
@@ -287,46 +285,32 @@ def test_to_mlp_reproduces_the_encoder_stack_exactly(activation):
 def test_dbn_and_sda_interchangeable():
     x = (data(n=40, d=10, seed=26) > 0.5).float()
     for kind in ("dbn", "sda"):
-        model = pretrain_stack(kind, x, [10, 6, 4], layers={"epochs": 1}, generator=gen(27))
-        weights = S.pretrained_weights(model)
-        assert [tuple(w.shape) for w, _ in weights] == [(6, 10), (4, 6)]
-        mlp = S.to_mlp(model, 3)
-        for act, up in zip(mlp.hidden_activations(x), model.upward(x)):
-            torch.testing.assert_close(act, up)
-    with pytest.raises(ValueError, match=r"unknown pretraining stack 'rbm'"):
-        pretrain_stack("rbm", x, [10, 4])
+        stack = S.pretrain_stack(S.StackSpec(kind, [10, 6, 4], {"epochs": 1}), x, generator=gen(27))
+        for model in (stack, stack.module):
+            weights = S.pretrained_weights(model)
+            assert [tuple(w.shape) for w, _ in weights] == [(6, 10), (4, 6)]
+            mlp = S.to_mlp(model, 3)
+            for act, up in zip(mlp.hidden_activations(x), model.upward(x)):
+                torch.testing.assert_close(act, up)
 
 
-@pytest.mark.parametrize("kind", ["sda", "dbn"])
-def test_pretrained_initializer_sources(kind):
-    opts = {"epochs": 1, "batch_size": 50}
-    shallow = MLP(64, [16], 10, "sigmoid")
-    deep = MLP(64, [16, 16], 10, "sigmoid")
-    for model in (shallow, deep):
-        init.apply(
-            model,
-            "pretrained",
-            generator=gen(28),
-            source=kind,
-            dataset="digits",
-            n_train=200,
-            layer_options=opts,
-            device="cpu",
-        )
-    # layer 1 of the deeper net is the shallow net's (greedy: it ignores the layers above)
-    assert torch.equal(shallow.linears[0].weight, deep.linears[0].weight)
-    assert not torch.equal(deep.linears[1].weight, torch.zeros(16, 16))
-    x = torch.rand((5, 64), generator=gen(29))
-    x_tensor = MLP(64, [16], 10, "sigmoid")  # the same layer from a data tensor (no cache)
-    from smithing.data import load
+def test_dae_layer_upper_layers_reconstruct_codes():
+    from smithing.pretrain.autoencoder import dae_layer
 
-    init.apply(
-        x_tensor,
-        "pretrained",
-        generator=gen(28),
-        source=kind,
-        data=load("digits").train.x[:200],
-        layer_options=opts,
-        device="cpu",
-    )
-    torch.testing.assert_close(x_tensor.hidden_activations(x), shallow.hidden_activations(x))
+    sizes = [10, 6, 4]
+    bottom = dae_layer(sizes, 0, activation="tanh", loss="cross_entropy", generator=gen(30))
+    upper = dae_layer(sizes, 1, activation="tanh", loss="cross_entropy", generator=gen(30))
+    assert (bottom.loss_name, upper.loss_name) == ("cross_entropy", "squared_error")
+    assert upper.decoder == "linear" and (upper.n_visible, upper.n_hidden) == (6, 4)
+    sda = StackedDAE.from_layers([bottom, upper])
+    assert sda.sizes == (10, 6, 4) and sda.activation == "tanh"
+    with pytest.raises(ValueError, match=r"daes\[1\].n_visible=6 is invalid"):
+        StackedDAE.from_layers([upper, upper])
+
+
+def test_cuda_generator_draws_on_its_device():
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    g = torch.Generator(device="cuda").manual_seed(31)
+    dae = DenoisingAutoencoder(10, 6, generator=g, device="cuda")
+    assert dae.W.device.type == "cuda"

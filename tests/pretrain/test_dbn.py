@@ -125,3 +125,19 @@ def test_dbn_ensemble_sampling_and_member_unrolling():
         dbn.to_mlp(3)
     single = DBN([12, 5], generator=g)
     assert single.sample(2, steps=3, generator=g).shape == (2, 12)
+
+
+def test_dbn_from_rbms_and_rbm_layer():
+    from smithing.pretrain.dbn import rbm_layer
+
+    sizes = [8, 5, 3]
+    built = DBN(sizes, visible="gaussian", generator=torch.Generator().manual_seed(9))
+    g = torch.Generator().manual_seed(9)
+    rbms = [rbm_layer(sizes, i, visible="gaussian", generator=g) for i in range(2)]
+    assert isinstance(rbms[0], GaussianBernoulliRBM) and type(rbms[1]) is BernoulliRBM
+    dbn = DBN.from_rbms(rbms)
+    assert dbn.sizes == (8, 5, 3) and dbn.rbms[0] is rbms[0]  # no copies
+    for a, b in zip(built.rbms, dbn.rbms):  # the same draws as the constructor's
+        assert torch.equal(a.W, b.W)
+    with pytest.raises(ValueError, match=r"rbms\[1\].n_visible=8 is invalid"):
+        DBN.from_rbms([rbms[0], rbms[0]])

@@ -4,13 +4,30 @@
   thin modules, :func:`train_rbm`, Gibbs :func:`sample`, :func:`filters_figure`.
 * :mod:`~smithing.pretrain.ais`: :func:`ais_log_z` (Salakhutdinov & Murray 2008),
   :func:`exact_log_z`, :func:`average_log_prob`.
-* :mod:`~smithing.pretrain.stack`: :class:`LayerPretrainer`, :func:`greedy_stack`,
-  :func:`to_mlp`, :func:`pretrained_weights`.
+* :mod:`~smithing.pretrain.stack`: the one greedy-pretrain -> unroll -> fine-tune path,
+  :class:`StackSpec`, :func:`pretrain_stack`, :class:`Stack` (``to_mlp``, ``state_tensors``,
+  ``describe``, ``from_state``), :class:`StackCache`, :func:`finetune`.
+* :mod:`~smithing.pretrain.greedy`: its functional core, :class:`LayerPretrainer`,
+  :func:`greedy_stack`, :func:`to_mlp`, :func:`pretrained_weights`.
 * :mod:`~smithing.pretrain.dbn`: :class:`DBN`, :func:`train_dbn`.
+* :mod:`~smithing.pretrain.autoencoder`: denoising autoencoders, :class:`StackedDAE`,
+  :func:`train_sda`.
+* :mod:`~smithing.pretrain.hybrid`: classification RBMs and the one-stage deep hybrid stack.
+
+This package is part of the core: it takes tensors, never loads a dataset by name, and
+registers nothing into :mod:`smithing.init` (the ``pretrained`` initializer's ``"dbn"`` /
+``"sda"`` sources are registered by :mod:`smithing.experiment.pretrained`).
 """
 
 from smithing.pretrain.ais import AISResult, ais_log_z, average_log_prob, exact_log_z
 from smithing.pretrain.dbn import DBN, RBMPretrainer, train_dbn
+from smithing.pretrain.greedy import (
+    GreedyResult,
+    LayerPretrainer,
+    greedy_stack,
+    pretrained_weights,
+    to_mlp,
+)
 from smithing.pretrain.rbm import (
     BernoulliRBM,
     GaussianBernoulliRBM,
@@ -19,23 +36,16 @@ from smithing.pretrain.rbm import (
     sample,
     train_rbm,
 )
-from smithing.pretrain.stack import (
-    LayerPretrainer,
-    Stack,
-    greedy_stack,
-    pretrained_weights,
-    to_mlp,
-)
 
 __all__ = [
     "DBN",
     "AISResult",
     "BernoulliRBM",
     "GaussianBernoulliRBM",
+    "GreedyResult",
     "LayerPretrainer",
     "PersistentChains",
     "RBMPretrainer",
-    "Stack",
     "ais_log_z",
     "average_log_prob",
     "exact_log_z",
@@ -48,15 +58,13 @@ __all__ = [
     "train_rbm",
 ]
 
-# denoising autoencoders and stacked DAEs (smithing.pretrain.autoencoder); importing it also
-# registers the "sda" and "dbn" sources of the pretrained initializer
+# denoising autoencoders and stacked DAEs (smithing.pretrain.autoencoder)
 from smithing.pretrain.autoencoder import (  # noqa: E402
     DAEPretrainer,
     DenoisingAutoencoder,
     StackedDAE,
     contractive_penalty,
     corrupt,
-    pretrain_stack,
     train_autoencoder,
     train_sda,
 )
@@ -67,10 +75,21 @@ __all__ += [
     "StackedDAE",
     "contractive_penalty",
     "corrupt",
-    "pretrain_stack",
     "train_autoencoder",
     "train_sda",
 ]
+
+# the one pretraining API (smithing.pretrain.stack)
+from smithing.pretrain.stack import (  # noqa: E402
+    STACK_KINDS,
+    Stack,
+    StackCache,
+    StackSpec,
+    finetune,
+    pretrain_stack,
+)
+
+__all__ += ["STACK_KINDS", "Stack", "StackCache", "StackSpec", "finetune", "pretrain_stack"]
 
 # classification RBMs (generative / discriminative / hybrid / semi-supervised) and the one-stage
 # deep hybrid stack (smithing.pretrain.hybrid; its exact_log_z stays in that module)

@@ -37,17 +37,17 @@ n_visible)``, data ``(M, batch, n_visible)``, or members-free data broadcast to 
 so an ensemble of autoencoders trains as batched matmuls; random functions draw with
 ``torch.rand_like`` when no generator is given (vmap-safe).
 
-**Stacks.** :class:`DAEPretrainer` is a :class:`~smithing.pretrain.stack.LayerPretrainer`;
-:class:`StackedDAE` (an SdA) mirrors :class:`~smithing.pretrain.dbn.DBN` (``encoders()``,
-``upward``, ``to_mlp``), :func:`train_sda` mirrors :func:`~smithing.pretrain.dbn.train_dbn`,
-and :func:`pretrain_stack` builds and trains either kind by name. The ``"sda"`` and ``"dbn"``
-sources of the ``pretrained`` initializer (:func:`smithing.init.register_pretrained`) pretrain
-the hidden layers of the model being initialized.
+**Stacks.** :func:`dae_layer` builds layer ``l`` of an SdA, :class:`DAEPretrainer` is a
+:class:`~smithing.pretrain.greedy.LayerPretrainer`; :class:`StackedDAE` (an SdA) mirrors
+:class:`~smithing.pretrain.dbn.DBN` (``encoders()``, ``upward``, ``to_mlp``) and
+:func:`train_sda` mirrors :func:`~smithing.pretrain.dbn.train_dbn`. Pretrain, unroll and
+fine-tune an SdA through the one stack API, :func:`smithing.pretrain.stack.pretrain_stack` with
+``StackSpec("sda", ...)`` (which also backs the ``"sda"`` source of the ``pretrained``
+initializer, registered by :mod:`smithing.experiment.pretrained`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -58,20 +58,19 @@ from torch import Tensor, nn
 
 from smithing._registry import Registry, check
 from smithing.nn import MLP
-from smithing.pretrain import stack as _stack
+from smithing.pretrain import greedy as _greedy
 
 __all__ = [
     "CODE_ACTIVATIONS",
     "CORRUPTIONS",
     "DAEPretrainer",
     "DenoisingAutoencoder",
-    "STACK_KINDS",
     "StackedDAE",
     "contractive_penalty",
     "corrupt",
     "corrupt_with_mask",
+    "dae_layer",
     "dae_loss",
-    "pretrain_stack",
     "reconstruction_loss",
     "train_autoencoder",
     "train_sda",
@@ -324,8 +323,11 @@ class DenoisingAutoencoder(nn.Module):
         bound = (4.0 if activation == "sigmoid" else 1.0) * math.sqrt(6.0 / (n_visible + n_hidden))
 
         def uniform(shape):
-            u = torch.rand(shape, generator=generator, dtype=kw["dtype"])  # CPU draw: same
-            return ((2 * u - 1) * bound).to(kw["device"])  # weights on any device
+            # drawn on the generator's device (CPU without one): a CPU generator gives the same
+            # weights on any device; a CUDA generator draws on the GPU
+            gen_dev = generator.device if generator is not None else None
+            u = torch.rand(shape, generator=generator, dtype=kw["dtype"], device=gen_dev)
+            return ((2 * u - 1) * bound).to(kw["device"])
 
         self.W = nn.Parameter(uniform((*lead, n_hidden, n_visible)))  # (*M, n_hidden, n_visible)
         self.b = nn.Parameter(torch.zeros((*lead, n_hidden), **kw))  # code bias
@@ -536,7 +538,7 @@ def train_autoencoder(
 
 
 class DAEPretrainer:
-    """A :class:`~smithing.pretrain.stack.LayerPretrainer` training one
+    """A :class:`~smithing.pretrain.greedy.LayerPretrainer` training one
     :class:`DenoisingAutoencoder` with :func:`train_autoencoder` (``train_kwargs``: epochs, lr,
     batch_size, corruption, rate, emphasis, contractive, ...).
 
@@ -581,13 +583,44 @@ class DAEPretrainer:
         return (_uniform(h, generator) < h).to(h.dtype)
 
 
+def dae_layer(
+    sizes: Sequence[int],
+    index: int,
+    *,
+    activation: str = "sigmoid",
+    tied: bool = True,
+    loss: str = "cross_entropy",
+    members: int | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> DenoisingAutoencoder:
+    """Autoencoder ``index`` of an SdA of ``sizes``: ``sizes[index] -> sizes[index + 1]``.
+
+    The bottom layer (``index == 0``) reconstructs the data with ``loss``; upper layers
+    reconstruct codes: cross-entropy for sigmoid codes (in [0, 1], as the Theano SdA), squared
+    error with a linear decoder for tanh / relu codes.
+    """
+    upper = "cross_entropy" if activation == "sigmoid" else "squared_error"
+    return DenoisingAutoencoder(
+        sizes[index],
+        sizes[index + 1],
+        activation=activation,
+        tied=tied,
+        loss=loss if index == 0 else upper,
+        members=members,
+        generator=generator,
+        device=device,
+        dtype=dtype,
+    )
+
+
 class StackedDAE(nn.Module):
     """A stacked denoising autoencoder (SdA, Vincent et al. 2010) of ``sizes = [n_visible, n_1,
     ..., n_L]``: one :class:`DenoisingAutoencoder` per layer, the ``DBN``'s interface.
 
     The bottom layer uses ``loss`` (``"cross_entropy"`` for [0, 1] data, ``"squared_error"`` for
-    real data); upper layers reconstruct codes: cross-entropy for sigmoid codes (in [0, 1], as the
-    Theano SdA), squared error with a linear decoder for tanh / relu codes. ``members`` makes
+    real data); upper layers reconstruct codes (:func:`dae_layer`). ``members`` makes
     each layer an ensemble of ``M`` independent autoencoders. Training is :func:`train_sda`.
     """
 
@@ -611,20 +644,41 @@ class StackedDAE(nn.Module):
             sizes,
             "at least two positive ints [n_visible, n_hidden_1, ...]",
         )
-        upper = "cross_entropy" if activation == "sigmoid" else "squared_error"
         kw = {
             "activation": activation,
             "tied": tied,
+            "loss": loss,
             "members": members,
             "generator": generator,
             "device": device,
             "dtype": dtype,
         }
-        self.daes = nn.ModuleList(
-            DenoisingAutoencoder(a, b, loss=loss if i == 0 else upper, **kw)
-            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
-        )
+        self.daes = nn.ModuleList(dae_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
         self.activation = activation
+
+    @classmethod
+    def from_layers(cls, daes: Sequence[DenoisingAutoencoder]) -> StackedDAE:
+        """An SdA made of already built (or trained) autoencoders, bottom to top (no copies)."""
+        daes = list(daes)
+        check(len(daes) > 0, "daes", daes, "at least one autoencoder")
+        for i, (lower, upper) in enumerate(zip(daes[:-1], daes[1:])):
+            check(
+                lower.n_hidden == upper.n_visible,
+                f"daes[{i + 1}].n_visible",
+                upper.n_visible,
+                f"the code size of the autoencoder below, {lower.n_hidden}",
+            )
+        check(
+            len({d.activation for d in daes}) == 1,
+            "daes",
+            [d.activation for d in daes],
+            "autoencoders with one code activation",
+        )
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self.daes = nn.ModuleList(daes)
+        self.activation = daes[0].activation
+        return self
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -650,8 +704,8 @@ class StackedDAE(nn.Module):
         return self.upward(x)[-1]
 
     def to_mlp(self, n_classes: int, activation: str | None = None, **kwargs) -> MLP:
-        """Unroll into an MLP with a fresh output layer (:func:`smithing.pretrain.stack.to_mlp`)."""
-        return _stack.to_mlp(self, n_classes, activation or self.activation, **kwargs)
+        """Unroll into an MLP, fresh output layer (:func:`smithing.pretrain.greedy.to_mlp`)."""
+        return _greedy.to_mlp(self, n_classes, activation or self.activation, **kwargs)
 
 
 def _per_layer(layers: Mapping | Sequence[Mapping] | None, n: int) -> list[dict]:
@@ -671,263 +725,18 @@ def train_sda(
     layers: Mapping | Sequence[Mapping] | None = None,
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, _stack.LayerPretrainer, dict], None] | None = None,
+    callback: Callable[[int, _greedy.LayerPretrainer, dict], None] | None = None,
 ) -> list[dict]:
     """Greedy layer-wise training of ``sda`` on ``data (n, sizes[0])``; per-layer histories.
 
     ``layers`` holds :func:`train_autoencoder` keyword arguments (epochs, lr, batch_size,
     corruption, rate, ...): one mapping for every layer or one per layer (e.g. the Theano
     tutorial's corruption 0.1 / 0.2 / 0.3). Layer ``l`` is trained on the clean codes of layer
-    ``l - 1`` (:func:`~smithing.pretrain.stack.greedy_stack`, ``propagate="probs"``).
+    ``l - 1`` (:func:`~smithing.pretrain.greedy.greedy_stack`, ``propagate="probs"``).
     """
     pretrainers = [
         DAEPretrainer(d, **s) for d, s in zip(sda.daes, _per_layer(layers, len(sda.daes)))
     ]
-    return _stack.greedy_stack(
+    return _greedy.greedy_stack(
         pretrainers, data, valid_data=valid_data, generator=generator, callback=callback
     ).histories
-
-
-# ------------------------------------------------------------------ one interface: dbn | sda
-
-
-def _build_dbn(
-    sizes,
-    *,
-    activation="sigmoid",
-    members=None,
-    generator=None,
-    device=None,
-    dtype=None,
-    visible="bernoulli",
-    **_,
-):
-    from smithing.pretrain.dbn import DBN
-
-    check(activation == "sigmoid", "activation", activation, "'sigmoid' for a DBN")
-    return DBN(
-        sizes, visible=visible, members=members, generator=generator, device=device, dtype=dtype
-    )
-
-
-def _train_dbn(model, data, *, layers=None, valid_data=None, generator=None, propagate="probs"):
-    from smithing.pretrain.dbn import train_dbn
-
-    return train_dbn(
-        model, data, layers=layers, propagate=propagate, valid_data=valid_data, generator=generator
-    )
-
-
-def _build_sda(
-    sizes,
-    *,
-    activation="sigmoid",
-    members=None,
-    generator=None,
-    device=None,
-    dtype=None,
-    tied=True,
-    loss="cross_entropy",
-    **_,
-):
-    return StackedDAE(
-        sizes,
-        activation=activation,
-        tied=tied,
-        loss=loss,
-        members=members,
-        generator=generator,
-        device=device,
-        dtype=dtype,
-    )
-
-
-def _train_sda(model, data, *, layers=None, valid_data=None, generator=None, propagate="probs"):
-    check(propagate == "probs", "propagate", propagate, "'probs' for an SdA")
-    return train_sda(model, data, layers=layers, valid_data=valid_data, generator=generator)
-
-
-#: stack kinds: name -> (build(sizes, **options), train(model, data, layers=..., ...))
-STACK_KINDS: Registry[tuple[Callable, Callable]] = Registry("pretraining stack")
-STACK_KINDS.register(
-    "dbn", (_build_dbn, _train_dbn), description="Deep Belief Network: RBMs trained by CD/PCD"
-)
-STACK_KINDS.register(
-    "sda", (_build_sda, _train_sda), description="stacked denoising autoencoders (Vincent 2010)"
-)
-
-
-def pretrain_stack(
-    kind: str,
-    data: Tensor,
-    sizes: Sequence[int],
-    *,
-    layers: Mapping | Sequence[Mapping] | None = None,
-    activation: str = "sigmoid",
-    valid_data: Tensor | None = None,
-    generator: torch.Generator | None = None,
-    members: int | None = None,
-    propagate: str = "probs",
-    **options,
-):
-    """Build a ``kind`` stack (``"dbn"`` or ``"sda"``, :data:`STACK_KINDS`) of ``sizes`` on
-    ``data``'s device and train it greedily; returns the trained ``DBN`` / ``StackedDAE``.
-
-    ``layers`` are the per-layer training keyword arguments (``train_rbm``'s for a DBN,
-    :func:`train_autoencoder`'s for an SdA), ``options`` go to the constructor (``tied``,
-    ``loss``, ``visible``). Both results have ``encoders()`` and ``to_mlp``, so
-    :func:`~smithing.pretrain.stack.pretrained_weights` and ``to_mlp`` treat them alike.
-    """
-    build, train = STACK_KINDS.get(kind)
-    model = build(
-        list(sizes),
-        activation=activation,
-        members=members,
-        generator=generator,
-        device=data.device,
-        dtype=data.dtype,
-        **options,
-    )
-    train(
-        model, data, layers=layers, valid_data=valid_data, generator=generator, propagate=propagate
-    )
-    return model
-
-
-# ------------------------------------------------------------------ pretrained-init sources
-
-_STACK_CACHE: dict[tuple, tuple[Tensor, Tensor]] = {}
-_CACHE_LIMIT = 32  # trained layers kept per process
-
-
-def _source_data(data, dataset, dataset_options, n_train, device) -> tuple[Tensor, str | None]:
-    if data is not None:
-        check(dataset is None, "dataset", dataset, "None when data is given")
-        x = data if isinstance(data, Tensor) else data.train.x
-        return x.reshape(x.shape[0], -1)[:n_train].to(device), None
-    check(dataset is not None, "data", data, "a tensor or Dataset, or a dataset= name")
-    from smithing.data import load
-
-    ds = load(dataset, device=device, **(dataset_options or {}))
-    x = ds.train.x.reshape(len(ds.train), -1)[:n_train]
-    key = json.dumps([dataset, dataset_options or {}, n_train], sort_keys=True, default=str)
-    return x, key
-
-
-def _make_source(kind: str):
-    def source(
-        model,
-        layers,
-        *,
-        generator=None,
-        data=None,
-        dataset: str | None = None,
-        dataset_options: dict | None = None,
-        n_train: int | None = None,
-        layer_options: Mapping | Sequence[Mapping] | None = None,
-        n_layers: int | None = None,
-        activation: str | None = None,
-        propagate: str = "probs",
-        stack_options: dict | None = None,
-        device: str | None = None,
-        cache: bool = True,
-    ):
-        hidden = len(layers) - 1 if n_layers is None else n_layers
-        check(
-            isinstance(hidden, int) and 1 <= hidden <= len(layers),
-            "n_layers",
-            n_layers,
-            f"1..{len(layers)} layers to pretrain (default: all but the output layer)",
-        )
-        mods = [m for _, m in layers[:hidden]]
-        sizes = [mods[0].in_features] + [m.out_features for m in mods]
-        act = activation or getattr(model, "activation", None) or "sigmoid"
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        x, data_key = _source_data(data, dataset, dataset_options, n_train, dev)
-        check(x.shape[-1] == sizes[0], "data", tuple(x.shape), f"inputs of size {sizes[0]}")
-        # one draw from the caller's generator seeds this stack; layer l trains with a
-        # generator seeded (seed, l), so a deeper stack's first layers equal a shallower one's
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
-        settings = _per_layer(layer_options, hidden)
-        opts = dict(stack_options or {})
-        pairs: list[tuple[Tensor, Tensor]] = []
-        codes = x
-        for li in range(hidden):
-            key = None
-            if cache and data_key is not None:
-                key = (
-                    kind,
-                    data_key,
-                    seed,
-                    str(dev),
-                    act,
-                    propagate,
-                    json.dumps(
-                        [sizes[: li + 2], settings[: li + 1], opts], sort_keys=True, default=str
-                    ),
-                )
-            if key is not None and key in _STACK_CACHE:
-                W, b = _STACK_CACHE[key]
-            else:
-                g = torch.Generator(device=dev).manual_seed(seed + 7919 * li)
-                layer_opts = dict(opts)
-                if li > 0 and kind == "dbn":
-                    layer_opts.pop("visible", None)  # only the bottom RBM may be Gaussian
-                if li > 0 and kind == "sda":
-                    layer_opts.pop("loss", None)  # upper layers reconstruct codes
-                stack = pretrain_stack(
-                    kind,
-                    codes,
-                    sizes[li : li + 2],
-                    layers=[settings[li]],
-                    activation=act,
-                    generator=g,
-                    propagate="probs",
-                    **layer_opts,
-                )
-                ((W, b),) = stack.encoders()
-                if key is not None:
-                    if len(_STACK_CACHE) >= _CACHE_LIMIT:
-                        _STACK_CACHE.pop(next(iter(_STACK_CACHE)))
-                    _STACK_CACHE[key] = (W, b)
-            pairs.append((W, b))
-            if li < hidden - 1:
-                with torch.no_grad():
-                    a = codes @ W.T + b  # (n, n_out)
-                    codes = CODE_ACTIVATIONS[act][0](a)
-                    if propagate == "samples":
-                        g = torch.Generator(device=dev).manual_seed(seed + 104729 * (li + 1))
-                        codes = (_uniform(codes, g) < codes).to(codes.dtype)
-        return [(W.cpu(), b.cpu()) for W, b in pairs]
-
-    source.__doc__ = f"""Pretrain the model's hidden layers as a {kind.upper()} (greedy, bottom-up)
-    and return their ``(W, b)``: ``smithing.init.apply(model, "pretrained", source="{kind}",
-    dataset="digits", layer_options={{...}})``.
-
-    The layer sizes are those of the first ``n_layers`` selected layers (default all but the
-    output layer); ``activation`` defaults to ``model.activation``. Data: ``data`` (a tensor
-    ``(n, n_inputs)`` or a Dataset) or ``dataset`` (a name for :func:`smithing.data.load` with
-    ``dataset_options``), its first ``n_train`` training inputs. ``layer_options``: one mapping of
-    per-layer training arguments or one per layer; ``stack_options`` go to the stack's
-    constructor. Pretraining runs on ``device`` (default CUDA when available: the model is still
-    on the CPU when initializers run). Layer ``l`` trains with a generator seeded from one draw of
-    ``generator`` and ``l``; with ``cache`` (named datasets only) trained layers are kept in this
-    process, so a deeper network with the same settings reuses a shallower one's layers (greedy
-    layer ``l`` depends only on the layers below it): same result, less time.
-    """
-    return source
-
-
-def _register_sources() -> None:
-    from smithing import init as _init
-
-    for kind in ("sda", "dbn"):
-        if kind not in _init.PRETRAINED:
-            _init.register_pretrained(
-                kind,
-                _make_source(kind),
-                description=f"greedy {kind.upper()} pretraining of the hidden layers",
-            )
-
-
-_register_sources()

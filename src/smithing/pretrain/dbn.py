@@ -2,12 +2,16 @@
 
 Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets", Neural Computation
 2006: each RBM is trained on the hidden activities of the one below (greedy layer-wise, see
-:mod:`smithing.pretrain.stack`). The generative model is the top RBM (an undirected associative
+:mod:`smithing.pretrain.greedy`). The generative model is the top RBM (an undirected associative
 memory) over a directed sigmoid belief net whose generative weights are the lower RBMs' ``W``:
 a sample is a long Gibbs chain in the top RBM followed by one down pass
 ``p(h_{l-1} | h_l) = sigmoid(b_l + W_l h_l)``. Departures: no up-down (wake-sleep) fine-tuning
 and no label units in the top RBM; supervised fine-tuning is done by backprop on :meth:`to_mlp`
 (Hinton & Salakhutdinov, Science 2006).
+
+This module holds the DBN's parts (:func:`rbm_layer`, :class:`RBMPretrainer`, :class:`DBN`,
+:func:`train_dbn`); pretrain, unroll and fine-tune a DBN through the one stack API,
+:func:`smithing.pretrain.stack.pretrain_stack` with ``StackSpec("dbn", ...)``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from torch import Tensor, nn
 
 from smithing._registry import check
 from smithing.nn import MLP
-from smithing.pretrain import stack as _stack
+from smithing.pretrain import greedy as _greedy
 from smithing.pretrain.rbm import (
     BernoulliRBM,
     GaussianBernoulliRBM,
@@ -28,11 +32,43 @@ from smithing.pretrain.rbm import (
     train_rbm,
 )
 
-__all__ = ["DBN", "RBMPretrainer", "train_dbn"]
+__all__ = ["DBN", "RBMPretrainer", "rbm_layer", "train_dbn"]
+
+
+def rbm_layer(
+    sizes: Sequence[int],
+    index: int,
+    *,
+    visible: str = "bernoulli",
+    learn_variance: bool = False,
+    members: int | None = None,
+    init_std: float = 0.01,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> BernoulliRBM:
+    """RBM ``index`` of a DBN of ``sizes``: ``sizes[index] -> sizes[index + 1]``.
+
+    The bottom RBM (``index == 0``) has ``visible`` units (``"gaussian"``: a
+    :class:`~smithing.pretrain.rbm.GaussianBernoulliRBM` with ``learn_variance``); every other
+    RBM is Bernoulli-Bernoulli (its visibles are the codes of the RBM below).
+    """
+    check(visible in ("bernoulli", "gaussian"), "visible", visible, "'bernoulli' or 'gaussian'")
+    kw = {
+        "members": members,
+        "init_std": init_std,
+        "generator": generator,
+        "device": device,
+        "dtype": dtype,
+    }
+    a, b = sizes[index], sizes[index + 1]
+    if index == 0 and visible == "gaussian":
+        return GaussianBernoulliRBM(a, b, learn_variance=learn_variance, **kw)
+    return BernoulliRBM(a, b, **kw)
 
 
 class RBMPretrainer:
-    """A :class:`~smithing.pretrain.stack.LayerPretrainer` that trains one RBM with
+    """A :class:`~smithing.pretrain.greedy.LayerPretrainer` that trains one RBM with
     :func:`~smithing.pretrain.rbm.train_rbm` (``train_kwargs``: epochs, lr, k, method, ...).
 
     ``init_visible_bias`` first sets the visible biases from the layer's inputs (Hinton's
@@ -104,19 +140,32 @@ class DBN(nn.Module):
         )
         check(visible in ("bernoulli", "gaussian"), "visible", visible, "'bernoulli' or 'gaussian'")
         kw = {
+            "visible": visible,
+            "learn_variance": learn_variance,
             "members": members,
             "init_std": init_std,
             "generator": generator,
             "device": device,
             "dtype": dtype,
         }
-        rbms: list[BernoulliRBM] = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            if i == 0 and visible == "gaussian":
-                rbms.append(GaussianBernoulliRBM(a, b, learn_variance=learn_variance, **kw))
-            else:
-                rbms.append(BernoulliRBM(a, b, **kw))
+        self.rbms = nn.ModuleList(rbm_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
+
+    @classmethod
+    def from_rbms(cls, rbms: Sequence[BernoulliRBM]) -> DBN:
+        """A DBN made of already built (or trained) RBMs, bottom to top (no copies)."""
+        rbms = list(rbms)
+        check(len(rbms) > 0, "rbms", rbms, "at least one RBM")
+        for i, (lower, upper) in enumerate(zip(rbms[:-1], rbms[1:])):
+            check(
+                lower.n_hidden == upper.n_visible,
+                f"rbms[{i + 1}].n_visible",
+                upper.n_visible,
+                f"the hidden size of the RBM below, {lower.n_hidden}",
+            )
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
         self.rbms = nn.ModuleList(rbms)
+        return self
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -176,8 +225,8 @@ class DBN(nn.Module):
         return h
 
     def to_mlp(self, n_classes: int, activation: str = "sigmoid", **kwargs) -> MLP:
-        """Unroll into an MLP with a fresh output layer (:func:`smithing.pretrain.stack.to_mlp`)."""
-        return _stack.to_mlp(self, n_classes, activation, **kwargs)
+        """Unroll into an MLP, fresh output layer (:func:`smithing.pretrain.greedy.to_mlp`)."""
+        return _greedy.to_mlp(self, n_classes, activation, **kwargs)
 
 
 def train_dbn(
@@ -189,7 +238,7 @@ def train_dbn(
     init_visible_bias: bool = True,
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, _stack.LayerPretrainer, dict], None] | None = None,
+    callback: Callable[[int, _greedy.LayerPretrainer, dict], None] | None = None,
 ) -> list[dict]:
     """Greedy layer-wise training of ``dbn`` on ``data (n, sizes[0])``; per-layer histories.
 
@@ -197,7 +246,7 @@ def train_dbn(
     k, method, batch_size, momentum, weight_decay, sparsity, ...): one mapping for every layer
     or a sequence with one mapping per layer. Each RBM is trained on the previous RBM's hidden
     probabilities (``propagate="probs"``) or samples (``"samples"``), see
-    :func:`~smithing.pretrain.stack.greedy_stack`.
+    :func:`~smithing.pretrain.greedy.greedy_stack`.
     """
     n = len(dbn.rbms)
     if layers is None:
@@ -211,7 +260,7 @@ def train_dbn(
         RBMPretrainer(rbm, init_visible_bias=init_visible_bias, **s)
         for rbm, s in zip(dbn.rbms, settings)
     ]
-    result = _stack.greedy_stack(
+    result = _greedy.greedy_stack(
         pretrainers,
         data,
         propagate=propagate,

@@ -1,231 +1,412 @@
-"""Greedy layer-wise pretraining and unrolling a pretrained stack into an MLP.
+"""The one pretraining API: greedy layer-wise pretraining, unrolling into an MLP, fine-tuning.
 
 Greedy layer-wise training (Hinton, Osindero & Teh, "A fast learning algorithm for deep belief
 nets", Neural Computation 2006; Bengio, Lamblin, Popovici & Larochelle, "Greedy layer-wise
-training of deep networks", NIPS 2007): layer ``l`` is trained, unsupervised, on the codes of
-layer ``l - 1`` for the training data, ``x_l = transform_{l-1}(x_{l-1})`` (hidden
-probabilities, or samples of them). Each layer is a :class:`LayerPretrainer` (an RBM in
-:mod:`smithing.pretrain.dbn`, later a denoising autoencoder); its encoder
-``h = sigmoid(x @ weight.T + bias)`` is an ``nn.Linear`` plus activation, so the stack unrolls
-into a :class:`smithing.nn.MLP` whose hidden layers compute exactly the stack's upward pass of
-probabilities, topped by a fresh softmax (logit) layer for supervised fine-tuning (Hinton &
+training of deep networks", NIPS 2007; Vincent, Larochelle, Lajoie, Bengio & Manzagol, "Stacked
+denoising autoencoders", JMLR 11, 2010): layer ``l`` is trained, unsupervised, on the codes of
+layer ``l - 1`` for the training data, ``x_l = s(x_{l-1} W_{l-1}^T + b_{l-1})`` (or binary
+samples of them); the stack is unrolled into a :class:`smithing.nn.MLP` whose hidden layers are
+the encoders, topped by a fresh output layer, and fine-tuned by backprop (Hinton &
 Salakhutdinov, "Reducing the dimensionality of data with neural networks", Science 2006).
+
+Three steps, one path (every study that pretrains and the ``pretrained`` initializer use it)::
+
+    spec = StackSpec("dbn", [784, 500, 500], layers={"epochs": 10, "lr": 0.05})
+    stack = pretrain_stack(spec, x_train, generator=g)      # 1. greedy pretraining
+    model = stack.to_mlp(10, generator=g)                    # 2. unrolling
+    history = finetune(model, data, fit=smithing.train.fit, epochs=20, lr=0.1)  # 3.
+
+* :class:`StackSpec`: what to pretrain, JSON-able: the layer ``kind`` (:data:`STACK_KINDS`:
+  ``"dbn"``, RBMs trained by CD-k / PCD with :func:`~smithing.pretrain.rbm.train_rbm`;
+  ``"sda"``, denoising autoencoders trained with
+  :func:`~smithing.pretrain.autoencoder.train_autoencoder`), ``sizes``, per-layer training
+  settings, code ``activation``, ``propagate`` (probabilities or samples), ``members`` (an
+  ensemble of independent stacks trained as batched matmuls) and constructor ``options``.
+* :func:`pretrain_stack`: trains a spec on a data tensor, in one of two randomness modes:
+
+  - ``generator=g`` (*shared*): every layer is built from ``g`` first (bottom to top), then
+    trained with ``g``, one after the other: :class:`~smithing.pretrain.dbn.DBN` +
+    :func:`~smithing.pretrain.dbn.train_dbn` (or :class:`~smithing.pretrain.autoencoder.
+    StackedDAE` + :func:`~smithing.pretrain.autoencoder.train_sda`) exactly;
+  - ``seed=s`` (*layer-seeded*): layer ``l`` is built and trained with its own generator
+    seeded ``s + 7919 l`` on the data's device (binary samples of its codes, with
+    ``propagate="samples"``, from one seeded ``s + 104729 (l + 1)``), and its inputs are the
+    codes of the trained layers below computed through their encoders,
+    ``s(x @ W.T + b)`` (what the unrolled MLP computes). Layer ``l`` then depends only on
+    the data, the seed and the configuration of layers ``0..l``, so a deeper stack's first
+    layers equal a shallower one's, and a :class:`StackCache` passed as ``cache=`` reuses them.
+
+* :class:`Stack`: the trained stack (its kind's module, a ``DBN`` or ``StackedDAE``, in
+  ``stack.module``; the per-layer histories); :meth:`Stack.to_mlp` unrolls it,
+  :meth:`Stack.state_tensors` / :meth:`Stack.describe` / :meth:`Stack.from_state` express it as
+  plain tensors plus a JSON-able description (for safetensors files) and back, exactly.
+* :func:`finetune`: the supervised step, ``fit(model, data, **fit_options)``; ``fit`` is passed
+  in (:func:`smithing.train.fit`: the trainers sit above ``pretrain/``, which does not import
+  them).
+
+Data are tensors: this module never loads a dataset by name (the experiment layer does, see
+:mod:`smithing.experiment.pretrained`, which registers the ``"dbn"`` and ``"sda"`` sources of
+the ``pretrained`` initializer on top of :func:`pretrain_stack` and holds the process's cache).
+
+Files: the functional core (:func:`greedy_stack`, :func:`to_mlp`, :func:`pretrained_weights`,
+:data:`OUTPUT_INITS`, the :class:`LayerPretrainer` protocol) lives in
+:mod:`smithing.pretrain.greedy`, the spec and the layer kinds in
+:mod:`smithing.pretrain.stack_spec`, the cache in :mod:`smithing.pretrain.stack_cache`; all
+are re-exported here.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from smithing._registry import Registry, check
+from smithing._registry import check
 from smithing.nn import MLP
+from smithing.pretrain.autoencoder import CODE_ACTIVATIONS
+from smithing.pretrain.greedy import (
+    OUTPUT_INITS,
+    GreedyResult,
+    LayerPretrainer,
+    greedy_stack,
+    pretrained_weights,
+    to_mlp,
+)
+from smithing.pretrain.stack_cache import StackCache, tensor_digest
+from smithing.pretrain.stack_spec import STACK_KINDS, StackKind, StackSpec, _jsonable
 
 __all__ = [
     "OUTPUT_INITS",
+    "STACK_KINDS",
+    "GreedyResult",
     "LayerPretrainer",
     "Stack",
+    "StackCache",
+    "StackKind",
+    "StackSpec",
+    "finetune",
     "greedy_stack",
+    "pretrain_stack",
     "pretrained_weights",
+    "tensor_digest",
     "to_mlp",
 ]
 
+FORMAT = "smithing.pretrain.stack"
+VERSION = 1
+_LAYER_SEED_STRIDE = 7919  # layer l of a layer-seeded stack trains with seed + 7919 l
+_SAMPLE_SEED_STRIDE = 104729  # its codes are sampled with seed + 104729 (l + 1)
+T = TypeVar("T")
 
-@runtime_checkable
-class LayerPretrainer(Protocol):
-    """One layer of a greedy stack.
 
-    ``fit`` trains the layer on inputs ``x (*M, n, n_in)`` and returns its per-epoch history;
-    ``encoder()`` returns ``(weight (*M, n_out, n_in), bias (*M, n_out))`` in ``nn.Linear``
-    layout with ``codes = activation(x @ weight.T + bias)``; ``transform`` returns those codes
-    (``sample=False``) or binary samples of them (``sample=True``), the next layer's inputs.
+# ------------------------------------------------------------------ the trained stack
+
+
+class Stack:
+    """A greedy stack: its :class:`StackSpec`, its kind's module (``DBN`` / ``StackedDAE``,
+    holding the layers' parameters), the per-layer training histories and ``meta`` (how it was
+    trained: ``{"mode": "generator"}`` or ``{"mode": "seeded", "seed": s}``).
+
+    ``encoders()``, ``upward(x)``, ``transform(x)`` and ``to_mlp(...)`` work alike for every
+    kind; kind-specific methods are on ``stack.module`` (e.g. ``DBN.sample``).
     """
 
-    n_in: int
-    n_out: int
-    activation: str
+    def __init__(
+        self,
+        spec: StackSpec,
+        module: nn.Module,
+        histories: Sequence[dict] | None = None,
+        meta: Mapping | None = None,
+    ) -> None:
+        self.spec = spec
+        self.module = module
+        self.histories = list(histories or [])
+        self.meta = dict(meta or {})
 
-    def fit(
-        self, x: Tensor, *, valid: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> dict: ...
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
 
-    def encoder(self) -> tuple[Tensor, Tensor]: ...
-
-    def transform(
-        self, x: Tensor, *, sample: bool = False, generator: torch.Generator | None = None
-    ) -> Tensor: ...
-
-
-@dataclass
-class Stack:
-    """A trained greedy stack: its layers, their histories and how codes were propagated."""
-
-    layers: list[LayerPretrainer]
-    histories: list[dict] = field(default_factory=list)
-    propagate: str = "probs"
+    @property
+    def layers(self) -> list[nn.Module]:
+        """The layer modules (RBMs or autoencoders), bottom to top."""
+        return STACK_KINDS.get(self.kind).layers_of(self.module)
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        return (self.layers[0].n_in, *(layer.n_out for layer in self.layers))
+        return self.spec.sizes
+
+    @property
+    def members(self) -> int | None:
+        return self.spec.members
 
     def encoders(self) -> list[tuple[Tensor, Tensor]]:
-        return [layer.encoder() for layer in self.layers]
+        """Each layer's ``(weight (*M, out, in), bias (*M, out))`` in ``nn.Linear`` layout."""
+        return self.module.encoders()
 
-    @torch.no_grad()
     def upward(self, x: Tensor) -> list[Tensor]:
-        """The codes (probabilities) of every layer for inputs ``x``, bottom to top."""
-        out = []
-        for layer in self.layers:
-            x = layer.transform(x)
-            out.append(x)
-        return out
+        """The codes of every layer for inputs ``x``, bottom to top."""
+        return self.module.upward(x)
 
     def transform(self, x: Tensor) -> Tensor:
-        """The top layer's codes (probabilities) for inputs ``x``."""
+        """The top layer's codes for inputs ``x``."""
         return self.upward(x)[-1]
 
+    def to_mlp(self, n_classes: int, activation: str | None = None, **kwargs) -> MLP:
+        """Unroll into an ``MLP`` with a fresh output layer (:func:`~smithing.pretrain.greedy.
+        to_mlp`: ``output_init``, ``member``, ``generator``, MLP options); ``activation``
+        defaults to the stack's code activation."""
+        return to_mlp(self, n_classes, activation or self.spec.activation, **kwargs)
 
-def greedy_stack(
-    pretrainers: Sequence[LayerPretrainer],
+    def state_tensors(self) -> dict[str, Tensor]:
+        """Every layer's parameters and buffers as ``{"layers.<l>.<name>": tensor}``
+        (detached contiguous copies: e.g. ``layers.0.W``, ``layers.0.b``, ``layers.0.c``)."""
+        out = {}
+        for i, layer in enumerate(self.layers):
+            for name, t in layer.state_dict().items():
+                out[f"layers.{i}.{name}"] = t.detach().clone(memory_format=torch.contiguous_format)
+        return out
+
+    def describe(self) -> dict:
+        """A JSON-able description: format, spec, dtype, tensor shapes, histories, meta."""
+        tensors = self.state_tensors()
+        dtype = next(iter(tensors.values())).dtype
+        return _jsonable(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "spec": self.spec.to_dict(),
+                "dtype": str(dtype).removeprefix("torch."),
+                "tensors": {k: list(v.shape) for k, v in tensors.items()},
+                "histories": self.histories,
+                "meta": self.meta,
+            }
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        description: Mapping,
+        tensors: Mapping[str, Tensor],
+        *,
+        device: torch.device | str | None = None,
+    ) -> Stack:
+        """Rebuild a stack from :meth:`describe` and :meth:`state_tensors` (exact copies),
+        on ``device`` (default: the tensors' device)."""
+        check(
+            description.get("format") == FORMAT,
+            "description['format']",
+            description.get("format"),
+            repr(FORMAT),
+        )
+        check(
+            description.get("version") == VERSION,
+            "description['version']",
+            description.get("version"),
+            f"{VERSION}",
+        )
+        spec = StackSpec.from_dict(description["spec"])
+        dtype = getattr(torch, str(description["dtype"]), None)
+        check(
+            isinstance(dtype, torch.dtype),
+            "description['dtype']",
+            description["dtype"],
+            "a torch dtype name",
+        )
+        check(len(tensors) > 0, "tensors", tensors, "the stack's state tensors")
+        if device is None:
+            device = next(iter(tensors.values())).device
+        device = torch.device(device)
+        kind = STACK_KINDS.get(spec.kind)
+        layers = _blank_layers(spec, kind, device, dtype)
+        expected = {f"layers.{i}.{n}" for i, lay in enumerate(layers) for n in lay.state_dict()}
+        missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+        check(
+            not missing and not unexpected,
+            "tensors",
+            f"missing {missing}, unexpected {unexpected}",
+            "exactly the tensors of the described stack",
+        )
+        for i, layer in enumerate(layers):
+            own = layer.state_dict()
+            state = {}
+            for name, ref in own.items():
+                t = tensors[f"layers.{i}.{name}"]
+                check(
+                    tuple(t.shape) == tuple(ref.shape),
+                    f"tensors['layers.{i}.{name}'].shape",
+                    tuple(t.shape),
+                    f"{tuple(ref.shape)}",
+                )
+                state[name] = t
+            layer.load_state_dict(state)
+        histories = copy.deepcopy(list(description.get("histories") or []))
+        return cls(spec, kind.assemble(layers), histories, description.get("meta"))
+
+    def __repr__(self) -> str:
+        m = "" if self.members is None else f", members={self.members}"
+        return (
+            f"Stack(kind={self.kind!r}, sizes={list(self.sizes)}, "
+            f"activation={self.spec.activation!r}{m})"
+        )
+
+
+def _blank_layers(spec: StackSpec, kind: StackKind, device, dtype) -> list[nn.Module]:
+    """Layers of ``spec`` whose parameters are about to be overwritten (a throwaway generator:
+    building them leaves every other random state alone)."""
+    g = torch.Generator(device=device)
+    return [
+        kind.layer(spec, i, generator=g, device=device, dtype=dtype) for i in range(spec.n_layers)
+    ]
+
+
+# ------------------------------------------------------------------ pretraining
+
+
+def pretrain_stack(
+    spec: StackSpec,
     data: Tensor,
     *,
-    propagate: str = "probs",
-    valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
+    seed: int | None = None,
+    valid_data: Tensor | None = None,
+    cache: StackCache | None = None,
+    data_key: str | None = None,
     callback: Callable[[int, LayerPretrainer, dict], None] | None = None,
 ) -> Stack:
-    """Train ``pretrainers`` bottom-up, each on the previous layer's codes of ``data``.
+    """Greedy layer-wise pretraining of ``spec`` on ``data (n, sizes[0])`` (or ``(M, n,
+    sizes[0])`` for an ensemble); returns the trained :class:`Stack`.
 
-    ``propagate="probs"`` feeds the next layer the hidden probabilities (mean-field codes, as in
-    Hinton & Salakhutdinov's code), ``"samples"`` binary samples of them (the DBN's generative
-    derivation, Hinton et al. 2006); they are computed once per layer, before training the
-    next. ``valid_data`` is propagated with probabilities and handed to each ``fit`` for
-    monitoring. ``callback(layer_index, layer, history)`` runs after each layer.
+    The layers are built on ``data``'s device with its dtype. Randomness (module docstring):
+    ``generator=`` (shared: build every layer from it, then train them in order with it; None
+    uses torch's global generator) or ``seed=`` (layer-seeded: layer ``l`` builds and trains
+    with a generator seeded ``seed + 7919 l``; required for ``cache``). ``valid_data`` is
+    propagated alongside and handed to each layer's training for monitoring. ``cache`` (a
+    :class:`StackCache`, layer-seeded mode only) returns trained layers it holds instead of
+    training them again; ``data_key`` names the data in its keys (default: a digest of the
+    data's contents). ``callback(index, pretrainer, history)`` runs after each layer (also for
+    a layer taken from the cache).
     """
-    check(propagate in ("probs", "samples"), "propagate", propagate, "'probs' or 'samples'")
-    check(len(pretrainers) > 0, "pretrainers", pretrainers, "at least one layer")
-    x, valid = data, valid_data
-    histories = []
-    for i, layer in enumerate(pretrainers):
-        check(
-            x.shape[-1] == layer.n_in,
-            f"pretrainers[{i}].n_in",
-            layer.n_in,
-            f"the size of its inputs, {x.shape[-1]}",
-        )
-        hist = layer.fit(x, valid=valid, generator=generator)
-        histories.append(hist)
-        if callback is not None:
-            callback(i, layer, hist)
-        if i < len(pretrainers) - 1:
-            with torch.no_grad():
-                x = layer.transform(x, sample=propagate == "samples", generator=generator)
-                valid = None if valid is None else layer.transform(valid)
-    return Stack(list(pretrainers), histories, propagate)
-
-
-def _encoders(stack) -> list[tuple[Tensor, Tensor]]:
-    if hasattr(stack, "encoders"):
-        return list(stack.encoders())
-    return [(W, b) for W, b in stack]
-
-
-def pretrained_weights(stack, *, member: int | None = None) -> list[tuple[Tensor, Tensor]]:
-    """The stack's encoders as ``[(weight (out, in), bias (out,)), ...]`` in ``nn.Linear``
-    layout, bottom to top (detached copies), ready to be copied into ``MLP.linears``.
-
-    ``stack`` is a :class:`Stack`, a :class:`smithing.pretrain.dbn.DBN`, anything with
-    ``encoders()``, or a list of ``(weight, bias)``. For an ensemble stack the weights carry a
-    leading members axis ``(M, out, in)`` unless ``member`` picks one.
-    """
-    out = []
-    for W, b in _encoders(stack):
-        if member is not None:
-            check(
-                W.dim() == 3 and 0 <= member < W.shape[0],
-                "member",
-                member,
-                "None for a single stack, or a member index of an ensemble stack",
-            )
-            W, b = W[member], b[member]
-        out.append((W.detach().clone(), b.detach().clone()))
-    return out
-
-
-def _init_default(linear: nn.Linear, generator: torch.Generator | None) -> None:
-    # nn.Linear.reset_parameters, with an explicit generator
-    nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=generator)
-    bound = 1.0 / math.sqrt(linear.in_features)
-    nn.init.uniform_(linear.bias, -bound, bound, generator=generator)
-
-
-def _init_zeros(linear: nn.Linear, generator: torch.Generator | None) -> None:
-    nn.init.zeros_(linear.weight)
-    nn.init.zeros_(linear.bias)
-
-
-def _init_normal(linear: nn.Linear, generator: torch.Generator | None) -> None:
-    nn.init.normal_(linear.weight, 0.0, 0.01, generator=generator)
-    nn.init.zeros_(linear.bias)
-
-
-OUTPUT_INITS: Registry[Callable[[nn.Linear, torch.Generator | None], None]] = Registry(
-    "output init"
-)
-OUTPUT_INITS.register(
-    "default",
-    _init_default,
-    description="PyTorch's nn.Linear rule: U(+-1/sqrt(fan_in)) weights and bias",
-)
-OUTPUT_INITS.register(
-    "zeros", _init_zeros, description="zero weights and bias (Theano DBN tutorial's logistic layer)"
-)
-OUTPUT_INITS.register("normal", _init_normal, description="N(0, 0.01^2) weights, zero bias")
-
-
-def to_mlp(
-    stack,
-    n_classes: int,
-    activation: str = "sigmoid",
-    *,
-    output_init: str | Callable[[nn.Linear, torch.Generator | None], None] = "default",
-    member: int | None = None,
-    generator: torch.Generator | None = None,
-    **mlp_kwargs,
-) -> MLP:
-    """Unroll the stack's encoders into an ``MLP(sizes[0], sizes[1:], n_classes, activation)``.
-
-    Hidden layer ``l`` gets ``weight = encoder_l.weight`` (already ``(out, in)``: for an RBM
-    this is ``W.T``) and ``bias = encoder_l.bias``; with ``activation="sigmoid"`` the MLP's hidden
-    activations equal the stack's upward pass of probabilities exactly. The output layer is
-    fresh, initialized by ``output_init`` (a name in :data:`OUTPUT_INITS` or a callable
-    ``(linear, generator) -> None``); the MLP returns logits (softmax in the loss). The model is
-    put on the weights' device and dtype. ``mlp_kwargs`` go to :class:`MLP` (e.g. dropout).
-    """
-    check(isinstance(n_classes, int) and n_classes > 0, "n_classes", n_classes, "a positive int")
-    encs = pretrained_weights(stack, member=member)
-    check(len(encs) > 0, "stack", stack, "at least one layer")
-    for W, _ in encs:
-        check(
-            W.dim() == 2,
-            "member",
-            member,
-            "a member index for an ensemble stack (weights have a members axis)",
-        )
-    init = OUTPUT_INITS.get(output_init) if isinstance(output_init, str) else output_init
-    sizes = [encs[0][0].shape[1]] + [W.shape[0] for W, _ in encs]
-    W0 = encs[0][0]
-    model = MLP(sizes[0], sizes[1:], n_classes, activation, **mlp_kwargs).to(
-        device=W0.device, dtype=W0.dtype
+    check(isinstance(spec, StackSpec), "spec", type(spec).__name__, "a StackSpec")
+    check(isinstance(data, Tensor), "data", type(data).__name__, "a tensor (n, n_inputs)")
+    check(
+        data.dim() in (2, 3) and data.shape[-1] == spec.sizes[0],
+        "data.shape",
+        tuple(data.shape),
+        f"(n, {spec.sizes[0]})" + ("" if spec.members is None else f" or (M, n, {spec.sizes[0]})"),
     )
-    linears = model.linears
-    with torch.no_grad():
-        for linear, (W, b) in zip(linears[:-1], encs):
-            linear.weight.copy_(W)  # (out, in): nn.Linear layout already
-            linear.bias.copy_(b)
-        init(linears[-1], generator)
-    return model
+    check(
+        generator is None or seed is None,
+        "seed",
+        seed,
+        "None when a generator is given (one randomness mode: shared generator or layer seeds)",
+    )
+    check(
+        cache is None or seed is not None,
+        "cache",
+        cache,
+        "None unless seed= is given (only layer-seeded stacks can be cached)",
+    )
+    kind = STACK_KINDS.get(spec.kind)
+    if seed is None:
+        return _pretrain_shared(spec, kind, data, generator, valid_data, callback)
+    check(
+        isinstance(seed, int) and not isinstance(seed, bool),
+        "seed",
+        seed,
+        "an int (or None with a generator)",
+    )
+    return _pretrain_seeded(spec, kind, data, seed, valid_data, cache, data_key, callback)
+
+
+def _pretrain_shared(spec, kind, data, generator, valid_data, callback) -> Stack:
+    # = DBN(...) / StackedDAE(...) then train_dbn / train_sda: the layers are built bottom to
+    # top from the generator, then trained in order with it
+    layers = [
+        kind.layer(spec, i, generator=generator, device=data.device, dtype=data.dtype)
+        for i in range(spec.n_layers)
+    ]
+    module = kind.assemble(layers)
+    pretrainers = [kind.pretrainer(layer, spec, i) for i, layer in enumerate(layers)]
+    result = greedy_stack(
+        pretrainers,
+        data,
+        propagate=spec.propagate,
+        valid_data=valid_data,
+        generator=generator,
+        callback=callback,
+    )
+    return Stack(spec, module, result.histories, {"mode": "generator"})
+
+
+def _codes(x: Tensor, W: Tensor, b: Tensor, activation: str) -> Tensor:
+    bias = b.unsqueeze(-2) if b.dim() >= 2 else b  # (*M, 1, out) against (*M, n, out)
+    return CODE_ACTIVATIONS[activation][0](x @ W.transpose(-1, -2) + bias)  # s(x W^T + b)
+
+
+def _pretrain_seeded(spec, kind, data, seed, valid_data, cache, data_key, callback) -> Stack:
+    dev, dtype = data.device, data.dtype
+    if cache is not None:
+        data_key = data_key if data_key is not None else tensor_digest(data)
+        valid_key = None if valid_data is None else tensor_digest(valid_data)
+    x, valid = data, valid_data
+    layers, histories = [], []
+    for i in range(spec.n_layers):
+        key = None
+        if cache is not None:
+            key = cache.key(
+                spec, i, seed=seed, data_key=data_key, device=dev, dtype=dtype, valid_key=valid_key
+            )
+        hit = cache.get(key) if key is not None else None
+        if hit is not None:
+            layer = kind.layer(
+                spec, i, generator=torch.Generator(device=dev), device=dev, dtype=dtype
+            )  # parameters overwritten next
+            state, history = hit
+            layer.load_state_dict(state)
+            pretrainer = kind.pretrainer(layer, spec, i)
+        else:
+            g = torch.Generator(device=dev).manual_seed(seed + _LAYER_SEED_STRIDE * i)
+            layer = kind.layer(spec, i, generator=g, device=dev, dtype=dtype)
+            pretrainer = kind.pretrainer(layer, spec, i)
+            history = pretrainer.fit(x, valid=valid, generator=g)
+            if key is not None:
+                cache.put(key, layer.state_dict(), history)
+        layers.append(layer)
+        histories.append(history)
+        if callback is not None:
+            callback(i, pretrainer, history)
+        if i < spec.n_layers - 1:
+            with torch.no_grad():
+                W, b = layer.encoder()  # (*M, out, in), (*M, out)
+                x = _codes(x, W, b, spec.activation)
+                if spec.propagate == "samples":
+                    gs = torch.Generator(device=dev).manual_seed(
+                        seed + _SAMPLE_SEED_STRIDE * (i + 1)
+                    )
+                    u = torch.rand(x.shape, generator=gs, dtype=x.dtype, device=gs.device)
+                    x = (u.to(x.device) < x).to(x.dtype)  # h ~ Bernoulli(s(x W^T + b))
+                if valid is not None:
+                    valid = _codes(valid.to(dtype), W, b, spec.activation)
+    return Stack(spec, kind.assemble(layers), histories, {"mode": "seeded", "seed": seed})
+
+
+# ------------------------------------------------------------------ fine-tuning
+
+
+def finetune(
+    model: nn.Module | Sequence[nn.Module], data: Any, *, fit: Callable[..., T], **fit_options
+) -> T:
+    """Supervised fine-tuning of an unrolled stack: ``fit(model, data, **fit_options)``.
+
+    ``fit`` is the trainer, :func:`smithing.train.fit` (or
+    :func:`smithing.train.ensemble.fit_ensemble` for a list of unrolled members), passed in
+    because the trainers sit above :mod:`smithing.pretrain`; ``fit_options`` are its
+    arguments (epochs, lr, batch_size, optimizer, early_stopping, seed, device, ...). Returns
+    what ``fit`` returns (a ``History``, or a list of them).
+    """
+    check(callable(fit), "fit", fit, "a training function such as smithing.train.fit")
+    return fit(model, data, **fit_options)

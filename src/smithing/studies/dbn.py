@@ -3,17 +3,19 @@ beside the same network fine-tuned from a random initialization.
 
 Pretraining (Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets", Neural
 Computation 2006): RBM ``l`` is trained by CD-1 on the hidden probabilities of RBM ``l - 1``
-for the training images (:func:`smithing.pretrain.dbn.train_dbn`; grey levels in [0, 1] used as
-the bottom RBM's visible probabilities, as in Hinton & Salakhutdinov's code). The stack is
-unrolled into a sigmoid MLP with a fresh softmax layer (:meth:`~smithing.pretrain.dbn.DBN.to_mlp`;
-Hinton & Salakhutdinov, "Reducing the dimensionality of data with neural networks", Science
-2006) and fine-tuned with :func:`smithing.train.fit`. The ``no-pretraining`` variant is the same
-MLP with the Theano tutorials' sigmoid initialization ``W ~ U(+-4 sqrt(6 / (fan_in +
-fan_out)))`` (Glorot & Bengio 2010 with gain 4) for its hidden layers; both variants start the
-output layer at zero (the Theano DBN tutorial's logistic layer) and share the fine-tuning recipe,
-with the tutorials' early stopping on the validation error (a patience budget of ``patience``
-epochs, raised to twice the epoch on every improvement below 0.995 x best; the best epoch's
-weights are restored).
+for the training images (:func:`smithing.pretrain.stack.pretrain_stack` of a ``"dbn"``
+:class:`~smithing.pretrain.stack.StackSpec`, one generator for the whole stack; grey levels in
+[0, 1] used as the bottom RBM's visible probabilities, as in Hinton & Salakhutdinov's code). The
+stack is unrolled into a sigmoid MLP with a fresh softmax layer
+(:meth:`~smithing.pretrain.stack.Stack.to_mlp`; Hinton & Salakhutdinov, "Reducing the
+dimensionality of data with neural networks", Science 2006) and fine-tuned with
+:func:`smithing.train.fit` (:func:`~smithing.pretrain.stack.finetune`). The ``no-pretraining``
+variant is the same MLP with the Theano tutorials' sigmoid initialization ``W ~ U(+-4 sqrt(6 /
+(fan_in + fan_out)))`` (Glorot & Bengio 2010 with gain 4) for its hidden layers; both variants
+start the output layer at zero (the Theano DBN tutorial's logistic layer) and share the
+fine-tuning recipe, with the tutorials' early stopping on the validation error (a patience
+budget of ``patience`` epochs, raised to twice the epoch on every improvement below 0.995 x
+best; the best epoch's weights are restored).
 
 Scales. ``quick``: the embedded 8x8 ``digits`` (1197 / 300 / 300), a 64-100-100 stack, 10
 CD-1 epochs per layer (batch 20, learning rate 0.05, momentum 0.5 then 0.9, weight cost 2e-4),
@@ -136,7 +138,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
     from smithing import init as _init
     from smithing.data import load
     from smithing.nn import MLP
-    from smithing.pretrain.dbn import DBN, train_dbn
+    from smithing.pretrain.stack import OUTPUT_INITS, StackSpec, finetune, pretrain_stack
     from smithing.train import EarlyStopping, fit, seed_everything
 
     t0 = time.perf_counter()
@@ -152,7 +154,6 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
         seed_everything(seed)
         g = torch.Generator(device=dev).manual_seed(int(seed))
         if cfg["pretrain"]:
-            dbn = DBN([n_in, *cfg["hidden"]], generator=g, device=dev)
             layer = {
                 "epochs": cfg["pretrain_epochs"],
                 "lr": cfg["pretrain_lr"],
@@ -162,14 +163,9 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
                 "k": cfg["pretrain_k"],
                 "method": cfg["pretrain_method"],
             }
-            hists = train_dbn(
-                dbn,
-                x_train,
-                layers=layer,
-                propagate=cfg["propagate"],
-                valid_data=x_valid,
-                generator=g,
-            )
+            spec = StackSpec("dbn", [n_in, *cfg["hidden"]], layer, propagate=cfg["propagate"])
+            stack = pretrain_stack(spec, x_train, generator=g, valid_data=x_valid)
+            dbn, hists = stack.module, stack.histories
             extra["pretrain"] = [
                 {
                     "recon_error": h["recon_error"],
@@ -183,7 +179,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
             extra["filters_pretrained"] = rounded(dbn.rbms[0].W[:, :nf].T)  # (nf, n_in)
             samples = dbn.sample(cfg["n_samples"], cfg["sample_steps"], generator=g)
             extra["samples"] = rounded(samples, 3)  # (n_samples, n_in)
-            model = dbn.to_mlp(data.n_classes, output_init=cfg["output_init"], generator=g)
+            model = stack.to_mlp(data.n_classes, output_init=cfg["output_init"], generator=g)
         else:
             model = MLP(n_in, cfg["hidden"], data.n_classes, "sigmoid").to(dev)
             _init.apply(
@@ -192,8 +188,6 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
                 generator=g,
                 gain=cfg["random_init_gain"],
             )
-            from smithing.pretrain.stack import OUTPUT_INITS
-
             OUTPUT_INITS.get(cfg["output_init"])(model.linears[-1], g)
         stopper = EarlyStopping(
             monitor="valid_error",
@@ -201,9 +195,10 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
             improvement_threshold=cfg["improvement_threshold"],
             patience_increase=2.0,
         )
-        hist = fit(
+        hist = finetune(
             model,
             data,
+            fit=fit,
             epochs=cfg["epochs"],
             lr=cfg["lr"],
             batch_size=cfg["batch_size"],

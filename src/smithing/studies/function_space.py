@@ -13,8 +13,9 @@ Runs (kind ``"family"``): one run trains ``n_nets`` same-shape networks of one f
 batched ensemble (``fit_ensemble``; member ``i`` of seed ``s`` has seed ``s * 1000 + i``) and
 records, before training and after every epoch, each member's softmax outputs on the first
 ``n_probe`` test inputs. Family ``pretrained``: one ensemble of ``n_nets`` independent stacked
-denoising autoencoders (:func:`~smithing.pretrain.autoencoder.pretrain_stack` with a members
-axis) unrolled member by member with ``to_mlp``; family ``random init``: PyTorch's default
+denoising autoencoders (:func:`~smithing.pretrain.stack.pretrain_stack` of an ``"sda"``
+:class:`~smithing.pretrain.stack.StackSpec` with ``members``) unrolled member by member with
+``Stack.to_mlp``; family ``random init``: PyTorch's default
 ``U(+-1/sqrt(fan_in))``. The vectors are stored as float16 (a fixed Gaussian random projection
 to ``project_dim`` dimensions first at paper scale: t-SNE only needs distances, which such a
 projection keeps up to a few percent, Johnson & Lindenstrauss).
@@ -87,7 +88,7 @@ def _decode(s: str, shape) -> np.ndarray:
 
 def _build_models(config: dict, data, seed: int, device: str) -> list:
     from smithing.nn import MLP
-    from smithing.pretrain.autoencoder import pretrain_stack
+    from smithing.pretrain.stack import StackSpec, pretrain_stack
     from smithing.train import seed_everything
 
     n, sizes = int(config["n_nets"]), [data.n_inputs, *config["hidden"]]
@@ -102,15 +103,14 @@ def _build_models(config: dict, data, seed: int, device: str) -> list:
         return [m.to(device) for m in models]
     x = data.train.x.reshape(len(data.train), -1)
     g = torch.Generator(device=x.device).manual_seed(seed)
-    stack = pretrain_stack(
+    spec = StackSpec(
         method,
-        x,
         sizes,
-        members=n,
-        layers=config.get("pretrain_options"),
+        config.get("pretrain_options"),
         activation=config["activation"],
-        generator=g,
+        members=n,
     )
+    stack = pretrain_stack(spec, x, generator=g)
     return [
         stack.to_mlp(data.n_outputs, member=i, generator=torch.Generator().manual_seed(s)).to(
             device
@@ -123,6 +123,7 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
     from torch.func import functional_call
 
     from smithing.data import load
+    from smithing.pretrain.stack import finetune
     from smithing.train.ensemble import MemberHooks, fit_ensemble
 
     t0 = time.perf_counter()
@@ -163,9 +164,10 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
             )
         traj.append(functions(outs))
 
-    hists = fit_ensemble(
+    hists = finetune(
         models,
         data,
+        fit=fit_ensemble,
         seeds=[seed * 1000 + i for i in range(n)],
         lrs=[float(config["lr"])] * n,
         epochs=int(config["epochs"]),

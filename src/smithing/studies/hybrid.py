@@ -13,8 +13,8 @@ that row is the hybrid's result). Beside them, two deep models of the same hidde
   stage; prediction by the top layer, the mean of the layers' ``p(y | .)`` also recorded) in
   the spirit of Ororbia et al.'s deep hybrid Boltzmann models (arXiv 1511.06964, 2015);
 * ``DBN + fine-tune``: the two-stage pipeline, greedy CD-1 pretraining of a DBN
-  (:func:`smithing.pretrain.dbn.train_dbn`) then backprop fine-tuning of the unrolled sigmoid
-  MLP with a fresh softmax layer (:func:`smithing.train.fit`, momentum SGD).
+  (:func:`smithing.pretrain.stack.pretrain_stack`) then backprop fine-tuning of the unrolled
+  sigmoid MLP with a fresh softmax layer (:func:`smithing.train.fit`, momentum SGD).
 
 Every run keeps the parameters of its epoch with the lowest validation error.
 
@@ -239,8 +239,9 @@ def run_deep_hybrid(config: dict, seed: int, device: str = "cpu") -> RunResult:
 
 
 def run_dbn(config: dict, seed: int, device: str = "cpu") -> RunResult:
-    """The two-stage pipeline: greedy CD-1 DBN pretraining, then backprop fine-tuning."""
-    from smithing.pretrain.dbn import DBN, train_dbn
+    """The two-stage pipeline: greedy CD-1 DBN pretraining, then backprop fine-tuning
+    (:func:`smithing.pretrain.stack.pretrain_stack`, ``to_mlp``, ``finetune``)."""
+    from smithing.pretrain.stack import StackSpec, finetune, pretrain_stack
     from smithing.train import EarlyStopping, fit, seed_everything
 
     t0 = time.perf_counter()
@@ -248,20 +249,19 @@ def run_dbn(config: dict, seed: int, device: str = "cpu") -> RunResult:
     g = _generator(seed, device)
     seed_everything(int(seed))
     sizes = [data.n_inputs, *[int(h) for h in config["hidden"]]]
-    dbn = DBN(sizes, generator=g, device=device)
     layer_opts = {"epochs": int(config["pretrain_epochs"]), "lr": float(config["pretrain_lr"]),
                   "batch_size": int(config["batch_size"]), "momentum": "hinton"}  # fmt: skip
-    pre = train_dbn(dbn, data.train.x, layers=layer_opts, generator=g)
-    mlp = dbn.to_mlp(data.n_classes, "sigmoid", generator=g)
+    stack = pretrain_stack(StackSpec("dbn", sizes, layer_opts), data.train.x, generator=g)
+    mlp = stack.to_mlp(data.n_classes, "sigmoid", generator=g)
     stop = EarlyStopping(monitor="valid_error", patience=10**6, restore_best_weights=True)
-    hist = fit(
-        mlp, data, epochs=int(config["epochs"]), lr=float(config["lr"]),
+    hist = finetune(
+        mlp, data, fit=fit, epochs=int(config["epochs"]), lr=float(config["lr"]),
         batch_size=int(config["batch_size"]), optimizer="momentum", seed=int(seed),
         early_stopping=stop, device=device,
     )  # fmt: skip
     extra = {
         "best_epoch": hist.best_epoch,
-        "pretrain_recon_error": [h["recon_error"][-1] for h in pre],
+        "pretrain_recon_error": [h["recon_error"][-1] for h in stack.histories],
     }
     return RunResult(hist.status, hist.final, hist.epochs, extra, hist.message,
                      time.perf_counter() - t0)  # fmt: skip

@@ -14,8 +14,10 @@ validation error, on ``rectangles``, ``convex``, ``mnist-rot`` and ``mnist-back-
 Runs (kind ``"benchmark"``, one per task x model x seed) load the task with its loader's sizes
 (``n_train``, ``n_valid``, ``n_test``: small subsets at quick scale; the valid and test sets
 do not depend on ``n_train``), pretrain with
-:func:`~smithing.pretrain.autoencoder.pretrain_stack` (seeded by the run's seed), unroll with
-``to_mlp`` and fine-tune with :func:`smithing.train.fit`.
+:func:`~smithing.pretrain.stack.pretrain_stack` (a ``"dbn"`` or ``"sda"``
+:class:`~smithing.pretrain.stack.StackSpec`, one generator seeded by the run's seed), unroll
+with ``Stack.to_mlp`` and fine-tune with :func:`smithing.train.fit`
+(:func:`~smithing.pretrain.stack.finetune`).
 
 Quick scale: 500 training / 200 validation / 1,000 test images per task, 784-100-100-100-10
 (or -2 for the binary tasks), pretraining 10 epochs per layer, fine-tuning SGD with momentum 0.9
@@ -111,7 +113,7 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
     from smithing import init
     from smithing.data import load
     from smithing.nn import MLP
-    from smithing.pretrain.autoencoder import pretrain_stack
+    from smithing.pretrain.stack import StackSpec, finetune, pretrain_stack
     from smithing.train import EarlyStopping, fit, seed_everything
 
     t0 = time.perf_counter()
@@ -129,15 +131,16 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
         else:
             kind = "dbn" if config["model"].startswith("DBN") else "sda"
             g = torch.Generator(device=x.device).manual_seed(int(seed))
-            stack = pretrain_stack(kind, x, sizes, layers=config.get("pretrain"), generator=g)
+            stack = pretrain_stack(StackSpec(kind, sizes, config.get("pretrain")), x, generator=g)
             model = stack.to_mlp(data.n_outputs, generator=torch.Generator().manual_seed(seed))
         patience = ft.pop("patience", None)
         stop = None
         if patience is not None:
             stop = EarlyStopping(monitor="valid_error", patience=int(patience))
-        hist = fit(
+        hist = finetune(
             model.to(device),
             data,
+            fit=fit,
             epochs=int(ft["epochs"]),
             lr=float(ft["lr"]),
             batch_size=int(ft["batch_size"]),

@@ -16,7 +16,8 @@ init), ``dbn`` and ``sda`` the ``pretrained`` initializer with the ``"dbn"`` (RB
 per-member fields, the runner fine-tunes all methods and seeds of one depth as ONE batched
 ensemble (``fit_ensemble``); pretraining runs per seed inside the initializer, and a seed's
 layer ``l`` is trained once and reused by every deeper network (greedy layer ``l`` does not
-depend on the layers above; see the sources in :mod:`smithing.pretrain.autoencoder`).
+depend on the layers above; see the sources in :mod:`smithing.experiment.pretrained` and the
+layer-seeded mode of :func:`smithing.pretrain.stack.pretrain_stack`).
 
 Figures: box plots of the test error per depth and method; the final training error against
 the test error of every run (regularization view); the mean validation curves.
@@ -37,7 +38,6 @@ import math
 
 import numpy as np
 
-import smithing.pretrain.autoencoder  # noqa: F401  (registers the "sda" / "dbn" init sources)
 from smithing.experiment import Figure, Study, Table, Variant, mean_std_ci, register
 
 METHODS = ("none", "dbn", "sda")

@@ -6,12 +6,12 @@ useful representations in a deep network with a local denoising criterion", JMLR
 the Theano tutorial "Stacked Denoising Autoencoders (SdA)": three sigmoid layers, each a
 denoising autoencoder (tied weights, cross-entropy, masking noise 10 % / 20 % / 30 % from the
 bottom up) trained greedily on the clean codes of the layer below
-(:func:`~smithing.pretrain.autoencoder.train_sda`), then unrolled into an MLP with a softmax
-layer on top and fine-tuned by backpropagation.
+(:func:`~smithing.pretrain.stack.pretrain_stack` of an ``"sda"`` stack), then unrolled into an
+MLP with a softmax layer on top and fine-tuned by backpropagation.
 
 Both variants are ordinary ``"mlp"`` runs, so the runner fine-tunes all of them as one batched
 ensemble: ``SdA-3`` uses the ``pretrained`` initializer with the ``"sda"`` source (each seed
-pretrains its own stack, see :mod:`smithing.pretrain.autoencoder`; the output layer keeps
+pretrains its own stack, see :mod:`smithing.experiment.pretrained`; the output layer keeps
 PyTorch's default init); ``no pretraining`` uses the Theano tutorials' random init,
 ``U(+-4 sqrt(6 / (fan_in + fan_out)))`` for sigmoid layers (``glorot_uniform`` with
 ``gain="theano"``, output layer included). Fine-tuning: SGD, early stopping on the validation
@@ -31,7 +31,6 @@ The ``pretrained`` initializer is given the study's default dataset of the scale
 
 from __future__ import annotations
 
-import smithing.pretrain.autoencoder  # noqa: F401  (registers the "sda" / "dbn" init sources)
 from smithing.experiment import Figure, Study, Variant, error_table, register
 
 RATES = (0.1, 0.2, 0.3)  # masking noise of layers 1, 2, 3 (Theano tutorial)
