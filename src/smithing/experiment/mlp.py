@@ -138,6 +138,7 @@ def build_model(cfg: MLPConfig, data: Dataset) -> MLP:
         )
         if cfg.init != "default":
             from smithing import init as _init
+            from smithing.experiment import pretrained as _pretrained
 
             gen = torch.Generator().manual_seed(cfg.seed)
             opts = dict(cfg.init_options)
@@ -145,10 +146,11 @@ def build_model(cfg: MLPConfig, data: Dataset) -> MLP:
                 opts["data"] = data.train.x[:512].cpu()
             if (
                 cfg.init == "pretrained"
-                and opts.get("source") in ("dbn", "sda")
+                and opts.get("source") in _pretrained.SOURCES
                 and "data" not in opts
             ):
-                # pretrain on this run's dataset (and training subset); stacks are cached
+                # pretrain on this run's dataset (and training subset) through the sources of
+                # smithing.experiment.pretrained; their layers are cached per process there
                 opts["dataset"] = cfg.dataset
                 if cfg.n_train is not None:
                     opts.setdefault("n_train", cfg.n_train)
