@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from smithing.experiment.store import Store
-from smithing.runner.runner import run_study
 from smithing.studies import STUDIES
+from studytools import run_study
 
 QUICK = {"epochs": 2, "hidden": [16]}
 

@@ -10,7 +10,7 @@ from smithing.experiment.store import Store
 def test_record_is_atomic(tmp_path):
     store = Store(tmp_path)
     (rid,) = store.ensure_runs("s", "quick", [("v", 0, {"a": 1})])
-    store.mark_running([rid])
+    assert store.claim([rid], "w", 60)
 
     class Boom(RunResult):
         pass
@@ -35,13 +35,11 @@ def test_record_is_atomic(tmp_path):
     store.close()
 
 
-def test_ensure_runs_is_idempotent_and_resets_interrupted(tmp_path):
+def test_ensure_runs_is_idempotent(tmp_path):
     with Store(tmp_path) as store:
         runs = [("v", s, {"seed": s}) for s in range(3)]
         ids = store.ensure_runs("s", "quick", runs)
         assert store.ensure_runs("s", "quick", runs) == ids
-        store.mark_running(ids[:2])
-        assert store.reset_interrupted("s") == 2
         assert store.counts("s") == {"pending": 3}
 
 

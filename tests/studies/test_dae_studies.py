@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from smithing.experiment.store import Store
-from smithing.runner.runner import run_study
 from smithing.studies import STUDIES
 from smithing.studies import autoencoder as ae_study
 from smithing.studies import function_space as fs_study
 from smithing.studies import larochelle as lr_study
 from smithing.studies import pretraining_depth as pd_study
 from smithing.studies import sda as sda_study
+from studytools import run_study
 
 
 @pytest.fixture(autouse=True)

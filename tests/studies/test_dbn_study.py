@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from smithing.experiment.store import Store
-from smithing.runner.runner import run_study
 from smithing.studies import dbn as S
+from studytools import run_study
 
 TINY = {
     "hidden": [16, 12],

@@ -43,7 +43,7 @@ def test_study_smoke(tmp_path, monkeypatch):
     from PIL import Image
 
     from smithing.experiment.store import Store
-    from smithing.runner.runner import run_study
+    from studytools import run_study
 
     monkeypatch.setitem(es.PATIENCE, "quick", 3)
     overrides = {"epochs": 25, "hidden": [64, 64], "n_train": 100, "lr": 0.1}

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from smithing.experiment.store import Store
-from smithing.runner.runner import run_study
 from smithing.studies import hybrid as S
+from studytools import run_study
 
 
 @pytest.fixture(autouse=True)

@@ -88,7 +88,7 @@ def test_fixed_scale_init_shrinks_the_signal_fan_rules_keep_it():
 
 def test_smoke_study(tmp_path):
     from smithing.experiment.store import Store
-    from smithing.runner.runner import run_study
+    from studytools import run_study
 
     summary = run_study(
         "initialization",

@@ -129,7 +129,7 @@ def test_race_gif_is_an_animation_and_checks_paths(tmp_path):
 
 
 def test_study_smoke(tmp_path, monkeypatch):
-    from smithing.runner.runner import run_study
+    from studytools import run_study
 
     # a smaller race: three optimizers, two surfaces (the saddle borrows the quadratic's rates)
     opts = ("sgd", "momentum", "adam")

@@ -10,8 +10,8 @@ from torch.nn import functional as F
 from smithing.experiment.store import Store
 from smithing.nn import MLP
 from smithing.regularize.prune import full_hessian, gauss_newton_matrix, make_objective
-from smithing.runner.runner import run_study
 from smithing.studies import pruning as P
+from studytools import run_study
 
 
 def _tiny(hidden=(3,), seed=0):

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from smithing.experiment.store import Store
-from smithing.runner.runner import run_study
 from smithing.studies import rbm as S
+from studytools import run_study
 
 TINY = {
     "n_hidden": 8,

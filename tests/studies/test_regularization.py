@@ -11,8 +11,8 @@ from smithing.experiment.mlp import MLPConfig, train_group
 from smithing.experiment.store import Store
 from smithing.nn import MLP
 from smithing.nn.dropconnect import DropConnectLinear
-from smithing.runner.runner import run_study
 from smithing.studies import regularization as R
+from studytools import run_study
 
 
 # --------------------------------------------------------------------------- MLP(dropconnect=)

@@ -8,9 +8,9 @@ import torch
 
 from smithing.data import load
 from smithing.experiment.store import Store
-from smithing.runner.runner import run_study
 from smithing.studies import STUDIES
 from smithing.studies.pixel_mnist import as_sequences, pixel_permutation
+from studytools import run_study
 
 
 @pytest.fixture(autouse=True)

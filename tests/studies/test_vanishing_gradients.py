@@ -102,7 +102,7 @@ def test_catch_up_epoch():
 
 def test_smoke_study(tmp_path):
     from smithing.experiment.store import Store
-    from smithing.runner.runner import run_study
+    from studytools import run_study
 
     summary = run_study(
         "vanishing-gradients",

@@ -1,4 +1,5 @@
-"""One MLP training run from a flat configuration: what ``smithing train`` and the studies run.
+"""The ``"mlp"`` run kind: one MLP training run from a flat configuration (``smithing train``
+and the studies' MLP runs).
 
 :class:`MLPConfig` names everything a run needs (dataset, architecture, initializer, optimizer,
 regularization, early stopping, seed). :func:`train_one` trains one configuration;
@@ -201,11 +202,14 @@ def train_one(
     model: MLP | None = None,
     callbacks: Sequence[Callable] = (),
     loss: Callable | None = None,
+    checkpoint=None,
 ) -> tuple[MLP, History]:
     """Train one configuration; never raises on divergence (see ``History.status``).
 
     Studies with their own runs pass a prepared ``data`` (e.g. noisy labels), a ``model`` they
     already inspected at initialization, per-epoch ``callbacks`` and a ``loss`` (see ``fit``).
+    ``checkpoint``: a :class:`smithing.train.checkpoint.Checkpointer`; training resumes from
+    it and saves to it (see ``fit``).
     """
     data = data if data is not None else load_data(cfg, device)
     model = model if model is not None else build_model(cfg, data).to(device)
@@ -230,6 +234,7 @@ def train_one(
             callbacks=callbacks,
             loss=loss,
             device=device,
+            **({} if checkpoint is None else {"checkpoint": checkpoint}),
         )
     hist.config = cfg.to_dict()
     return model, hist
@@ -244,8 +249,10 @@ def train_group(
     device: torch.device | str = "cpu",
     progress: Callable[[int, list[dict]], None] | None = None,
     data: Dataset | None = None,
+    checkpoint=None,
 ) -> list[tuple[MLP, History]]:
-    """Train same-shape configurations as one batched ensemble (see ``fit_ensemble``)."""
+    """Train same-shape configurations as one batched ensemble (see ``fit_ensemble``);
+    ``checkpoint`` as in :func:`train_one`."""
     from smithing.train.ensemble import fit_ensemble
 
     if not can_batch(cfgs):
@@ -277,6 +284,7 @@ def train_group(
             eval_train=c0.eval_train,
             progress=progress,
             device=device,
+            **({} if checkpoint is None else {"checkpoint": checkpoint}),
         )
     for c, h in zip(cfgs, hists):
         h.config = c.to_dict()

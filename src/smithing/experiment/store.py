@@ -10,7 +10,21 @@ Tables:
 
 A run is recorded in ONE transaction (its epochs, its final metrics and its status flip to a
 final state together), so killing the process at any moment leaves each run either fully
-recorded or not at all; runs found ``running`` on the next start were interrupted and rerun.
+recorded or not at all.
+
+**Leases.** A worker (a ``smithing run`` process, a process-pool or Ray driver) claims a group of
+runs with :meth:`Store.claim`: one ``BEGIN IMMEDIATE`` transaction checks that every run of the
+group is claimable (pending, failed before this worker started, or running under a lease that
+has expired) and marks them ``running`` under the worker's name with an expiry ``ttl`` seconds
+ahead. The worker renews its leases (:meth:`Store.heartbeat`) while it trains; a worker killed
+with SIGKILL stops renewing, its leases expire, and another worker claims the runs and continues
+them from their checkpoints. Only the lease holder may record a run.
+
+**Schema versions.** The schema version is SQLite's ``user_version``: 1 is the first store
+layout (no leases), 2 adds the lease and progress columns. Older stores are migrated in place
+when opened; a store of a newer version, a file that is not an SQLite database, a corrupt or
+truncated database and an SQLite database that is not a results store raise :class:`StoreError`
+(one line naming the file and the problem) and are never written to.
 """
 
 from __future__ import annotations
@@ -18,10 +32,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from smithing.experiment.results import RunRecord, StudyResults
@@ -44,6 +60,9 @@ CREATE TABLE IF NOT EXISTS runs (
     extra TEXT,
     message TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires REAL,
+    progress TEXT,
     UNIQUE (study, scale, variant, seed, config_hash)
 );
 CREATE TABLE IF NOT EXISTS epochs (
@@ -66,6 +85,24 @@ CREATE TABLE IF NOT EXISTS sessions (
 """
 
 FINAL_STATUSES = ("done", "diverged", "failed")
+#: statuses whose runs are complete: never trained again (failed runs are retried by a later
+#: invocation)
+COMPLETE_STATUSES = ("done", "diverged")
+SCHEMA_VERSION = 2
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: columns added by schema version 2 (leases and progress)
+_V2_COLUMNS = (("lease_owner", "TEXT"), ("lease_expires", "REAL"), ("progress", "TEXT"))
+
+
+class StoreError(ValueError):
+    """A results store that cannot be used: not a store, corrupt, or of a newer schema.
+
+    The message is one line naming the file and the problem; the file is left untouched."""
+
+
+def worker_name() -> str:
+    """This process's name in leases: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def config_hash(config: dict) -> str:
@@ -84,23 +121,131 @@ def _json_default(o):
     return str(o)
 
 
+def _check_header(path: Path) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(100)
+    if not head.startswith(_SQLITE_MAGIC):
+        raise StoreError(f"{path}: not a smithing results store (not an SQLite database)")
+    if len(head) < 100:
+        raise StoreError(f"{path}: the database is truncated ({len(head)} bytes)")
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(head[28:32], "big")
+    size = path.stat().st_size
+    wal = path.with_name(path.name + "-wal")
+    if pages and page * pages > size and not (wal.exists() and wal.stat().st_size > 0):
+        raise StoreError(f"{path}: the database is truncated ({size} bytes of {page * pages})")
+
+
+def _claimable(status, lease_owner, expires, finished, owner, now, retry_failed_before) -> bool:
+    if status == "pending":
+        return True
+    if status == "failed":
+        return retry_failed_before is not None and (finished or 0) < retry_failed_before
+    if status == "running":  # our own lease, or a dead worker's (expired, or a pre-lease store)
+        return lease_owner == owner or expires is None or expires < now
+    return False
+
+
+def _db_problem(e: sqlite3.DatabaseError) -> str:
+    msg = str(e)
+    if "not a database" in msg:
+        return "not a smithing results store (not an SQLite database)"
+    if "malformed" in msg or "corrupt" in msg:
+        return f"the database is corrupt ({msg})"
+    return f"cannot be read as a results store ({msg})"
+
+
 class Store:
     """The SQLite results store of one output directory (``<out>/results.sqlite``)."""
 
     FILENAME = "results.sqlite"
+    #: stores this process has open, by resolved path (see :meth:`__init__`)
+    _open_paths: dict[str, int] = {}
 
-    def __init__(self, out_dir: str | Path) -> None:
+    def __init__(self, out_dir: str | Path, *, create: bool = True) -> None:
+        """Open (``create``: or create) the store of ``out_dir``.
+
+        Raises :class:`StoreError` for a file that is not a usable store, and
+        ``FileNotFoundError`` when ``create`` is false and there is no store."""
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / self.FILENAME
-        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA)
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if not exists and not create:
+            raise FileNotFoundError(
+                f"no results store in {str(self.out_dir)!r}: run a study first (smithing run ...)"
+            )
+        self._key = str(self.path.resolve())
+        if exists and self._key not in Store._open_paths:
+            # Read the header ourselves only while no connection of this process has the file
+            # open: closing any descriptor of a file drops all of the process's POSIX locks on
+            # it, SQLite's included ("How To Corrupt An SQLite Database File", 2.2).
+            _check_header(self.path)
+        if not exists:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            Store._open_paths[self._key] = Store._open_paths.get(self._key, 0) + 1
+            self._open(exists)
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise StoreError(f"{self.path}: {_db_problem(e)}") from None
+        except StoreError:
+            self.close()
+            raise
+
+    def _open(self, exists: bool) -> None:
+        c = self.conn
+        if exists:
+            (check,) = c.execute("PRAGMA quick_check(1)").fetchone()
+            if check != "ok":
+                raise StoreError(f"{self.path}: the database is corrupt ({check})")
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: results store of schema version {version}, newer than this "
+                    f"smithing reads (up to {SCHEMA_VERSION}); upgrade smithing"
+                )
+            if tables and not {"runs", "epochs", "sessions"} <= tables:
+                raise StoreError(
+                    f"{self.path}: an SQLite database but not a smithing results store "
+                    f"(tables: {', '.join(sorted(tables))})"
+                )
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=NORMAL")
+        c.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring an older store up to :data:`SCHEMA_VERSION`."""
+        c = self.conn
+        with self.transaction():
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "runs" in tables and version < 2:  # 0 or 1: the first layout, without leases
+                have = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
+                for col, typ in _V2_COLUMNS:
+                    if col not in have:
+                        c.execute(f"ALTER TABLE runs ADD COLUMN {col} {typ}")
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            if version != SCHEMA_VERSION:
+                c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
-        self.conn.close()
+        conn = getattr(self, "conn", None)
+        if conn is None:
+            return
+        with suppress(sqlite3.Error):
+            conn.close()
+        self.conn = None
+        n = Store._open_paths.get(self._key, 0) - 1
+        if n > 0:
+            Store._open_paths[self._key] = n
+        else:
+            Store._open_paths.pop(self._key, None)
 
     def __enter__(self) -> Store:
         return self
@@ -146,20 +291,121 @@ class Store:
         (s,) = self.conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
         return s
 
-    def mark_running(self, run_ids: Iterable[int]) -> None:
+    def statuses(self, run_ids: Iterable[int]) -> dict[int, str]:
+        ids = list(run_ids)
+        out = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            q = f"SELECT id, status FROM runs WHERE id IN ({','.join('?' * len(chunk))})"
+            out.update(dict(self.conn.execute(q, chunk).fetchall()))
+        return out
+
+    # ------------------------------------------------------------------ leases
+
+    def claim(
+        self,
+        run_ids: Iterable[int],
+        owner: str,
+        ttl: float,
+        *,
+        retry_failed_before: float | None = None,
+    ) -> bool:
+        """Atomically claim every run of ``run_ids`` for ``owner`` for ``ttl`` seconds.
+
+        A run is claimable when it is ``pending``, ``failed`` with a finish time before
+        ``retry_failed_before`` (failed runs are retried by a later invocation, not by the
+        worker that saw them fail), or ``running`` under an expired lease (its worker died) or
+        under ``owner``'s own lease. All or none: returns False, changing nothing, when any run
+        of the group is not claimable."""
+        ids = list(run_ids)
         now = time.time()
+        with self.transaction() as c:
+            for rid in ids:
+                row = c.execute(
+                    "SELECT status, lease_owner, lease_expires, finished FROM runs WHERE id=?",
+                    (rid,),
+                ).fetchone()
+                if row is None or not _claimable(*row, owner, now, retry_failed_before):
+                    return False  # nothing written: the transaction commits no change
+            for rid in ids:
+                c.execute(
+                    "UPDATE runs SET status='running', started=?, attempts=attempts+1, "
+                    "lease_owner=?, lease_expires=?, progress=NULL WHERE id=?",
+                    (now, owner, now + ttl, rid),
+                )
+        return True
+
+    def heartbeat(self, owner: str, ttl: float) -> int:
+        """Renew every live lease of ``owner`` for ``ttl`` seconds; returns how many."""
+        with self.transaction() as c:
+            cur = c.execute(
+                "UPDATE runs SET lease_expires=? WHERE lease_owner=? AND status='running'",
+                (time.time() + ttl, owner),
+            )
+            return cur.rowcount
+
+    def release(self, run_ids: Iterable[int], owner: str) -> None:
+        """Give ``owner``'s runs back (pending, claimable at once), e.g. on Ctrl-C."""
         with self.transaction() as c:
             for rid in run_ids:
                 c.execute(
-                    "UPDATE runs SET status='running', started=?, attempts=attempts+1 WHERE id=?",
-                    (now, rid),
+                    "UPDATE runs SET status='pending', lease_owner=NULL, lease_expires=NULL "
+                    "WHERE id=? AND status='running' AND lease_owner=?",
+                    (rid, owner),
                 )
 
-    def record(self, run_id: int, result: RunResult) -> None:
-        """Record a finished run atomically: epochs, final metrics and status together."""
+    def set_progress(self, run_ids: Iterable[int], progress: dict) -> None:
+        """Record a running group's progress (epoch, epochs, eta_s, ...), shown by
+        ``smithing status``."""
+        text = _dumps(progress)
+        with self.transaction() as c:
+            for rid in run_ids:
+                c.execute("UPDATE runs SET progress=? WHERE id=? AND status='running'", (text, rid))
+
+    def running(self, study: str | None = None) -> list[dict]:
+        """The running runs: id, study, variant, seed, worker, lease expiry, progress."""
+        q = (
+            "SELECT id, study, scale, variant, seed, lease_owner, lease_expires, started, "
+            "progress FROM runs WHERE status='running'"
+        )
+        args: tuple = ()
+        if study:
+            q += " AND study=?"
+            args = (study,)
+        out = []
+        for rid, st, scale, variant, seed, owner, expires, started, prog in self.conn.execute(
+            q + " ORDER BY id", args
+        ):
+            out.append(
+                {
+                    "run_id": rid,
+                    "study": st,
+                    "scale": scale,
+                    "variant": variant,
+                    "seed": seed,
+                    "worker": owner,
+                    "lease_expires": expires,
+                    "started": started,
+                    "progress": json.loads(prog) if prog else {},
+                }
+            )
+        return out
+
+    def record(self, run_id: int, result: RunResult, owner: str | None = None) -> bool:
+        """Record a finished run atomically: epochs, final metrics and status together.
+
+        With ``owner``, only while ``owner`` holds the run's lease (a worker whose lease
+        expired and was taken over does not overwrite the new holder); returns whether the
+        result was recorded."""
         if result.status not in FINAL_STATUSES:
             raise ValueError(f"status={result.status!r} is invalid: expected {FINAL_STATUSES}")
         with self.transaction() as c:
+            if owner is not None:
+                row = c.execute(
+                    "SELECT status, lease_owner FROM runs WHERE id=?", (run_id,)
+                ).fetchone()
+                if row is None or row[0] != "running" or row[1] != owner:
+                    return False
             c.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
             c.executemany(
                 "INSERT INTO epochs (run_id, epoch, metrics) VALUES (?, ?, ?)",
@@ -169,8 +415,8 @@ class Store:
                 ],
             )
             c.execute(
-                "UPDATE runs SET status=?, finished=?, seconds=?, final=?, extra=?, message=? "
-                "WHERE id=?",
+                "UPDATE runs SET status=?, finished=?, seconds=?, final=?, extra=?, message=?, "
+                "lease_owner=NULL, lease_expires=NULL, progress=NULL WHERE id=?",
                 (
                     result.status,
                     time.time(),
@@ -181,17 +427,7 @@ class Store:
                     run_id,
                 ),
             )
-
-    def reset_interrupted(self, study: str | None = None) -> int:
-        """Runs left ``running`` by a killed process go back to pending; returns how many."""
-        q = "UPDATE runs SET status='pending' WHERE status='running'"
-        args: tuple = ()
-        if study is not None:
-            q += " AND study=?"
-            args = (study,)
-        with self.transaction() as c:
-            cur = c.execute(q, args)
-            return cur.rowcount
+        return True
 
     def counts(self, study: str | None = None) -> dict[str, int]:
         q = "SELECT status, COUNT(*) FROM runs"

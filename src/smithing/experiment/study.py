@@ -51,6 +51,9 @@ class RunResult:
     extra: dict = field(default_factory=dict)  # anything JSON-able a study's figures need
     message: str = ""
     seconds: float = 0.0
+    #: the trained model (an ``nn.Module`` or a stack), saved by ``--save-models``; never
+    #: stored in the database
+    model: object | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ class Study:
     seeds: dict = field(default_factory=lambda: {"quick": 3, "paper": 5})
     datasets: dict = field(default_factory=lambda: {"quick": "digits", "paper": "mnist"})
     run: Callable[..., RunResult] | None = None  # for non-"mlp" variants
+    #: ``validate(config)`` raises ``ValueError`` on a bad configuration; called once per
+    #: distinct configuration before any training (see :mod:`smithing.experiment.validate`)
+    validate: Callable[[dict], None] | None = None
     #: the module that declares the study (filled in by :func:`register`); worker processes
     #: import it to find the study
     module: str = ""

@@ -91,6 +91,17 @@ class MLP(nn.Module):
         ):
             check(0.0 <= p < 1.0, name, p, "a probability in [0, 1)")
         activations.get(activation)  # validates the name
+        self._arguments = {
+            "n_inputs": n_inputs,
+            "hidden": list(hidden),
+            "n_outputs": n_outputs,
+            "activation": activation,
+            "input_dropout": float(input_dropout),
+            "dropout": float(dropout),
+            "dropout_mode": dropout_mode,
+            "dropconnect": float(dropconnect),
+            "dropconnect_options": dict(dropconnect_options or {}),
+        }
         self.sizes = (n_inputs, *hidden, n_outputs)
         self.activation = activation
         self.dropconnect = float(dropconnect)
@@ -111,6 +122,11 @@ class MLP(nn.Module):
                 if dropout > 0:
                     layers.append(_dropout(dropout, dropout_mode))
         self.net = nn.Sequential(*layers)
+
+    def describe(self) -> dict:
+        """The constructor's arguments as a JSON-able dict: ``MLP(**model.describe())``
+        builds the same architecture (used by :func:`smithing.models.save_model`)."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self._arguments.items()}
 
     @property
     def linears(self) -> list[nn.Linear]:

@@ -1,55 +1,50 @@
-"""Run a study: expand it into runs, skip the complete ones, train the rest, store everything.
+"""Run a study: expand it into runs, claim them through leases, train, record, resume.
 
-Pending ``"mlp"`` runs that differ only in per-member fields (seed, learning rate, initializer,
-penalty strengths; see :data:`smithing.experiment.mlp.PER_MEMBER_FIELDS`) are trained together as
-one batched ensemble; other runs go one at a time. ``jobs > 1`` spreads the groups over a pool
-of worker processes (CPU); the parent process alone writes the store.
+``run_study`` is the driver. It expands the study into runs (variants x seeds), validates
+every configuration once before any training, and loops: it groups the runs that are not
+complete (pending ``"mlp"`` runs that differ only in per-member fields train as one batched
+ensemble, see :data:`smithing.experiment.mlp.PER_MEMBER_FIELDS`; other runs alone), claims a
+group's leases in the store, hands the group to an executor (this process, a process pool, or
+Ray), records the results and removes the group's checkpoint. Any number of drivers may work
+on one output folder at once: each run is executed by the one driver holding its lease, and
+the runs of a driver killed mid-way are taken over when its leases expire, from their
+checkpoints. The runner never writes the report (the CLI asks for it after a run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
 import sys
+import threading
 import time
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from concurrent.futures import FIRST_COMPLETED, wait
 
 import torch
 
-from smithing.experiment import RunResult, Study, Variant
-from smithing.experiment.store import Store
+from smithing.experiment import STUDIES, RunResult, Study
+from smithing.experiment.store import COMPLETE_STATUSES, Store, worker_name
+from smithing.experiment.validate import validate_runs
+from smithing.runner.execute import (
+    GroupTask,
+    PendingRun,
+    checkpoint_path,
+    get_study,
+)
+from smithing.runner.executors import make_executor
 
 MAX_MEMBERS = 128  # largest ensemble trained in one go
+LEASE_TTL = 120.0  # seconds a claimed run stays ours without a heartbeat
 
-
-@dataclass(frozen=True)
-class PendingRun:
-    run_id: int
-    variant: str
-    seed: int
-    config: dict
-    kind: str
-
-
-def get_study(name: str, module: str | None = None) -> Study:
-    """The registered study ``name``; ``module`` (the module that declares it) is imported
-    first when given, as worker processes do."""
-    from smithing.experiment import STUDIES
-
-    if module is not None and name not in STUDIES:
-        import importlib
-
-        importlib.import_module(module)
-    return STUDIES.get(name)
+__all__ = ["LEASE_TTL", "MAX_MEMBERS", "PendingRun", "get_study", "group_runs", "run_study"]
 
 
 def environment(device: str) -> dict:
     """Software versions and the machine, recorded with every session and in the report."""
     import numpy
-    import sklearn
 
     import smithing
 
@@ -58,25 +53,33 @@ def environment(device: str) -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
-        "scikit-learn": sklearn.__version__,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device,
     }
+    try:
+        import sklearn
+
+        env["scikit-learn"] = sklearn.__version__
+    except ImportError:
+        pass
     if str(device).startswith("cuda") and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return env
 
 
 def group_runs(pending: list[PendingRun]) -> list[list[PendingRun]]:
-    """Batchable MLP runs grouped (at most MAX_MEMBERS each); the rest alone."""
+    """Batchable MLP runs grouped (at most MAX_MEMBERS each, in run order); the rest alone.
+
+    Deterministic in the set of runs, so that a driver resuming after a kill forms the same
+    groups and finds their checkpoints."""
     from smithing.experiment.mlp import MLPConfig
 
     groups: dict[str, list[PendingRun]] = {}
     singles: list[list[PendingRun]] = []
-    for r in pending:
+    for r in sorted(pending, key=lambda r: r.run_id):
         if r.kind != "mlp":
             singles.append([r])
             continue
@@ -92,79 +95,31 @@ def group_runs(pending: list[PendingRun]) -> list[list[PendingRun]]:
     return out + singles
 
 
-def execute_group(
-    study_name: str,
-    group: list[PendingRun],
-    device: str,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[tuple[int, RunResult]]:
-    """Train one group; failures become ``failed`` results, never exceptions."""
-    study = get_study(study_name)
-    t0 = time.perf_counter()
-    try:
-        if group[0].kind == "mlp":
-            return _execute_mlp(study, group, device, progress)
-        out = []
-        for r in group:
-            res = study.run(r.config, r.seed, device)
-            out.append((r.run_id, res))
-        return out
-    except Exception as e:  # noqa: BLE001 - a failing run must not kill the sweep
-        msg = f"{type(e).__name__}: {e}"
-        tb = traceback.format_exc(limit=6)
-        return [
-            (
-                r.run_id,
-                RunResult(
-                    "failed", message=msg, extra={"traceback": tb}, seconds=time.perf_counter() - t0
-                ),
-            )
-            for r in group
-        ]
+class _Heartbeat(threading.Thread):
+    """Renews ``owner``'s leases every ``ttl / 4`` seconds (its own SQLite connection)."""
 
+    def __init__(self, out: str, owner: str, ttl: float) -> None:
+        super().__init__(daemon=True, name="smithing-heartbeat")
+        self.out, self.owner, self.ttl = out, owner, ttl
+        self.stopped = threading.Event()
 
-def _execute_mlp(study: Study, group: list[PendingRun], device: str, progress):
-    from smithing.experiment.mlp import MLPConfig, load_data, train_group, train_one
+    def run(self) -> None:
+        store = Store(self.out, create=False)
+        try:
+            while not self.stopped.wait(self.ttl / 4):
+                # a busy database: try again at the next beat
+                with contextlib.suppress(Exception):
+                    store.heartbeat(self.owner, self.ttl)
+        finally:
+            store.close()
 
-    cfgs = [MLPConfig.from_dict(r.config) for r in group]
-    data = load_data(cfgs[0], device)
-    epochs = cfgs[0].epochs
-    if len(group) > 1:
-        cb = (lambda e, recs: progress(e, epochs)) if progress else None
-        trained = train_group(cfgs, device, progress=cb, data=data)
-    else:
-        cb = (lambda e, rec: progress(e, epochs)) if progress else None
-        trained = [train_one(cfgs[0], device, progress=cb, data=data)]
-    out = []
-    for r, cfg, (model, hist) in zip(group, cfgs, trained):
-        extra = {
-            "best_epoch": hist.best_epoch,
-            "stop_reason": hist.stop_reason,
-            "epochs_run": hist.epochs_run,
-        }
-        if study.extract is not None:
-            extra.update(study.extract(model, hist, data, cfg))
-        out.append(
-            (
-                r.run_id,
-                RunResult(hist.status, hist.final, hist.epochs, extra, hist.message, hist.seconds),
-            )
-        )
-    return out
-
-
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
-def _pool_execute(args):
-    study_name, module, group, device = args
-    get_study(study_name, module)
-    return execute_group(study_name, group, device)
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
 
 
 def run_study(
-    name: str,
+    name: str | Study,
     *,
     scale: str = "quick",
     dataset: str | None = None,
@@ -172,84 +127,189 @@ def run_study(
     device: str = "cpu",
     out: str = "smithing-out",
     jobs: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
     quiet: bool = False,
     overrides: dict | None = None,
     command: str | None = None,
-    report: bool = True,
     variants: list[str] | None = None,
+    checkpoint_interval: float = 60.0,
+    save_models: bool = False,
+    lease_ttl: float = LEASE_TTL,
+    poll: float | None = None,
 ) -> dict:
-    """Run (or resume) study ``name``; return a summary (per variant mean/std test error)."""
-    study = get_study(name)
-    if jobs < 1:
-        raise ValueError(f"jobs={jobs} is invalid: expected a positive int")
+    """Run (or resume, or join) study ``name``; return a summary (per variant mean/std of the
+    study's metric).
+
+    Args:
+        name: a registered study's name, or a :class:`Study`.
+        scale, dataset, seeds, overrides, variants: what to run (see :meth:`Study.expand`).
+        device: where to train.
+        out: the output folder (store, checkpoints, saved models). Several drivers may share it.
+        jobs, executor, ray_address: how to execute: ``executor="local"`` runs in this process
+            (``jobs=1``) or a pool of ``jobs`` processes; ``"ray"`` runs groups as Ray tasks.
+        checkpoint_interval: seconds between checkpoints of a running group (at most one per
+            epoch; 0: every epoch).
+        save_models: keep each run's final model under ``<out>/models/``.
+        lease_ttl: seconds a claimed run stays claimed without a heartbeat (a killed driver's
+            runs are taken over after this long).
+        poll: seconds between looks at the store while other drivers hold the remaining runs.
+    """
+    study = name if isinstance(name, Study) else get_study(name)
+    if study.name not in STUDIES:
+        STUDIES.register(study.name, study, description=study.description)
+    from smithing._registry import check
+
+    check(isinstance(jobs, int) and jobs >= 1, "jobs", jobs, "a positive int")
+    check(lease_ttl > 0, "lease_ttl", lease_ttl, "a positive number of seconds")
+    check(checkpoint_interval >= 0, "checkpoint_interval", checkpoint_interval, "seconds >= 0")
     runs = study.expand(scale, dataset, seeds, overrides, only=variants)
-    _validate(runs)
+    validate_runs(study, runs)
+    poll = poll if poll is not None else min(5.0, lease_ttl / 4)
+    owner = f"{worker_name()}:{uuid.uuid4().hex[:6]}"
+    started = time.time()
     store = Store(out)
     try:
-        store.reset_interrupted(name)
-        ids = store.ensure_runs(name, scale, [(v.name, s, v.config) for v, s in runs])
-        pending = [
-            PendingRun(rid, v.name, s, v.config, v.kind)
-            for rid, (v, s) in zip(ids, runs)
-            if store.status(rid) not in ("done", "diverged")
-        ]
+        ids = store.ensure_runs(study.name, scale, [(v.name, s, v.config) for v, s in runs])
+        by_id = {
+            rid: PendingRun(rid, v.name, s, v.config, v.kind) for rid, (v, s) in zip(ids, runs)
+        }
         session = store.start_session(
-            name,
+            study.name,
             scale,
             command or " ".join(["smithing", *sys.argv[1:]]),
             environment(device),
             run_ids=ids,
         )
-        groups = group_runs(pending)
-        _execute_all(
-            store,
-            name,
-            groups,
-            device,
-            jobs,
-            quiet,
-            total=len(ids),
-            already=len(ids) - len(pending),
+        display = None if quiet else _Display(study.name, len(ids))
+        ex = make_executor(
+            executor, jobs, ray_address, progress=display.progress if display else None
         )
+        beat = _Heartbeat(out, owner, lease_ttl)
+        beat.start()
+        in_flight: dict = {}
+        clean_exit = False
+        try:
+            _drive(
+                store,
+                study,
+                by_id,
+                ex,
+                in_flight,
+                owner,
+                started,
+                device,
+                out,
+                checkpoint_interval,
+                save_models,
+                lease_ttl,
+                poll,
+                display,
+            )
+            clean_exit = True
+        finally:
+            beat.stop()
+            if not clean_exit:  # Ctrl-C or an error: give our runs back at once
+                for g in in_flight.values():
+                    store.release(g.run_ids, owner)
+            ex.shutdown(cancel=not clean_exit)
+            if display is not None:
+                display.stop()
         store.end_session(session)
-        results = store.results(name, scale, run_ids=ids)
+        results = store.results(study.name, scale, run_ids=ids)
     finally:
         store.close()
-    if report:
-        from smithing.report import write_report
-
-        write_report(out, studies=[name])
     return summarize(results, study.metric, study.metric_percent)
 
 
-def _validate(runs: list[tuple[Variant, int]]) -> None:
-    """Fail fast on bad configurations (unknown names, bad values) before any training."""
-    from smithing.experiment.mlp import MLPConfig
-
-    seen = set()
-    for v, _ in runs:
-        if v.kind == "mlp" and v.name not in seen:
-            seen.add(v.name)
-            cfg = MLPConfig.from_dict(v.config)
-            from smithing import optim
-            from smithing.data import DATASETS, names
-
-            names()
-            DATASETS.get(cfg.dataset)
-            optim.OPTIMIZERS.get(cfg.optimizer)
-            if cfg.init != "default":
-                from smithing import init
-
-                init.INITIALIZERS.get(cfg.init)
-
-
-def _execute_all(
-    store: Store, name: str, groups, device: str, jobs: int, quiet: bool, total: int, already: int
+def _drive(
+    store,
+    study,
+    by_id,
+    ex,
+    in_flight,
+    owner,
+    started,
+    device,
+    out,
+    interval,
+    save_models,
+    ttl,
+    poll,
+    display,
 ) -> None:
-    done = already
-    if quiet or not groups:
-        disp = None
-    else:
+    attempted: set[int] = set()  # runs this driver trained (a failure is not retried here)
+    while True:
+        st = store.statuses(by_id)
+        todo = [
+            r
+            for rid, r in by_id.items()
+            if st[rid] not in COMPLETE_STATUSES and rid not in attempted
+        ]
+        if display is not None:
+            display.completed(sum(s in COMPLETE_STATUSES or s == "failed" for s in st.values()))
+        busy = {rid for g in in_flight.values() for rid in g.run_ids}
+        for g in group_runs([r for r in todo if r.run_id not in busy]):
+            if len(in_flight) >= ex.capacity:
+                break
+            rids = [r.run_id for r in g]
+            if not store.claim(rids, owner, ttl, retry_failed_before=started):
+                continue  # another driver holds (some of) these runs
+            task = GroupTask(
+                study.name, study.module, tuple(g), str(device), str(out), interval, save_models
+            )
+            in_flight[ex.submit(task)] = task
+        if not in_flight:
+            # what is left is held by other drivers' live leases, or failed after we started
+            waiting = [r for r in todo if st[r.run_id] != "failed"]
+            if not waiting:
+                return
+            time.sleep(poll)
+            continue
+        done, _ = wait(list(in_flight), timeout=poll, return_when=FIRST_COMPLETED)
+        for fut in done:
+            task = in_flight.pop(fut)
+            try:
+                results = fut.result()
+            except Exception as e:  # noqa: BLE001 - e.g. a Ray worker lost for good
+                results = [
+                    (rid, RunResult("failed", message=f"{type(e).__name__}: {e}"))
+                    for rid in task.run_ids
+                ]
+            _record(store, results, owner)
+            attempted.update(task.run_ids)
+            _remove_checkpoint(out, study.name, task.run_ids)
+
+
+def _record(store: Store, results, owner: str) -> None:
+    for rid, res in results:
+        try:
+            store.record(rid, res, owner=owner)
+        except Exception as e:  # noqa: BLE001 - an unrecordable result fails that run only
+            store.record(
+                rid,
+                RunResult(
+                    "failed",
+                    message=f"could not store the result: {type(e).__name__}: {e}",
+                    seconds=res.seconds,
+                ),
+                owner=owner,
+            )
+
+
+def _remove_checkpoint(out, study: str, run_ids: list[int]) -> None:
+    try:
+        from smithing.train.checkpoint import Checkpointer
+    except ImportError:  # TODO(checkpoints): remove once smithing.train.checkpoint lands
+        return
+
+    Checkpointer(checkpoint_path(out, study, run_ids)).remove()
+
+
+class _Display:
+    """One rich progress bar: runs complete, and the epoch of the group in this process."""
+
+    def __init__(self, study: str, total: int) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -260,8 +320,8 @@ def _execute_all(
             TimeRemainingColumn,
         )
 
-        disp = Progress(
-            TextColumn(f"[bold]{name}[/] runs"),
+        self.prog = Progress(
+            TextColumn(f"[bold]{study}[/] runs"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
@@ -271,59 +331,23 @@ def _execute_all(
             console=Console(stderr=True),
             transient=False,
         )
-        disp.start()
-        task = disp.add_task("runs", total=total, completed=done, info="")
+        self.prog.start()
+        self.task = self.prog.add_task("runs", total=total, completed=0, info="")
 
-    def on_epoch(group_desc):
-        def cb(epoch, epochs):
-            if disp is not None:
-                disp.update(task, info=f"{group_desc}: epoch {epoch}/{epochs}")
+    def completed(self, n: int) -> None:
+        self.prog.update(self.task, completed=n)
+
+    def progress(self, task: GroupTask):
+        g = task.runs
+        desc = f"{g[0].variant} x{len(g)}" if len(g) > 1 else f"{g[0].variant}/{g[0].seed}"
+
+        def cb(epoch: int, epochs: int) -> None:
+            self.prog.update(self.task, info=f"{desc}: epoch {epoch}/{epochs}")
 
         return cb
 
-    def record(results):
-        nonlocal done
-        for rid, res in results:
-            try:
-                store.record(rid, res)
-            except Exception as e:  # noqa: BLE001 - an unrecordable result fails that run only
-                store.record(
-                    rid,
-                    RunResult(
-                        "failed",
-                        message=f"could not store the result: {type(e).__name__}: {e}",
-                        seconds=res.seconds,
-                    ),
-                )
-            done += 1
-        if disp is not None:
-            disp.update(task, completed=done)
-
-    try:
-        if jobs == 1:
-            for g in groups:
-                store.mark_running([r.run_id for r in g])
-                desc = f"{g[0].variant} x{len(g)}" if len(g) > 1 else f"{g[0].variant}/{g[0].seed}"
-                record(execute_group(name, g, device, on_epoch(desc)))
-        else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(
-                jobs, mp_context=ctx, initializer=_worker_init, initargs=(threads,)
-            ) as pool:
-                futs = {}
-                for g in groups:
-                    store.mark_running([r.run_id for r in g])
-                    module = get_study(name).module
-                    futs[pool.submit(_pool_execute, (name, module, g, device))] = g
-                for f in as_completed(futs):
-                    record(f.result())
-    finally:
-        if disp is not None:
-            disp.stop()
+    def stop(self) -> None:
+        self.prog.stop()
 
 
 def summarize(results, metric: str = "test_error", percent: bool = True) -> dict:

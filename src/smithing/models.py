@@ -1,0 +1,162 @@
+"""Trained models as files: safetensors tensors plus a JSON description.
+
+:func:`save_model` writes ``PATH`` (a safetensors file whose header metadata holds the JSON
+description under the key ``"smithing"``: the format, the model's kind and architecture, the
+training configuration, the final metrics, the software versions) and, for people and tools
+that read JSON, the same description beside it as ``PATH.json``. :func:`load_model` rebuilds
+the model from ``PATH`` alone. Nothing is unpickled: safetensors holds only tensors.
+
+Kinds are a registry (:data:`MODEL_KINDS`): ``"mlp"`` (:class:`smithing.nn.MLP`) is built in;
+other layers register theirs (a pretrained stack, for instance) with :func:`register_kind`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from smithing._registry import Registry
+
+FORMAT = "smithing-model/1"
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """How to save and rebuild one kind of model."""
+
+    kind: str
+    matches: Callable[[object], bool]  # is this object of this kind?
+    describe: Callable[[object], dict]  # object -> JSON-able architecture
+    tensors: Callable[[object], dict[str, torch.Tensor]]  # object -> tensors to save
+    build: Callable[[dict, dict[str, torch.Tensor]], object]  # (architecture, tensors) -> obj
+
+
+MODEL_KINDS: Registry[ModelKind] = Registry("model kind")
+
+
+def register_kind(kind: ModelKind) -> ModelKind:
+    MODEL_KINDS.register(kind.kind, kind)
+    return kind
+
+
+def _build_mlp(arch: dict, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    from smithing.nn import MLP
+
+    model = MLP(**arch)
+    model.load_state_dict(tensors, strict=True)
+    return model
+
+
+def _is_mlp(obj) -> bool:
+    from smithing.nn import MLP
+
+    return isinstance(obj, MLP)
+
+
+register_kind(
+    ModelKind(
+        "mlp",
+        _is_mlp,
+        lambda m: m.describe(),
+        lambda m: m.state_dict(),
+        _build_mlp,
+    )
+)
+
+
+def _kind_of(obj) -> ModelKind:
+    for e in MODEL_KINDS.entries():
+        if e.obj.matches(obj):
+            return e.obj
+    raise ValueError(
+        f"model of type {type(obj).__name__} cannot be saved: expected one of the kinds "
+        f"{', '.join(MODEL_KINDS.names())}"
+    )
+
+
+def _versions() -> dict:
+    import smithing
+
+    return {
+        "smithing": smithing.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def save_model(
+    model, path: str | Path, *, config: dict | None = None, metrics: dict | None = None
+) -> Path:
+    """Write ``model`` to ``path`` (atomically) with its description; returns the path.
+
+    Args:
+        model: an :class:`smithing.nn.MLP` or an object of a registered kind.
+        config: the training configuration (JSON-able), kept in the description.
+        metrics: the final metrics, kept in the description.
+    """
+    from safetensors.torch import save_file
+
+    kind = _kind_of(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in kind.tensors(model).items()}
+    desc = {
+        "format": FORMAT,
+        "kind": kind.kind,
+        "architecture": kind.describe(model),
+        "config": config or {},
+        "metrics": metrics or {},
+        "versions": _versions(),
+    }
+    text = json.dumps(desc, default=str, allow_nan=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    save_file(tensors, str(tmp), metadata={"smithing": text})
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    side = path.with_name(path.name + ".json")
+    side_tmp = side.with_name(side.name + f".tmp{os.getpid()}")
+    side_tmp.write_text(json.dumps(desc, indent=1, default=str, allow_nan=True))
+    os.replace(side_tmp, side)
+    return path
+
+
+def describe_model(path: str | Path) -> dict:
+    """The JSON description stored in the model file ``path``."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model file {str(path)!r}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a smithing model file ({e})") from None
+    if "smithing" not in meta:
+        raise ValueError(f"{path}: a safetensors file but not a smithing model (no description)")
+    desc = json.loads(meta["smithing"])
+    if desc.get("format") != FORMAT:
+        raise ValueError(f"{path}: model format {desc.get('format')!r} is not {FORMAT!r}")
+    return desc
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild the model saved at ``path`` (on ``device``); its description is available as
+    :func:`describe_model`."""
+    from safetensors.torch import load_file
+
+    desc = describe_model(path)
+    kind = MODEL_KINDS.get(desc["kind"])
+    tensors = load_file(str(path), device=str(device))
+    obj = kind.build(desc["architecture"], tensors)
+    if isinstance(obj, nn.Module):
+        obj.to(device)
+    return obj
