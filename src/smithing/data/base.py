@@ -168,10 +168,6 @@ def load(
 
 
 def names() -> list[str]:
-    _ensure_builtin()
+    """The registered datasets' names. (The built-in ones are registered by the package
+    ``smithing.data``, which Python imports before this module whatever the import says.)"""
     return DATASETS.names()
-
-
-def _ensure_builtin() -> None:
-    # importing the package registers the built-in datasets
-    import smithing.data  # noqa: F401

@@ -13,14 +13,19 @@ Nothing here imports the runner, the studies, the report or the CLI.
 """
 
 from smithing.experiment import pretrained as _pretrained  # noqa: F401  (registers "dbn", "sda")
-from smithing.experiment.results import RunRecord, StudyResults, error_table, mean_std_ci
+from smithing.experiment.results import (
+    Figure,
+    RunRecord,
+    StudyResults,
+    Table,
+    error_table,
+    mean_std_ci,
+)
 from smithing.experiment.study import (
     SCALES,
     STUDIES,
-    Figure,
     RunResult,
     Study,
-    Table,
     Variant,
     register,
     rounded,

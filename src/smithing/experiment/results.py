@@ -1,12 +1,36 @@
-"""Results read from the store: one :class:`RunRecord` per run, grouped as :class:`StudyResults`,
-and the summaries the studies' tables use (:func:`mean_std_ci`, :func:`error_table`)."""
+"""Results read from the store: one :class:`RunRecord` per run, grouped as :class:`StudyResults`;
+what a study makes of them (:class:`Figure`, :class:`Table`), and the summaries its tables use
+(:func:`mean_std_ci`, :func:`error_table`)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from smithing.experiment.study import Table
+
+@dataclass(frozen=True)
+class Figure:
+    path: str  # file name relative to the study's report folder
+    caption: str
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list]
+    caption: str = ""
+
+    def to_markdown(self) -> str:
+        head = "| " + " | ".join(self.columns) + " |"
+        sep = "|" + "|".join("---" for _ in self.columns) + "|"
+        body = ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in self.rows]
+        return "\n".join([head, sep, *body])
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
 
 
 @dataclass

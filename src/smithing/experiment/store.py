@@ -199,7 +199,8 @@ class Store:
         if exists:
             (check,) = c.execute("PRAGMA quick_check(1)").fetchone()
             if check != "ok":
-                raise StoreError(f"{self.path}: the database is corrupt ({check})")
+                detail = " ".join(str(check).replace("*** in database main ***", "").split())
+                raise StoreError(f"{self.path}: the database is corrupt ({detail})")
             version = c.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if version > SCHEMA_VERSION:
@@ -416,7 +417,7 @@ class Store:
             )
             c.execute(
                 "UPDATE runs SET status=?, finished=?, seconds=?, final=?, extra=?, message=?, "
-                "lease_owner=NULL, lease_expires=NULL, progress=NULL WHERE id=?",
+                "lease_owner=?, lease_expires=NULL, progress=NULL WHERE id=?",
                 (
                     result.status,
                     time.time(),
@@ -424,6 +425,7 @@ class Store:
                     _dumps(result.final),
                     _dumps(result.extra),
                     result.message,
+                    owner,  # the worker that ran it (kept for the record)
                     run_id,
                 ),
             )

@@ -22,12 +22,9 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from smithing._registry import Registry
-
-if TYPE_CHECKING:
-    from smithing.experiment.results import StudyResults
+from smithing.experiment.results import Figure, StudyResults, Table
 
 SCALES = ("quick", "paper")
 
@@ -54,31 +51,6 @@ class RunResult:
     #: the trained model (an ``nn.Module`` or a stack), saved by ``--save-models``; never
     #: stored in the database
     model: object | None = field(default=None, repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Figure:
-    path: str  # file name relative to the study's report folder
-    caption: str
-
-
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[list]
-    caption: str = ""
-
-    def to_markdown(self) -> str:
-        head = "| " + " | ".join(self.columns) + " |"
-        sep = "|" + "|".join("---" for _ in self.columns) + "|"
-        body = ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in self.rows]
-        return "\n".join([head, sep, *body])
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 @dataclass(frozen=True)

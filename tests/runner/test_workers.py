@@ -1,0 +1,176 @@
+"""Durable runs end to end, through the real CLI in subprocesses: SIGKILL mid-run and resume
+bitwise, two workers splitting one study, a killed worker's runs taken over from their
+checkpoint after its lease expires."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+# one batched group of 4 ensemble members, slow enough to be killed mid-run
+GROUP = [
+    "activations",
+    "--variants",
+    "relu",
+    "--seeds",
+    "4",
+    "--set",
+    "epochs=6",
+    "--set",
+    "batch_size=4",
+    "--set",
+    "hidden=[48]",
+    "--threads",
+    "1",
+    "--quiet",
+]
+
+
+def _cmd(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "smithing", "run", *GROUP, "--out", str(out), *extra]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def _rows(out: Path) -> list[tuple]:
+    con = sqlite3.connect(out / "results.sqlite")
+    rows = con.execute(
+        "SELECT variant, seed, status, final, attempts, lease_owner FROM runs ORDER BY id"
+    ).fetchall()
+    con.close()
+    return rows
+
+
+def _epochs(out: Path) -> list[dict]:
+    con = sqlite3.connect(out / "results.sqlite")
+    rows = [
+        json.loads(m) for (m,) in con.execute("SELECT metrics FROM epochs ORDER BY run_id, epoch")
+    ]
+    con.close()
+    for r in rows:
+        r.pop("seconds", None)
+    return rows
+
+
+def _models(out: Path) -> dict[str, dict]:
+    return {p.name: load_file(str(p)) for p in sorted((out / "models").rglob("*.safetensors"))}
+
+
+def _wait_for(pred, proc=None, timeout: float = 180.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the worker ended early: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _checkpoints(out: Path) -> list[Path]:
+    return [p for p in (out / "checkpoints").rglob("*.safetensors")] if out.exists() else []
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The same study run once, uninterrupted."""
+    out = tmp_path_factory.mktemp("reference")
+    r = subprocess.run(_cmd(out, "--save-models"), env=_env(), capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    return out
+
+
+def _same_as_reference(out: Path, reference: Path) -> None:
+    got, ref = _rows(out), _rows(reference)
+    assert [(v, s, st, f) for v, s, st, f, *_ in got] == [(v, s, st, f) for v, s, st, f, *_ in ref]
+    assert _epochs(out) == _epochs(reference)
+    a, b = _models(out), _models(reference)
+    assert a.keys() == b.keys() and len(a) == 4
+    for name in a:
+        assert a[name].keys() == b[name].keys()
+        for k in a[name]:
+            assert a[name][k].equal(b[name][k]), (name, k)  # bitwise
+    assert not _checkpoints(out), "checkpoints of finished runs are removed"
+
+
+def test_sigkill_mid_run_resumes_bitwise(tmp_path, reference):
+    out = tmp_path / "out"
+    cmd = _cmd(out, "--save-models", "--checkpoint-interval", "0")
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for(lambda: _checkpoints(out), proc)
+    time.sleep(0.3)  # into the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert [st for _, _, st, *_ in _rows(out)] == ["running"] * 4  # killed mid-run
+    r = subprocess.run(cmd, env=_env(), capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    _same_as_reference(out, reference)
+    # the rerun took the dead worker's runs over (its lease had no heartbeat left)
+    assert [a for *_, a, _ in _rows(out)] == [2] * 4
+
+
+def test_killed_worker_is_taken_over_after_its_lease_expires(tmp_path, reference):
+    out = tmp_path / "out"
+    cmd = _cmd(out, "--save-models", "--checkpoint-interval", "0", "--lease-ttl", "3")
+    a = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for(lambda: _checkpoints(out), a)
+    b = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    a.send_signal(signal.SIGKILL)
+    a.wait()
+    killed = time.time()
+    stdout, stderr = b.communicate(timeout=300)
+    assert b.returncode == 0, stderr.decode()[-2000:]
+    assert time.time() - killed > 2.0  # b waited for a's lease to expire
+    _same_as_reference(out, reference)
+    owners = {o for *_, o in _rows(out)}
+    assert len(owners) == 1 and f":{b.pid}:" in owners.pop()  # b finished a's runs
+    assert [at for *_, at, _ in _rows(out)] == [2] * 4
+
+
+def test_two_workers_attempt_each_run_once(tmp_path):
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "smithing",
+        "run",
+        "activations",
+        "--seeds",
+        "2",
+        "--set",
+        "epochs=4",
+        "--set",
+        "batch_size=8",
+        "--set",
+        "hidden=[32]",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    procs = [
+        subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
+    rows = _rows(out)
+    assert len(rows) == 8 and all(st == "done" for _, _, st, *_ in rows)
+    assert [at for *_, at, _ in rows] == [1] * 8  # no run trained twice
+    owners = {o for *_, o in rows}
+    assert len(owners) == 2, f"one worker did everything: {owners}"

@@ -1,0 +1,184 @@
+"""The layers of the house, checked from the source: no import cycle anywhere, and every import
+goes down (docs/DESIGN.md). Imports inside functions count: a lower layer never imports a
+higher one, not even lazily."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PKG = SRC / "smithing"
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for p in PKG.rglob("*.py"):
+        parts = list(p.relative_to(SRC).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mods[".".join(parts)] = p
+    return mods
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(mod: str) -> set[str]:
+    """The smithing modules ``mod`` imports (anywhere in its source)."""
+    path = MODULES[mod]
+    pkg = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            names = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names
+            ]
+        else:
+            continue
+        for n in names:
+            if n.startswith("smithing"):
+                target = _resolve(n)
+                if target and target != mod:
+                    out.add(target)
+    return out
+
+
+GRAPH = {m: _imports(m) for m in MODULES}
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in GRAPH[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in GRAPH:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_graph_sees_lazy_imports():
+    # the check would be empty if it missed imports inside functions
+    assert "smithing.experiment.mlp" in GRAPH["smithing.runner.execute"]
+    assert len(MODULES) > 60
+
+
+def test_no_import_cycle():
+    assert _cycles() == []
+
+
+def _layer(mod: str) -> str:
+    parts = mod.split(".")
+    top = parts[1] if len(parts) > 1 else ""
+    return top
+
+
+#: what each layer may import (besides itself); everything not listed is off limits
+CORE = {"_registry", "data", "init", "optim", "nn", "regularize", "pretrain", "train", "models", ""}
+ALLOWED = {
+    "_registry": set(),
+    "data": {"_registry"},
+    "init": {"_registry", "nn"},
+    "optim": {"_registry"},
+    "nn": {"_registry", "init"},
+    "regularize": {"_registry", "nn"},
+    "checkpoint": {"_registry"},
+    "pretrain": {"_registry", "init", "optim", "nn", "regularize", "checkpoint"},
+    "train": {"_registry", "data", "init", "optim", "nn", "regularize", "pretrain", "checkpoint"},
+    "models": {"_registry", "nn", "pretrain"},
+    "plots": {"_registry"},
+    "experiment": CORE | {"checkpoint"},
+    "studies": CORE | {"checkpoint", "experiment", "plots", "studies"},
+    "runner": CORE | {"checkpoint", "experiment"},
+    "report": {"_registry", "experiment", "plots"},
+    "sklearn": CORE | {"checkpoint"},
+    "registries": CORE | {"experiment"},
+    "cli": CORE | {"checkpoint", "experiment", "runner", "report", "studies", "registries", "cli"},
+    "__main__": {"cli"},
+    "": set(),
+}
+
+
+@pytest.mark.parametrize("mod", sorted(MODULES))
+def test_imports_go_down(mod):
+    layer = _layer(mod)
+    allowed = ALLOWED.get(layer)
+    if allowed is not None:
+        allowed = allowed | {""}  # the root package holds only __version__
+    assert allowed is not None, f"{mod}: layer {layer!r} is not in the layer table"
+    bad = sorted(t for t in GRAPH[mod] if _layer(t) != layer and _layer(t) not in allowed)
+    assert not bad, f"{mod} ({layer}) imports a higher or foreign layer: {bad}"
+
+
+def test_no_study_imports_another_study():
+    for mod, targets in GRAPH.items():
+        if mod.startswith("smithing.studies.") and mod != "smithing.studies":
+            others = [t for t in targets if t.startswith("smithing.studies")]
+            assert not others, f"{mod} imports {others}"
+
+
+def test_nothing_imports_the_cli():
+    for mod, targets in GRAPH.items():
+        if not (mod.startswith("smithing.cli") or mod == "smithing.__main__"):
+            assert not any(t.startswith("smithing.cli") for t in targets), mod
+
+
+def test_cli_dispatches_through_its_table():
+    from smithing.cli import VERBS, build_parser
+
+    src = "".join(p.read_text() for p in (PKG / "cli").glob("*.py"))
+    assert "getattr(commands" not in src and "cmd_" not in src
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(v.NAME for v in VERBS)
+
+
+CORE_PACKAGES = ("smithing.nn", "smithing.init", "smithing.optim", "smithing.pretrain")
+
+
+@pytest.mark.parametrize(
+    "mod", sorted(m for m in MODULES if m.startswith(CORE_PACKAGES) or m in CORE_PACKAGES)
+)
+def test_core_loads_no_dataset_by_name(mod):
+    """nn/, init, optim and pretrain/ take tensors: no dataset registry, no ``data.load``."""
+    assert not any(t.startswith("smithing.data") for t in GRAPH[mod]), mod
