@@ -49,6 +49,7 @@ initializer, registered by :mod:`smithing.experiment.pretrained`).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -59,6 +60,13 @@ from torch import Tensor, nn
 from smithing._registry import Registry, check
 from smithing.nn import MLP
 from smithing.pretrain import greedy as _greedy
+from smithing.train.checkpoint import (
+    Checkpointer,
+    as_checkpointer,
+    check_signature,
+    rng_state,
+    set_rng_state,
+)
 
 __all__ = [
     "CODE_ACTIVATIONS",
@@ -436,6 +444,7 @@ def train_autoencoder(
     monitor_size: int | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, dict], object] | None = None,
+    checkpoint: Checkpointer | str | os.PathLike | None = None,
 ) -> dict[str, list]:
     """Train ``model`` in place by mini-batch gradient descent; return the per-epoch history.
 
@@ -453,6 +462,15 @@ def train_autoencoder(
     *clean* training inputs, the first ``monitor_size`` of them, after the epoch),
     ``recon_loss_valid`` when ``valid_data`` is given, ``time_s``. ``callback(epoch, record)``
     runs after each epoch; a truthy return stops.
+
+    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer` or a path) makes the run
+    resumable: training continues from the newest valid checkpoint there and saves as its
+    policy says (epoch ends, optionally mid-epoch). It holds the parameters, the optimizer
+    state, the states of ``generator`` and of the global torch / Python / NumPy generators
+    (the corruption draws from them without a generator), the history, the epoch and the
+    position in it (the permutation, the next batch, the loss sum). A resumed run ends bitwise
+    equal (on CPU) to the run uninterrupted, ``time_s`` aside; a finished run's checkpoint
+    makes a rerun skip training.
     """
     from smithing import optim as _optim
 
@@ -496,15 +514,63 @@ def train_autoencoder(
         history["recon_loss_valid"] = []
     members_idx = None if M is None else torch.arange(M, device=dev).unsqueeze(-1)  # (M, 1)
     gen_dev = generator.device if generator is not None else torch.device("cpu")
-    for epoch in range(epochs):
+    ckpt = as_checkpointer(checkpoint)
+    signature = {
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "optimizer_options": repr(optimizer_options or {}),
+        "corruption": [corruption, rate],
+        "emphasis": None if emphasis is None else list(emphasis),
+        "contractive": contractive,
+        "data": list(data.shape),
+        "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
+        "generator": generator is not None,
+    }
+    first_epoch, resume, finished = 0, None, False
+
+    def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
+        return {
+            "trainer": "train_autoencoder",
+            "signature": signature,
+            "epoch": epoch,
+            "position": position,
+            "finished": done,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "generator": None if generator is None else generator.get_state(),
+            "rng": rng_state(dev),
+            "history": history,
+        }
+
+    state = None if ckpt is None else ckpt.load()
+    if state is not None:
+        check_signature(ckpt, state, "train_autoencoder", signature)
+        with torch.no_grad():
+            model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if generator is not None:
+            generator.set_state(state["generator"])
+        for key, values in state["history"].items():
+            history[key][:] = values
+        first_epoch, resume, finished = state["epoch"], state["position"], state["finished"]
+        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
+    if ckpt is not None:
+        ckpt.start()
+    for epoch in range(first_epoch, 0 if finished else epochs):
         t0 = time.perf_counter()
-        if M is None:
-            perm = torch.randperm(n, generator=generator, device=gen_dev).to(dev)  # (n,)
-        else:  # an independent order per member
-            perm = torch.rand((M, n), generator=generator, device=gen_dev).argsort(-1).to(dev)
-        loss_sum = torch.zeros(() if M is None else (M,), dtype=dtype, device=dev)
-        n_batches = 0
-        for start in range(0, n, batch_size):
+        if resume is not None:  # a mid-epoch checkpoint: the same order, from the next batch
+            perm, loss_sum = resume["perm"].to(dev), resume["loss_sum"].to(dev)
+            n_batches, begin, resume = resume["n_batches"], resume["batch"], None
+        else:
+            if M is None:
+                perm = torch.randperm(n, generator=generator, device=gen_dev).to(dev)  # (n,)
+            else:  # an independent order per member
+                perm = torch.rand((M, n), generator=generator, device=gen_dev).argsort(-1).to(dev)
+            loss_sum = torch.zeros(() if M is None else (M,), dtype=dtype, device=dev)
+            n_batches, begin = 0, 0
+        for start in range(begin, n, batch_size):
             idx = perm[..., start : start + batch_size]  # (*M, B)
             xb = data[idx] if (M is None or shared) else data[members_idx, idx]  # (*M, B, d)
             x_tilde, mask = corrupt_with_mask(xb, corruption, rate, generator)
@@ -518,6 +584,9 @@ def train_autoencoder(
             opt.step()
             loss_sum += losses.detach()
             n_batches += 1
+            if ckpt is not None and start + batch_size < n and ckpt.due(batches=n_batches):
+                pos = {"perm": perm, "batch": start + batch_size, "loss_sum": loss_sum}
+                ckpt.save(snapshot(epoch, pos | {"n_batches": n_batches}))
         record = {
             "epoch": epoch,
             "loss": _to_py(loss_sum / max(n_batches, 1)),
@@ -530,6 +599,10 @@ def train_autoencoder(
             history[key].append(value)
         if callback is not None and callback(epoch, record):
             break
+        if ckpt is not None and epoch + 1 < epochs and ckpt.due(epoch_end=True):
+            ckpt.save(snapshot(epoch + 1))
+    if ckpt is not None and ckpt.save_final and not finished:
+        ckpt.save(snapshot(epochs, done=True))
     opt.zero_grad(set_to_none=True)
     return history
 
@@ -564,9 +637,16 @@ class DAEPretrainer:
         return self.dae.n_hidden
 
     def fit(
-        self, x: Tensor, *, valid: Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        *,
+        valid: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        checkpoint: Checkpointer | None = None,
     ) -> dict:
         kwargs = {"valid_data": valid, "generator": generator, **self.train_kwargs}
+        if checkpoint is not None:
+            kwargs["checkpoint"] = checkpoint
         return train_autoencoder(self.dae, x, **kwargs)
 
     def encoder(self) -> tuple[Tensor, Tensor]:
@@ -726,6 +806,7 @@ def train_sda(
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, _greedy.LayerPretrainer, dict], None] | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> list[dict]:
     """Greedy layer-wise training of ``sda`` on ``data (n, sizes[0])``; per-layer histories.
 
@@ -733,10 +814,17 @@ def train_sda(
     corruption, rate, ...): one mapping for every layer or one per layer (e.g. the Theano
     tutorial's corruption 0.1 / 0.2 / 0.3). Layer ``l`` is trained on the clean codes of layer
     ``l - 1`` (:func:`~smithing.pretrain.greedy.greedy_stack`, ``propagate="probs"``).
+    ``checkpoint`` makes it resumable, one child checkpoint per layer
+    (``checkpoint.sub("layer<l>")``).
     """
     pretrainers = [
         DAEPretrainer(d, **s) for d, s in zip(sda.daes, _per_layer(layers, len(sda.daes)))
     ]
     return _greedy.greedy_stack(
-        pretrainers, data, valid_data=valid_data, generator=generator, callback=callback
+        pretrainers,
+        data,
+        valid_data=valid_data,
+        generator=generator,
+        callback=callback,
+        checkpoint=checkpoint,
     ).histories

@@ -31,6 +31,7 @@ from smithing.pretrain.rbm import (
     sample_bernoulli,
     train_rbm,
 )
+from smithing.train.checkpoint import Checkpointer
 
 __all__ = ["DBN", "RBMPretrainer", "rbm_layer", "train_dbn"]
 
@@ -91,11 +92,18 @@ class RBMPretrainer:
         return self.rbm.n_hidden
 
     def fit(
-        self, x: Tensor, *, valid: Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        *,
+        valid: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        checkpoint: Checkpointer | None = None,
     ) -> dict:
         if self.init_visible_bias:
-            self.rbm.init_visible_bias_(x)
+            self.rbm.init_visible_bias_(x)  # (a resumed run then loads the checkpoint's)
         kwargs = {"valid_data": valid, "generator": generator, **self.train_kwargs}
+        if checkpoint is not None:
+            kwargs["checkpoint"] = checkpoint
         return train_rbm(self.rbm, x, **kwargs)
 
     def encoder(self) -> tuple[Tensor, Tensor]:
@@ -239,6 +247,7 @@ def train_dbn(
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, _greedy.LayerPretrainer, dict], None] | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> list[dict]:
     """Greedy layer-wise training of ``dbn`` on ``data (n, sizes[0])``; per-layer histories.
 
@@ -246,7 +255,8 @@ def train_dbn(
     k, method, batch_size, momentum, weight_decay, sparsity, ...): one mapping for every layer
     or a sequence with one mapping per layer. Each RBM is trained on the previous RBM's hidden
     probabilities (``propagate="probs"``) or samples (``"samples"``), see
-    :func:`~smithing.pretrain.greedy.greedy_stack`.
+    :func:`~smithing.pretrain.greedy.greedy_stack`. ``checkpoint`` makes it resumable, one
+    child checkpoint per layer (``checkpoint.sub("layer<l>")``).
     """
     n = len(dbn.rbms)
     if layers is None:
@@ -267,5 +277,6 @@ def train_dbn(
         valid_data=valid_data,
         generator=generator,
         callback=callback,
+        checkpoint=checkpoint,
     )
     return result.histories

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from smithing._registry import Registry, check
 from smithing.nn import MLP
+from smithing.train.checkpoint import Checkpointer
 
 __all__ = [
     "OUTPUT_INITS",
@@ -46,7 +47,10 @@ __all__ = [
 class LayerPretrainer(Protocol):
     """One layer of a greedy stack.
 
-    ``fit`` trains the layer on inputs ``x (*M, n, n_in)`` and returns its per-epoch history;
+    ``fit`` trains the layer on inputs ``x (*M, n, n_in)`` and returns its per-epoch history
+    (given ``checkpoint=``, a :class:`~smithing.train.checkpoint.Checkpointer`, it resumes
+    from it and saves there: :func:`greedy_stack` passes one only when it has one itself, so
+    a pretrainer without the argument still works unchecked);
     ``encoder()`` returns ``(weight (*M, n_out, n_in), bias (*M, n_out))`` in ``nn.Linear``
     layout with ``codes = activation(x @ weight.T + bias)``; ``transform`` returns those codes
     (``sample=False``) or binary samples of them (``sample=True``), the next layer's inputs.
@@ -57,7 +61,12 @@ class LayerPretrainer(Protocol):
     activation: str
 
     def fit(
-        self, x: Tensor, *, valid: Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        *,
+        valid: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        checkpoint: Checkpointer | None = None,
     ) -> dict: ...
 
     def encoder(self) -> tuple[Tensor, Tensor]: ...
@@ -105,6 +114,7 @@ def greedy_stack(
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, LayerPretrainer, dict], None] | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> GreedyResult:
     """Train ``pretrainers`` bottom-up, each on the previous layer's codes of ``data``.
 
@@ -113,6 +123,11 @@ def greedy_stack(
     derivation, Hinton et al. 2006); they are computed once per layer, before training the
     next. ``valid_data`` is propagated with probabilities and handed to each ``fit`` for
     monitoring. ``callback(layer_index, layer, history)`` runs after each layer.
+
+    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer`) makes the stack
+    resumable: layer ``l`` trains with its own child, ``checkpoint.sub(f"layer{l}")``, so a
+    rerun restores the finished layers (their trainers skip training and restore their final
+    state, the generators' included) and continues the interrupted one; bitwise on CPU.
     """
     check(propagate in ("probs", "samples"), "propagate", propagate, "'probs' or 'samples'")
     check(len(pretrainers) > 0, "pretrainers", pretrainers, "at least one layer")
@@ -125,7 +140,8 @@ def greedy_stack(
             layer.n_in,
             f"the size of its inputs, {x.shape[-1]}",
         )
-        hist = layer.fit(x, valid=valid, generator=generator)
+        kw = {} if checkpoint is None else {"checkpoint": checkpoint.sub(f"layer{i}")}
+        hist = layer.fit(x, valid=valid, generator=generator, **kw)
         histories.append(hist)
         if callback is not None:
             callback(i, layer, hist)

@@ -82,7 +82,9 @@ hybrid) and those that do not (discriminative) see the same batch order for the 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,6 +95,13 @@ from torch import Tensor, nn
 
 from smithing._registry import check
 from smithing.pretrain.rbm import sample_bernoulli, visible_probs
+from smithing.train.checkpoint import (
+    Checkpointer,
+    as_checkpointer,
+    check_signature,
+    rng_state,
+    set_rng_state,
+)
 
 __all__ = [
     "OBJECTIVES",
@@ -776,6 +785,9 @@ def _train_layers(
     lr_schedule: Callable[[int], float] | None,
     generator: torch.Generator | None,
     callback: Callable[[int, dict], object] | None,
+    checkpoint: Checkpointer | str | os.PathLike | None = None,
+    trainer: str = "train_class_rbm",
+    extra_signature: dict | None = None,
 ) -> dict:
     for layer in layers:
         check(layer.members is None, "members", layer.members, "None (train one model)")
@@ -819,11 +831,75 @@ def _train_layers(
     mon = (x[: cfg.monitor_size], y[: cfg.monitor_size])
     hist: dict = {"epochs": [], "status": "done", "stop_reason": "max_epochs", "message": ""}
     best_key, best_epoch, best_state, since = None, None, None, 0
-    t0 = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    ckpt = as_checkpointer(checkpoint)
+    signature = {
+        "training": _jsonable(dataclasses.asdict(cfg)),
+        "parameters": [
+            [f"{i}.{k}", list(v.shape)]
+            for i, lay in enumerate(layers)
+            for k, v in lay.state_dict().items()
+        ],
+        "data": [n, nu, None if valid is None else valid[0].shape[0]],
+        "steps_per_epoch": steps,
+        "generator": generator is not None,
+        **(extra_signature or {}),
+    }
+    first_epoch, begin, finished, elapsed = 1, 0, False, 0.0
+    loss_sum = None
+
+    def snapshot(epoch: int, step: int = 0, done: bool = False) -> dict:
+        # everything needed to continue with step `step` of epoch `epoch`
+        return {
+            "trainer": trainer,
+            "signature": signature,
+            "epoch": epoch,
+            "step": step,
+            "finished": done,
+            "elapsed": time.perf_counter() - t0,
+            "loss_sum": loss_sum if step else None,
+            "layers": [layer.state_dict() for layer in layers],
+            "optimizer": opt.state_dict(),
+            "order": order.get_state(),
+            "streams": [lab.buf, None if unl is None else unl.buf],
+            "chains": chains,
+            "generator": None if generator is None else generator.get_state(),
+            "rng": rng_state(dev),
+            "history": hist,
+            "best": [None if best_key is None else list(best_key), best_epoch, best_state, since],
+        }
+
+    state = None if ckpt is None else ckpt.load()
+    if state is not None:
+        check_signature(ckpt, state, trainer, signature)
+        with torch.no_grad():
+            for layer, s in zip(layers, state["layers"]):
+                layer.load_state_dict(s)
+        opt.load_state_dict(state["optimizer"])
+        order.set_state(state["order"])
+        lab.buf = state["streams"][0]
+        if unl is not None:
+            unl.buf = state["streams"][1]
+        chains = [None if c is None else tuple(t.to(dev) for t in c) for c in state["chains"]]
+        if generator is not None:
+            generator.set_state(state["generator"])
+        hist = copy.deepcopy(state["history"])
+        key, best_epoch, best_state, since = state["best"]
+        best_key = None if key is None else tuple(key)
+        if best_state is not None:
+            best_state = [{k: v.to(dev) for k, v in s.items()} for s in best_state]
+        first_epoch, begin = state["epoch"], state["step"]
+        finished, elapsed = state["finished"], state["elapsed"]
+        if state["loss_sum"] is not None:
+            loss_sum = state["loss_sum"].to(dev)
+        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
+    t0 = time.perf_counter() - elapsed
+    if ckpt is not None:
+        ckpt.start()
+    for epoch in range(first_epoch, 0 if finished else cfg.epochs + 1):
         factor = 1.0 if lr_schedule is None else float(lr_schedule(epoch - 1))
-        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-        for _ in range(steps):
+        if begin == 0:
+            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        for step in range(begin, steps):
             idx = lab.take()
             xb, yb = x[idx], y[idx]  # (B, D), (B,)
             xub = None if unl is None else xu[unl.take()]  # (Bu, D)
@@ -840,6 +916,9 @@ def _train_layers(
                         inp_u = None if inp_u is None else layer.marginal_hidden_probs(inp_u)
                 loss_sum -= logp.gather(-1, yb.unsqueeze(-1)).double().sum()  # top layer
             opt.step()
+            if ckpt is not None and step + 1 < steps and ckpt.due(batches=step + 1):
+                ckpt.save(snapshot(epoch, step + 1))
+        begin = 0
         rec = {
             "epoch": epoch,
             "lr": [v * factor for v in lrs] if len(lrs) > 1 else lrs[0] * factor,
@@ -870,6 +949,10 @@ def _train_layers(
             if hist["stop_reason"] == "max_epochs":
                 hist["stop_reason"] = "callback"
             break
+        if ckpt is not None and epoch < cfg.epochs and ckpt.due(epoch_end=True):
+            ckpt.save(snapshot(epoch + 1))
+    if ckpt is not None and ckpt.save_final and not finished:
+        ckpt.save(snapshot(cfg.epochs + 1, done=True))
     opt.zero_grad(set_to_none=True)
     if best_state is not None:
         for layer, state in zip(layers, best_state):
@@ -878,6 +961,14 @@ def _train_layers(
     hist["steps_per_epoch"] = steps
     hist["seconds"] = time.perf_counter() - t0
     return hist
+
+
+def _jsonable(v):
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v
 
 
 _RETURNS = """
@@ -890,6 +981,16 @@ _RETURNS = """
     same seed, same result. Returns ``{"epochs": [...], "status", "stop_reason",
     "best_epoch", "steps_per_epoch", "seconds", "message"}``; a non-finite parameter ends
     training with ``status="diverged"``.
+
+    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer` or a path) makes the run
+    resumable: training continues from the newest valid checkpoint there and saves as its
+    policy says (epoch ends, optionally after any step). It holds the parameters, the momentum
+    buffers, the persistent chains, the batch streams (their generator and the rest of their
+    current permutations), the states of ``generator`` and of the global torch / Python /
+    NumPy generators, the model-selection state (best epoch, its parameters, patience), the
+    history and the position in the epoch. A resumed run ends bitwise equal (on CPU) to the
+    run uninterrupted (``seconds`` aside); a finished run's checkpoint makes a rerun skip
+    training.
 """
 
 
@@ -903,6 +1004,7 @@ def train_class_rbm(
     lr_schedule: Callable[[int], float] | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, dict], object] | None = None,
+    checkpoint: Checkpointer | str | os.PathLike | None = None,
     **options,
 ) -> dict:
     """Train a :class:`ClassRBM` in place on inputs ``x (n, D)`` and integer labels ``y (n,)``
@@ -912,7 +1014,7 @@ def train_class_rbm(
     cfg = HybridTraining.from_options(options)
     return _train_layers([model], model.log_proba, x, y, cfg, x_unlabeled=x_unlabeled,
                          valid=valid, lr_schedule=lr_schedule, generator=generator,
-                         callback=callback)  # fmt: skip
+                         callback=callback, checkpoint=checkpoint)  # fmt: skip
 
 
 def train_deep_hybrid(
@@ -926,6 +1028,7 @@ def train_deep_hybrid(
     lr_schedule: Callable[[int], float] | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, dict], object] | None = None,
+    checkpoint: Checkpointer | str | os.PathLike | None = None,
     **options,
 ) -> dict:
     """Train every layer of a :class:`DeepHybridRBM` at once, in a single stage.
@@ -940,7 +1043,9 @@ def train_deep_hybrid(
     cfg = HybridTraining.from_options(options)
     return _train_layers(list(model.layers), lambda v: model.log_proba(v, combine), x, y, cfg,
                          x_unlabeled=x_unlabeled, valid=valid, lr_schedule=lr_schedule,
-                         generator=generator, callback=callback)  # fmt: skip
+                         generator=generator, callback=callback, checkpoint=checkpoint,
+                         trainer="train_deep_hybrid",
+                         extra_signature={"combine": combine})  # fmt: skip
 
 
 train_class_rbm.__doc__ += _RETURNS  # type: ignore[operator]

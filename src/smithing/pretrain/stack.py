@@ -77,6 +77,7 @@ from smithing.pretrain.greedy import (
 )
 from smithing.pretrain.stack_cache import StackCache, tensor_digest
 from smithing.pretrain.stack_spec import STACK_KINDS, StackKind, StackSpec, _jsonable
+from smithing.train.checkpoint import Checkpointer
 
 __all__ = [
     "OUTPUT_INITS",
@@ -276,6 +277,7 @@ def pretrain_stack(
     cache: StackCache | None = None,
     data_key: str | None = None,
     callback: Callable[[int, LayerPretrainer, dict], None] | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> Stack:
     """Greedy layer-wise pretraining of ``spec`` on ``data (n, sizes[0])`` (or ``(M, n,
     sizes[0])`` for an ensemble); returns the trained :class:`Stack`.
@@ -289,6 +291,12 @@ def pretrain_stack(
     training them again; ``data_key`` names the data in its keys (default: a digest of the
     data's contents). ``callback(index, pretrainer, history)`` runs after each layer (also for
     a layer taken from the cache).
+
+    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer`) makes the pretraining
+    resumable: layer ``l`` trains with the child ``checkpoint.sub(f"layer{l}")`` (a rerun
+    restores the finished layers without training them and continues the interrupted one,
+    bitwise on CPU); a layer taken from the ``cache`` needs none. Fine-tuning is
+    :func:`finetune`'s, e.g. ``finetune(..., checkpoint=checkpoint.sub("finetune"))``.
     """
     check(isinstance(spec, StackSpec), "spec", type(spec).__name__, "a StackSpec")
     check(isinstance(data, Tensor), "data", type(data).__name__, "a tensor (n, n_inputs)")
@@ -312,17 +320,19 @@ def pretrain_stack(
     )
     kind = STACK_KINDS.get(spec.kind)
     if seed is None:
-        return _pretrain_shared(spec, kind, data, generator, valid_data, callback)
+        return _pretrain_shared(spec, kind, data, generator, valid_data, callback, checkpoint)
     check(
         isinstance(seed, int) and not isinstance(seed, bool),
         "seed",
         seed,
         "an int (or None with a generator)",
     )
-    return _pretrain_seeded(spec, kind, data, seed, valid_data, cache, data_key, callback)
+    return _pretrain_seeded(
+        spec, kind, data, seed, valid_data, cache, data_key, callback, checkpoint
+    )
 
 
-def _pretrain_shared(spec, kind, data, generator, valid_data, callback) -> Stack:
+def _pretrain_shared(spec, kind, data, generator, valid_data, callback, checkpoint) -> Stack:
     # = DBN(...) / StackedDAE(...) then train_dbn / train_sda: the layers are built bottom to
     # top from the generator, then trained in order with it
     layers = [
@@ -338,6 +348,7 @@ def _pretrain_shared(spec, kind, data, generator, valid_data, callback) -> Stack
         valid_data=valid_data,
         generator=generator,
         callback=callback,
+        checkpoint=checkpoint,
     )
     return Stack(spec, module, result.histories, {"mode": "generator"})
 
@@ -347,7 +358,9 @@ def _codes(x: Tensor, W: Tensor, b: Tensor, activation: str) -> Tensor:
     return CODE_ACTIVATIONS[activation][0](x @ W.transpose(-1, -2) + bias)  # s(x W^T + b)
 
 
-def _pretrain_seeded(spec, kind, data, seed, valid_data, cache, data_key, callback) -> Stack:
+def _pretrain_seeded(
+    spec, kind, data, seed, valid_data, cache, data_key, callback, checkpoint
+) -> Stack:
     dev, dtype = data.device, data.dtype
     if cache is not None:
         data_key = data_key if data_key is not None else tensor_digest(data)
@@ -372,7 +385,8 @@ def _pretrain_seeded(spec, kind, data, seed, valid_data, cache, data_key, callba
             g = torch.Generator(device=dev).manual_seed(seed + _LAYER_SEED_STRIDE * i)
             layer = kind.layer(spec, i, generator=g, device=dev, dtype=dtype)
             pretrainer = kind.pretrainer(layer, spec, i)
-            history = pretrainer.fit(x, valid=valid, generator=g)
+            kw = {} if checkpoint is None else {"checkpoint": checkpoint.sub(f"layer{i}")}
+            history = pretrainer.fit(x, valid=valid, generator=g, **kw)
             if key is not None:
                 cache.put(key, layer.state_dict(), history)
         layers.append(layer)
@@ -405,7 +419,8 @@ def finetune(
     ``fit`` is the trainer, :func:`smithing.train.fit` (or
     :func:`smithing.train.ensemble.fit_ensemble` for a list of unrolled members), passed in
     because the trainers sit above :mod:`smithing.pretrain`; ``fit_options`` are its
-    arguments (epochs, lr, batch_size, optimizer, early_stopping, seed, device, ...). Returns
+    arguments (epochs, lr, batch_size, optimizer, early_stopping, seed, device, checkpoint,
+    ...; a multi-phase run passes ``checkpoint=its_checkpoint.sub("finetune")``). Returns
     what ``fit`` returns (a ``History``, or a list of them).
     """
     check(callable(fit), "fit", fit, "a training function such as smithing.train.fit")

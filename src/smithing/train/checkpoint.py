@@ -27,15 +27,21 @@ come back as Python scalars. That covers ``optimizer.state_dict()``, LR-schedule
 ``numpy.random.get_state()``.
 
 A :class:`Checkpointer` is what the trainers take as ``checkpoint=``: the path and when to save.
+A run of several phases (pretrain layer 1, layer 2, ..., fine-tune) gives each phase its own
+file, a child :meth:`Checkpointer.sub` ``(name)`` beside the parent: ``run.safetensors`` ->
+``run.layer0.safetensors`` (children of children nest: ``run.run3.layer0.safetensors``);
+removing the parent removes every child too.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
 import os
 import random
+import re
 import secrets
 import time
 import warnings
@@ -386,9 +392,14 @@ class Checkpointer:
             save once more regardless of the interval, so that a rerun after a crash before the
             result was recorded only does the final evaluation.
 
-    Trainers save at every epoch end once the interval has passed. ``seconds`` and ``saves``
-    count the time spent saving and the saves made (the overhead); ``skipped`` lists the
-    corrupt files the last :meth:`load` passed over, ``loaded_from`` the file it used.
+    Trainers save at every epoch end once the interval has passed. ``seconds``, ``saves`` and
+    ``bytes`` count the time spent saving, the saves made and the size of the last one (the
+    overhead; a parent's ``seconds`` and ``saves`` also count its children's); ``skipped``
+    lists the corrupt files the last :meth:`load` passed over, ``loaded_from`` the file it
+    used.
+
+    A run made of several phases gives each its own child, :meth:`sub`; :meth:`remove` of the
+    parent removes the children's files too.
     """
 
     def __init__(
@@ -427,6 +438,10 @@ class Checkpointer:
         self.loaded_from: Path | None = None
         self._last = time.monotonic()
         self._latest_ok = True  # False once load() found <path> corrupt: do not rotate it
+        self.parent: Checkpointer | None = None
+        # children are named <stem>.<name><suffix>; a child's stem is its parent's plus .<name>
+        self._stem = self.path.name[: len(self.path.name) - len(self.path.suffix)]
+        self._suffix = self.path.suffix
 
     def __repr__(self) -> str:
         return (
@@ -454,8 +469,11 @@ class Checkpointer:
         )
         self._latest_ok = True
         dt = time.perf_counter() - t0
-        self.seconds += dt
-        self.saves += 1
+        node: Checkpointer | None = self
+        while node is not None:  # a parent counts its children's overhead too
+            node.seconds += dt
+            node.saves += 1
+            node = node.parent
         self._last = time.monotonic()
         return dt
 
@@ -482,16 +500,68 @@ class Checkpointer:
     def exists(self) -> bool:
         return self.path.exists() or self.previous_path.exists()
 
+    def sub(self, name: str) -> Checkpointer:
+        """A child checkpoint for one phase of a run, with this one's policy.
+
+        Its file sits beside this one, ``<stem>.<name><suffix>`` (``group.safetensors`` ->
+        ``group.layer0.safetensors``; a child's children nest, ``group.run3.layer0.
+        safetensors``). ``name`` is letters, digits, ``_`` and ``-`` (no dots: the derived
+        names stay unambiguous); a path without a suffix has children ``<path>.<name>``. The
+        child's saves count in this one's ``seconds`` and ``saves``; :meth:`remove` of this
+        one removes the child's files (and their children's). A child made in another process
+        is the same file: the runner's parent, rebuilt from the path alone, removes it.
+        """
+        check(
+            isinstance(name, str) and _SUB_NAME.fullmatch(name) is not None,
+            "name",
+            name,
+            "a non-empty string of letters, digits, '_' and '-'",
+        )
+        child = Checkpointer(
+            self.path.with_name(f"{self._stem}.{name}{self._suffix}"),
+            min_interval_s=self.min_interval_s,
+            every_batches=self.every_batches,
+            mid_epoch=self.mid_epoch,
+            keep_previous=self.keep_previous,
+            save_final=self.save_final,
+        )
+        child.parent = self
+        child._stem, child._suffix = f"{self._stem}.{name}", self._suffix
+        return child
+
     def remove(self) -> None:
-        """Delete the checkpoint, its previous one and any temporary file a crash left."""
-        for p in (self.path, self.previous_path, *self._temporaries()):
+        """Delete the checkpoint, its previous one, any temporary file a crash left, and the
+        same files of every child (:meth:`sub`), at any depth."""
+        for p in (self.path, self.previous_path, *self._temporaries(), *self._children()):
             p.unlink(missing_ok=True)
 
     def _temporaries(self) -> Iterable[Path]:
         folder = self.path.parent
         if not folder.is_dir():
             return []
-        return list(folder.glob(f"{self.path.name}.tmp.*"))
+        return list(folder.glob(f"{glob.escape(self.path.name)}.tmp.*"))
+
+    def _children(self) -> Iterable[Path]:
+        """The files of the children: ``<stem>(.<name>)+<suffix>`` and its ``.prev`` and
+        ``.tmp.*`` files."""
+        folder = self.path.parent
+        if not folder.is_dir():
+            return []
+        stem, suffix = self._stem, self._suffix
+        pattern = re.compile(
+            re.escape(stem)
+            + r"(?:\.[A-Za-z0-9_-]+)+"
+            + re.escape(suffix)
+            + r"(?:\.prev|\.tmp\..*)?"
+        )
+        return [
+            p
+            for p in folder.glob(f"{glob.escape(stem)}.*")
+            if p.name != self.path.name and pattern.fullmatch(p.name)
+        ]
+
+
+_SUB_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def as_checkpointer(checkpoint: Checkpointer | str | os.PathLike | None) -> Checkpointer | None:

@@ -25,6 +25,7 @@ loss and enforces their constraints after every step.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -34,6 +35,13 @@ from torch.nn import functional as F
 
 from smithing._registry import check
 from smithing.data.base import Dataset, Split
+from smithing.train.checkpoint import (
+    Checkpointer,
+    as_checkpointer,
+    check_signature,
+    rng_state,
+    set_rng_state,
+)
 from smithing.train.clipping import clip_grad_norm
 from smithing.train.history import History
 
@@ -105,6 +113,7 @@ def fit_sequence(
     callbacks: Sequence[Callable[[int, dict, nn.Module], bool | None]] = (),
     progress: Callable[[int, dict], None] | None = None,
     device: torch.device | str | None = None,
+    checkpoint: Checkpointer | str | os.PathLike | None = None,
 ) -> History:
     """Train ``model`` on ``data.train`` for ``steps`` optimizer steps, evaluating every
     ``eval_every`` steps.
@@ -136,6 +145,18 @@ def fit_sequence(
             returning True stops training (``stop_reason="callback"``).
         progress: ``progress(step, record)`` after each evaluation record.
         device: the training device (default: the model's).
+        checkpoint: a :class:`~smithing.train.checkpoint.Checkpointer` or a path (default
+            policy). The run resumes from the newest valid checkpoint there (a fresh ``model``
+            of the same architecture is fine) and saves as the policy says: after an
+            evaluation record (the steps' "epoch end") and, if asked, between them
+            (``every_batches`` counts steps). It holds the parameters and buffers, the
+            optimizer state, the data-order generator, the global torch / Python / NumPy
+            generators (dropout), the next step, the current permutation and the position in
+            it, the running window of the next record, the History so far and the
+            ``state_dict()`` of a ``regularizer`` or callback that has ``load_state_dict``. A
+            resumed run ends with the same parameters and records, bitwise on CPU, as the run
+            uninterrupted (``seconds`` aside); a finished run's checkpoint makes a rerun skip
+            training. None (the default): no checkpoints.
 
     Returns:
         a :class:`~smithing.train.History` whose ``epochs`` are the *evaluation records*, not
@@ -196,11 +217,62 @@ def fit_sequence(
             "eval_every": eval_every,
         },
     )
-    t0 = time.perf_counter()
     # the loop's whole state: model, opt, step, gen, perm, pos, window, hist
     gen = torch.Generator().manual_seed(int(seed))
     perm, pos = torch.randperm(n, generator=gen), 0
     window = {"loss": 0.0, "norm": 0.0, "clipped": 0, "steps": 0}
+    ckpt = as_checkpointer(checkpoint)
+    stateful = [o for o in (regularizer, *callbacks) if hasattr(o, "load_state_dict")]
+    signature = {
+        "steps": steps,
+        "lr": lr,
+        "batch_size": batch_size,
+        "seed": int(seed),
+        "n_train": n,
+        "eval_every": eval_every,
+        "clip_norm": clip_norm,
+        "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
+        "optimizer_options": repr(optimizer_options or {}),
+        "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
+        "stateful": [type(o).__name__ for o in stateful],
+    }
+    first_step, finished, elapsed = 1, False, 0.0
+
+    def snapshot(next_step: int, done: bool = False) -> dict:
+        # everything needed to continue with step `next_step`
+        return {
+            "trainer": "fit_sequence",
+            "signature": signature,
+            "step": next_step,
+            "finished": done,
+            "elapsed": time.perf_counter() - t0,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "generator": gen.get_state(),
+            "perm": perm,
+            "pos": pos,
+            "window": dict(window),
+            "rng": rng_state(device),
+            "history": hist.state_dict(),
+            "stateful": [o.state_dict() for o in stateful],
+        }
+
+    state = None if ckpt is None else ckpt.load()
+    if state is not None:
+        check_signature(ckpt, state, "fit_sequence", signature)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        perm, pos = state["perm"], state["pos"]
+        window.update(state["window"])
+        hist.load_state_dict(state["history"])
+        for o, s in zip(stateful, state["stateful"]):
+            o.load_state_dict(s)
+        first_step, finished, elapsed = state["step"], state["finished"], state["elapsed"]
+        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
+    t0 = time.perf_counter() - elapsed
+    if ckpt is not None:
+        ckpt.start()
 
     def record(step: int) -> dict:
         w = max(window["steps"], 1)
@@ -227,9 +299,10 @@ def fit_sequence(
             progress(step, rec)
         return rec
 
-    record(0)
+    if state is None:
+        record(0)
     model.train()
-    for step in range(1, steps + 1):
+    for step in range(first_step, 0 if finished else steps + 1):
         if pos + batch_size > n:
             perm, pos = torch.randperm(n, generator=gen), 0
         idx = perm[pos : pos + batch_size].to(xs.device)
@@ -259,7 +332,8 @@ def fit_sequence(
         window["norm"] += norm if math.isfinite(norm) else 0.0
         window["clipped"] += int(clipped)
         window["steps"] += 1
-        if step % eval_every == 0 or step == steps:
+        evaluated = step % eval_every == 0 or step == steps
+        if evaluated:
             rec = record(step)
             stop = False
             for cb in callbacks:
@@ -267,6 +341,10 @@ def fit_sequence(
             if stop:
                 hist.stop_reason = "callback"
                 break
+        if ckpt is not None and step < steps and ckpt.due(epoch_end=evaluated, batches=step):
+            ckpt.save(snapshot(step + 1))
+    if ckpt is not None and ckpt.save_final and not finished:
+        ckpt.save(snapshot(steps + 1, done=True))
     hist.seconds = time.perf_counter() - t0
     hist.final = {k: v for k, v in hist.epochs[-1].items() if k != "step"}
     return hist
