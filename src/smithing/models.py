@@ -6,8 +6,11 @@ training configuration, the final metrics, the software versions) and, for peopl
 that read JSON, the same description beside it as ``PATH.json``. :func:`load_model` rebuilds
 the model from ``PATH`` alone. Nothing is unpickled: safetensors holds only tensors.
 
-Kinds are a registry (:data:`MODEL_KINDS`): ``"mlp"`` (:class:`smithing.nn.MLP`) is built in;
-other layers register theirs (a pretrained stack, for instance) with :func:`register_kind`.
+Kinds are a registry (:data:`MODEL_KINDS`): ``"mlp"`` (:class:`smithing.nn.MLP`) and
+``"stack"`` (a greedy DBN / SdA stack, :class:`smithing.pretrain.stack.Stack`) are built in;
+:func:`register_kind` adds others. A saved stack or MLP initializes a later network through
+the ``pretrained`` initializer's ``"file"`` source: ``smithing train --init pretrained
+--init-option source=file --init-option path=PATH``.
 """
 
 from __future__ import annotations
@@ -71,6 +74,30 @@ register_kind(
 )
 
 
+def _is_stack(obj) -> bool:
+    import sys
+
+    mod = sys.modules.get("smithing.pretrain.stack")  # no stack can exist before it is imported
+    return mod is not None and isinstance(obj, mod.Stack)
+
+
+def _build_stack(arch: dict, tensors: dict[str, torch.Tensor]):
+    from smithing.pretrain.stack import Stack
+
+    return Stack.from_state(arch, tensors)
+
+
+register_kind(
+    ModelKind(
+        "stack",
+        _is_stack,
+        lambda s: s.describe(),
+        lambda s: s.state_tensors(),
+        _build_stack,
+    )
+)
+
+
 def _kind_of(obj) -> ModelKind:
     for e in MODEL_KINDS.entries():
         if e.obj.matches(obj):
@@ -82,10 +109,10 @@ def _kind_of(obj) -> ModelKind:
 
 
 def _versions() -> dict:
-    import smithing
+    from smithing._version import __version__
 
     return {
-        "smithing": smithing.__version__,
+        "smithing": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
@@ -97,7 +124,8 @@ def save_model(
     """Write ``model`` to ``path`` (atomically) with its description; returns the path.
 
     Args:
-        model: an :class:`smithing.nn.MLP` or an object of a registered kind.
+        model: an :class:`smithing.nn.MLP`, a :class:`smithing.pretrain.stack.Stack`, or an
+            object of a registered kind.
         config: the training configuration (JSON-able), kept in the description.
         metrics: the final metrics, kept in the description.
     """

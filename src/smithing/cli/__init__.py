@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from smithing import __version__
+from smithing._version import __version__
 from smithing.cli import datasets, export, listing, report, run, status, tour, train
 from smithing.cli._common import CLIError
 

@@ -35,7 +35,14 @@ import torch
 from smithing import init as _init
 from smithing._registry import check
 
-__all__ = ["SOURCES", "clear_cache", "pretrained_source", "register", "stack_cache"]
+__all__ = [
+    "SOURCES",
+    "clear_cache",
+    "file_source",
+    "pretrained_source",
+    "register",
+    "stack_cache",
+]
 
 #: the stack kinds registered as sources of the ``pretrained`` initializer
 SOURCES = ("dbn", "sda")
@@ -145,8 +152,40 @@ def pretrained_source(kind: str) -> Callable:
     return source
 
 
+def file_source(
+    model,
+    layers,
+    *,
+    generator: torch.Generator | None = None,
+    path: str,
+    n_layers: int | None = None,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The hidden layers of a saved model file (:func:`smithing.models.save_model`): a
+    pretrained stack's encoders, or an MLP's hidden layers (not its output layer), the first
+    ``n_layers`` of them (default: as many as the model being initialized has hidden layers):
+    ``smithing.init.apply(model, "pretrained", source="file", path="dbn.safetensors")``."""
+    from smithing.models import describe_model, load_model
+
+    kind = describe_model(path)["kind"]
+    obj = load_model(path)
+    if kind == "stack":
+        pairs = [(W.detach().cpu(), b.detach().cpu()) for W, b in obj.encoders()]
+    elif kind == "mlp":
+        pairs = [(m.weight.detach().cpu(), m.bias.detach().cpu()) for m in obj.linears[:-1]]
+    else:
+        raise ValueError(f"{path}: a saved {kind!r} has no hidden layers to copy")
+    k = len(layers) - 1 if n_layers is None else n_layers
+    check(
+        isinstance(k, int) and 1 <= k <= len(pairs),
+        "n_layers",
+        n_layers,
+        f"1..{len(pairs)} (the saved model's hidden layers)",
+    )
+    return pairs[:k]
+
+
 def register() -> None:
-    """Register the ``"dbn"`` and ``"sda"`` sources (idempotent; done on import)."""
+    """Register the ``"dbn"``, ``"sda"`` and ``"file"`` sources (idempotent; done on import)."""
     for kind in SOURCES:
         if kind not in _init.PRETRAINED:
             _init.register_pretrained(
@@ -154,6 +193,10 @@ def register() -> None:
                 pretrained_source(kind),
                 description=f"greedy {kind.upper()} pretraining of the hidden layers",
             )
+    if "file" not in _init.PRETRAINED:
+        _init.register_pretrained(
+            "file", file_source, description="the hidden layers of a saved stack or MLP file"
+        )
 
 
 register()

@@ -46,10 +46,10 @@ def environment(device: str) -> dict:
     """Software versions and the machine, recorded with every session and in the report."""
     import numpy
 
-    import smithing
+    from smithing._version import __version__
 
     env = {
-        "smithing": smithing.__version__,
+        "smithing": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
