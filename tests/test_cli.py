@@ -103,20 +103,30 @@ def test_train_with_options(capsys):
         (["train", "--init", "glorot"], "unknown initializer"),
         (["train", "--device", "cuda:0"], "cuda"),
         (["run", "nosuchstudy"], "unknown study"),
+        (["train", "--schedule", "cosin"], "did you mean 'cosine'"),
+        (["run", "activations", "--set", "schedule=cosin"], "did you mean 'cosine'"),
+        (["run", "activations", "--set", "optimizer=adamm"], "did you mean 'adam'"),
+        (["run", "activations", "--set", "dropout_mode=invertd"], "dropout_mode"),
+        (["run", "vanishing-gradients", "--set", "schedule=cosin"], "did you mean 'cosine'"),
+        (["status", "--out", "/nonexistent/dir"], "no results store"),
         (["report", "--out", "/nonexistent/dir"], "no results store"),
     ],
 )
-def test_bad_arguments_one_line_exit_2(args, match, capsys):
+def test_bad_arguments_one_line_exit_2(args, match, capsys, tmp_path):
     import torch
 
     if "cuda:0" in args and torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
+    if args[0] == "run":
+        args = [*args, "--out", str(tmp_path / "out"), "--quiet"]
     with pytest.raises(SystemExit) as e:
         sys.exit(main(args))
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert match in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # configurations are checked once, before any training: nothing was stored
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_data_offline_is_one_line(tmp_path, monkeypatch, capsys):
