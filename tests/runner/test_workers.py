@@ -115,17 +115,22 @@ def test_sigkill_mid_run_resumes_bitwise(tmp_path, reference):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert [st for _, _, st, *_ in _rows(out)] == ["running"] * 4  # killed mid-run
+    t0 = time.time()
     r = subprocess.run(cmd, env=_env(), capture_output=True, timeout=300)
     assert r.returncode == 0, r.stderr.decode()[-2000:]
+    # the dead worker was of this machine: its lease (120 s) was not waited out
+    assert time.time() - t0 < 100
     _same_as_reference(out, reference)
-    # the rerun took the dead worker's runs over (its lease had no heartbeat left)
     assert [a for *_, a, _ in _rows(out)] == [2] * 4
 
 
 def test_killed_worker_is_taken_over_after_its_lease_expires(tmp_path, reference):
     out = tmp_path / "out"
     cmd = _cmd(out, "--save-models", "--checkpoint-interval", "0", "--lease-ttl", "3")
-    a = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # worker a runs on "another machine" sharing the folder: b cannot see whether a is
+    # alive, and must wait for a's lease to expire
+    env_a = {**_env(), "SMITHING_WORKER_HOST": "other-machine"}
+    a = subprocess.Popen(cmd, env=env_a, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _wait_for(lambda: _checkpoints(out), a)
     b = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.0)
@@ -174,3 +179,20 @@ def test_two_workers_attempt_each_run_once(tmp_path):
     assert [at for *_, at, _ in rows] == [1] * 8  # no run trained twice
     owners = {o for *_, o in rows}
     assert len(owners) == 2, f"one worker did everything: {owners}"
+
+
+def test_interrupted_driver_gives_its_runs_back(tmp_path, monkeypatch):
+    """Ctrl-C while a group trains in this process: its leases are released at once, so the
+    same command run again need not wait for them to expire."""
+    import smithing.runner.executors as ex
+    from smithing.experiment.store import Store
+    from studytools import run_study
+
+    def interrupted(task, progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ex, "run_group", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_study("activations", seeds=1, out=str(tmp_path), quiet=True, report=False)
+    with Store(tmp_path) as s:
+        assert s.counts("activations") == {"pending": 4}

@@ -18,7 +18,9 @@ group is claimable (pending, failed before this worker started, or running under
 has expired) and marks them ``running`` under the worker's name with an expiry ``ttl`` seconds
 ahead. The worker renews its leases (:meth:`Store.heartbeat`) while it trains; a worker killed
 with SIGKILL stops renewing, its leases expire, and another worker claims the runs and continues
-them from their checkpoints. Only the lease holder may record a run.
+them from their checkpoints. A worker of this machine that is no longer alive (its process id
+is gone) need not be waited out: its runs are claimable at once. Only the lease holder may
+record a run.
 
 **Schema versions.** The schema version is SQLite's ``user_version``: 1 is the first store
 layout (no leases), 2 adds the lease and progress columns. Older stores are migrated in place
@@ -100,9 +102,14 @@ class StoreError(ValueError):
     The message is one line naming the file and the problem; the file is left untouched."""
 
 
+def _host() -> str:
+    return os.environ.get("SMITHING_WORKER_HOST") or socket.gethostname()
+
+
 def worker_name() -> str:
-    """This process's name in leases: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process's name in leases: ``host:pid`` (``$SMITHING_WORKER_HOST`` overrides the
+    host name, e.g. for containers that share one)."""
+    return f"{_host()}:{os.getpid()}"
 
 
 def config_hash(config: dict) -> str:
@@ -143,8 +150,42 @@ def _claimable(status, lease_owner, expires, finished, owner, now, retry_failed_
     if status == "failed":
         return retry_failed_before is not None and (finished or 0) < retry_failed_before
     if status == "running":  # our own lease, or a dead worker's (expired, or a pre-lease store)
-        return lease_owner == owner or expires is None or expires < now
+        return (
+            lease_owner == owner
+            or expires is None
+            or expires < now
+            or _dead_local_worker(lease_owner)
+        )
     return False
+
+
+def _dead_local_worker(owner: str | None) -> bool:
+    """Whether ``owner`` (``host:pid[:tag]``) is a process of this machine that no longer runs:
+    its lease need not be waited out (a worker killed with SIGKILL, then the same command
+    run again)."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid = rest.split(":", 1)[0]
+    if host != _host() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False  # another driver in this very process: alive
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _db_problem(e: sqlite3.DatabaseError) -> str:

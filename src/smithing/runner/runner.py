@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field
 
 import torch
 
@@ -187,31 +188,30 @@ def run_study(
         )
         beat = _Heartbeat(out, owner, lease_ttl)
         beat.start()
-        in_flight: dict = {}
+        drv = _Driver(
+            store=store,
+            study=study,
+            by_id=by_id,
+            ex=ex,
+            owner=owner,
+            started=started,
+            device=str(device),
+            out=str(out),
+            interval=checkpoint_interval,
+            save_models=save_models,
+            ttl=lease_ttl,
+            poll=poll,
+            display=display,
+        )
         clean_exit = False
         try:
-            _drive(
-                store,
-                study,
-                by_id,
-                ex,
-                in_flight,
-                owner,
-                started,
-                device,
-                out,
-                checkpoint_interval,
-                save_models,
-                lease_ttl,
-                poll,
-                display,
-            )
+            drv.drive()
             clean_exit = True
         finally:
             beat.stop()
             if not clean_exit:  # Ctrl-C or an error: give our runs back at once
-                for g in in_flight.values():
-                    store.release(g.run_ids, owner)
+                for task in [*drv.in_flight.values(), *drv.claimed]:
+                    store.release(task.run_ids, owner)
             ex.shutdown(cancel=not clean_exit)
             if display is not None:
                 display.stop()
@@ -222,63 +222,81 @@ def run_study(
     return summarize(results, study.metric, study.metric_percent)
 
 
-def _drive(
-    store,
-    study,
-    by_id,
-    ex,
-    in_flight,
-    owner,
-    started,
-    device,
-    out,
-    interval,
-    save_models,
-    ttl,
-    poll,
-    display,
-) -> None:
-    attempted: set[int] = set()  # runs this driver trained (a failure is not retried here)
-    while True:
-        st = store.statuses(by_id)
-        todo = [
-            r
-            for rid, r in by_id.items()
-            if st[rid] not in COMPLETE_STATUSES and rid not in attempted
-        ]
-        if display is not None:
-            display.completed(sum(s in COMPLETE_STATUSES or s == "failed" for s in st.values()))
-        busy = {rid for g in in_flight.values() for rid in g.run_ids}
-        for g in group_runs([r for r in todo if r.run_id not in busy]):
-            if len(in_flight) >= ex.capacity:
-                break
-            rids = [r.run_id for r in g]
-            if not store.claim(rids, owner, ttl, retry_failed_before=started):
-                continue  # another driver holds (some of) these runs
-            task = GroupTask(
-                study.name, study.module, tuple(g), str(device), str(out), interval, save_models
-            )
-            in_flight[ex.submit(task)] = task
-        if not in_flight:
-            # what is left is held by other drivers' live leases, or failed after we started
-            waiting = [r for r in todo if st[r.run_id] != "failed"]
-            if not waiting:
-                return
-            time.sleep(poll)
-            continue
-        done, _ = wait(list(in_flight), timeout=poll, return_when=FIRST_COMPLETED)
-        for fut in done:
-            task = in_flight.pop(fut)
-            try:
-                results = fut.result()
-            except Exception as e:  # noqa: BLE001 - e.g. a Ray worker lost for good
-                results = [
-                    (rid, RunResult("failed", message=f"{type(e).__name__}: {e}"))
-                    for rid in task.run_ids
-                ]
-            _record(store, results, owner)
-            attempted.update(task.run_ids)
-            _remove_checkpoint(out, study.name, task.run_ids)
+@dataclass
+class _Driver:
+    """One ``run_study`` call's loop: claim groups, submit them, record what comes back."""
+
+    store: Store
+    study: Study
+    by_id: dict[int, PendingRun]
+    ex: object
+    owner: str
+    started: float
+    device: str
+    out: str
+    interval: float
+    save_models: bool
+    ttl: float
+    poll: float
+    display: object | None
+    in_flight: dict = field(default_factory=dict)  # future -> GroupTask
+    claimed: list = field(default_factory=list)  # claimed, being submitted (inline: training)
+    attempted: set = field(default_factory=set)  # runs we trained (a failure is not retried)
+
+    def drive(self) -> None:
+        while True:
+            st = self.store.statuses(self.by_id)
+            todo = [
+                r
+                for rid, r in self.by_id.items()
+                if st[rid] not in COMPLETE_STATUSES and rid not in self.attempted
+            ]
+            if self.display is not None:
+                self.display.completed(
+                    sum(s in COMPLETE_STATUSES or s == "failed" for s in st.values())
+                )
+            busy = {rid for g in self.in_flight.values() for rid in g.run_ids}
+            for g in group_runs([r for r in todo if r.run_id not in busy]):
+                if len(self.in_flight) >= self.ex.capacity:
+                    break
+                rids = [r.run_id for r in g]
+                if not self.store.claim(
+                    rids, self.owner, self.ttl, retry_failed_before=self.started
+                ):
+                    continue  # another driver holds (some of) these runs
+                task = GroupTask(
+                    self.study.name,
+                    self.study.module,
+                    tuple(g),
+                    self.device,
+                    self.out,
+                    self.interval,
+                    self.save_models,
+                )
+                # claimed and submitted: released at once if we are interrupted meanwhile
+                self.claimed.append(task)
+                self.in_flight[self.ex.submit(task)] = task
+                self.claimed.remove(task)
+            if not self.in_flight:
+                # what is left is held by other drivers' live leases, or failed after we started
+                waiting = [r for r in todo if st[r.run_id] != "failed"]
+                if not waiting:
+                    return
+                time.sleep(self.poll)
+                continue
+            done, _ = wait(list(self.in_flight), timeout=self.poll, return_when=FIRST_COMPLETED)
+            for fut in done:
+                task = self.in_flight.pop(fut)
+                try:
+                    results = fut.result()
+                except Exception as e:  # noqa: BLE001 - e.g. a Ray worker lost for good
+                    results = [
+                        (rid, RunResult("failed", message=f"{type(e).__name__}: {e}"))
+                        for rid in task.run_ids
+                    ]
+                _record(self.store, results, self.owner)
+                self.attempted.update(task.run_ids)
+                _remove_checkpoint(self.out, self.study.name, task.run_ids)
 
 
 def _record(store: Store, results, owner: str) -> None:
