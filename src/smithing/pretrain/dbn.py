@@ -17,6 +17,7 @@ This module holds the DBN's parts (:func:`rbm_layer`, :class:`RBMPretrainer`, :c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +32,6 @@ from smithing.pretrain.rbm import (
     sample_bernoulli,
     train_rbm,
 )
-from smithing.train.checkpoint import Checkpointer
 
 __all__ = ["DBN", "RBMPretrainer", "rbm_layer", "train_dbn"]
 
@@ -97,7 +97,7 @@ class RBMPretrainer:
         *,
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
-        checkpoint: Checkpointer | None = None,
+        checkpoint: Any = None,
     ) -> dict:
         if self.init_visible_bias:
             self.rbm.init_visible_bias_(x)  # (a resumed run then loads the checkpoint's)
@@ -247,7 +247,7 @@ def train_dbn(
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, _greedy.LayerPretrainer, dict], None] | None = None,
-    checkpoint: Checkpointer | None = None,
+    checkpoint: Any = None,
 ) -> list[dict]:
     """Greedy layer-wise training of ``dbn`` on ``data (n, sizes[0])``; per-layer histories.
 

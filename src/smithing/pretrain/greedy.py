@@ -24,14 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from smithing._registry import Registry, check
 from smithing.nn import MLP
-from smithing.train.checkpoint import Checkpointer
 
 __all__ = [
     "OUTPUT_INITS",
@@ -48,7 +47,7 @@ class LayerPretrainer(Protocol):
     """One layer of a greedy stack.
 
     ``fit`` trains the layer on inputs ``x (*M, n, n_in)`` and returns its per-epoch history
-    (given ``checkpoint=``, a :class:`~smithing.train.checkpoint.Checkpointer`, it resumes
+    (given ``checkpoint=``, a :class:`smithing.train.checkpoint.Checkpointer`, it resumes
     from it and saves there: :func:`greedy_stack` passes one only when it has one itself, so
     a pretrainer without the argument still works unchecked);
     ``encoder()`` returns ``(weight (*M, n_out, n_in), bias (*M, n_out))`` in ``nn.Linear``
@@ -66,7 +65,7 @@ class LayerPretrainer(Protocol):
         *,
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
-        checkpoint: Checkpointer | None = None,
+        checkpoint: Any = None,
     ) -> dict: ...
 
     def encoder(self) -> tuple[Tensor, Tensor]: ...
@@ -114,7 +113,7 @@ def greedy_stack(
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, LayerPretrainer, dict], None] | None = None,
-    checkpoint: Checkpointer | None = None,
+    checkpoint: Any = None,
 ) -> GreedyResult:
     """Train ``pretrainers`` bottom-up, each on the previous layer's codes of ``data``.
 

@@ -77,7 +77,6 @@ from smithing.pretrain.greedy import (
 )
 from smithing.pretrain.stack_cache import StackCache, tensor_digest
 from smithing.pretrain.stack_spec import STACK_KINDS, StackKind, StackSpec, _jsonable
-from smithing.train.checkpoint import Checkpointer
 
 __all__ = [
     "OUTPUT_INITS",
@@ -277,7 +276,7 @@ def pretrain_stack(
     cache: StackCache | None = None,
     data_key: str | None = None,
     callback: Callable[[int, LayerPretrainer, dict], None] | None = None,
-    checkpoint: Checkpointer | None = None,
+    checkpoint: Any = None,
 ) -> Stack:
     """Greedy layer-wise pretraining of ``spec`` on ``data (n, sizes[0])`` (or ``(M, n,
     sizes[0])`` for an ensemble); returns the trained :class:`Stack`.

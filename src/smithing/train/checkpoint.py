@@ -45,7 +45,7 @@ import re
 import secrets
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -439,6 +439,7 @@ class Checkpointer:
         self._last = time.monotonic()
         self._latest_ok = True  # False once load() found <path> corrupt: do not rotate it
         self.parent: Checkpointer | None = None
+        self._carried: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {}
         # children are named <stem>.<name><suffix>; a child's stem is its parent's plus .<name>
         self._stem = self.path.name[: len(self.path.name) - len(self.path.suffix)]
         self._suffix = self.path.suffix
@@ -462,8 +463,11 @@ class Checkpointer:
         return self.every_batches is not None and batches % self.every_batches == 0
 
     def save(self, state: Any) -> float:
-        """Write ``state`` now (atomically); returns the seconds it took."""
+        """Write ``state`` now (atomically, with what :meth:`carry` adds); returns the seconds
+        it took."""
         t0 = time.perf_counter()
+        if self._carried and isinstance(state, dict):
+            state = {**state, _CARRIED: {k: get() for k, (get, _) in self._carried.items()}}
         self.bytes = save_checkpoint(
             self.path, state, keep_previous=self.keep_previous and self._latest_ok
         )
@@ -494,8 +498,27 @@ class Checkpointer:
                     self._latest_ok = False
                 continue
             self.loaded_from = candidate
+            carried = state.pop(_CARRIED, {}) if isinstance(state, dict) else {}
+            for k, (_, put) in self._carried.items():
+                if k in carried:
+                    put(carried[k])
             return state
         return None
+
+    def carry(
+        self, name: str, get_state: Callable[[], Any], set_state: Callable[[Any], None]
+    ) -> None:
+        """Keep a caller's own state in this checkpoint, beside the trainer's.
+
+        Every :meth:`save` stores ``get_state()`` under ``name`` with the trainer's state (the
+        same file, the same moment: the two always agree), and :meth:`load` hands what was
+        stored to ``set_state`` before returning the trainer's state (not called when the
+        file holds nothing under ``name``). For what a caller collects while a trainer runs,
+        e.g. a study's per-epoch measurements taken in a ``progress`` callback, which a
+        resumed trainer does not replay. The value must be savable (:func:`flatten`).
+        """
+        check(isinstance(name, str) and name != "", "name", name, "a non-empty string")
+        self._carried[name] = (get_state, set_state)
 
     def exists(self) -> bool:
         return self.path.exists() or self.previous_path.exists()
@@ -562,6 +585,7 @@ class Checkpointer:
 
 
 _SUB_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_CARRIED = "carried"  # the key of carry()'s states in a saved state
 
 
 def as_checkpointer(checkpoint: Checkpointer | str | os.PathLike | None) -> Checkpointer | None:

@@ -1,5 +1,6 @@
-"""Checkpointer.sub: a child checkpoint per phase of a run, beside the parent, with its policy;
-removing the parent removes every child's files (at any depth) and nothing else."""
+"""Checkpoints of runs made of phases: Checkpointer.sub (a child per phase, beside the parent,
+with its policy; removing the parent removes every child's files at any depth, and nothing
+else) and Checkpointer.carry (a caller's own state saved and restored with the trainer's)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,42 @@ def test_a_parent_rebuilt_from_its_path_removes_the_children(tmp_path):
     )
     Checkpointer(tmp_path / "g.safetensors").remove()
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ carry
+
+
+def test_carried_state_is_saved_and_restored_with_the_trainers(tmp_path):
+    from smithing.pretrain.autoencoder import DenoisingAutoencoder, train_autoencoder
+
+    x = (torch.rand(40, 8, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+
+    def run(ck, stop_at=None):
+        g = torch.Generator().manual_seed(1)
+        model = DenoisingAutoencoder(8, 4, generator=g)
+        seen = []  # what a study collects in a callback: not replayed on resume
+
+        def collect(epoch, record):
+            seen.append(float(model.W.detach().sum()))
+            if epoch == stop_at:
+                raise KeyboardInterrupt
+
+        if ck is not None:
+            ck.carry("seen", lambda: list(seen), lambda v: seen.extend(v))
+        train_autoencoder(model, x, epochs=5, batch_size=8, rate=0.2, generator=g,
+                          callback=collect, checkpoint=ck)  # fmt: skip
+        return seen
+
+    ref = run(None)
+    path = tmp_path / "c.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        run(Checkpointer(path, min_interval_s=0), stop_at=2)
+    assert run(Checkpointer(path, min_interval_s=0)) == ref  # epochs 0-1 carried, 2-4 trained
+    assert run(Checkpointer(path, min_interval_s=0)) == ref  # finished: everything carried
+    plain = Checkpointer(path)  # nobody asks for it: the trainer's state comes back alone
+    assert "carried" not in plain.load() and plain.load()["trainer"] == "train_autoencoder"
+
+
+def test_carry_refuses_an_empty_name(tmp_path):
+    with pytest.raises(ValueError, match="name"):
+        Checkpointer(tmp_path / "c").carry("", list, print)
