@@ -70,7 +70,9 @@ MODELS: dict[str, dict] = {
 # ------------------------------------------------------------------------------------------------
 
 
-def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResult:
+def run(
+    config: dict, seed: int, device: str = "cpu", data_dir=None, *, checkpoint=None
+) -> RunResult:
     """One adding-problem run (the runner's ``run`` for kind ``"adding"``).
 
     ``config``: ``T``, ``n_train``, ``n_test``, ``hidden``, ``steps``, ``lr``, ``batch_size``,
@@ -79,7 +81,8 @@ def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResul
     ``seed`` drives the weights and the mini-batch order. Trained by
     :func:`smithing.train.fit_sequence` with the RNN's constraint enforced after every step;
     the run's epoch records are its evaluation records (``step``, ``train_loss``,
-    ``grad_norm``, ``clipped``, ``test_loss``, ``test_mse``).
+    ``grad_norm``, ``clipped``, ``test_loss``, ``test_mse``). ``checkpoint`` (the runner's)
+    makes the training resumable.
     """
     t0 = time.perf_counter()
     T = int(config["T"])
@@ -105,6 +108,7 @@ def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResul
         eval_every=int(config.get("eval_every", EVAL_EVERY)),
         seed=seed,
         regularizer=RecurrentRegularizer(),
+        checkpoint=checkpoint,
     )
     records, status, message = hist.epochs, hist.status, hist.message
     last = records[-1]

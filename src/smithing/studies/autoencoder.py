@@ -52,7 +52,10 @@ def variants(scale: str) -> list[Variant]:
     ]
 
 
-def run(config: dict, seed: int, device: str, *_) -> RunResult:
+def run(config: dict, seed: int, device: str, *_, checkpoint=None) -> RunResult:
+    """Train one denoising autoencoder, measure its reconstructions; ``checkpoint`` (the
+    runner's) makes the training resumable (:func:`~smithing.pretrain.autoencoder.
+    train_autoencoder`)."""
     from smithing.data import load
     from smithing.pretrain.autoencoder import DenoisingAutoencoder, corrupt, train_autoencoder
 
@@ -71,6 +74,7 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
         rate=float(config["rate"]),
         valid_data=xv,
         generator=g,
+        checkpoint=checkpoint,
     )
     epochs = [
         {

@@ -133,8 +133,16 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1)
 
 
-def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
-    """Pretrain (or not) the stack, fine-tune it with early stopping, keep curves and images."""
+def _phase(checkpoint, name: str):
+    """The run's checkpoint for one of its phases (None: no checkpoints)."""
+    return None if checkpoint is None else checkpoint.sub(name)
+
+
+def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+    """Pretrain (or not) the stack, fine-tune it with early stopping, keep curves and images.
+
+    ``checkpoint`` (the runner's): each RBM trains with its child ``layer<l>``, the
+    fine-tuning with ``finetune``; a rerun skips the finished phases."""
     from smithing import init as _init
     from smithing.data import load
     from smithing.nn import MLP
@@ -164,7 +172,9 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
                 "method": cfg["pretrain_method"],
             }
             spec = StackSpec("dbn", [n_in, *cfg["hidden"]], layer, propagate=cfg["propagate"])
-            stack = pretrain_stack(spec, x_train, generator=g, valid_data=x_valid)
+            stack = pretrain_stack(
+                spec, x_train, generator=g, valid_data=x_valid, checkpoint=checkpoint
+            )
             dbn, hists = stack.module, stack.histories
             extra["pretrain"] = [
                 {
@@ -207,6 +217,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
             seed=seed,
             early_stopping=stopper,
             device=dev,
+            checkpoint=_phase(checkpoint, "finetune"),
         )
     extra["filters_finetuned"] = rounded(model.linears[0].weight[:nf])  # (nf, n_in)
     extra.update(

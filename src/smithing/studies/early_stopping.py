@@ -125,7 +125,7 @@ def noisy_labels(
     return torch.where(replace, drawn, yc).to(y.device)
 
 
-def run_trace(config: dict, seed: int, device: str = "cpu") -> RunResult:
+def run_trace(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
     """Train one MLP configuration with :func:`smithing.train.fit`, recording ``weight_norm``
     every epoch (the runner's ``run`` for kind ``"mlp-trace"``).
 
@@ -133,6 +133,8 @@ def run_trace(config: dict, seed: int, device: str = "cpu") -> RunResult:
     ``label_noise`` (rate, default 0) and ``label_noise_seed`` (default 0). The model and data
     are built exactly as the ``"mlp"`` runner builds them (same initialization and data order
     for a seed). Penalties, max-norm and gradient clipping are not supported here.
+    ``checkpoint`` (the runner's) makes the training resumable (the norms are in the epoch
+    records, which the checkpoint holds).
     """
     import dataclasses
 
@@ -158,7 +160,9 @@ def run_trace(config: dict, seed: int, device: str = "cpu") -> RunResult:
         rec["weight_norm"] = weight_norm(m)  # norm of the weights at the end of this epoch
 
     # the "mlp" runner's training (early stopping, dropout seeding) plus the norm callback
-    _, hist = train_one(cfg, device, data=data, model=model, callbacks=[record_norm])
+    _, hist = train_one(
+        cfg, device, data=data, model=model, callbacks=[record_norm], checkpoint=checkpoint
+    )
     final = dict(hist.final)
     final["weight_norm"] = weight_norm(model)  # after restoring the best weights, if any
     extra = {
@@ -377,9 +381,9 @@ Qualitative, no published numbers for this setup:
 """
 
 
-def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
+def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
     """The runner's entry point for this study's ``"mlp-trace"`` variants."""
-    return run_trace(config, seed, device)
+    return run_trace(config, seed, device, checkpoint=checkpoint)
 
 
 STUDY = register(

@@ -86,7 +86,7 @@ def _decode(s: str, shape) -> np.ndarray:
     return np.frombuffer(base64.b64decode(s), dtype=np.float16).reshape(shape).astype(np.float32)
 
 
-def _build_models(config: dict, data, seed: int, device: str) -> list:
+def _build_models(config: dict, data, seed: int, device: str, checkpoint=None) -> list:
     from smithing.nn import MLP
     from smithing.pretrain.stack import StackSpec, pretrain_stack
     from smithing.train import seed_everything
@@ -110,7 +110,7 @@ def _build_models(config: dict, data, seed: int, device: str) -> list:
         activation=config["activation"],
         members=n,
     )
-    stack = pretrain_stack(spec, x, generator=g)
+    stack = pretrain_stack(spec, x, generator=g, checkpoint=checkpoint)
     return [
         stack.to_mlp(data.n_outputs, member=i, generator=torch.Generator().manual_seed(s)).to(
             device
@@ -119,7 +119,13 @@ def _build_models(config: dict, data, seed: int, device: str) -> list:
     ]
 
 
-def run(config: dict, seed: int, device: str, *_) -> RunResult:
+def run(config: dict, seed: int, device: str, *_, checkpoint=None) -> RunResult:
+    """One family of networks: pretrain (or not), fine-tune as one ensemble, record each
+    network's function on the probe inputs after every epoch.
+
+    ``checkpoint`` (the runner's): each pretrained layer resumes from its child ``layer<l>``,
+    the fine-tuning from ``finetune``, which also carries the trajectory recorded so far
+    (``Checkpointer.carry``: a resumed ensemble does not replay its earlier epochs)."""
     from torch.func import functional_call
 
     from smithing.data import load
@@ -129,7 +135,7 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
     t0 = time.perf_counter()
     data = load(config["dataset"], device=device).subset(config.get("n_train"))
     probe = data.test.x[: int(config["n_probe"])]
-    models = _build_models(config, data, seed, device)
+    models = _build_models(config, data, seed, device, checkpoint)
     n = len(models)
     proj = None
     if config.get("project_dim"):
@@ -164,6 +170,12 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
             )
         traj.append(functions(outs))
 
+    def restore(saved) -> None:  # the epochs a resumed ensemble does not replay
+        traj[:] = list(saved)
+
+    ft_checkpoint = None if checkpoint is None else checkpoint.sub("finetune")
+    if ft_checkpoint is not None:
+        ft_checkpoint.carry("trajectory", lambda: list(traj), restore)
     hists = finetune(
         models,
         data,
@@ -175,6 +187,7 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
         hooks=MemberHooks(after_step=capture),
         progress=on_epoch,
         device=device,
+        checkpoint=ft_checkpoint,
     )
     arr = np.stack(traj)  # (epochs + 1, nets, dims)
     test_err = [h.final["test_error"] for h in hists]

@@ -178,7 +178,12 @@ def _final(log_proba_fn, data) -> dict:
     return out
 
 
-def run_classrbm(config: dict, seed: int, device: str = "cpu") -> RunResult:
+def _phase(checkpoint, name: str):
+    """The run's checkpoint for one of its phases (None: no checkpoints)."""
+    return None if checkpoint is None else checkpoint.sub(name)
+
+
+def run_classrbm(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
     """One classification RBM (any objective; ``n_labels`` / ``semi`` for the curve)."""
     from smithing.pretrain.hybrid import ClassRBM, train_class_rbm
 
@@ -200,14 +205,14 @@ def run_classrbm(config: dict, seed: int, device: str = "cpu") -> RunResult:
     model.init_visible_bias_(data.train.x)
     hist = train_class_rbm(
         model, x, y, x_unlabeled=xu, valid=(data.valid.x, data.valid.y), generator=g,
-        monitor_size=500, **opts,
+        monitor_size=500, checkpoint=checkpoint, **opts,
     )  # fmt: skip
     extra.update(best_epoch=hist["best_epoch"], steps_per_epoch=hist["steps_per_epoch"])
     return RunResult(hist["status"], _final(model.log_proba, data), hist["epochs"], extra,
                      hist["message"], time.perf_counter() - t0)  # fmt: skip
 
 
-def run_deep_hybrid(config: dict, seed: int, device: str = "cpu") -> RunResult:
+def run_deep_hybrid(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
     """A deep hybrid stack trained in one stage; final metrics for ``combine`` (top/mean)."""
     from smithing.pretrain.hybrid import DeepHybridRBM, chunked, train_deep_hybrid
 
@@ -221,7 +226,8 @@ def run_deep_hybrid(config: dict, seed: int, device: str = "cpu") -> RunResult:
     opts = {k: config[k] for k in TRAIN_KEYS if k in config}
     hist = train_deep_hybrid(
         model, data.train.x, data.train.y, combine=combine,
-        valid=(data.valid.x, data.valid.y), generator=g, monitor_size=500, **opts,
+        valid=(data.valid.x, data.valid.y), generator=g, monitor_size=500,
+        checkpoint=checkpoint, **opts,
     )  # fmt: skip
     final = _final(lambda v: model.log_proba(v, combine), data)
     for how in ("top", "mean"):
@@ -238,9 +244,11 @@ def run_deep_hybrid(config: dict, seed: int, device: str = "cpu") -> RunResult:
                      time.perf_counter() - t0)  # fmt: skip
 
 
-def run_dbn(config: dict, seed: int, device: str = "cpu") -> RunResult:
+def run_dbn(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
     """The two-stage pipeline: greedy CD-1 DBN pretraining, then backprop fine-tuning
-    (:func:`smithing.pretrain.stack.pretrain_stack`, ``to_mlp``, ``finetune``)."""
+    (:func:`smithing.pretrain.stack.pretrain_stack`, ``to_mlp``, ``finetune``); with a
+    ``checkpoint``, each RBM resumes from its child ``layer<l>``, fine-tuning from
+    ``finetune``."""
     from smithing.pretrain.stack import StackSpec, finetune, pretrain_stack
     from smithing.train import EarlyStopping, fit, seed_everything
 
@@ -251,13 +259,14 @@ def run_dbn(config: dict, seed: int, device: str = "cpu") -> RunResult:
     sizes = [data.n_inputs, *[int(h) for h in config["hidden"]]]
     layer_opts = {"epochs": int(config["pretrain_epochs"]), "lr": float(config["pretrain_lr"]),
                   "batch_size": int(config["batch_size"]), "momentum": "hinton"}  # fmt: skip
-    stack = pretrain_stack(StackSpec("dbn", sizes, layer_opts), data.train.x, generator=g)
+    spec = StackSpec("dbn", sizes, layer_opts)
+    stack = pretrain_stack(spec, data.train.x, generator=g, checkpoint=checkpoint)
     mlp = stack.to_mlp(data.n_classes, "sigmoid", generator=g)
     stop = EarlyStopping(monitor="valid_error", patience=10**6, restore_best_weights=True)
     hist = finetune(
         mlp, data, fit=fit, epochs=int(config["epochs"]), lr=float(config["lr"]),
         batch_size=int(config["batch_size"]), optimizer="momentum", seed=int(seed),
-        early_stopping=stop, device=device,
+        early_stopping=stop, device=device, checkpoint=_phase(checkpoint, "finetune"),
     )  # fmt: skip
     extra = {
         "best_epoch": hist.best_epoch,
@@ -270,13 +279,14 @@ def run_dbn(config: dict, seed: int, device: str = "cpu") -> RunResult:
 RUNNERS = {"classrbm": run_classrbm, "deep-hybrid": run_deep_hybrid, "dbn": run_dbn}
 
 
-def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
-    """The study's ``run``: dispatch on ``config["run"]`` (the variant's kind, see RUNNERS)."""
+def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+    """The study's ``run``: dispatch on ``config["run"]`` (the variant's kind, see RUNNERS);
+    ``checkpoint`` (the runner's) makes every kind resumable."""
     from smithing._registry import check
 
     kind = config.get("run")
     check(kind in RUNNERS, "config['run']", kind, f"one of {tuple(RUNNERS)}")
-    return RUNNERS[kind](config, seed, device)
+    return RUNNERS[kind](config, seed, device, checkpoint=checkpoint)
 
 
 # ----------------------------------------------------------------------------- results

@@ -109,7 +109,15 @@ def variants(scale: str) -> list[Variant]:
     return out
 
 
-def run(config: dict, seed: int, device: str, *_) -> RunResult:
+def _phase(checkpoint, name: str):
+    """The run's checkpoint for one of its phases (None: no checkpoints)."""
+    return None if checkpoint is None else checkpoint.sub(name)
+
+
+def run(config: dict, seed: int, device: str, *_, checkpoint=None) -> RunResult:
+    """One benchmark run: pretrain (DBN-3 / SdA-3) or not (MLP), then fine-tune; with a
+    ``checkpoint`` (the runner's), each pretrained layer resumes from its child ``layer<l>``,
+    the fine-tuning from ``finetune``."""
     from smithing import init
     from smithing.data import load
     from smithing.nn import MLP
@@ -131,7 +139,8 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
         else:
             kind = "dbn" if config["model"].startswith("DBN") else "sda"
             g = torch.Generator(device=x.device).manual_seed(int(seed))
-            stack = pretrain_stack(StackSpec(kind, sizes, config.get("pretrain")), x, generator=g)
+            spec = StackSpec(kind, sizes, config.get("pretrain"))
+            stack = pretrain_stack(spec, x, generator=g, checkpoint=checkpoint)
             model = stack.to_mlp(data.n_outputs, generator=torch.Generator().manual_seed(seed))
         patience = ft.pop("patience", None)
         stop = None
@@ -148,6 +157,7 @@ def run(config: dict, seed: int, device: str, *_) -> RunResult:
             seed=int(seed),
             early_stopping=stop,
             device=device,
+            checkpoint=_phase(checkpoint, "finetune"),
         )
     extra = {
         "n_train": len(data.train),

@@ -107,7 +107,9 @@ def sequence_data(config: dict, device) -> Dataset:
     ).to(device)
 
 
-def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResult:
+def run(
+    config: dict, seed: int, device: str = "cpu", data_dir=None, *, checkpoint=None
+) -> RunResult:
     """One pixel-MNIST run (the runner's ``run`` for kind ``"pixel"``).
 
     ``config``: ``side``, ``permuted``, ``n_train`` / ``n_valid`` / ``n_test`` (``None``: the whole
@@ -115,7 +117,8 @@ def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResul
     ``optimizer_options``), ``clip_norm``, ``evals_per_epoch`` and the RNN options
     (``activation``, ``init``, ``fused``, ...; :data:`smithing.nn.rnn.RNN_OPTIONS`). Trained by
     :func:`smithing.train.fit_sequence`, ``evals_per_epoch`` evaluations per pass over the
-    training images; ``eval_chunk`` is its ``eval_batch_size``.
+    training images; ``eval_chunk`` is its ``eval_batch_size``. ``checkpoint`` (the
+    runner's) makes the training resumable.
     """
     t0 = time.perf_counter()
     data = sequence_data(config, device)
@@ -137,6 +140,7 @@ def run(config: dict, seed: int, device: str = "cpu", data_dir=None) -> RunResul
         eval_batch_size=int(config.get("eval_chunk", 500)),
         seed=seed,
         regularizer=RecurrentRegularizer(),
+        checkpoint=checkpoint,
     )
     records, status, message = hist.epochs, hist.status, hist.message
     for r in records:

@@ -228,8 +228,14 @@ def _prune_more(model, method: str, f: float, mask, xh, yh, opts, gen):
     return mask
 
 
-def _iterative(base, method: str, fractions, data, xh, yh, opts, cfg, gen) -> dict:
-    """Prune to each fraction in turn, retraining with the mask in between."""
+def _phase(checkpoint, name: str):
+    """The run's checkpoint for one of its phases (None: no checkpoints)."""
+    return None if checkpoint is None else checkpoint.sub(name)
+
+
+def _iterative(base, method: str, fractions, data, xh, yh, opts, cfg, gen, checkpoint=None) -> dict:
+    """Prune to each fraction in turn, retraining with the mask in between (each retraining
+    resumable from its child checkpoint ``<method>-retrain<i>``)."""
     from smithing.train import fit
 
     model = copy.deepcopy(base)
@@ -250,6 +256,7 @@ def _iterative(base, method: str, fractions, data, xh, yh, opts, cfg, gen) -> di
                     optimizer_options=cfg.optimizer_kwargs(),
                     seed=cfg.seed * 1000 + i,
                     regularizer=_MaskAfterStep(mask),
+                    checkpoint=_phase(checkpoint, f"{method}-retrain{i}"),
                 )
         e, lo = _test_error(model, data)
         errs.append(e)
@@ -257,8 +264,12 @@ def _iterative(base, method: str, fractions, data, xh, yh, opts, cfg, gen) -> di
     return {"test_error": errs, "train_loss": losses}
 
 
-def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
-    """Train the base network, then measure every method's two curves (see the module doc)."""
+def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+    """Train the base network, then measure every method's two curves (see the module doc).
+
+    ``checkpoint`` (the runner's): the base network trains with its child ``base``, each
+    retraining with ``<method>-retrain<i>``; a rerun skips the finished ones (the pruning
+    itself is recomputed)."""
     from smithing.experiment.mlp import MLPConfig, load_data, train_one
 
     t0 = time.perf_counter()
@@ -273,7 +284,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
         check(0.0 <= f < 1.0, "fractions", opts["fractions"], "fractions in [0, 1)")
     cfg = MLPConfig.from_dict(mlp)
     data = load_data(cfg, device)
-    base, hist = train_one(cfg, device, data=data)
+    base, hist = train_one(cfg, device, data=data, checkpoint=_phase(checkpoint, "base"))
     if hist.status != "done":
         return RunResult(hist.status, hist.final, hist.epochs, {}, hist.message, hist.seconds)
     base.eval()
@@ -287,7 +298,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
             t = time.perf_counter()
             gen = torch.Generator().manual_seed(cfg.seed)
             one = _one_shot(base, method, fractions, data, xh, yh, opts, gen)
-            it = _iterative(base, method, fractions, data, xh, yh, opts, cfg, gen)
+            it = _iterative(base, method, fractions, data, xh, yh, opts, cfg, gen, checkpoint)
             curves[method] = {
                 "test_error": one["test_error"],
                 "train_loss": one["train_loss"],

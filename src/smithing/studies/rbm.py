@@ -205,8 +205,12 @@ def gibbs_snapshots(rbm, n: int, steps: list[int], generator=None) -> torch.Tens
     return torch.stack(shots)
 
 
-def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
-    """Train one RBM (CD-k or PCD), estimate its ``log Z`` by AIS (and exactly when small)."""
+def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+    """Train one RBM (CD-k or PCD), estimate its ``log Z`` by AIS (and exactly when small).
+
+    ``checkpoint`` (the runner's :class:`~smithing.train.checkpoint.Checkpointer`) makes the
+    RBM's training resumable (:func:`~smithing.pretrain.rbm.train_rbm`); AIS and the samples
+    are redone from the trained RBM and its generator's restored state."""
     from smithing.pretrain.ais import ais_log_z, average_log_prob, exact_log_z
     from smithing.pretrain.rbm import BernoulliRBM, pseudo_likelihood, train_rbm
     from smithing.train import seed_everything
@@ -244,6 +248,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
             valid_data=x["valid"],
             monitor_size=cfg["monitor_size"],
             generator=g,
+            checkpoint=checkpoint,
         )
         records = []
         for i in range(len(hist["epoch"])):

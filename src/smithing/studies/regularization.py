@@ -177,8 +177,9 @@ def extract(model, history, data, cfg) -> dict:
 
 
 # --------------------------------------------------------------------------- DropConnect runs
-def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
-    """A ``"dropconnect"`` run: an MLPConfig plus ``dropconnect_options`` (module docstring)."""
+def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+    """A ``"dropconnect"`` run: an MLPConfig plus ``dropconnect_options`` (module docstring);
+    ``checkpoint`` (the runner's) makes the training resumable."""
     from smithing._registry import check
     from smithing.experiment.mlp import MLPConfig, build_model, load_data, train_one
     from smithing.nn.dropconnect import DROPCONNECT_INFERENCE, DropConnectLinear
@@ -203,7 +204,7 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
             setattr(layer, k, v)
         layer.inference = monitor
     # the "mlp" runner's training (dropout/DropConnect masks seeded per seed, penalties)
-    _, hist = train_one(cfg, device, data=data, model=model)
+    _, hist = train_one(cfg, device, data=data, model=model, checkpoint=checkpoint)
     final = hist.final
     if hist.status == "done":
         for layer in layers:

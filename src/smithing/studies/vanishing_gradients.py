@@ -189,7 +189,7 @@ def _ratio(norms: list[float]) -> float:
 # ----------------------------------------------------------------------------- the run kind
 
 
-def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
+def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
     """Train one MLP configuration, recording per-layer gradient flow every epoch.
 
     ``config`` is an :class:`~smithing.experiment.mlp.MLPConfig` dictionary plus ``epochs_factor``
@@ -202,7 +202,8 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
     (the same at initialization, with histograms), ``trained`` (after training, with
     histograms; absent when the run diverged), ``grad_ratio_init`` (first/last layer's gradient
     norm at init), ``step_loss`` (training loss of the first ``STEP_LOSSES`` steps),
-    ``log_grad_edges``, ``epochs_run``, ``stop_reason``.
+    ``log_grad_edges``, ``epochs_run``, ``stop_reason``. ``checkpoint`` (the runner's) makes
+    the training resumable; the step losses are carried in it (``Checkpointer.carry``).
     """
     from smithing.experiment.mlp import MLPConfig, build_model, load_data, train_one
     from smithing.train.loop import default_loss
@@ -226,13 +227,24 @@ def run(config: dict, seed: int, device: str = "cpu") -> RunResult:
             step_loss.append(float(loss.detach()))
         return loss
 
+    if checkpoint is not None:  # collected while training: not replayed by a resumed fit
+        checkpoint.carry("step_loss", lambda: list(step_loss), step_loss.extend)
+
     def record(epoch, rec, m):
         rec.update(_flat(diagnose(m, xb, yb)))
         return False
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # divergence is recorded in the status, not warned
-        _, hist = train_one(cfg, device, data=data, model=model, callbacks=[record], loss=loss_fn)
+        _, hist = train_one(
+            cfg,
+            device,
+            data=data,
+            model=model,
+            callbacks=[record],
+            loss=loss_fn,
+            checkpoint=checkpoint,
+        )
     extra = {
         "init": init,
         "grad_ratio_init": _ratio(init["grad_norm"]),
