@@ -108,3 +108,36 @@ def test_train_save_then_init_from_it(tmp_path, capsys):
     ]
     assert main(argv2) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "done"
+
+
+def test_run_save_models_keeps_the_dbn_stack_and_the_mlp(tmp_path):
+    """``smithing run dbn --save-models``: the pretrained stack and the fine-tuned MLP of each
+    run as files; the stack initializes a later network."""
+    tiny = {
+        "hidden": [20, 12],
+        "n_train": 300,
+        "pretrain_epochs": 1,
+        "epochs": 1,
+        "n_samples": 2,
+        "sample_steps": 2,
+    }
+    argv = ["run", "dbn", "--seeds", "1", "--variants", "dbn-pretrained", "--quiet",
+            "--out", str(tmp_path), "--save-models"]  # fmt: skip
+    for k, v in tiny.items():
+        argv += ["--set", f"{k}={json.dumps(v)}"]
+    assert main(argv) == 0
+    files = sorted(p.name for p in (tmp_path / "models" / "dbn").glob("*.safetensors"))
+    assert len(files) == 2 and any(".stack." in f for f in files), files
+    stack_file = next(p for p in (tmp_path / "models" / "dbn").glob("*.stack.safetensors"))
+    assert smithing.describe_model(stack_file)["kind"] == "stack"
+    mlp = smithing.load_model(next((tmp_path / "models" / "dbn").glob("*.mlp.safetensors")))
+    assert isinstance(mlp, MLP)
+    net = MLP(64, [20, 12], 10, "sigmoid")
+    import importlib
+
+    importlib.import_module("smithing.experiment")
+    from smithing import init
+
+    init.apply(net, "pretrained", source="file", path=str(stack_file))
+    enc = smithing.load_model(stack_file).encoders()
+    assert torch.equal(net.linears[0].weight.detach(), enc[0][0])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from smithing.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 from smithing.pretrain.autoencoder import DenoisingAutoencoder, train_autoencoder
-from smithing.train.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 
 
 class Interrupted(Exception):

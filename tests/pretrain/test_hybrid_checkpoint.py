@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from smithing.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 from smithing.pretrain.hybrid import ClassRBM, DeepHybridRBM, train_class_rbm, train_deep_hybrid
-from smithing.train.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 
 
 @pytest.fixture(autouse=True)

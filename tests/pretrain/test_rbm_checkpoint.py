@@ -13,8 +13,8 @@ import warnings
 import pytest
 import torch
 
+from smithing.checkpoint import Checkpointer, CheckpointError, load_latest, read_checkpoint
 from smithing.pretrain.rbm import BernoulliRBM, GaussianBernoulliRBM, PersistentChains, train_rbm
-from smithing.train.checkpoint import Checkpointer, CheckpointError, load_latest, read_checkpoint
 
 
 class Interrupted(Exception):
@@ -163,7 +163,7 @@ import json, sys, time
 import torch
 from safetensors.torch import save_file
 from smithing.pretrain.rbm import BernoulliRBM, train_rbm
-from smithing.train.checkpoint import Checkpointer
+from smithing.checkpoint import Checkpointer
 
 
 class Paced(Checkpointer):  # slows the first run down so that the test can kill it mid-epoch

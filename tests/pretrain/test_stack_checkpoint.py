@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from smithing.checkpoint import Checkpointer, read_checkpoint
 from smithing.pretrain import rbm as rbm_module
 from smithing.pretrain.autoencoder import StackedDAE, train_sda
 from smithing.pretrain.dbn import DBN, train_dbn
 from smithing.pretrain.stack import StackCache, StackSpec, pretrain_stack
-from smithing.train.checkpoint import Checkpointer, read_checkpoint
 
 
 @pytest.fixture(autouse=True)

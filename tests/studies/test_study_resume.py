@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import smithing.studies  # noqa: F401  (registers the studies)
+from smithing.checkpoint import Checkpointer
 from smithing.experiment.store import Store
 from smithing.runner import run_study
-from smithing.train.checkpoint import Checkpointer
 
 TINY = {
     "n_hidden": 8,

@@ -17,10 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from smithing.data import load
-from smithing.nn import MLP
-from smithing.train import EarlyStopping, fit, seed_everything
-from smithing.train.checkpoint import (
+from smithing.checkpoint import (
     Checkpointer,
     CheckpointError,
     CheckpointWarning,
@@ -32,6 +29,9 @@ from smithing.train.checkpoint import (
     set_rng_state,
     unflatten,
 )
+from smithing.data import load
+from smithing.nn import MLP
+from smithing.train import EarlyStopping, fit, seed_everything
 from smithing.train.ensemble import MemberHooks, fit_ensemble
 
 
@@ -571,7 +571,7 @@ from safetensors.torch import save_file
 from smithing.data.base import Dataset, Split
 from smithing.nn import MLP
 from smithing.train import EarlyStopping, seed_everything
-from smithing.train.checkpoint import Checkpointer
+from smithing.checkpoint import Checkpointer
 from smithing.train.ensemble import fit_ensemble
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from smithing.train.checkpoint import Checkpointer
+from smithing.checkpoint import Checkpointer
 
 
 def test_children_are_named_beside_the_parent_and_nest(tmp_path):

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
+from smithing.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 from smithing.data import load
 from smithing.nn.rnn import RecurrentRegularizer, readout_from_config
 from smithing.train import fit_sequence
-from smithing.train.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 
 
 @pytest.fixture(autouse=True)

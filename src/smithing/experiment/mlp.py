@@ -123,8 +123,11 @@ def load_data(cfg: MLPConfig, device: torch.device | str) -> Dataset:
     return data.subset(cfg.n_train)
 
 
-def build_model(cfg: MLPConfig, data: Dataset) -> MLP:
-    """The run's MLP, initialized from ``cfg.seed`` (global generator forked, not disturbed)."""
+def build_model(cfg: MLPConfig, data: Dataset, checkpoint=None) -> MLP:
+    """The run's MLP, initialized from ``cfg.seed`` (global generator forked, not disturbed).
+
+    ``checkpoint``: where the ``pretrained`` initializer's greedy pretraining (sources ``dbn``
+    and ``sda``) checkpoints its layers, so that a resumed run does not pretrain again."""
     with torch.random.fork_rng(devices=[]):
         seed_everything(cfg.seed)
         model = MLP(
@@ -155,6 +158,8 @@ def build_model(cfg: MLPConfig, data: Dataset) -> MLP:
                 opts["dataset"] = cfg.dataset
                 if cfg.n_train is not None:
                     opts.setdefault("n_train", cfg.n_train)
+                if checkpoint is not None:
+                    opts["checkpoint"] = checkpoint
             _init.apply(model, cfg.init, generator=gen, **opts)
     return model
 
@@ -208,11 +213,13 @@ def train_one(
 
     Studies with their own runs pass a prepared ``data`` (e.g. noisy labels), a ``model`` they
     already inspected at initialization, per-epoch ``callbacks`` and a ``loss`` (see ``fit``).
-    ``checkpoint``: a :class:`smithing.train.checkpoint.Checkpointer`; training resumes from
+    ``checkpoint``: a :class:`smithing.checkpoint.Checkpointer`; training resumes from
     it and saves to it (see ``fit``).
     """
     data = data if data is not None else load_data(cfg, device)
-    model = model if model is not None else build_model(cfg, data).to(device)
+    if model is None:
+        pre = checkpoint.sub("pretrain") if checkpoint is not None else None
+        model = build_model(cfg, data, checkpoint=pre).to(device)
     with torch.random.fork_rng(devices=[]):
         seed_everything(cfg.seed + 1_000_003)  # dropout masks: reproducible per seed
         hist = fit(
@@ -262,7 +269,12 @@ def train_group(
         )
     c0 = cfgs[0]
     data = data if data is not None else load_data(c0, device)
-    models = [build_model(c, data).to(device) for c in cfgs]
+    models = [
+        build_model(
+            c, data, checkpoint=checkpoint.sub(f"pretrain{i}") if checkpoint is not None else None
+        ).to(device)
+        for i, c in enumerate(cfgs)
+    ]
     hooks = _member_hooks(cfgs, len(data.train), device)
     with torch.random.fork_rng(devices=[]):
         seed_everything(c0.seed + 1_000_003)

@@ -104,6 +104,7 @@ def pretrained_source(kind: str) -> Callable:
         stack_options: dict | None = None,
         device: str | None = None,
         cache: bool = True,
+        checkpoint=None,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         from smithing.pretrain.stack import StackSpec, pretrain_stack
 
@@ -131,7 +132,12 @@ def pretrained_source(kind: str) -> Callable:
         # one draw from the caller's generator seeds this stack (layer l: seed + 7919 l)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
         stack = pretrain_stack(
-            spec, x, seed=seed, cache=stack_cache() if cache else None, data_key=data_key
+            spec,
+            x,
+            seed=seed,
+            cache=stack_cache() if cache else None,
+            data_key=data_key,
+            checkpoint=checkpoint,
         )
         return [(W.cpu(), b.cpu()) for W, b in stack.encoders()]
 
@@ -147,7 +153,9 @@ def pretrained_source(kind: str) -> Callable:
     :class:`~smithing.pretrain.stack.StackSpec`'s ``options``. Pretraining runs on ``device``
     (default CUDA when available: the model is still on the CPU when initializers run), with
     :func:`~smithing.pretrain.stack.pretrain_stack`'s layer-seeded mode, seeded by one draw of
-    ``generator``; ``cache`` uses this process's :func:`stack_cache`.
+    ``generator``; ``cache`` uses this process's :func:`stack_cache`; ``checkpoint`` (a
+    :class:`~smithing.checkpoint.Checkpointer`) checkpoints the layers it trains (one child per
+    layer), so that a resumed run does not pretrain them again.
     """
     return source
 

@@ -48,8 +48,9 @@ class RunResult:
     extra: dict = field(default_factory=dict)  # anything JSON-able a study's figures need
     message: str = ""
     seconds: float = 0.0
-    #: the trained model (an ``nn.Module`` or a stack), saved by ``--save-models``; never
-    #: stored in the database
+    #: the trained model (an ``nn.Module`` or a stack), or a dict ``name -> model`` for several
+    #: (e.g. ``{"stack": ..., "mlp": ...}``), saved by ``--save-models``; never stored in the
+    #: database
     model: object | None = field(default=None, repr=False, compare=False)
 
 

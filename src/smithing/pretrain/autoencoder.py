@@ -58,15 +58,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from smithing._registry import Registry, check
-from smithing.nn import MLP
-from smithing.pretrain import greedy as _greedy
-from smithing.train.checkpoint import (
+from smithing.checkpoint import (
     Checkpointer,
     as_checkpointer,
     check_signature,
     rng_state,
     set_rng_state,
 )
+from smithing.nn import MLP
+from smithing.pretrain import greedy as _greedy
 
 __all__ = [
     "CODE_ACTIVATIONS",
@@ -463,7 +463,7 @@ def train_autoencoder(
     ``recon_loss_valid`` when ``valid_data`` is given, ``time_s``. ``callback(epoch, record)``
     runs after each epoch; a truthy return stops.
 
-    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer` or a path) makes the run
+    ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer` or a path) makes the run
     resumable: training continues from the newest valid checkpoint there and saves as its
     policy says (epoch ends, optionally mid-epoch). It holds the parameters, the optimizer
     state, the states of ``generator`` and of the global torch / Python / NumPy generators

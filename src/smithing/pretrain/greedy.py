@@ -47,7 +47,7 @@ class LayerPretrainer(Protocol):
     """One layer of a greedy stack.
 
     ``fit`` trains the layer on inputs ``x (*M, n, n_in)`` and returns its per-epoch history
-    (given ``checkpoint=``, a :class:`smithing.train.checkpoint.Checkpointer`, it resumes
+    (given ``checkpoint=``, a :class:`smithing.checkpoint.Checkpointer`, it resumes
     from it and saves there: :func:`greedy_stack` passes one only when it has one itself, so
     a pretrainer without the argument still works unchecked);
     ``encoder()`` returns ``(weight (*M, n_out, n_in), bias (*M, n_out))`` in ``nn.Linear``
@@ -123,7 +123,7 @@ def greedy_stack(
     next. ``valid_data`` is propagated with probabilities and handed to each ``fit`` for
     monitoring. ``callback(layer_index, layer, history)`` runs after each layer.
 
-    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer`) makes the stack
+    ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer`) makes the stack
     resumable: layer ``l`` trains with its own child, ``checkpoint.sub(f"layer{l}")``, so a
     rerun restores the finished layers (their trainers skip training and restore their final
     state, the generators' included) and continues the interrupted one; bitwise on CPU.

@@ -94,14 +94,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from smithing._registry import check
-from smithing.pretrain.rbm import sample_bernoulli, visible_probs
-from smithing.train.checkpoint import (
+from smithing.checkpoint import (
     Checkpointer,
     as_checkpointer,
     check_signature,
     rng_state,
     set_rng_state,
 )
+from smithing.pretrain.rbm import sample_bernoulli, visible_probs
 
 __all__ = [
     "OBJECTIVES",
@@ -982,7 +982,7 @@ _RETURNS = """
     "best_epoch", "steps_per_epoch", "seconds", "message"}``; a non-finite parameter ends
     training with ``status="diverged"``.
 
-    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer` or a path) makes the run
+    ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer` or a path) makes the run
     resumable: training continues from the newest valid checkpoint there and saves as its
     policy says (epoch ends, optionally after any step). It holds the parameters, the momentum
     buffers, the persistent chains, the batch streams (their generator and the rest of their

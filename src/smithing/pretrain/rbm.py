@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from smithing._registry import check
-from smithing.train.checkpoint import (
+from smithing.checkpoint import (
     Checkpointer,
     as_checkpointer,
     check_signature,
@@ -610,7 +610,7 @@ def train_rbm(
     floats, or lists of ``M`` floats for an ensemble. ``callback(epoch, record)`` runs after each
     epoch; a truthy return stops training.
 
-    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer` or a path) makes the run
+    ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer` or a path) makes the run
     resumable: training continues from the newest valid checkpoint there and saves as its
     policy says (epoch ends, optionally mid-epoch). It holds the parameters and buffers, the
     momentum buffers, the persistent chains (written into ``chains`` when given), the sparsity

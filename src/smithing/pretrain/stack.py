@@ -291,7 +291,7 @@ def pretrain_stack(
     data's contents). ``callback(index, pretrainer, history)`` runs after each layer (also for
     a layer taken from the cache).
 
-    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer`) makes the pretraining
+    ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer`) makes the pretraining
     resumable: layer ``l`` trains with the child ``checkpoint.sub(f"layer{l}")`` (a rerun
     restores the finished layers without training them and continues the interrupted one,
     bitwise on CPU); a layer taken from the ``cache`` needs none. Fine-tuning is

@@ -78,8 +78,8 @@ def model_path(out: str | Path, study: str, run: PendingRun) -> Path:
 
 def make_checkpoint(task: GroupTask):
     try:
-        from smithing.train.checkpoint import Checkpointer
-    except ImportError:  # TODO(checkpoints): remove once smithing.train.checkpoint lands
+        from smithing.checkpoint import Checkpointer
+    except ImportError:  # TODO(checkpoints): remove once smithing.checkpoint lands
         return None
 
     return Checkpointer(
@@ -174,8 +174,12 @@ def _run_custom(study: Study, task: GroupTask, ckpt, reporter) -> list[tuple[int
             from smithing.models import save_model
 
             path = model_path(task.out, task.study, r)
-            save_model(res.model, path, config=r.config, metrics=res.final)
-            res.extra["model_path"] = str(path)
+            models = res.model if isinstance(res.model, dict) else {"": res.model}
+            res.extra["model_paths"] = {}
+            for name, obj in models.items():
+                p = path.with_name(f"{path.stem}.{name}{path.suffix}") if name else path
+                save_model(obj, p, config=r.config, metrics=res.final)
+                res.extra["model_paths"][name or "model"] = str(p)
         res.model = None  # never stored in the database
         out.append((r.run_id, res))
     return out

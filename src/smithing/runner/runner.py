@@ -317,8 +317,8 @@ def _record(store: Store, results, owner: str) -> None:
 
 def _remove_checkpoint(out, study: str, run_ids: list[int]) -> None:
     try:
-        from smithing.train.checkpoint import Checkpointer
-    except ImportError:  # TODO(checkpoints): remove once smithing.train.checkpoint lands
+        from smithing.checkpoint import Checkpointer
+    except ImportError:  # TODO(checkpoints): remove once smithing.checkpoint lands
         return
 
     Checkpointer(checkpoint_path(out, study, run_ids)).remove()

@@ -161,6 +161,7 @@ def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> Run
     with torch.random.fork_rng(devices=[]):
         seed_everything(seed)
         g = torch.Generator(device=dev).manual_seed(int(seed))
+        stack = None
         if cfg["pretrain"]:
             layer = {
                 "epochs": cfg["pretrain_epochs"],
@@ -223,8 +224,15 @@ def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> Run
     extra.update(
         best_epoch=hist.best_epoch, stop_reason=hist.stop_reason, epochs_run=hist.epochs_run
     )
+    saved = {"mlp": model} if stack is None else {"stack": stack, "mlp": model}
     return RunResult(
-        hist.status, hist.final, hist.epochs, extra, hist.message, time.perf_counter() - t0
+        hist.status,
+        hist.final,
+        hist.epochs,
+        extra,
+        hist.message,
+        time.perf_counter() - t0,
+        model=saved,  # kept by --save-models: the pretrained stack and the fine-tuned MLP
     )
 
 

@@ -208,7 +208,7 @@ def gibbs_snapshots(rbm, n: int, steps: list[int], generator=None) -> torch.Tens
 def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
     """Train one RBM (CD-k or PCD), estimate its ``log Z`` by AIS (and exactly when small).
 
-    ``checkpoint`` (the runner's :class:`~smithing.train.checkpoint.Checkpointer`) makes the
+    ``checkpoint`` (the runner's :class:`~smithing.checkpoint.Checkpointer`) makes the
     RBM's training resumable (:func:`~smithing.pretrain.rbm.train_rbm`); AIS and the samples
     are redone from the trained RBM and its generator's restored state."""
     from smithing.pretrain.ais import ais_log_z, average_log_prob, exact_log_z

@@ -6,8 +6,8 @@ epoch (``fit``) or every ``eval_every`` steps (``fit_sequence``) evaluates on th
 splits; the result is a :class:`History`.
 """
 
+from smithing.checkpoint import Checkpointer, CheckpointError
 from smithing.train.callbacks import EarlyStopping
-from smithing.train.checkpoint import Checkpointer, CheckpointError
 from smithing.train.gradient_flow import (
     gradient_flow,
     hidden_activations,

@@ -39,9 +39,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 from smithing._registry import check
-from smithing.data.base import Dataset, Split
-from smithing.train.callbacks import EarlyStopping
-from smithing.train.checkpoint import (
+from smithing.checkpoint import (
     Checkpointer,
     CheckpointError,
     as_checkpointer,
@@ -49,6 +47,8 @@ from smithing.train.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from smithing.data.base import Dataset, Split
+from smithing.train.callbacks import EarlyStopping
 from smithing.train.history import History
 
 
@@ -190,7 +190,7 @@ def fit_ensemble(
     ``early_stopping`` is a factory called once per member. At the end each original module in
     ``models`` holds its member's final (or best, when restored) parameters.
 
-    ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer` or a path) makes the run
+    ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer` or a path) makes the run
     resumable as in :func:`~smithing.train.fit`: the checkpoint holds the stacked parameters and
     buffers, the optimizer state, every member's data-order generator, the global torch /
     Python / NumPy generators (dropout masks), the active flags, every member's early-stopping

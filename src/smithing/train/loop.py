@@ -21,15 +21,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from smithing._registry import check
-from smithing.data.base import Dataset, Split
-from smithing.train.callbacks import EarlyStopping
-from smithing.train.checkpoint import (
+from smithing.checkpoint import (
     Checkpointer,
     as_checkpointer,
     check_signature,
     rng_state,
     set_rng_state,
 )
+from smithing.data.base import Dataset, Split
+from smithing.train.callbacks import EarlyStopping
 from smithing.train.history import History
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -132,7 +132,7 @@ def fit(
         progress: ``progress(epoch, record)`` after each epoch (the CLI's progress bar).
         final_eval: measure train/valid/test metrics at the end into ``History.final`` (one
             extra pass over every split; benchmarks timing the training loop turn it off).
-        checkpoint: a :class:`~smithing.train.checkpoint.Checkpointer` or a path (default
+        checkpoint: a :class:`~smithing.checkpoint.Checkpointer` or a path (default
             policy). The run resumes from the newest valid checkpoint there (a fresh ``model``
             of the same architecture is fine) and saves as the policy says: at epoch ends and,
             if asked, mid-epoch. It holds the parameters and buffers, optimizer and schedule

@@ -34,14 +34,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from smithing._registry import check
-from smithing.data.base import Dataset, Split
-from smithing.train.checkpoint import (
+from smithing.checkpoint import (
     Checkpointer,
     as_checkpointer,
     check_signature,
     rng_state,
     set_rng_state,
 )
+from smithing.data.base import Dataset, Split
 from smithing.train.clipping import clip_grad_norm
 from smithing.train.history import History
 
@@ -145,7 +145,7 @@ def fit_sequence(
             returning True stops training (``stop_reason="callback"``).
         progress: ``progress(step, record)`` after each evaluation record.
         device: the training device (default: the model's).
-        checkpoint: a :class:`~smithing.train.checkpoint.Checkpointer` or a path (default
+        checkpoint: a :class:`~smithing.checkpoint.Checkpointer` or a path (default
             policy). The run resumes from the newest valid checkpoint there (a fresh ``model``
             of the same architecture is fine) and saves as the policy says: after an
             evaluation record (the steps' "epoch end") and, if asked, between them

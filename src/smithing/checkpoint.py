@@ -1,5 +1,8 @@
 """Resumable training state: safetensors tensors + JSON, written atomically, verified on load.
 
+Below every trainer of the core (``train/``, ``pretrain/``): it needs only torch, NumPy and
+safetensors. ``smithing.train`` re-exports :class:`Checkpointer` and :class:`CheckpointError`.
+
 **File layout.** A checkpoint is ONE safetensors file (``<path>``). Its tensors are the tensors of
 the training state, named by where they sit in it (``model/fc1.weight``,
 ``optimizer/state/0/momentum_buffer``, ...); the safetensors header's ``__metadata__`` holds
