@@ -77,10 +77,7 @@ def model_path(out: str | Path, study: str, run: PendingRun) -> Path:
 
 
 def make_checkpoint(task: GroupTask):
-    try:
-        from smithing.checkpoint import Checkpointer
-    except ImportError:  # TODO(checkpoints): remove once smithing.checkpoint lands
-        return None
+    from smithing.checkpoint import Checkpointer
 
     return Checkpointer(
         checkpoint_path(task.out, task.study, task.run_ids),
@@ -165,7 +162,7 @@ def _run_custom(study: Study, task: GroupTask, ckpt, reporter) -> list[tuple[int
     out = []
     for r in task.runs:
         kw = {}
-        if "checkpoint" in params and ckpt is not None:
+        if "checkpoint" in params:
             kw["checkpoint"] = ckpt if len(task.runs) == 1 else ckpt.sub(f"run{r.run_id}")
         if "progress" in params:
             kw["progress"] = reporter

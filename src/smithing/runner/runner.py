@@ -316,10 +316,7 @@ def _record(store: Store, results, owner: str) -> None:
 
 
 def _remove_checkpoint(out, study: str, run_ids: list[int]) -> None:
-    try:
-        from smithing.checkpoint import Checkpointer
-    except ImportError:  # TODO(checkpoints): remove once smithing.checkpoint lands
-        return
+    from smithing.checkpoint import Checkpointer
 
     Checkpointer(checkpoint_path(out, study, run_ids)).remove()
 
