@@ -64,7 +64,7 @@ def run(args) -> int:
             table.add_column(c)
         for r in s["running"]:
             p = r["progress"]
-            epoch = f"{p['epoch']}/{p['epochs']}" if p.get("epoch") else "starting"
+            epoch = f"{p['epoch']}/{p['epochs']}" if p.get("epoch") else "-"  # - : not reported
             table.add_row(
                 str(r["run_id"]),
                 r["variant"],
