@@ -63,29 +63,115 @@ def test_uniform_and_normal_are_torch_builtins_bitwise():
 def test_gain_policies():
     w = torch.empty(200, 300)
     bound = math.sqrt(6 / 500)
-    init.initialize(w, "glorot_uniform", generator=gen(), gain="theano", activation="sigmoid")
-    assert w.abs().max() <= 4 * bound and w.abs().max() > 3.9 * bound
-    init.initialize(w, "glorot_uniform", generator=gen(), activation="tanh")  # torch: 5/3
-    assert w.abs().max() <= 5 / 3 * bound and w.abs().max() > 1.6 * bound
+    init.initialize(w, "glorot_uniform", generator=gen(), gain=4, activation="sigmoid")
+    assert w.abs().max() <= 4 * bound and w.abs().max() > 3.9 * bound  # the Theano tutorial's
+    init.initialize(w, "glorot_uniform", generator=gen(), activation="tanh")  # the paper: gain 1
+    assert w.abs().max() <= bound and w.abs().max() > 0.99 * bound
+    init.initialize(w, "glorot_uniform", generator=gen(), gain="auto", activation="tanh")
+    assert w.abs().max() <= 5 / 3 * bound and w.abs().max() > 1.6 * bound  # torch's 5/3
     init.initialize(w, "he_uniform", generator=gen())  # no activation known: paper sqrt 2
     assert w.abs().max() <= math.sqrt(2) * math.sqrt(3 / 300) + 1e-7
     with pytest.raises(ValueError, match=r"gain=.*does not use a gain"):
         init.initialize(w, "uniform", gain=2.0)
     with pytest.raises(ValueError, match=r"gain=-1\.0 is invalid"):
         init.initialize(w, "glorot_normal", gain=-1.0)
+    with pytest.raises(ValueError, match=r"gain='auto' is invalid: expected .*activation="):
+        init.initialize(w, "glorot_normal", gain="auto")
+    with pytest.raises(ValueError, match=r"gain='theano' is invalid.*gain=4"):
+        init.initialize(w, "glorot_uniform", gain="theano", activation="sigmoid")
 
 
-def test_apply_takes_gain_from_model_activation():
+# every fan-based rule on a network of 1000 x 1000 layers: its paper's variance, whatever the
+# activation (the default gain is the paper's: 1 for Glorot, LeCun and orthogonal; He's sqrt 2
+# is part of He's rule)
+N = 1000
+PAPER_VARIANCES = {
+    "glorot_uniform": 2 / (N + N),
+    "glorot_normal": 2 / (N + N),
+    "he_uniform": 2 / N,
+    "he_normal": 2 / N,
+    "lecun_uniform": 1 / N,
+    "lecun_normal": 1 / N,
+    "orthogonal": 1 / N,  # W = Q: each row has unit norm
+}
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("name", list(PAPER_VARIANCES))
+def test_default_gain_is_the_papers_rule_whatever_the_activation(name, activation):
+    torch.manual_seed(0)
+    model = MLP(N, (N,), 10, activation)
+    init.apply(model, name, generator=gen(1))
+    w = model.linears[0].weight  # (1000, 1000): 10^6 entries, Var's relative s.e. 0.14 %
+    assert w.var().item() == pytest.approx(PAPER_VARIANCES[name], rel=0.01)
+    assert w.mean().abs().item() < 5 * math.sqrt(PAPER_VARIANCES[name] / w.numel())
+
+
+def test_lecun_normal_on_a_tanh_mlp_is_lecun():
+    torch.manual_seed(0)
+    model = MLP(N, (N,), 10, "tanh")
+    init.apply(model, "lecun_normal", generator=gen(2))
+    assert model.linears[0].weight.var().item() == pytest.approx(1 / N, rel=0.01)
+    ref = torch.empty(N, N)
+    nn.init.normal_(ref, 0.0, 1 / math.sqrt(N), generator=gen(2))  # N(0, 1/fan_in)
+    assert torch.equal(model.linears[0].weight, ref)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "linear"])
+def test_gain_auto_is_torchs_calculate_gain(activation):
+    torch.manual_seed(0)
+    model = MLP(50, (40,), 10, activation)
+    init.apply(model, "glorot_uniform", generator=gen(), gain="auto")
+    slope = 0.01 if activation == "leaky_relu" else None  # our leaky_relu's negative slope
+    g = nn.init.calculate_gain(activation, slope)
+    ref = gen()
+    for lin in model.linears:
+        expect = nn.init.xavier_uniform_(torch.empty_like(lin.weight), gain=g, generator=ref)
+        torch.testing.assert_close(lin.weight, expect, rtol=1e-6, atol=0)
+    he = init.initialize(
+        torch.empty(30, 40), "he_normal", generator=gen(), gain="auto", activation=activation
+    )
+    expect = nn.init.kaiming_normal_(
+        torch.empty(30, 40), a=slope or 0.0, nonlinearity=activation, generator=gen()
+    )
+    torch.testing.assert_close(he, expect, rtol=1e-6, atol=0)
+
+
+def test_explicit_gain_multiplies_the_std():
+    w = init.initialize(torch.empty(N, N), "lecun_normal", generator=gen(3), gain=5 / 3)
+    assert w.var().item() == pytest.approx((5 / 3) ** 2 / N, rel=0.01)
+    w = init.initialize(torch.empty(N, N), "orthogonal", generator=gen(3), gain=0.5)
+    torch.testing.assert_close(w @ w.T, 0.25 * torch.eye(N), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", init.names())
+def test_every_rule_documents_its_formula_args_returns_references(name):
+    spec = init.INITIALIZERS.get(name)
+    doc = spec.fn.__doc__ or ""
+    for section in ("Args:", "Returns:", "References:"):
+        assert section in doc, f"{name}: no {section} section"
+    if spec.uses_gain:
+        assert "gain" in doc.split("Args:")[0], f"{name}: the formula does not show its gain"
+
+
+def test_apply_default_and_auto_gain_on_a_relu_model():
     torch.manual_seed(0)
     relu = MLP(50, (200,), 10, "relu")
-    init.apply(relu, "lecun_normal", generator=gen())  # activation gain sqrt 2 -> He's rule
-    ref = MLP(50, (200,), 10, "relu")
-    g = gen()
-    for lin in ref.linears:
-        nn.init.kaiming_normal_(lin.weight, nonlinearity="relu", generator=g)
-    for a, b in zip(relu.linears, ref.linears, strict=True):
-        assert torch.equal(a.weight, b.weight)
-        assert torch.count_nonzero(a.bias) == 0
+    init.apply(relu, "lecun_normal", generator=gen())  # LeCun's rule, gain 1
+    ref = gen()
+    for lin in relu.linears:
+        expect = nn.init.kaiming_normal_(
+            torch.empty_like(lin.weight), nonlinearity="linear", generator=ref
+        )
+        assert torch.equal(lin.weight, expect)
+        assert torch.count_nonzero(lin.bias) == 0
+    init.apply(relu, "lecun_normal", generator=gen(), gain="auto")  # relu's sqrt 2: He's rule
+    ref = gen()
+    for lin in relu.linears:
+        expect = nn.init.kaiming_normal_(
+            torch.empty_like(lin.weight), nonlinearity="relu", generator=ref
+        )
+        assert torch.equal(lin.weight, expect)
 
 
 @pytest.mark.parametrize(("shape", "gain"), [((50, 50), 1.0), ((30, 80), 2.0), ((80, 30), 0.5)])
