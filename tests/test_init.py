@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -181,10 +182,61 @@ def test_orthogonal_rows_or_columns_orthonormal(shape, gain):
     rows, cols = shape
     gram = w @ w.T if rows <= cols else w.T @ w  # (min, min)
     torch.testing.assert_close(gram, gain**2 * torch.eye(min(shape), dtype=torch.float64))
-    # and it is the SVD factor of the same Gaussian draw (the paper's construction)
+    # and it is the SVD factor of the same Gaussian draw (the paper's construction), up to the
+    # signs of its columns (rows >= cols) or rows (rows < cols)
     a = torch.randn(rows, cols, generator=gen(), dtype=torch.float64)
     u, _, vh = torch.linalg.svd(a, full_matrices=False)
-    torch.testing.assert_close(w, gain * (u if rows >= cols else vh))
+    q = u if rows >= cols else vh
+    torch.testing.assert_close(w.abs(), gain * q.abs())
+
+
+DRAWS = 4000  # orthogonal draws per shape for the distribution tests
+
+
+def _orthogonal_draws(shape, rule):
+    g = gen(11)
+    ws = torch.empty(DRAWS, *shape, dtype=torch.float64)
+    for w in ws:  # w: (rows, cols) view
+        if rule == "ours":
+            init.initialize(w, "orthogonal", generator=g)
+        else:
+            nn.init.orthogonal_(w, generator=g)  # QR with Mezzadri's sign correction
+    return ws  # (DRAWS, rows, cols)
+
+
+def _haar_entry_cdf(x, m):
+    """CDF of one entry of a Haar-distributed orthogonal matrix (or Stiefel frame) whose
+    columns / rows lie in R^m: the first coordinate of a uniform point on the sphere S^(m-1),
+    x^2 ~ Beta(1/2, (m-1)/2), symmetric about 0."""
+    from scipy.special import betainc
+
+    return 0.5 + 0.5 * np.sign(x) * betainc(0.5, (m - 1) / 2, x**2)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (5, 5), (6, 3), (3, 6)])
+def test_orthogonal_is_haar_distributed(shape):
+    """Mezzadri, "How to generate random matrices from the classical compact groups", Notices
+    of the AMS 2007: an orthogonal factor is Haar-uniform only with its sign ambiguity fixed
+    by a rule that left (right) rotations of the Gaussian do not change."""
+    from scipy import stats
+
+    ws = _orthogonal_draws(shape, "ours")
+    rows, cols = shape
+    m = max(rows, cols)  # the columns (tall) or the rows (wide) are unit vectors in R^m
+    se = 1 / math.sqrt(DRAWS)
+    if rows == cols:  # det = +-1 with probability 1/2 each: mean 0, s.e. 1/sqrt(DRAWS)
+        assert abs(torch.linalg.det(ws).mean().item()) < 4 * se
+    # every entry has mean 0 and variance 1/m
+    assert ws.mean(0).abs().max().item() < 4.5 * se / math.sqrt(m)
+    torch.testing.assert_close(
+        ws.var(0), torch.full(shape, 1 / m, dtype=torch.float64), atol=6 * se / m, rtol=0
+    )
+    # Q[0, 0] (and Q[-1, -1]) follow the Haar marginal, and torch's orthogonal_'s distribution
+    ref = _orthogonal_draws(shape, "torch")
+    for i, j in ((0, 0), (-1, -1)):
+        x = ws[:, i, j].numpy()
+        assert stats.kstest(x, lambda t: _haar_entry_cdf(t, m)).pvalue > 1e-3
+        assert stats.ks_2samp(x, ref[:, i, j].numpy()).pvalue > 1e-3
 
 
 def test_identity_exact_and_rectangular():
