@@ -348,13 +348,23 @@ def _lecun_uniform(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") 
     description="Saxe et al. 2014, gain * Q, Q Haar-orthogonal from the SVD of a Gaussian, gain 1",
 )
 def _orthogonal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
-    """W = gain * Q, Q the U or V^T factor of the thin SVD of a Gaussian matrix of W's shape;
-    the paper's rule is gain = 1.
+    """W = gain * Q, Q the U or V^T factor of the thin SVD of a Gaussian matrix of W's shape,
+    its signs fixed so that Q is Haar-distributed; the paper's rule is gain = 1.
 
-    A ~ N(0, 1) of shape (rows, cols), cols = prod(shape[1:]); A = U S V^T; Q = U when
-    rows >= cols (orthonormal columns, W^T W = gain^2 I) else V^T (orthonormal rows,
-    W W^T = gain^2 I). All singular values of W equal gain, so a deep linear network's
-    Jacobian is an isometry (dynamical isometry).
+    A ~ N(0, 1) of shape (rows, cols), cols = prod(shape[1:]); A = U S V^T. When rows >= cols,
+    Q = U D with D = diag(sign(V[0, :])) (orthonormal columns, W^T W = gain^2 I); else
+    Q = D V^T with D = diag(sign(U[0, :])) (orthonormal rows, W W^T = gain^2 I). All singular
+    values of W equal gain, so a deep linear network's Jacobian is an isometry (dynamical
+    isometry).
+
+    The sign fix is Mezzadri's correction in its SVD form. The SVD fixes U only up to the signs
+    of its columns (shared with V), and LAPACK's choice of signs depends on A, which biases U:
+    for square A, det U is +1 far more often than -1 and E[U_11] < 0. Fixing the signs by V,
+    which a rotation O A of the Gaussian does not change (A^T A = V S^2 V^T), makes
+    Q(O A) = O Q(A); since O A ~ A, Q is invariant under every rotation, i.e. uniform (Haar)
+    over the orthogonal matrices (the Stiefel manifold when rectangular), as
+    torch.nn.init.orthogonal_ is (which takes the Q factor of a QR decomposition,
+    Q diag(sign(diag(R)))). Saxe et al. use U as returned.
 
     Args:
         w: the weight ``(out, in, *kernel)``, filled in place.
@@ -366,14 +376,25 @@ def _orthogonal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
 
     References:
         Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics of learning in
-        deep linear neural networks", ICLR 2014.
+        deep linear neural networks", ICLR 2014; Mezzadri, "How to generate random matrices
+        from the classical compact groups", Notices of the AMS 54(5), 2007.
     """
     rows = w.shape[0]
     cols = w.numel() // rows
     a = torch.randn(rows, cols, generator=generator, dtype=w.dtype, device=w.device)
     u, _, vh = torch.linalg.svd(a, full_matrices=False)  # u (rows, k), vh (k, cols), k=min
-    q = u if rows >= cols else vh  # (rows, cols), orthonormal columns or rows
+    if rows >= cols:
+        d = _signs(vh[:, 0])  # (k,): sign(V[0, :]), unchanged by a rotation O A
+        q = u * d  # (rows, cols) = U D, orthonormal columns, Haar
+    else:
+        d = _signs(u[0, :])  # (k,): sign(U[0, :]), unchanged by a rotation A O
+        q = d[:, None] * vh  # (rows, cols) = D V^T, orthonormal rows, Haar
     w.copy_((gain * q).reshape(w.shape))  # W = gain * Q
+
+
+def _signs(x: torch.Tensor) -> torch.Tensor:
+    """sign(x) with sign(0) = +1 (a zero has probability 0 for a Gaussian draw)."""
+    return torch.where(x < 0, -1.0, 1.0).to(x.dtype)
 
 
 @_register("identity", description="Le et al. 2015 (IRNN), scale * I (+ N(0, noise^2)), eye-padded")
