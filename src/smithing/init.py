@@ -688,10 +688,21 @@ class _StopForward(Exception):
     pass
 
 
+@contextlib.contextmanager
+def _deterministic(model: nn.Module):
+    """Enter the ``deterministic()`` context of every module that has one (DropConnect)."""
+    with contextlib.ExitStack() as stack:
+        for m in model.modules():
+            enter = getattr(m, "deterministic", None)
+            if callable(enter):
+                stack.enter_context(enter())
+        yield
+
+
 @_register(
     "lsuv",
     model_level=True,
-    description="Mishkin & Matas 2016, orthogonal init then per-layer unit output variance",
+    description="Mishkin & Matas 2016, orthogonal init then unit pre-activation variance per layer",
 )
 def _lsuv_rule(
     model,
@@ -768,9 +779,35 @@ def lsuv(
 
     The paper's Tol_var = 0.1 and T_max = 10 are the defaults. Biases are set by ``bias`` before
     step 2 (zero by default; with zero bias one rescaling already gives v = 1 exactly).
-    Implementation: forward hooks capture each layer's output (its first call, if a module is
-    called several times) and stop the forward pass there; the model runs in eval mode (no
-    dropout) under ``torch.no_grad`` and its train/eval flags are restored afterwards.
+
+    ``B_L`` is the layer's pre-activation. For an ``nn.Linear`` that is its output. A layer
+    whose output is already past its activation and random (a DropConnect layer,
+    :class:`smithing.nn.dropconnect.DropConnectLinear`, returns ``a(u)`` for sampled masks)
+    says so by defining ``preactivation(x)``, its deterministic pre-activation (DropConnect:
+    ``(1 - p)(W x + b)``, the masks off and the mean weights), and ``deterministic()``, a
+    context in which its forward is deterministic (DropConnect: ``a((1 - p)(W x + b))``);
+    ``B_L = preactivation(x)`` is then normalized, and every forward pass of the algorithm runs
+    inside every such layer's ``deterministic()`` context, so no mask or sample is drawn.
+
+    Implementation: forward hooks capture each layer's pre-activation (its first call, if a
+    module is called several times) and stop the forward pass there; the model runs in eval
+    mode (no dropout) under ``torch.no_grad`` and its train/eval flags are restored afterwards.
+
+    Args:
+        model: the network.
+        data: a batch of at least 2 inputs.
+        generator: randomness of ``pre_init``.
+        layers: the layers to initialize (module types or a predicate, as :func:`apply`).
+        bias: the bias policy (as :func:`apply`), applied before the rescaling.
+        tol: the tolerance on ``|Var(B_L) - 1|`` (the paper's Tol_var).
+        max_iter: the most rescalings per layer (the paper's T_max).
+        pre_init: the tensor rule applied first (orthogonal, gain 1).
+
+    Returns:
+        ``{layer name: Var(B_L)}`` after the last rescaling, in forward order.
+
+    References:
+        Mishkin & Matas, "All you need is a good init", ICLR 2016, Algorithm 1.
     """
     _check_bias(bias)
     return _lsuv(
@@ -804,11 +841,12 @@ def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_
     state = {"target": None, "out": None, "order": []}
 
     def make_hook(layer_name):
-        def hook(_module, _inputs, output):
+        def hook(module, inputs, output):
             if layer_name not in state["order"]:
                 state["order"].append(layer_name)
             if state["target"] == layer_name:
-                state["out"] = output
+                pre = getattr(module, "preactivation", None)  # output past its activation
+                state["out"] = output if pre is None else pre(inputs[0])  # B_L
                 raise _StopForward
 
         return hook
@@ -817,7 +855,7 @@ def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_
     modules = dict(selected)
     variances: dict[str, float] = {}
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _deterministic(model):
             model(data)  # records the forward order of the selected layers
             missing = [n for n, _ in selected if n not in state["order"]]
             if missing:
