@@ -267,7 +267,7 @@ def test_same_generator_same_weights(name):
     init.initialize(a, name, generator=gen(7), **({"noise": 0.1} if name == "identity" else {}))
     init.initialize(b, name, generator=gen(7), **({"noise": 0.1} if name == "identity" else {}))
     assert torch.equal(a, b)
-    if name != "identity":
+    if name not in ("identity", "zeros", "ones", "constant"):  # no randomness by default
         c = init.initialize(torch.empty(20, 30), name, generator=gen(8))
         assert not torch.equal(a, c)
 
@@ -384,3 +384,79 @@ def test_bias_policies_and_layer_predicate():
     assert (model.linears[0].bias == 7).all() and (model.linears[1].bias == 7).all()
     init.apply(model, "normal", bias=0.5)
     assert all((lin.bias == 0.5).all() for lin in model.linears)
+
+
+# torch.nn.init's and keras.initializers' names for our rules (the rule with our defaults)
+ALIASES = {
+    "xavier_uniform": "glorot_uniform",
+    "xavier_uniform_": "glorot_uniform",
+    "xavier_normal": "glorot_normal",
+    "kaiming_uniform": "he_uniform",
+    "kaiming_normal_": "he_normal",
+    "orthogonal_": "orthogonal",
+    "eye": "identity",
+    "eye_": "identity",
+    "uniform_": "uniform",
+    "normal_": "normal",
+    "random_uniform": "uniform",
+    "random_normal": "normal",
+    "zeros_": "zeros",
+    "ones_": "ones",
+    "constant_": "constant",
+}
+
+
+@pytest.mark.parametrize(("alias", "rule"), list(ALIASES.items()))
+def test_torch_and_keras_names_are_aliases_of_our_rules(alias, rule):
+    assert init.INITIALIZERS.canonical(alias) == rule
+    a = init.initialize(torch.empty(20, 30), alias, generator=gen(4))
+    b = init.initialize(torch.empty(20, 30), rule, generator=gen(4))
+    assert torch.equal(a, b)
+    model, ref = MLP(6, (5,), 3, "tanh"), MLP(6, (5,), 3, "tanh")
+    init.apply(model, alias, generator=gen(4))
+    init.apply(ref, rule, generator=gen(4))
+    for x, y in zip(model.linears, ref.linears, strict=True):
+        assert torch.equal(x.weight, y.weight)
+    assert alias not in init.names()
+
+
+def test_keras_names_are_ours():
+    for name in (
+        "glorot_uniform",
+        "glorot_normal",
+        "he_uniform",
+        "he_normal",
+        "lecun_uniform",
+        "lecun_normal",
+        "orthogonal",
+        "identity",
+        "zeros",
+        "ones",
+        "constant",
+    ):
+        assert name in init.names()
+
+
+def test_constant_rules():
+    w = torch.randn(4, 5)
+    assert torch.equal(init.initialize(w, "zeros"), torch.zeros(4, 5))
+    assert torch.equal(init.initialize(w, "ones"), torch.ones(4, 5))
+    assert torch.equal(init.initialize(w, "constant", value=0.25), torch.full((4, 5), 0.25))
+    with pytest.raises(ValueError, match=r"value=nan is invalid"):
+        init.initialize(w, "constant", value=float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("xavier_unifrom", r"'xavier_uniform', an alias of 'glorot_uniform'"),
+        ("xavier_normall", r"'xavier_normal', an alias of 'glorot_normal'"),
+        ("kaiming_normla", r"'kaiming_normal', an alias of 'he_normal'"),
+        ("glorot_unifrom", r"'glorot_uniform'"),
+        ("GlorotUniform", r"'glorot_uniform'"),
+        ("LecunNormal", r"'lecun_normal'"),
+    ],
+)
+def test_did_you_mean_points_at_the_right_rule(typed, hint):
+    with pytest.raises(ValueError, match=rf"unknown initializer '{typed}'.*did you mean {hint}\?"):
+        init.initialize(torch.empty(2, 2), typed)
