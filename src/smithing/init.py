@@ -13,6 +13,13 @@ Two entry points:
   smithing.experiment``, since this core module imports neither the pretraining code nor the
   datasets).
 
+**Names.** Each rule has one name (``smithing list``) and may have aliases, the names torch and
+Keras give it (:data:`ALIASES`): ``xavier_uniform`` / ``xavier_uniform_`` for ``glorot_uniform``,
+``kaiming_normal`` for ``he_normal``, ``eye`` for ``identity``, Keras' ``random_normal`` for
+``normal``, ...; an alias means our rule with our defaults. A misspelt name is answered with the
+closest name or alias (``xavier_unifrom``: did you mean 'xavier_uniform', an alias of
+'glorot_uniform'?).
+
 Fans follow torch's convention: for a weight of shape ``(out, in, *kernel)``,
 ``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``; for ``nn.Linear``,
 ``fan_in = in_features``.
@@ -464,6 +471,118 @@ def _sparse(w: torch.Tensor, *, generator=None, gain=1.0, k: int = 15, sigma: fl
     idx = keys.argsort(dim=1)[:, :k]  # (out, k): a random k-subset of inputs per unit
     vals = torch.randn(out, k, generator=generator, dtype=w.dtype, device=w.device) * sigma
     w.zero_().scatter_(1, idx, vals)  # exactly k non-zeros per row
+
+
+def _check_constant(value) -> None:
+    check(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+        "value",
+        value,
+        "a finite number",
+    )
+
+
+@_register("zeros", description="W = 0 (torch zeros_, Keras zeros): no symmetry breaking")
+def _zeros(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+    """W = 0 (no gain, no randomness): the initialization not to use for the weights.
+
+    Every unit of a layer then computes the same function and receives the same gradient, so
+    the units stay identical (the symmetry is never broken); with all weights 0 the hidden
+    weights' gradients are 0 too (they pass through the zero weights above). Biases are
+    commonly set to 0 (every rule's ``bias=0.0`` here). Exactly torch.nn.init.zeros_ (Keras
+    ``zeros``).
+
+    Args:
+        w: the weight, filled in place.
+        generator: unused.
+        gain: unused (always 1).
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Rumelhart, Hinton & Williams, "Learning internal representations by error propagation",
+        in Parallel Distributed Processing, vol. 1, MIT Press 1986 (equal weights cannot break
+        the symmetry; start from small random weights).
+    """
+    nn.init.zeros_(w)  # W = 0
+
+
+@_register("ones", description="W = 1 (torch ones_, Keras ones): no symmetry breaking")
+def _ones(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+    """W = 1 (no gain, no randomness); every unit of a layer computes the same function (see
+    ``zeros``). Exactly torch.nn.init.ones_ (Keras ``ones``).
+
+    Args:
+        w: the weight, filled in place.
+        generator: unused.
+        gain: unused (always 1).
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Rumelhart, Hinton & Williams, "Learning internal representations by error propagation",
+        in Parallel Distributed Processing, vol. 1, MIT Press 1986 (the symmetry problem).
+    """
+    nn.init.ones_(w)  # W = 1
+
+
+@_register("constant", description="W = value (torch constant_, Keras constant), default 0")
+def _constant(w: torch.Tensor, *, generator=None, gain=1.0, value: float = 0.0) -> None:
+    """W = value everywhere (no gain, no randomness); every unit of a layer computes the same
+    function (see ``zeros``). Exactly torch.nn.init.constant_ (Keras ``constant``).
+
+    Args:
+        w: the weight, filled in place.
+        generator: unused.
+        gain: unused (always 1).
+        value: the constant, a finite number.
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Rumelhart, Hinton & Williams, "Learning internal representations by error propagation",
+        in Parallel Distributed Processing, vol. 1, MIT Press 1986 (the symmetry problem).
+    """
+    _check_constant(value)
+    nn.init.constant_(w, value)  # W = value
+
+
+# ----------------------------------------------------------------------------- aliases
+
+#: Other libraries' names for our rules, accepted wherever a rule is named (``initialize``,
+#: ``apply``, ``--init``): torch.nn.init's functions, with or without their trailing ``_``, and
+#: keras.initializers' string names. An alias means our rule with our defaults (e.g. ``normal``'s
+#: sigma 0.01, not torch's 1 or Keras' 0.05). Keras' ``glorot_uniform``, ``he_normal``,
+#: ``lecun_uniform``, ``orthogonal``, ``identity``, ``zeros``, ``ones``, ``constant`` are our
+#: names already (Keras' ``*_normal`` rules are truncated normals; ours are not). torch's
+#: ``sparse_`` is not an alias: it zeroes a fraction of each column, ours keeps k weights a row.
+ALIASES: dict[str, str] = {
+    **{
+        spelling: rule
+        for torch_name, rule in (
+            ("xavier_uniform", "glorot_uniform"),
+            ("xavier_normal", "glorot_normal"),
+            ("kaiming_uniform", "he_uniform"),
+            ("kaiming_normal", "he_normal"),
+            ("orthogonal", "orthogonal"),
+            ("eye", "identity"),
+            ("uniform", "uniform"),
+            ("normal", "normal"),
+            ("zeros", "zeros"),
+            ("ones", "ones"),
+            ("constant", "constant"),
+        )
+        for spelling in (torch_name, torch_name + "_")
+        if spelling != rule
+    },
+    "random_uniform": "uniform",  # Keras (half-width 0.05, as ours)
+    "random_normal": "normal",  # Keras
+}
+for _alias, _rule in ALIASES.items():
+    INITIALIZERS.alias(_alias, _rule)
 
 
 # ----------------------------------------------------------------------------- resolution
@@ -1026,6 +1145,7 @@ def _pretrained(
 
 
 __all__ = [
+    "ALIASES",
     "INITIALIZERS",
     "PRETRAINED",
     "Initializer",
