@@ -22,6 +22,20 @@ def test_help_and_list(capsys):
     out = capsys.readouterr().out
     for word in ("digits", "activations", "glorot_uniform", "adam", "cosine", "relu"):
         assert word in out
+    # the pruning methods, and the initializers' torch / Keras aliases
+    assert "pruning methods" in out
+    for word in ("magnitude", "obd", "obs", "xavier_uniform"):
+        assert word in out
+
+
+def test_list_rows_name_the_aliases():
+    from smithing import registries
+
+    tables = dict(registries.all_registries())
+    inits = dict(tables["initializers"])
+    assert "xavier_uniform" in inits["glorot_uniform"] and "kaiming_normal" in inits["he_normal"]
+    assert "xavier_uniform" not in inits  # an alias is not a row of its own
+    assert set(dict(tables["pruning methods"])) == {"magnitude", "obd", "obs"}
 
 
 def test_train_json_digits():

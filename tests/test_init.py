@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -63,29 +64,115 @@ def test_uniform_and_normal_are_torch_builtins_bitwise():
 def test_gain_policies():
     w = torch.empty(200, 300)
     bound = math.sqrt(6 / 500)
-    init.initialize(w, "glorot_uniform", generator=gen(), gain="theano", activation="sigmoid")
-    assert w.abs().max() <= 4 * bound and w.abs().max() > 3.9 * bound
-    init.initialize(w, "glorot_uniform", generator=gen(), activation="tanh")  # torch: 5/3
-    assert w.abs().max() <= 5 / 3 * bound and w.abs().max() > 1.6 * bound
+    init.initialize(w, "glorot_uniform", generator=gen(), gain=4, activation="sigmoid")
+    assert w.abs().max() <= 4 * bound and w.abs().max() > 3.9 * bound  # the Theano tutorial's
+    init.initialize(w, "glorot_uniform", generator=gen(), activation="tanh")  # the paper: gain 1
+    assert w.abs().max() <= bound and w.abs().max() > 0.99 * bound
+    init.initialize(w, "glorot_uniform", generator=gen(), gain="auto", activation="tanh")
+    assert w.abs().max() <= 5 / 3 * bound and w.abs().max() > 1.6 * bound  # torch's 5/3
     init.initialize(w, "he_uniform", generator=gen())  # no activation known: paper sqrt 2
     assert w.abs().max() <= math.sqrt(2) * math.sqrt(3 / 300) + 1e-7
     with pytest.raises(ValueError, match=r"gain=.*does not use a gain"):
         init.initialize(w, "uniform", gain=2.0)
     with pytest.raises(ValueError, match=r"gain=-1\.0 is invalid"):
         init.initialize(w, "glorot_normal", gain=-1.0)
+    with pytest.raises(ValueError, match=r"gain='auto' is invalid: expected .*activation="):
+        init.initialize(w, "glorot_normal", gain="auto")
+    with pytest.raises(ValueError, match=r"gain='theano' is invalid.*gain=4"):
+        init.initialize(w, "glorot_uniform", gain="theano", activation="sigmoid")
 
 
-def test_apply_takes_gain_from_model_activation():
+# every fan-based rule on a network of 1000 x 1000 layers: its paper's variance, whatever the
+# activation (the default gain is the paper's: 1 for Glorot, LeCun and orthogonal; He's sqrt 2
+# is part of He's rule)
+N = 1000
+PAPER_VARIANCES = {
+    "glorot_uniform": 2 / (N + N),
+    "glorot_normal": 2 / (N + N),
+    "he_uniform": 2 / N,
+    "he_normal": 2 / N,
+    "lecun_uniform": 1 / N,
+    "lecun_normal": 1 / N,
+    "orthogonal": 1 / N,  # W = Q: each row has unit norm
+}
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("name", list(PAPER_VARIANCES))
+def test_default_gain_is_the_papers_rule_whatever_the_activation(name, activation):
+    torch.manual_seed(0)
+    model = MLP(N, (N,), 10, activation)
+    init.apply(model, name, generator=gen(1))
+    w = model.linears[0].weight  # (1000, 1000): 10^6 entries, Var's relative s.e. 0.14 %
+    assert w.var().item() == pytest.approx(PAPER_VARIANCES[name], rel=0.01)
+    assert w.mean().abs().item() < 5 * math.sqrt(PAPER_VARIANCES[name] / w.numel())
+
+
+def test_lecun_normal_on_a_tanh_mlp_is_lecun():
+    torch.manual_seed(0)
+    model = MLP(N, (N,), 10, "tanh")
+    init.apply(model, "lecun_normal", generator=gen(2))
+    assert model.linears[0].weight.var().item() == pytest.approx(1 / N, rel=0.01)
+    ref = torch.empty(N, N)
+    nn.init.normal_(ref, 0.0, 1 / math.sqrt(N), generator=gen(2))  # N(0, 1/fan_in)
+    assert torch.equal(model.linears[0].weight, ref)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "linear"])
+def test_gain_auto_is_torchs_calculate_gain(activation):
+    torch.manual_seed(0)
+    model = MLP(50, (40,), 10, activation)
+    init.apply(model, "glorot_uniform", generator=gen(), gain="auto")
+    slope = 0.01 if activation == "leaky_relu" else None  # our leaky_relu's negative slope
+    g = nn.init.calculate_gain(activation, slope)
+    ref = gen()
+    for lin in model.linears:
+        expect = nn.init.xavier_uniform_(torch.empty_like(lin.weight), gain=g, generator=ref)
+        torch.testing.assert_close(lin.weight, expect, rtol=1e-6, atol=0)
+    he = init.initialize(
+        torch.empty(30, 40), "he_normal", generator=gen(), gain="auto", activation=activation
+    )
+    expect = nn.init.kaiming_normal_(
+        torch.empty(30, 40), a=slope or 0.0, nonlinearity=activation, generator=gen()
+    )
+    torch.testing.assert_close(he, expect, rtol=1e-6, atol=0)
+
+
+def test_explicit_gain_multiplies_the_std():
+    w = init.initialize(torch.empty(N, N), "lecun_normal", generator=gen(3), gain=5 / 3)
+    assert w.var().item() == pytest.approx((5 / 3) ** 2 / N, rel=0.01)
+    w = init.initialize(torch.empty(N, N), "orthogonal", generator=gen(3), gain=0.5)
+    torch.testing.assert_close(w @ w.T, 0.25 * torch.eye(N), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", init.names())
+def test_every_rule_documents_its_formula_args_returns_references(name):
+    spec = init.INITIALIZERS.get(name)
+    doc = spec.fn.__doc__ or ""
+    for section in ("Args:", "Returns:", "References:"):
+        assert section in doc, f"{name}: no {section} section"
+    if spec.uses_gain:
+        assert "gain" in doc.split("Args:")[0], f"{name}: the formula does not show its gain"
+
+
+def test_apply_default_and_auto_gain_on_a_relu_model():
     torch.manual_seed(0)
     relu = MLP(50, (200,), 10, "relu")
-    init.apply(relu, "lecun_normal", generator=gen())  # activation gain sqrt 2 -> He's rule
-    ref = MLP(50, (200,), 10, "relu")
-    g = gen()
-    for lin in ref.linears:
-        nn.init.kaiming_normal_(lin.weight, nonlinearity="relu", generator=g)
-    for a, b in zip(relu.linears, ref.linears, strict=True):
-        assert torch.equal(a.weight, b.weight)
-        assert torch.count_nonzero(a.bias) == 0
+    init.apply(relu, "lecun_normal", generator=gen())  # LeCun's rule, gain 1
+    ref = gen()
+    for lin in relu.linears:
+        expect = nn.init.kaiming_normal_(
+            torch.empty_like(lin.weight), nonlinearity="linear", generator=ref
+        )
+        assert torch.equal(lin.weight, expect)
+        assert torch.count_nonzero(lin.bias) == 0
+    init.apply(relu, "lecun_normal", generator=gen(), gain="auto")  # relu's sqrt 2: He's rule
+    ref = gen()
+    for lin in relu.linears:
+        expect = nn.init.kaiming_normal_(
+            torch.empty_like(lin.weight), nonlinearity="relu", generator=ref
+        )
+        assert torch.equal(lin.weight, expect)
 
 
 @pytest.mark.parametrize(("shape", "gain"), [((50, 50), 1.0), ((30, 80), 2.0), ((80, 30), 0.5)])
@@ -95,10 +182,61 @@ def test_orthogonal_rows_or_columns_orthonormal(shape, gain):
     rows, cols = shape
     gram = w @ w.T if rows <= cols else w.T @ w  # (min, min)
     torch.testing.assert_close(gram, gain**2 * torch.eye(min(shape), dtype=torch.float64))
-    # and it is the SVD factor of the same Gaussian draw (the paper's construction)
+    # and it is the SVD factor of the same Gaussian draw (the paper's construction), up to the
+    # signs of its columns (rows >= cols) or rows (rows < cols)
     a = torch.randn(rows, cols, generator=gen(), dtype=torch.float64)
     u, _, vh = torch.linalg.svd(a, full_matrices=False)
-    torch.testing.assert_close(w, gain * (u if rows >= cols else vh))
+    q = u if rows >= cols else vh
+    torch.testing.assert_close(w.abs(), gain * q.abs())
+
+
+DRAWS = 4000  # orthogonal draws per shape for the distribution tests
+
+
+def _orthogonal_draws(shape, rule):
+    g = gen(11)
+    ws = torch.empty(DRAWS, *shape, dtype=torch.float64)
+    for w in ws:  # w: (rows, cols) view
+        if rule == "ours":
+            init.initialize(w, "orthogonal", generator=g)
+        else:
+            nn.init.orthogonal_(w, generator=g)  # QR with Mezzadri's sign correction
+    return ws  # (DRAWS, rows, cols)
+
+
+def _haar_entry_cdf(x, m):
+    """CDF of one entry of a Haar-distributed orthogonal matrix (or Stiefel frame) whose
+    columns / rows lie in R^m: the first coordinate of a uniform point on the sphere S^(m-1),
+    x^2 ~ Beta(1/2, (m-1)/2), symmetric about 0."""
+    from scipy.special import betainc
+
+    return 0.5 + 0.5 * np.sign(x) * betainc(0.5, (m - 1) / 2, x**2)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (5, 5), (6, 3), (3, 6)])
+def test_orthogonal_is_haar_distributed(shape):
+    """Mezzadri, "How to generate random matrices from the classical compact groups", Notices
+    of the AMS 2007: an orthogonal factor is Haar-uniform only with its sign ambiguity fixed
+    by a rule that left (right) rotations of the Gaussian do not change."""
+    from scipy import stats
+
+    ws = _orthogonal_draws(shape, "ours")
+    rows, cols = shape
+    m = max(rows, cols)  # the columns (tall) or the rows (wide) are unit vectors in R^m
+    se = 1 / math.sqrt(DRAWS)
+    if rows == cols:  # det = +-1 with probability 1/2 each: mean 0, s.e. 1/sqrt(DRAWS)
+        assert abs(torch.linalg.det(ws).mean().item()) < 4 * se
+    # every entry has mean 0 and variance 1/m
+    assert ws.mean(0).abs().max().item() < 4.5 * se / math.sqrt(m)
+    torch.testing.assert_close(
+        ws.var(0), torch.full(shape, 1 / m, dtype=torch.float64), atol=6 * se / m, rtol=0
+    )
+    # Q[0, 0] (and Q[-1, -1]) follow the Haar marginal, and torch's orthogonal_'s distribution
+    ref = _orthogonal_draws(shape, "torch")
+    for i, j in ((0, 0), (-1, -1)):
+        x = ws[:, i, j].numpy()
+        assert stats.kstest(x, lambda t: _haar_entry_cdf(t, m)).pvalue > 1e-3
+        assert stats.ks_2samp(x, ref[:, i, j].numpy()).pvalue > 1e-3
 
 
 def test_identity_exact_and_rectangular():
@@ -129,7 +267,7 @@ def test_same_generator_same_weights(name):
     init.initialize(a, name, generator=gen(7), **({"noise": 0.1} if name == "identity" else {}))
     init.initialize(b, name, generator=gen(7), **({"noise": 0.1} if name == "identity" else {}))
     assert torch.equal(a, b)
-    if name != "identity":
+    if name not in ("identity", "zeros", "ones", "constant"):  # no randomness by default
         c = init.initialize(torch.empty(20, 30), name, generator=gen(8))
         assert not torch.equal(a, c)
 
@@ -246,3 +384,79 @@ def test_bias_policies_and_layer_predicate():
     assert (model.linears[0].bias == 7).all() and (model.linears[1].bias == 7).all()
     init.apply(model, "normal", bias=0.5)
     assert all((lin.bias == 0.5).all() for lin in model.linears)
+
+
+# torch.nn.init's and keras.initializers' names for our rules (the rule with our defaults)
+ALIASES = {
+    "xavier_uniform": "glorot_uniform",
+    "xavier_uniform_": "glorot_uniform",
+    "xavier_normal": "glorot_normal",
+    "kaiming_uniform": "he_uniform",
+    "kaiming_normal_": "he_normal",
+    "orthogonal_": "orthogonal",
+    "eye": "identity",
+    "eye_": "identity",
+    "uniform_": "uniform",
+    "normal_": "normal",
+    "random_uniform": "uniform",
+    "random_normal": "normal",
+    "zeros_": "zeros",
+    "ones_": "ones",
+    "constant_": "constant",
+}
+
+
+@pytest.mark.parametrize(("alias", "rule"), list(ALIASES.items()))
+def test_torch_and_keras_names_are_aliases_of_our_rules(alias, rule):
+    assert init.INITIALIZERS.canonical(alias) == rule
+    a = init.initialize(torch.empty(20, 30), alias, generator=gen(4))
+    b = init.initialize(torch.empty(20, 30), rule, generator=gen(4))
+    assert torch.equal(a, b)
+    model, ref = MLP(6, (5,), 3, "tanh"), MLP(6, (5,), 3, "tanh")
+    init.apply(model, alias, generator=gen(4))
+    init.apply(ref, rule, generator=gen(4))
+    for x, y in zip(model.linears, ref.linears, strict=True):
+        assert torch.equal(x.weight, y.weight)
+    assert alias not in init.names()
+
+
+def test_keras_names_are_ours():
+    for name in (
+        "glorot_uniform",
+        "glorot_normal",
+        "he_uniform",
+        "he_normal",
+        "lecun_uniform",
+        "lecun_normal",
+        "orthogonal",
+        "identity",
+        "zeros",
+        "ones",
+        "constant",
+    ):
+        assert name in init.names()
+
+
+def test_constant_rules():
+    w = torch.randn(4, 5)
+    assert torch.equal(init.initialize(w, "zeros"), torch.zeros(4, 5))
+    assert torch.equal(init.initialize(w, "ones"), torch.ones(4, 5))
+    assert torch.equal(init.initialize(w, "constant", value=0.25), torch.full((4, 5), 0.25))
+    with pytest.raises(ValueError, match=r"value=nan is invalid"):
+        init.initialize(w, "constant", value=float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("xavier_unifrom", r"'xavier_uniform', an alias of 'glorot_uniform'"),
+        ("xavier_normall", r"'xavier_normal', an alias of 'glorot_normal'"),
+        ("kaiming_normla", r"'kaiming_normal', an alias of 'he_normal'"),
+        ("glorot_unifrom", r"'glorot_uniform'"),
+        ("GlorotUniform", r"'glorot_uniform'"),
+        ("LecunNormal", r"'lecun_normal'"),
+    ],
+)
+def test_did_you_mean_points_at_the_right_rule(typed, hint):
+    with pytest.raises(ValueError, match=rf"unknown initializer '{typed}'.*did you mean {hint}\?"):
+        init.initialize(torch.empty(2, 2), typed)

@@ -3,12 +3,19 @@
 Every catalogue of the project (datasets, initializers, optimizers, studies, ...) is a
 :class:`Registry`: objects are looked up by name, and an unknown name raises a ``ValueError``
 that lists the valid names and suggests the closest one.
+
+A registry may also accept *aliases*, other spellings of a registered name (torch's
+``xavier_uniform`` for our ``glorot_uniform``): a lookup resolves an alias to its entry, while
+:meth:`Registry.names` lists only the registered names. The "did you mean" hint considers the
+aliases too, and first a spelling that differs only in case, ``-``/``_`` or a trailing ``_``
+(``SGD`` -> ``sgd``, ``GlorotUniform`` -> ``glorot_uniform``), then the closest by
+:func:`difflib.get_close_matches`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -28,6 +35,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
+        self._aliases: dict[str, str] = {}  # alias -> registered name
 
     def register(self, name: str, obj: T | None = None, *, description: str = ""):
         """Register ``obj`` under ``name``; without ``obj`` acts as a decorator."""
@@ -35,6 +43,11 @@ class Registry(Generic[T]):
         def _add(o: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
+            if name in self._aliases:
+                raise ValueError(
+                    f"{self.kind} {name!r} is already registered as an alias of "
+                    f"{self._aliases[name]!r}"
+                )
             doc = description or _first_line(getattr(o, "__doc__", None))
             self._entries[name] = Entry(name, o, doc)
             return o
@@ -43,14 +56,45 @@ class Registry(Generic[T]):
             return _add
         return _add(obj)
 
+    def alias(self, alias: str, target: str) -> None:
+        """Accept ``alias`` as another spelling of the registered name ``target``.
+
+        Raises ``ValueError`` when ``target`` is not registered (an alias of an alias is
+        refused: name the entry) or ``alias`` is already a name or an alias.
+        """
+        if target in self._aliases:
+            raise ValueError(
+                f"{self.kind} alias {alias!r} -> {target!r} is an alias of an alias: "
+                f"use {self._aliases[target]!r}"
+            )
+        if target not in self._entries:
+            raise ValueError(unknown_name_message(self.kind, target, self.names()))
+        if alias in self._entries or alias in self._aliases:
+            raise ValueError(f"{self.kind} {alias!r} is already registered")
+        self._aliases[alias] = target
+
+    def canonical(self, name: str) -> str:
+        """The registered name ``name`` stands for (itself, or the target of an alias)."""
+        return self.entry(name).name
+
+    def aliases(self) -> dict[str, str]:
+        """``{alias: registered name}``, in the order they were added."""
+        return dict(self._aliases)
+
+    def aliases_of(self, name: str) -> list[str]:
+        """The aliases of the registered name ``name``."""
+        return [a for a, t in self._aliases.items() if t == name]
+
     def get(self, name: str) -> T:
         return self.entry(name).obj
 
     def entry(self, name: str) -> Entry[T]:
         try:
-            return self._entries[name]
+            return self._entries[self._aliases.get(name, name)]
         except KeyError:
-            raise ValueError(unknown_name_message(self.kind, name, self.names())) from None
+            raise ValueError(
+                unknown_name_message(self.kind, name, self.names(), self._aliases)
+            ) from None
 
     def names(self) -> list[str]:
         return list(self._entries)
@@ -59,7 +103,7 @@ class Registry(Generic[T]):
         return list(self._entries.values())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -68,12 +112,34 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
-def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
+def unknown_name_message(
+    kind: str, name: str, valid: list[str], aliases: Mapping[str, str] | None = None
+) -> str:
+    """``unknown KIND 'NAME'; valid: ...`` and, when one is close, ``(did you mean ...?)``.
+
+    ``aliases`` (``{alias: name}``) are not listed but may be suggested, as
+    ``'xavier_uniform', an alias of 'glorot_uniform'``.
+    """
     msg = f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}"
-    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
-    if close:
-        msg += f" (did you mean {close[0]!r}?)"
+    aliases = dict(aliases or {})
+    close = _closest(str(name), [*valid, *aliases])
+    if close is not None:
+        hint = f"{close!r}, an alias of {aliases[close]!r}" if close in aliases else repr(close)
+        msg += f" (did you mean {hint}?)"
     return msg
+
+
+def _folded(name: str) -> str:
+    """``name`` without case, ``-``/``_`` separators or torch's trailing ``_``."""
+    return name.lower().replace("-", "").replace("_", "")
+
+
+def _closest(name: str, candidates: list[str]) -> str | None:
+    same = [c for c in candidates if _folded(c) == _folded(name)]  # SGD, GlorotUniform, he-normal
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
+    return close[0] if close else None
 
 
 def _first_line(doc: str | None) -> str:

@@ -13,27 +13,35 @@ Two entry points:
   smithing.experiment``, since this core module imports neither the pretraining code nor the
   datasets).
 
+**Names.** Each rule has one name (``smithing list``) and may have aliases, the names torch and
+Keras give it (:data:`ALIASES`): ``xavier_uniform`` / ``xavier_uniform_`` for ``glorot_uniform``,
+``kaiming_normal`` for ``he_normal``, ``eye`` for ``identity``, Keras' ``random_normal`` for
+``normal``, ...; an alias means our rule with our defaults. A misspelt name is answered with the
+closest name or alias (``xavier_unifrom``: did you mean 'xavier_uniform', an alias of
+'glorot_uniform'?).
+
 Fans follow torch's convention: for a weight of shape ``(out, in, *kernel)``,
 ``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``; for ``nn.Linear``,
 ``fan_in = in_features``.
 
-**Gains.** The fan-based rules (``glorot_*``, ``he_*``, ``lecun_*``) and ``orthogonal`` multiply
-their standard deviation by a gain. ``gain`` may be
+**Gains.** A name means its paper's rule, whatever the network's activation:
+``apply(tanh_mlp, "lecun_normal")`` is LeCun's ``Var(W) = 1/fan_in``. The fan-based rules
+(``glorot_*``, ``he_*``, ``lecun_*``) and ``orthogonal`` multiply their standard deviation by a
+gain, given by ``gain=``:
 
-* ``None`` (default): the gain of the network's activation (:mod:`smithing.nn.activations`,
-  torch's ``calculate_gain`` convention: sigmoid 1, tanh 5/3, relu sqrt 2, ...), taken from the
-  ``activation=`` argument, else from ``model.activation`` (an ``MLP``); with no activation
-  known, the paper's own constant;
-* ``"paper"``: the paper's constant whatever the activation (Glorot 1, He sqrt 2, LeCun 1,
-  orthogonal 1);
-* ``"theano"``: the Theano deep-learning tutorial's choice, 4 for sigmoid and 1 otherwise
-  (``W ~ U(+-4 sqrt(6/(fan_in+fan_out)))`` for sigmoid layers);
-* a positive number.
+* ``None`` (default) or ``"paper"``: the paper's rule; gain 1 for Glorot, LeCun and orthogonal,
+  while He's ``sqrt 2`` is part of He's rule itself (``Var(W) = 2/fan_in``);
+* ``"auto"``: the gain of the network's activation as ``torch.nn.init.calculate_gain`` gives it
+  (sigmoid 1, tanh 5/3, relu sqrt 2, leaky_relu(0.01) ``sqrt(2/(1 + 0.01^2))``, linear 1; elu,
+  softplus and softsign, which torch does not list, 1: :mod:`smithing.nn.activations`), taken
+  from the ``activation=`` argument, else from ``model.activation`` (an ``MLP``); an error when
+  no activation is known. With ``"auto"``, ``he_*`` and ``lecun_*`` coincide (both
+  ``gain/sqrt(fan_in)``), as torch's ``kaiming_*`` does for a named nonlinearity;
+* a positive number, e.g. ``gain=4`` for the Theano deep-learning tutorial's sigmoid layers
+  (``W ~ U(+-4 sqrt(6/(fan_in+fan_out)))``).
 
-With an activation known, ``he_*`` and ``lecun_*`` coincide (both ``gain/sqrt(fan_in)``), as
-torch's ``kaiming_*`` does for a named nonlinearity; pass ``gain="paper"`` to compare the papers'
-rules as published. The same gain is used for every selected layer, the output layer included
-(as Glorot & Bengio and He et al. do).
+The same gain is used for every selected layer, the output layer included (as Glorot & Bengio
+and He et al. do).
 
 **Randomness.** Every rule takes an optional ``generator``; same generator state, same weights
 (bitwise on CPU). ``stacked=True`` treats the leading axis of ``weight`` as the ensemble members
@@ -103,15 +111,32 @@ def fans(weight: torch.Tensor) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- tensor rules
+#
+# Every tensor rule is ``fn(w, *, generator, gain, **params) -> None`` and fills ``w`` in place
+# (:func:`initialize` validates the arguments, resolves the gain and returns ``w``).
 
 
 @_register("uniform", description="U(-a, a), a fixed scale (default a = 0.05)")
 def _uniform(w: torch.Tensor, *, generator=None, gain=1.0, a: float = 0.05) -> None:
-    """W_ij ~ U(-a, a): the classic fixed-scale init, Var(W) = a^2 / 3.
+    """W_ij ~ U(-a, a): the classic fixed-scale init, Var(W) = a^2 / 3 (no gain).
 
     Independent of the layer's fans, so deep or wide networks see their signals shrink or grow
-    layer by layer (the problem the fan-based rules fix; Glorot & Bengio 2010, section 4.2.1,
-    used U(-1/sqrt(n), 1/sqrt(n)) as the "standard" baseline). torch.nn.init.uniform_.
+    layer by layer (the problem the fan-based rules fix). Exactly torch.nn.init.uniform_(w, -a,
+    a); Keras' ``random_uniform`` has the same default half-width 0.05.
+
+    Args:
+        w: the weight, filled in place.
+        generator: source of randomness.
+        gain: unused (always 1).
+        a: the half-width, > 0.
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
+        networks", AISTATS 2010, section 4.2.1 (U(-1/sqrt(n), 1/sqrt(n)) as the "standard"
+        baseline).
     """
     check(a > 0, "a", a, "a positive half-width")
     nn.init.uniform_(w, -a, a, generator=generator)  # W ~ U(-a, a)
@@ -119,8 +144,23 @@ def _uniform(w: torch.Tensor, *, generator=None, gain=1.0, a: float = 0.05) -> N
 
 @_register("normal", description="N(0, sigma^2), a fixed scale (default sigma = 0.01)")
 def _normal(w: torch.Tensor, *, generator=None, gain=1.0, sigma: float = 0.01) -> None:
-    """W_ij ~ N(0, sigma^2) with a fixed sigma (default 0.01, Hinton's "A practical guide to
-    training restricted Boltzmann machines", UTML TR 2010-003, section 8). torch.nn.init.normal_.
+    """W_ij ~ N(0, sigma^2) with a fixed sigma (default 0.01; no gain).
+
+    Exactly torch.nn.init.normal_(w, 0, sigma) (torch's default sigma is 1, Keras'
+    ``random_normal`` 0.05; ours is Hinton's).
+
+    Args:
+        w: the weight, filled in place.
+        generator: source of randomness.
+        gain: unused (always 1).
+        sigma: the standard deviation, > 0.
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Hinton, "A practical guide to training restricted Boltzmann machines", UTML TR
+        2010-003, section 8 (N(0, 0.01^2)).
     """
     check(sigma > 0, "sigma", sigma, "a positive standard deviation")
     nn.init.normal_(w, 0.0, sigma, generator=generator)  # W ~ N(0, sigma^2)
@@ -129,17 +169,28 @@ def _normal(w: torch.Tensor, *, generator=None, gain=1.0, sigma: float = 0.01) -
 @_register(
     "glorot_uniform",
     uses_gain=True,
-    description="Glorot & Bengio 2010 normalized init, U(+-gain sqrt(6/(fan_in+fan_out)))",
+    description="Glorot & Bengio 2010 normalized init, U(+-gain sqrt(6/(fan_in+fan_out))), gain 1",
 )
 def _glorot_uniform(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
     """W_ij ~ U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)), so
-    Var(W) = gain^2 * 2 / (fan_in + fan_out).
+    Var(W) = gain^2 * 2 / (fan_in + fan_out); the paper's rule is gain = 1.
 
-    Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
-    networks", AISTATS 2010, eq. 16 ("normalized initialization", gain 1): the compromise between
-    keeping the forward variance (n_in Var W = 1) and the backward variance (n_out Var W = 1).
-    The gain is torch's extension (the Theano tutorial uses 4 for sigmoid). Exactly
-    torch.nn.init.xavier_uniform_.
+    The "normalized initialization": the compromise between keeping the forward variance
+    (fan_in Var W = 1) and the backward variance (fan_out Var W = 1) of a near-linear unit.
+    The gain is torch's extension (``gain="auto"``: tanh 5/3, ...; the Theano deep-learning
+    tutorial uses gain=4 for sigmoid layers). Exactly torch.nn.init.xavier_uniform_(w, gain).
+
+    Args:
+        w: the weight ``(out, in, *kernel)``, filled in place.
+        generator: source of randomness.
+        gain: the factor on b (1 in the paper).
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
+        networks", AISTATS 2010, eq. 16.
     """
     nn.init.xavier_uniform_(w, gain=gain, generator=generator)  # eq. 16
 
@@ -147,12 +198,26 @@ def _glorot_uniform(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
 @_register(
     "glorot_normal",
     uses_gain=True,
-    description="Glorot & Bengio 2010, N(0, gain^2 2/(fan_in+fan_out))",
+    description="Glorot & Bengio 2010, N(0, gain^2 2/(fan_in+fan_out)), gain 1",
 )
 def _glorot_normal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
-    """W_ij ~ N(0, gain^2 * 2 / (fan_in + fan_out)): the Gaussian with the variance of the
-    normalized initialization (Glorot & Bengio, AISTATS 2010, eq. 12 as a compromise of the
-    forward and backward conditions). Exactly torch.nn.init.xavier_normal_.
+    """W_ij ~ N(0, gain^2 * 2 / (fan_in + fan_out)); the paper's variance is gain = 1.
+
+    The Gaussian with the variance of the normalized initialization (the compromise of the
+    forward and backward conditions, eq. 12). Exactly torch.nn.init.xavier_normal_(w, gain).
+    Departs from Keras' ``glorot_normal``, a *truncated* normal rescaled to this variance.
+
+    Args:
+        w: the weight ``(out, in, *kernel)``, filled in place.
+        generator: source of randomness.
+        gain: the factor on the standard deviation (1 in the paper).
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
+        networks", AISTATS 2010, eqs. 12 and 16.
     """
     nn.init.xavier_normal_(w, gain=gain, generator=generator)  # Var = gain^2 2/(fi+fo)
 
@@ -177,16 +242,29 @@ def _scaled_uniform(w, gain, mode, generator):
     "he_normal",
     uses_gain=True,
     paper_gain=math.sqrt(2.0),
-    description="He et al. 2015, N(0, gain^2/fan_in), gain sqrt 2 for ReLU",
+    description="He et al. 2015, N(0, gain^2/fan_in), gain sqrt 2 (the rule for ReLU)",
 )
 def _he_normal(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fan_in") -> None:
-    """W_ij ~ N(0, gain^2 / fan), fan = fan_in (default) or fan_out; gain sqrt(2) for ReLU,
-    sqrt(2 / (1 + a^2)) for a leaky ReLU of slope a.
+    """W_ij ~ N(0, gain^2 / fan), fan = fan_in (default) or fan_out; the paper's rule is
+    gain = sqrt(2), i.e. Var(W) = 2 / fan_in (for ReLU units; sqrt(2 / (1 + a^2)) for a
+    leaky ReLU of slope a, eq. 15, is ``gain="auto"`` on a leaky_relu network).
 
-    He, Zhang, Ren & Sun, "Delving deep into rectifiers: surpassing human-level performance on
-    ImageNet classification", ICCV 2015, eq. 10 (n_l Var(w_l) / 2 = 1; eq. 15 for PReLU).
-    Same arithmetic as torch.nn.init.kaiming_normal_ (bitwise equal for relu), with the gain
-    given as a number instead of a nonlinearity name.
+    Same arithmetic as torch.nn.init.kaiming_normal_ (bitwise equal for nonlinearity="relu"),
+    with the gain given as a number instead of a nonlinearity name. Departs from Keras'
+    ``he_normal``, a *truncated* normal rescaled to this variance.
+
+    Args:
+        w: the weight ``(out, in, *kernel)``, filled in place.
+        generator: source of randomness.
+        gain: the factor on the standard deviation (sqrt 2 in the paper).
+        mode: ``"fan_in"`` (forward condition, the default) or ``"fan_out"`` (backward).
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        He, Zhang, Ren & Sun, "Delving deep into rectifiers: surpassing human-level performance
+        on ImageNet classification", ICCV 2015, eq. 10 (n_l Var(w_l) / 2 = 1), eq. 15 (PReLU).
     """
     _scaled_normal(w, gain, mode, generator)  # eq. 10: Var = 2 / n_l for ReLU
 
@@ -195,12 +273,25 @@ def _he_normal(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fa
     "he_uniform",
     uses_gain=True,
     paper_gain=math.sqrt(2.0),
-    description="He et al. 2015, U(+-gain sqrt(3/fan_in)), gain sqrt 2 for ReLU",
+    description="He et al. 2015, U(+-gain sqrt(3/fan_in)), gain sqrt 2 (the rule for ReLU)",
 )
 def _he_uniform(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fan_in") -> None:
     """W_ij ~ U(-b, b), b = gain * sqrt(3 / fan): the uniform law with He et al.'s variance
-    gain^2 / fan (He et al., ICCV 2015, eq. 10). Same arithmetic as
-    torch.nn.init.kaiming_uniform_ (bitwise equal for relu).
+    gain^2 / fan; the paper's rule is gain = sqrt(2), i.e. b = sqrt(6 / fan_in).
+
+    Same arithmetic as torch.nn.init.kaiming_uniform_ (bitwise equal for nonlinearity="relu").
+
+    Args:
+        w: the weight ``(out, in, *kernel)``, filled in place.
+        generator: source of randomness.
+        gain: the factor on b (sqrt 2 in the paper).
+        mode: ``"fan_in"`` (default) or ``"fan_out"``.
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        He, Zhang, Ren & Sun, "Delving deep into rectifiers", ICCV 2015, eq. 10.
     """
     _scaled_uniform(w, gain, mode, generator)  # eq. 10 with a uniform law
 
@@ -209,14 +300,28 @@ def _he_uniform(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="f
     "lecun_normal", uses_gain=True, description="LeCun et al. 1998, N(0, gain^2/fan_in), gain 1"
 )
 def _lecun_normal(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -> None:
-    """W_ij ~ N(0, gain^2 / fan_in), gain 1 in the paper: each unit's weighted sum then has
-    unit variance when its inputs do.
+    """W_ij ~ N(0, gain^2 / fan_in); the paper's rule is gain = 1, Var(W) = 1 / fan_in: each
+    unit's weighted sum then has unit variance when its inputs do.
 
-    LeCun, Bottou, Orr & Mueller, "Efficient BackProp", in Neural Networks: Tricks of the Trade,
-    Springer 1998, section 4.6 (sigma_w = m^(-1/2), meant for the scaled tanh
-    1.7159 tanh(2x/3)). torch has no LeCun rule; this is kaiming_normal_'s arithmetic with gain 1.
+    LeCun et al. meant it for the scaled tanh 1.7159 tanh(2x/3); on any network the name
+    means this rule (``gain="auto"`` on a ReLU network gives He's rule). torch has no LeCun
+    rule; this is kaiming_normal_'s arithmetic with gain 1. Departs from Keras'
+    ``lecun_normal``, a *truncated* normal rescaled to this variance.
+
+    Args:
+        w: the weight ``(out, in, *kernel)``, filled in place.
+        generator: source of randomness.
+        gain: the factor on the standard deviation (1 in the paper).
+        mode: ``"fan_in"`` (the paper's m, default) or ``"fan_out"``.
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        LeCun, Bottou, Orr & Mueller, "Efficient BackProp", in Neural Networks: Tricks of the
+        Trade, Springer 1998, section 4.6 (sigma_w = m^(-1/2)).
     """
-    _scaled_normal(w, gain, mode, generator)  # sigma_w = m^(-1/2) (section 4.6)
+    _scaled_normal(w, gain, mode, generator)  # sigma_w = gain m^(-1/2) (section 4.6)
 
 
 @_register(
@@ -225,48 +330,104 @@ def _lecun_normal(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -
     description="LeCun et al. 1998, U(+-gain sqrt(3/fan_in)), gain 1",
 )
 def _lecun_uniform(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -> None:
-    """W_ij ~ U(-b, b), b = gain * sqrt(3 / fan_in): LeCun et al.'s variance 1 / fan_in
-    (Efficient BackProp, 1998, section 4.6) with a uniform law.
+    """W_ij ~ U(-b, b), b = gain * sqrt(3 / fan_in): LeCun et al.'s variance gain^2 / fan_in
+    with a uniform law; the paper's rule is gain = 1, Var(W) = 1 / fan_in. (Gain 1/sqrt(3),
+    b = 1/sqrt(fan_in), is torch's nn.Linear default and Glorot & Bengio's "standard" init.)
+
+    Args:
+        w: the weight ``(out, in, *kernel)``, filled in place.
+        generator: source of randomness.
+        gain: the factor on b (1 in the paper).
+        mode: ``"fan_in"`` (default) or ``"fan_out"``.
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        LeCun, Bottou, Orr & Mueller, "Efficient BackProp", 1998, section 4.6.
     """
-    _scaled_uniform(w, gain, mode, generator)  # Var = 1 / fan_in
+    _scaled_uniform(w, gain, mode, generator)  # Var = gain^2 / fan_in
 
 
 @_register(
     "orthogonal",
     uses_gain=True,
-    description="Saxe et al. 2014, gain * (U or V^T of the SVD of a Gaussian matrix)",
+    description="Saxe et al. 2014, gain * Q, Q Haar-orthogonal from the SVD of a Gaussian, gain 1",
 )
 def _orthogonal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
-    """W = gain * Q, Q the U or V^T factor of the thin SVD of a Gaussian matrix of W's shape.
+    """W = gain * Q, Q the U or V^T factor of the thin SVD of a Gaussian matrix of W's shape,
+    its signs fixed so that Q is Haar-distributed; the paper's rule is gain = 1.
 
-    Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics of learning in deep
-    linear neural networks", ICLR 2014 (as in their and Lasagne's code): A ~ N(0, 1) of shape
-    (rows, cols), cols = prod(shape[1:]); A = U S V^T; Q = U when rows >= cols (orthonormal
-    columns, W^T W = gain^2 I) else V^T (orthonormal rows, W W^T = gain^2 I). All singular values
-    of W equal gain, so a deep linear network's Jacobian is an isometry (dynamical isometry).
+    A ~ N(0, 1) of shape (rows, cols), cols = prod(shape[1:]); A = U S V^T. When rows >= cols,
+    Q = U D with D = diag(sign(V[0, :])) (orthonormal columns, W^T W = gain^2 I); else
+    Q = D V^T with D = diag(sign(U[0, :])) (orthonormal rows, W W^T = gain^2 I). All singular
+    values of W equal gain, so a deep linear network's Jacobian is an isometry (dynamical
+    isometry).
 
-    Departs from torch.nn.init.orthogonal_, which takes the Q factor of a QR decomposition with
-    a sign correction (a Haar-uniform draw); written by hand to follow the paper.
+    The sign fix is Mezzadri's correction in its SVD form. The SVD fixes U only up to the signs
+    of its columns (shared with V), and LAPACK's choice of signs depends on A, which biases U:
+    for square A, det U is +1 far more often than -1 and E[U_11] < 0. Fixing the signs by V,
+    which a rotation O A of the Gaussian does not change (A^T A = V S^2 V^T), makes
+    Q(O A) = O Q(A); since O A ~ A, Q is invariant under every rotation, i.e. uniform (Haar)
+    over the orthogonal matrices (the Stiefel manifold when rectangular), as
+    torch.nn.init.orthogonal_ is (which takes the Q factor of a QR decomposition,
+    Q diag(sign(diag(R)))). Saxe et al. use U as returned.
+
+    Args:
+        w: the weight ``(out, in, *kernel)``, filled in place.
+        generator: source of randomness.
+        gain: the factor on Q (1 in the paper; the singular values of W).
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics of learning in
+        deep linear neural networks", ICLR 2014; Mezzadri, "How to generate random matrices
+        from the classical compact groups", Notices of the AMS 54(5), 2007.
     """
     rows = w.shape[0]
     cols = w.numel() // rows
     a = torch.randn(rows, cols, generator=generator, dtype=w.dtype, device=w.device)
     u, _, vh = torch.linalg.svd(a, full_matrices=False)  # u (rows, k), vh (k, cols), k=min
-    q = u if rows >= cols else vh  # (rows, cols), orthonormal columns or rows
+    if rows >= cols:
+        d = _signs(vh[:, 0])  # (k,): sign(V[0, :]), unchanged by a rotation O A
+        q = u * d  # (rows, cols) = U D, orthonormal columns, Haar
+    else:
+        d = _signs(u[0, :])  # (k,): sign(U[0, :]), unchanged by a rotation A O
+        q = d[:, None] * vh  # (rows, cols) = D V^T, orthonormal rows, Haar
     w.copy_((gain * q).reshape(w.shape))  # W = gain * Q
+
+
+def _signs(x: torch.Tensor) -> torch.Tensor:
+    """sign(x) with sign(0) = +1 (a zero has probability 0 for a Gaussian draw)."""
+    return torch.where(x < 0, -1.0, 1.0).to(x.dtype)
 
 
 @_register("identity", description="Le et al. 2015 (IRNN), scale * I (+ N(0, noise^2)), eye-padded")
 def _identity(
     w: torch.Tensor, *, generator=None, gain=1.0, scale: float = 1.0, noise: float = 0.0
 ) -> None:
-    """W = scale * I (+ N(0, noise^2) noise when ``noise > 0``); a rectangular W gets the
-    identity in its leading square block and zeros elsewhere (torch.nn.init.eye_).
+    """W = scale * I (+ N(0, noise^2) noise when ``noise > 0``; no gain); a rectangular W gets
+    the identity in its leading square block and zeros elsewhere (torch.nn.init.eye_).
 
-    Le, Jaitly & Hinton, "A simple way to initialize recurrent networks of rectified linear
-    units", arXiv 1504.00941, 2015: the recurrent weights of an IRNN start at the identity (a
-    scaled identity 0.01 I for some tasks), so the hidden state is copied forward and gradients
-    neither vanish nor explode at the start.
+    The recurrent weights of an IRNN start at the identity (a scaled identity 0.01 I for some
+    tasks), so the hidden state is copied forward and gradients neither vanish nor explode at
+    the start.
+
+    Args:
+        w: a 2-D weight, filled in place.
+        generator: source of randomness (used only when ``noise > 0``).
+        gain: unused (always 1; the multiple is ``scale``).
+        scale: the multiple of I.
+        noise: standard deviation of the Gaussian noise added, >= 0.
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Le, Jaitly & Hinton, "A simple way to initialize recurrent networks of rectified linear
+        units", arXiv 1504.00941, 2015.
     """
     check(w.dim() == 2, "weight", tuple(w.shape), "a 2-D weight for the identity init")
     check(noise >= 0, "noise", noise, "a non-negative standard deviation")
@@ -281,13 +442,25 @@ def _identity(
 def _sparse(w: torch.Tensor, *, generator=None, gain=1.0, k: int = 15, sigma: float = 1.0) -> None:
     """Each unit (row of W) gets exactly ``min(k, fan_in)`` non-zero incoming weights, at
     inputs chosen uniformly at random without replacement, with values N(0, sigma^2); the rest
-    are 0. Var(W) = sigma^2 k / fan_in.
+    are 0. Var(W) = sigma^2 k / fan_in (no gain).
 
-    Martens, "Deep learning via Hessian-free optimization", ICML 2010, section 5 ("sparse
-    initialization": 15 non-zero incoming weights per unit, unit-Gaussian values, which
-    Sutskever et al., ICML 2013, section 3 restate). Departs from torch.nn.init.sparse_, which
-    zeroes a fixed *fraction* of each column (so units get varying numbers of inputs), uses
-    std 0.01 and draws its positions without the generator.
+    Martens' "sparse initialization" (15 non-zero incoming weights per unit, unit-Gaussian
+    values; Sutskever et al., ICML 2013, section 3 restate it). Departs from
+    torch.nn.init.sparse_, which zeroes a fixed *fraction* of each column (so units get varying
+    numbers of inputs), uses std 0.01 and draws its positions without the generator.
+
+    Args:
+        w: a 2-D weight ``(out, in)``, filled in place.
+        generator: source of randomness.
+        gain: unused (always 1; the scale is ``sigma``).
+        k: non-zero incoming weights per unit, a positive int.
+        sigma: standard deviation of the non-zero weights, > 0.
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Martens, "Deep learning via Hessian-free optimization", ICML 2010, section 5.
     """
     check(w.dim() == 2, "weight", tuple(w.shape), "a 2-D weight for the sparse init")
     check(isinstance(k, int) and k > 0, "k", k, "a positive int")
@@ -300,24 +473,152 @@ def _sparse(w: torch.Tensor, *, generator=None, gain=1.0, k: int = 15, sigma: fl
     w.zero_().scatter_(1, idx, vals)  # exactly k non-zeros per row
 
 
+def _check_constant(value) -> None:
+    check(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+        "value",
+        value,
+        "a finite number",
+    )
+
+
+@_register("zeros", description="W = 0 (torch zeros_, Keras zeros): no symmetry breaking")
+def _zeros(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+    """W = 0 (no gain, no randomness): the initialization not to use for the weights.
+
+    Every unit of a layer then computes the same function and receives the same gradient, so
+    the units stay identical (the symmetry is never broken); with all weights 0 the hidden
+    weights' gradients are 0 too (they pass through the zero weights above). Biases are
+    commonly set to 0 (every rule's ``bias=0.0`` here). Exactly torch.nn.init.zeros_ (Keras
+    ``zeros``).
+
+    Args:
+        w: the weight, filled in place.
+        generator: unused.
+        gain: unused (always 1).
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Rumelhart, Hinton & Williams, "Learning internal representations by error propagation",
+        in Parallel Distributed Processing, vol. 1, MIT Press 1986 (equal weights cannot break
+        the symmetry; start from small random weights).
+    """
+    nn.init.zeros_(w)  # W = 0
+
+
+@_register("ones", description="W = 1 (torch ones_, Keras ones): no symmetry breaking")
+def _ones(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+    """W = 1 (no gain, no randomness); every unit of a layer computes the same function (see
+    ``zeros``). Exactly torch.nn.init.ones_ (Keras ``ones``).
+
+    Args:
+        w: the weight, filled in place.
+        generator: unused.
+        gain: unused (always 1).
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Rumelhart, Hinton & Williams, "Learning internal representations by error propagation",
+        in Parallel Distributed Processing, vol. 1, MIT Press 1986 (the symmetry problem).
+    """
+    nn.init.ones_(w)  # W = 1
+
+
+@_register("constant", description="W = value (torch constant_, Keras constant), default 0")
+def _constant(w: torch.Tensor, *, generator=None, gain=1.0, value: float = 0.0) -> None:
+    """W = value everywhere (no gain, no randomness); every unit of a layer computes the same
+    function (see ``zeros``). Exactly torch.nn.init.constant_ (Keras ``constant``).
+
+    Args:
+        w: the weight, filled in place.
+        generator: unused.
+        gain: unused (always 1).
+        value: the constant, a finite number.
+
+    Returns:
+        None (``w`` is filled in place).
+
+    References:
+        Rumelhart, Hinton & Williams, "Learning internal representations by error propagation",
+        in Parallel Distributed Processing, vol. 1, MIT Press 1986 (the symmetry problem).
+    """
+    _check_constant(value)
+    nn.init.constant_(w, value)  # W = value
+
+
+# ----------------------------------------------------------------------------- aliases
+
+#: Other libraries' names for our rules, accepted wherever a rule is named (``initialize``,
+#: ``apply``, ``--init``): torch.nn.init's functions, with or without their trailing ``_``, and
+#: keras.initializers' string names. An alias means our rule with our defaults (e.g. ``normal``'s
+#: sigma 0.01, not torch's 1 or Keras' 0.05). Keras' ``glorot_uniform``, ``he_normal``,
+#: ``lecun_uniform``, ``orthogonal``, ``identity``, ``zeros``, ``ones``, ``constant`` are our
+#: names already (Keras' ``*_normal`` rules are truncated normals; ours are not). torch's
+#: ``sparse_`` is not an alias: it zeroes a fraction of each column, ours keeps k weights a row.
+ALIASES: dict[str, str] = {
+    **{
+        spelling: rule
+        for torch_name, rule in (
+            ("xavier_uniform", "glorot_uniform"),
+            ("xavier_normal", "glorot_normal"),
+            ("kaiming_uniform", "he_uniform"),
+            ("kaiming_normal", "he_normal"),
+            ("orthogonal", "orthogonal"),
+            ("eye", "identity"),
+            ("uniform", "uniform"),
+            ("normal", "normal"),
+            ("zeros", "zeros"),
+            ("ones", "ones"),
+            ("constant", "constant"),
+        )
+        for spelling in (torch_name, torch_name + "_")
+        if spelling != rule
+    },
+    "random_uniform": "uniform",  # Keras (half-width 0.05, as ours)
+    "random_normal": "normal",  # Keras
+}
+for _alias, _rule in ALIASES.items():
+    INITIALIZERS.alias(_alias, _rule)
+
+
 # ----------------------------------------------------------------------------- resolution
+
+_GAINS = "None or 'paper' (the paper's rule), 'auto' (the activation's gain) or a positive number"
 
 
 def _resolve_gain(spec: Initializer, gain, activation: str | None) -> float:
+    """The number ``gain`` stands for (see the module docstring)."""
     if not spec.uses_gain:
         check(gain is None, "gain", gain, f"None: {spec.name!r} does not use a gain")
         return 1.0
-    if gain is None:
-        return _activations.gain(activation) if activation is not None else spec.paper_gain
-    if gain == "paper":
-        return spec.paper_gain
+    if gain is None or gain == "paper":
+        return spec.paper_gain  # the name means its paper's rule, whatever the activation
+    if gain == "auto":
+        check(
+            activation is not None,
+            "gain",
+            gain,
+            "an activation to take the gain from: pass activation= (or a model with an "
+            "'activation' attribute, such as an MLP)",
+        )
+        return _activations.gain(activation)  # torch.nn.init.calculate_gain's convention
     if gain == "theano":
-        return 4.0 if activation == "sigmoid" else 1.0
+        raise ValueError(
+            f"gain='theano' is invalid: expected {_GAINS}; the Theano tutorial's rule is "
+            "gain=4 for sigmoid layers (1 otherwise)"
+        )
     check(
-        isinstance(gain, (int, float)) and not isinstance(gain, bool) and gain > 0,
+        isinstance(gain, (int, float))
+        and not isinstance(gain, bool)
+        and math.isfinite(gain)
+        and gain > 0,
         "gain",
         gain,
-        "None, 'paper', 'theano' or a positive number",
+        _GAINS,
     )
     return float(gain)
 
@@ -352,10 +653,21 @@ def initialize(
 ) -> torch.Tensor:
     """Fill ``weight`` in place with the rule ``name`` and return it.
 
-    ``gain``/``activation`` as in the module docstring; ``params`` are the rule's own
-    (``a`` for uniform, ``sigma`` for normal and sparse, ``k`` for sparse, ``mode`` for he/lecun,
-    ``scale`` and ``noise`` for identity). With ``stacked=True`` the leading axis of ``weight``
-    is an ensemble's members axis and each member is initialized on its own.
+    Args:
+        weight: the tensor to fill, ``(out, in, *kernel)`` (``(members, out, in, ...)`` with
+            ``stacked=True``).
+        name: a registered rule (``smithing list``) or one of its torch / Keras aliases.
+        generator: source of randomness (same state, same weights).
+        gain: ``None``/``"paper"`` (the paper's rule, default), ``"auto"`` (the gain of
+            ``activation``) or a positive number (see the module docstring).
+        activation: the activation whose gain ``gain="auto"`` uses; ignored otherwise.
+        stacked: the leading axis of ``weight`` is an ensemble's members axis; each member is
+            initialized on its own, one after the other from ``generator``.
+        params: the rule's own (``a`` for uniform, ``sigma`` for normal and sparse, ``k`` for
+            sparse, ``mode`` for he/lecun, ``scale`` and ``noise`` for identity).
+
+    Returns:
+        ``weight``.
     """
     spec = INITIALIZERS.get(name)
     if spec.model_level:
@@ -464,9 +776,11 @@ def apply(
             every paper above does), or ``"keep"`` to leave them.
         layers: module types (default ``(nn.Linear,)``) or a predicate ``(name, module) ->
             bool`` choosing which modules' ``weight`` is initialized.
-        activation: activation name whose gain the fan-based rules use; default
-            ``model.activation`` when the model has one (an ``MLP``).
-        gain: see the module docstring.
+        activation: activation name whose gain ``gain="auto"`` uses; default
+            ``model.activation`` when the model has one (an ``MLP``). It does not change the
+            rule otherwise: ``apply(tanh_mlp, "lecun_normal")`` is LeCun's rule.
+        gain: ``None``/``"paper"`` (the paper's rule, default), ``"auto"`` or a positive
+            number (see the module docstring).
         params: the rule's parameters (``data=``, ``tol=``, ... for ``lsuv``; ``source=`` for
             ``pretrained``).
     """
@@ -493,10 +807,21 @@ class _StopForward(Exception):
     pass
 
 
+@contextlib.contextmanager
+def _deterministic(model: nn.Module):
+    """Enter the ``deterministic()`` context of every module that has one (DropConnect)."""
+    with contextlib.ExitStack() as stack:
+        for m in model.modules():
+            enter = getattr(m, "deterministic", None)
+            if callable(enter):
+                stack.enter_context(enter())
+        yield
+
+
 @_register(
     "lsuv",
     model_level=True,
-    description="Mishkin & Matas 2016, orthogonal init then per-layer unit output variance",
+    description="Mishkin & Matas 2016, orthogonal init then unit pre-activation variance per layer",
 )
 def _lsuv_rule(
     model,
@@ -511,7 +836,26 @@ def _lsuv_rule(
     max_iter: int = 10,
     pre_init: str = "orthogonal",
 ) -> None:
-    """Layer-sequential unit-variance init (see :func:`lsuv`)."""
+    """Layer-sequential unit-variance init: ``pre_init`` (orthogonal, gain 1 by default), then
+    each selected layer's weight rescaled, in forward order, ``W_L <- W_L / sqrt(Var(B_L))``
+    until its pre-activation output ``B_L`` on ``data`` has variance 1 (see :func:`lsuv`).
+
+    Args:
+        model, selected: the model and its selected ``(name, module)`` layers.
+        generator: randomness of ``pre_init``.
+        gain, activation: the gain of ``pre_init`` (default its paper's rule; it does not change
+            the result beyond rounding, since every layer is rescaled afterwards).
+        bias: the bias policy, applied before the rescaling.
+        data: a batch of inputs (required).
+        tol, max_iter: the paper's Tol_var (0.1) and T_max (10).
+        pre_init: the tensor rule applied first.
+
+    Returns:
+        None (the layers are set in place; :func:`lsuv` returns the variances).
+
+    References:
+        Mishkin & Matas, "All you need is a good init", ICLR 2016, Algorithm 1.
+    """
     if data is None:
         raise ValueError(
             "data=None is invalid: expected a batch of inputs (lsuv is data-dependent:"
@@ -554,9 +898,35 @@ def lsuv(
 
     The paper's Tol_var = 0.1 and T_max = 10 are the defaults. Biases are set by ``bias`` before
     step 2 (zero by default; with zero bias one rescaling already gives v = 1 exactly).
-    Implementation: forward hooks capture each layer's output (its first call, if a module is
-    called several times) and stop the forward pass there; the model runs in eval mode (no
-    dropout) under ``torch.no_grad`` and its train/eval flags are restored afterwards.
+
+    ``B_L`` is the layer's pre-activation. For an ``nn.Linear`` that is its output. A layer
+    whose output is already past its activation and random (a DropConnect layer,
+    :class:`smithing.nn.dropconnect.DropConnectLinear`, returns ``a(u)`` for sampled masks)
+    says so by defining ``preactivation(x)``, its deterministic pre-activation (DropConnect:
+    ``(1 - p)(W x + b)``, the masks off and the mean weights), and ``deterministic()``, a
+    context in which its forward is deterministic (DropConnect: ``a((1 - p)(W x + b))``);
+    ``B_L = preactivation(x)`` is then normalized, and every forward pass of the algorithm runs
+    inside every such layer's ``deterministic()`` context, so no mask or sample is drawn.
+
+    Implementation: forward hooks capture each layer's pre-activation (its first call, if a
+    module is called several times) and stop the forward pass there; the model runs in eval
+    mode (no dropout) under ``torch.no_grad`` and its train/eval flags are restored afterwards.
+
+    Args:
+        model: the network.
+        data: a batch of at least 2 inputs.
+        generator: randomness of ``pre_init``.
+        layers: the layers to initialize (module types or a predicate, as :func:`apply`).
+        bias: the bias policy (as :func:`apply`), applied before the rescaling.
+        tol: the tolerance on ``|Var(B_L) - 1|`` (the paper's Tol_var).
+        max_iter: the most rescalings per layer (the paper's T_max).
+        pre_init: the tensor rule applied first (orthogonal, gain 1).
+
+    Returns:
+        ``{layer name: Var(B_L)}`` after the last rescaling, in forward order.
+
+    References:
+        Mishkin & Matas, "All you need is a good init", ICLR 2016, Algorithm 1.
     """
     _check_bias(bias)
     return _lsuv(
@@ -590,11 +960,12 @@ def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_
     state = {"target": None, "out": None, "order": []}
 
     def make_hook(layer_name):
-        def hook(_module, _inputs, output):
+        def hook(module, inputs, output):
             if layer_name not in state["order"]:
                 state["order"].append(layer_name)
             if state["target"] == layer_name:
-                state["out"] = output
+                pre = getattr(module, "preactivation", None)  # output past its activation
+                state["out"] = output if pre is None else pre(inputs[0])  # B_L
                 raise _StopForward
 
         return hook
@@ -603,7 +974,7 @@ def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_
     modules = dict(selected)
     variances: dict[str, float] = {}
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _deterministic(model):
             model(data)  # records the forward order of the selected layers
             missing = [n for n, _ in selected if n not in state["order"]]
             if missing:
@@ -684,6 +1055,23 @@ def _pretrained(
     layers is allowed (a pretrained stack covers the hidden layers; the output layer is new):
     the remaining layers are initialized with the rule ``rest`` (e.g. ``"glorot_uniform"``)
     or, with ``rest=None``, left as they are. A pair whose ``b`` is None gets the ``bias`` policy.
+
+    Args:
+        model, selected: the model and its selected ``(name, module)`` layers.
+        generator: passed to a callable or registered source, and to ``rest``.
+        gain, activation: the gain of ``rest`` (default its paper's rule).
+        bias: the bias policy for pairs without ``b`` and for the ``rest`` layers.
+        source: a registered source name, a callable or ``(W, b)`` pairs.
+        rest: the tensor rule for layers the source does not cover, or None.
+        params: passed to a callable or registered source.
+
+    Returns:
+        None (the layers are set in place).
+
+    References:
+        Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets", Neural
+        Computation 2006; Vincent, Larochelle, Lajoie, Bengio & Manzagol, "Stacked denoising
+        autoencoders", JMLR 2010 (greedy pretraining, then supervised fine-tuning).
     """
     if source is None:
         raise ValueError(
@@ -757,6 +1145,7 @@ def _pretrained(
 
 
 __all__ = [
+    "ALIASES",
     "INITIALIZERS",
     "PRETRAINED",
     "Initializer",

@@ -1,9 +1,10 @@
-"""``smithing list``: every registry (datasets, studies, initializers, optimizers, ...)."""
+"""``smithing list``: every registry (datasets, studies, initializers with their torch / Keras
+aliases, optimizers, pruning methods, ...)."""
 
 from __future__ import annotations
 
 NAME = "list"
-HELP = "list datasets, studies and every registry"
+HELP = "list datasets, studies and every registry (with aliases)"
 
 
 def add_arguments(p) -> None:

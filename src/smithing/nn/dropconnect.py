@@ -24,6 +24,12 @@ average is taken *after* it:
 * ``"mean"``: ``a(mu)``, the cheaper approximation; ``mu = E[u]`` exactly. For a linear
   activation both are exact; for a nonlinear one ``a(E[u]) != E[a(u)]``.
 
+Deterministic pass (:meth:`DropConnectLinear.deterministic`, used by LSUV): inside the context
+the layer has its masks off and its mean weights, ``u = mu = E_M[u] = (1 - p)(W v + b)``
+(:meth:`DropConnectLinear.preactivation`), and returns ``a(mu)`` in both train and eval mode
+(no random draw). Data-dependent initializers normalize ``mu``, the layer's pre-activation,
+rather than the sampled output ``a(u)``.
+
 Memory: per-example masks cost ``batch * out * (in + 1)`` elements (plus as many for the masked
 weights); the batch is processed in chunks of at most ``max_mask_elements`` mask entries.
 ``per_example=False`` draws one mask per forward call (cheap; not the paper's scheme).
@@ -33,7 +39,9 @@ Random draws use ``torch.rand_like`` / ``torch.randn_like`` so the layer works u
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -142,6 +150,7 @@ class DropConnectLinear(nn.Module):
         self.drop_bias = drop_bias
         self.per_example = per_example
         self.max_mask_elements = max_mask_elements
+        self._deterministic = False  # inside deterministic(): a(E[u]), no masks, no samples
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self.reset_parameters()
@@ -164,6 +173,30 @@ class DropConnectLinear(nn.Module):
         if self.bias is not None and self.drop_bias:
             bias_mask = (torch.rand_like(like[..., 0]) < self.keep).to(like.dtype)  # m_b
         return mask, bias_mask
+
+    def preactivation(self, x: Tensor) -> Tensor:
+        """The layer's deterministic pre-activation ``mu = E_M[u] = (1 - p)(W x + b)`` for
+        ``x`` of shape ``(..., in)``: the masks off and the mean weights ``E[M * W] = (1 - p) W``
+        (Wan et al. 2013, Sec. 3; without ``drop_bias`` the bias is added unscaled). The
+        pre-activation LSUV normalizes (the layer's forward returns ``a(u)``, after the
+        activation). Shape ``(..., out)``.
+        """
+        keep = self.keep
+        u = keep * nn.functional.linear(x, self.weight)  # (..., out), (1-p) W x
+        if self.bias is not None:
+            u = u + (keep * self.bias if self.drop_bias else self.bias)  # + (1-p) b, or + b
+        return u
+
+    @contextlib.contextmanager
+    def deterministic(self) -> Iterator[DropConnectLinear]:
+        """A context in which ``forward`` returns ``a(preactivation(x))`` in train and eval mode
+        alike: no mask and no inference sample is drawn (LSUV's forward passes)."""
+        previous = self._deterministic
+        self._deterministic = True
+        try:
+            yield self
+        finally:
+            self._deterministic = previous
 
     def preactivation_train(self, v: Tensor) -> Tensor:
         """One draw of ``u = (M * W) v + m_b * b`` for ``v`` of shape ``(batch, in)``."""
@@ -199,7 +232,9 @@ class DropConnectLinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
         v = x.reshape(-1, self.in_features)  # (batch, in)
-        if self.training:
+        if self._deterministic:
+            r = self.act(self.preactivation(v))  # a(E[u]): masks off, mean weights
+        elif self.training:
             r = self.act(self.preactivation_train(v))
         else:
             r = self.forward_inference(v)

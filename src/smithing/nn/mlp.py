@@ -41,7 +41,8 @@ class DropConnectHidden(DropConnectLinear, _LinearShell):
     ``nn.Linear`` base only makes ``isinstance(m, nn.Linear)`` true, so code that selects layers by
     that type (``MLP.linears``, :func:`smithing.init.apply`, gradient diagnostics) treats it like
     the ``nn.Linear`` it replaces. Unlike a plain ``nn.Linear`` its output is ``a(u)``, after the
-    activation.
+    activation; its pre-activation is ``preactivation(x)`` (the mean over masks), which LSUV
+    normalizes.
     """
 
 

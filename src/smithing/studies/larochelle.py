@@ -135,7 +135,7 @@ def run(config: dict, seed: int, device: str, *_, checkpoint=None) -> RunResult:
         if config["model"] == "MLP":  # the Theano tutorials' init U(+-4 sqrt(6/(in+out)))
             model = MLP(sizes[0], sizes[1:], data.n_outputs, "sigmoid")
             g = torch.Generator().manual_seed(int(seed))
-            init.apply(model, "glorot_uniform", gain="theano", generator=g)
+            init.apply(model, "glorot_uniform", gain=4.0, generator=g)
         else:
             kind = "dbn" if config["model"].startswith("DBN") else "sda"
             g = torch.Generator(device=x.device).manual_seed(int(seed))

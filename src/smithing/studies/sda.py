@@ -14,7 +14,7 @@ ensemble: ``SdA-3`` uses the ``pretrained`` initializer with the ``"sda"`` sourc
 pretrains its own stack, see :mod:`smithing.experiment.pretrained`; the output layer keeps
 PyTorch's default init); ``no pretraining`` uses the Theano tutorials' random init,
 ``U(+-4 sqrt(6 / (fan_in + fan_out)))`` for sigmoid layers (``glorot_uniform`` with
-``gain="theano"``, output layer included). Fine-tuning: SGD, early stopping on the validation
+``gain=4``, output layer included). Fine-tuning: SGD, early stopping on the validation
 error with the best weights restored (the tutorial reports the test error at its best
 validation score).
 
@@ -73,7 +73,7 @@ def variants(scale: str) -> list[Variant]:
         ),
         Variant(
             "no pretraining",
-            {**base, "init": "glorot_uniform", "init_options": {"gain": "theano"}},
+            {**base, "init": "glorot_uniform", "init_options": {"gain": 4.0}},
         ),
     ]
 

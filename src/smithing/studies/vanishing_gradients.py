@@ -93,7 +93,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     ),
     "sigmoid-glorot-x4": (
         "sigmoid, Glorot ×4",
-        {"activation": "sigmoid", "init": "glorot_uniform", "init_options": {"gain": "theano"}},
+        {"activation": "sigmoid", "init": "glorot_uniform", "init_options": {"gain": 4.0}},
     ),
     "tanh-glorot": (
         "tanh, Glorot",
