@@ -68,7 +68,7 @@ BASE = {
     },
     "paper": {
         "hidden": 1500,
-        "lr": 0.01,
+        "lr": 0.05,  # the recalled learning rate of the discriminative and hybrid models (U)
         "momentum": 0.9,
         "epochs": 30,
         "batch_size": 20,
@@ -450,6 +450,8 @@ Larochelle & Bengio, "Classification using discriminative restricted Boltzmann m
 | ClassRBM, hybrid training | 1.28 |
 | sparse hybrid ClassRBM | 1.16 |
 | RBM features + neural net | 1.41 |
+
+Paper scale, as we recall Larochelle & Bengio's Table 1 (unverified: the experiments section could not be read here): generative training with 6000 hidden units and learning rate 0.005; discriminative with 500 hidden units and learning rate 0.05; hybrid with 1500 hidden units, learning rate 0.05 and alpha chosen on validation (0.01 in their table). MNIST 50k / 10k / 10k; the epoch with the lowest validation error is kept (early stopping on validation). Departures: momentum 0.9 (the paper's use of momentum is not known to us); at most 30 epochs at batch 20; the generative gradient is CD-1; a run of only some variants (e.g. `--variants 'hybrid a=0.01'`) does not choose alpha on validation, and says so.
 
 Semi-supervised results (MNIST with 100 / 600 / 1000 / 3000 labels) are in Larochelle, Mandel, Pascanu & Bengio, "Learning algorithms for the classification restricted Boltzmann machine", JMLR 13, 2012; we have not read the numbers from the paper, so none are quoted here.
 The deep hybrid model follows Ororbia, Giles & Reitter, "Online semi-supervised learning with deep hybrid Boltzmann machines and denoising autoencoders", arXiv 1511.06964 (2015), simplified: local per-layer hybrid objectives, label-free mean codes between layers, top-layer prediction (see smithing.pretrain.hybrid).
