@@ -26,7 +26,7 @@ the per-member weight (so ``dim=1`` and ``dim=-1`` both mean ``in``), and ``c`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -77,10 +77,15 @@ def max_norm_(w: Tensor, c: Strength, *, dim: int = -1, members_axis: bool = Fal
 class MaxNorm:
     """Max-norm constraint on a model's weight matrices, applied after every optimizer step.
 
-    ``MaxNorm(c=3.0).apply_after_step(model.named_parameters())`` projects every weight matrix
-    (biases excluded unless ``include_biases``; names in ``exclude`` skipped, same rules as
+    ``MaxNorm(c=3.0).apply_after_step(model)`` projects every weight matrix (biases excluded
+    unless ``include_biases``; names in ``exclude`` skipped, same rules as
     :class:`smithing.regularize.Penalty`). ``only`` restricts it to the named parameters (e.g.
     the hidden layers). ``c`` may be ``(members,)`` with ``members_axis``.
+
+    A regularizer of the trainers' protocol (:mod:`smithing.regularize.protocol`):
+    ``fit(model, data, regularizer=MaxNorm(c=3.0))`` calls :meth:`after_step` after every
+    optimizer step; ``fit_ensemble`` takes ``MaxNorm(c=torch.tensor([...]))``, one radius per
+    member (:meth:`for_members`).
     """
 
     c: Strength = 3.0
@@ -113,5 +118,22 @@ class MaxNorm:
         return chosen
 
     def apply_after_step(self, named_params: NamedParams) -> None:
+        """Project every chosen weight onto its ball (``params``: a module, dict or pairs)."""
         for _, w in self.params(named_params):
             max_norm_(w, self.c, dim=self.dim, members_axis=self.members_axis)
+
+    def after_step(self, params: NamedParams, lr: Strength | None = None) -> None:
+        """The protocol's hook after ``optimizer.step()`` (``lr`` is not used)."""
+        self.apply_after_step(params)
+
+    def for_members(self, n: int) -> MaxNorm:
+        """This constraint on stacked ``(members, ...)`` weights of ``n`` members
+        (``members_axis=True``; a tensor ``c`` has one radius per member or one for all)."""
+        if isinstance(self.c, Tensor):
+            check(
+                self.c.numel() == 1 or tuple(self.c.shape) == (n,),
+                "c",
+                tuple(self.c.shape),
+                f"a float or a tensor of shape ({n},), one radius per member",
+            )
+        return self if self.members_axis else replace(self, members_axis=True)

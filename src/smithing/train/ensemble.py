@@ -8,7 +8,7 @@ keeps its own
 * data order (the same per-seed ``randperm`` sequence :func:`smithing.train.fit` uses),
 * initialization (its model is built before stacking),
 * dropout masks (``vmap(..., randomness="different")``),
-* learning rate and schedule, penalty strengths, max-norm radius,
+* learning rate and schedule, regularizer strengths (penalties, max-norm radius, masks),
 * early-stopping state, best weights and divergence status.
 
 Members never interact: the loss is the sum of the members' losses, so each member's gradient
@@ -40,6 +40,7 @@ from torch.nn import functional as F
 
 from smithing._registry import check
 from smithing.data.base import Dataset, Split
+from smithing.regularize.protocol import as_regularizer, for_members, hook, parts
 from smithing.train.callbacks import EarlyStopping
 from smithing.train.checkpoint import (
     Checkpointer,
@@ -54,16 +55,19 @@ from smithing.train.history import History
 
 @dataclass
 class MemberHooks:
-    """Optional per-member regularization for the stacked parameters.
+    """A regularizer of the protocol (:mod:`smithing.regularize.protocol`) made of functions
+    on the stacked parameters.
 
     ``penalty(params) -> Tensor (members,)`` is added to each member's loss;
-    ``after_step(params, lrs)`` runs after each optimizer step (max-norm, proximal L1, ...),
-    where ``params`` maps names to stacked tensors ``(members, ...)`` and ``lrs`` is the
-    ``(members,)`` tensor of current learning rates.
+    ``before_step(params, lrs)`` runs before and ``after_step(params, lrs)`` after each
+    optimizer step, where ``params`` maps names to stacked tensors ``(members, ...)`` and
+    ``lrs`` is the ``(members,)`` tensor of current learning rates (0 for a frozen member).
+    Unset hooks are skipped.
     """
 
     penalty: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
     after_step: Callable[[dict[str, torch.Tensor], torch.Tensor], None] | None = None
+    before_step: Callable[[dict[str, torch.Tensor], torch.Tensor], None] | None = None
 
 
 class StackedModel:
@@ -176,6 +180,7 @@ def fit_ensemble(
     schedule: str | None = None,
     schedule_options: dict | None = None,
     early_stopping: Callable[[], EarlyStopping] | None = None,
+    regularizer: object | None = None,
     hooks: MemberHooks | None = None,
     eval_train: bool = False,
     progress: Callable[[int, list[dict]], None] | None = None,
@@ -189,6 +194,14 @@ def fit_ensemble(
     ``lrs[m]`` is its learning rate (times the schedule's factor each epoch);
     ``early_stopping`` is a factory called once per member. At the end each original module in
     ``models`` holds its member's final (or best, when restored) parameters.
+
+    ``regularizer``: a regularizer of the protocol of :mod:`smithing.regularize.protocol`, or a
+    list of them, acting on the stacked parameters (a dict ``name -> (members, ...)``) with the
+    ``(members,)`` learning rates; ``for_members(len(models))`` is called first when the object
+    has it, so :class:`~smithing.regularize.Penalty`, :class:`~smithing.regularize.MaxNorm` and
+    :class:`~smithing.regularize.PruneMask` take one strength for all members or a
+    ``(members,)`` tensor, one per member. ``hooks`` (a :class:`MemberHooks`) is the older
+    name of the same thing; when both are given, ``hooks`` runs after ``regularizer``.
 
     ``checkpoint`` (a :class:`~smithing.train.checkpoint.Checkpointer` or a path) makes the run
     resumable as in :func:`~smithing.train.fit`: the checkpoint holds the stacked parameters and
@@ -244,8 +257,12 @@ def fit_ensemble(
     x, y = data.train.x, data.train.y
     n = x.shape[0]
     t0 = time.perf_counter()
-    penalty = hooks.penalty if hooks else None
-    after_step = hooks.after_step if hooks else None
+    given = [r for r in (regularizer, hooks) if r is not None]
+    reg = as_regularizer(given[0] if len(given) == 1 else given)
+    reg = None if reg is None else for_members(reg, M)
+    penalty, before_step = hook(reg, "penalty"), hook(reg, "before_step")
+    after_step = hook(reg, "after_step")
+    stateful = [o for o in parts(reg) if hasattr(o, "load_state_dict")]
 
     ckpt = as_checkpointer(checkpoint)
     signature = {
@@ -262,6 +279,8 @@ def fit_ensemble(
         "early_stopping": early_stopping is not None,
         "parameters": [[k, list(v.shape)] for k, v in stacked.params.items()],
     }
+    if stateful:
+        signature["stateful"] = [type(o).__name__ for o in stateful]
     first_epoch, resume, finished, elapsed = 1, None, False, 0.0
     epoch_gens: list[torch.Tensor] | None = None  # the generators at the epoch's start
 
@@ -283,6 +302,7 @@ def fit_ensemble(
             "best": best,
             "has_best": list(has_best),
             "histories": [h.state_dict() for h in hists],
+            "stateful": [o.state_dict() for o in stateful],
         }
 
     state = None if ckpt is None else ckpt.load()
@@ -307,6 +327,8 @@ def fit_ensemble(
         has_best[:] = state["has_best"]
         for h, hs in zip(hists, state["histories"]):
             h.load_state_dict(hs)
+        for o, os_ in zip(stateful, state.get("stateful", [])):
+            o.load_state_dict(os_)
         first_epoch, resume = state["epoch"], state["position"]
         finished, elapsed = state["finished"], state["elapsed"]
         set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
@@ -326,6 +348,7 @@ def fit_ensemble(
             cur = base_lrs * factor  # (M,)
             eff = torch.where(active, cur, torch.zeros_like(cur))  # frozen members: lr 0
             lr_views = [eff.view(M, *([1] * (p.dim() - 1))) for p in params]
+            hook_lrs = torch.where(active, cur, 0.0)  # (M,) what the regularizer's steps use
             active_views = [active.view(M, *([1] * (p.dim() - 1))) for p in params]
             all_active = all(active_l)
             begin = 0
@@ -354,6 +377,8 @@ def fit_ensemble(
                 opt.zero_grad(set_to_none=True)
                 torch.where(active, total, torch.zeros_like(total)).sum().backward()
                 with torch.no_grad():
+                    if before_step is not None:
+                        before_step(stacked.params, hook_lrs)  # e.g. decoupled decay
                     torch._foreach_copy_(old, params)  # p_old
                     opt.step()  # at lr = 1: p_after = p_old - u
                     # per-member lr: p = p_old + lr_m * (p_after - p_old); frozen members keep
@@ -365,7 +390,7 @@ def fit_ensemble(
                         for p, o, a in zip(params, old, active_views):
                             p.copy_(torch.where(a, p, o))
                     if after_step is not None:
-                        after_step(stacked.params, torch.where(active, cur, 0.0))
+                        after_step(stacked.params, hook_lrs)
                 loss_sum += losses.detach().double() * idx.shape[1]
                 if (
                     ckpt is not None

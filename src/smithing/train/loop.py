@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from smithing._registry import check
 from smithing.data.base import Dataset, Split
+from smithing.regularize.protocol import as_regularizer, hook, parts
 from smithing.train.callbacks import EarlyStopping
 from smithing.train.checkpoint import (
     Checkpointer,
@@ -122,9 +123,12 @@ def fit(
             :func:`seed_everything`).
         early_stopping: an :class:`EarlyStopping`; its best weights are restored at the end
             whatever ended training when ``restore_best_weights`` is set.
-        regularizer: an object with ``penalty(model) -> Tensor`` added to the loss and/or
-            ``after_step(model, lr)`` applied after each optimizer step (penalties, max-norm,
-            proximal L1, pruning masks from :mod:`smithing.regularize`).
+        regularizer: a regularizer of the protocol of :mod:`smithing.regularize.protocol`
+            (``penalty(model)`` added to the loss, ``before_step(model, lr)`` before and
+            ``after_step(model, lr)`` after each optimizer step, each optional), or a list of
+            them: :class:`~smithing.regularize.Penalty` (L2, L1, elastic net, decoupled weight
+            decay, proximal L1), :class:`~smithing.regularize.MaxNorm`,
+            :class:`~smithing.regularize.PruneMask`, an RNN's constraints, your own.
         clip_norm: clip the global gradient norm to this value (non-finite gradients are
             reported, see :mod:`smithing.train.clipping`).
         callbacks: ``cb(epoch, record, model)`` after each epoch; returning True stops.
@@ -169,8 +173,9 @@ def fit(
         sched = _optim.make_schedule(schedule, opt, epochs=epochs, **(schedule_options or {}))
     if early_stopping is not None:
         early_stopping.reset()
-    penalty = getattr(regularizer, "penalty", None)
-    after_step = getattr(regularizer, "after_step", None)
+    reg = as_regularizer(regularizer)
+    penalty, before_step = hook(reg, "penalty"), hook(reg, "before_step")
+    after_step = hook(reg, "after_step")
 
     x, y = data.train.x, data.train.y
     n = x.shape[0]
@@ -190,7 +195,7 @@ def fit(
         "schedule_options": repr(schedule_options or {}),
         "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
     }
-    stateful = [o for o in (regularizer, *callbacks) if hasattr(o, "load_state_dict")]
+    stateful = [o for o in (*parts(reg), *callbacks) if hasattr(o, "load_state_dict")]
     signature["stateful"] = [type(o).__name__ for o in stateful]
     first_epoch, resume, finished, elapsed = 1, None, False, 0.0
 
@@ -255,9 +260,14 @@ def fit(
                 total.backward()
                 if clip_norm is not None:
                     _clip(model, clip_norm)
+                step_lr = opt.param_groups[0]["lr"]
+                if before_step is not None:
+                    with torch.no_grad():
+                        before_step(model, step_lr)
                 opt.step()
                 if after_step is not None:
-                    after_step(model, opt.param_groups[0]["lr"])
+                    with torch.no_grad():
+                        after_step(model, step_lr)
                 loss_sum += batch_loss.detach().double() * xb.shape[0]
                 if (
                     ckpt is not None
