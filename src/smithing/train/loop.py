@@ -131,7 +131,6 @@ def fit(
             :class:`~smithing.regularize.PruneMask`, an RNN's constraints, your own.
         clip_norm: clip the global gradient norm to this value (non-finite gradients are
             reported, see :mod:`smithing.train.clipping`).
-        callbacks: ``cb(epoch, record, model)`` after each epoch; returning True stops.
         eval_train: also measure train loss/error in eval mode every epoch (one extra pass).
         progress: ``progress(epoch, record)`` after each epoch (the CLI's progress bar).
         final_eval: measure train/valid/test metrics at the end into ``History.final`` (one
@@ -147,9 +146,16 @@ def fit(
             A resumed run ends with the same parameters and metrics, bitwise on CPU, as the
             run uninterrupted (wall times aside). None (the default): no checkpoints.
 
+        callbacks: ``cb(epoch, record, model)`` after each epoch (after early stopping);
+            returning True stops training (``stop_reason="callback"``; ``"patience"`` is early
+            stopping's).
+
     Returns:
-        a :class:`History`. A loss that becomes NaN/inf ends the run with
-        ``status="diverged"`` and a message; it never raises.
+        a :class:`History`. A loss that becomes NaN/inf, or a training step that raises a
+        ``RuntimeError`` / ``FloatingPointError`` while the loss, a gradient or a parameter is
+        NaN/inf (an optimizer or a constraint refusing non-finite numbers, an SVD of an
+        overflowed weight), ends the run with ``status="diverged"`` and a message; it never
+        raises for that. (An error with every number finite is a bug and propagates.)
     """
     check(isinstance(epochs, int) and epochs > 0, "epochs", epochs, "a positive int")
     check(
@@ -250,24 +256,37 @@ def fit(
             else:  # a mid-epoch checkpoint: the same order, from the next batch on
                 perm, loss_sum = resume["perm"].to(device), resume["loss_sum"].to(device)
                 cur_lr, begin, resume = resume["lr"], resume["batch"], None
+            crash = None  # a step that raised on non-finite numbers: the run diverged
             for i in range(begin, n, batch_size):
                 idx = perm[i : i + batch_size]
                 xb, yb = x[idx], y[idx]
-                out = model(xb)
-                batch_loss = loss_fn(out, yb)
-                total = batch_loss if penalty is None else batch_loss + penalty(model)
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                if clip_norm is not None:
-                    _clip(model, clip_norm)
-                step_lr = opt.param_groups[0]["lr"]
-                if before_step is not None:
-                    with torch.no_grad():
-                        before_step(model, step_lr)
-                opt.step()
-                if after_step is not None:
-                    with torch.no_grad():
-                        after_step(model, step_lr)
+                batch_loss = None
+                try:
+                    out = model(xb)
+                    batch_loss = loss_fn(out, yb)
+                    total = batch_loss if penalty is None else batch_loss + penalty(model)
+                    opt.zero_grad(set_to_none=True)
+                    total.backward()
+                    if clip_norm is not None:
+                        _clip(model, clip_norm)
+                    step_lr = opt.param_groups[0]["lr"]
+                    if before_step is not None:
+                        with torch.no_grad():
+                            before_step(model, step_lr)
+                    opt.step()
+                    if after_step is not None:
+                        with torch.no_grad():
+                            after_step(model, step_lr)
+                except (RuntimeError, FloatingPointError) as err:
+                    why = nonfinite_state(model, batch_loss)
+                    if why is None:
+                        raise  # not an overflow: a bug to see, not a divergence to report
+                    crash = (
+                        f"the training step raised {type(err).__name__} "
+                        f"({_first_line(err)}) in epoch {epoch}, batch {i // batch_size + 1}: "
+                        f"{why}"
+                    )
+                    break
                 loss_sum += batch_loss.detach().double() * xb.shape[0]
                 if (
                     ckpt is not None
@@ -276,11 +295,11 @@ def fit(
                 ):
                     pos = {"perm": perm, "batch": i + batch_size, "loss_sum": loss_sum}
                     ckpt.save(snapshot(epoch, pos | {"lr": cur_lr}))
-            train_loss = (loss_sum / n).item()
+            train_loss = math.nan if crash is not None else (loss_sum / n).item()
             rec = {"epoch": epoch, "train_loss": train_loss, "lr": cur_lr}
             if not math.isfinite(train_loss):
                 hist.status, hist.stop_reason = "diverged", "diverged"
-                hist.message = f"training loss became {train_loss} in epoch {epoch}"
+                hist.message = crash or f"training loss became {train_loss} in epoch {epoch}"
                 rec["seconds"] = time.perf_counter() - t0
                 hist.epochs.append(rec)
                 break
@@ -297,15 +316,15 @@ def fit(
                 hist.status, hist.stop_reason = "diverged", "diverged"
                 hist.message = f"validation loss became {rec['valid_loss']} in epoch {epoch}"
                 break
-            stop = False
+            patience_stop = callback_stop = False
             if early_stopping is not None:
-                improved, stop = early_stopping.update(epoch, rec[early_stopping.monitor])
+                improved, patience_stop = early_stopping.update(epoch, rec[early_stopping.monitor])
                 if improved and early_stopping.restore_best_weights:
                     best_state = copy.deepcopy(model.state_dict())
             for cb in callbacks:
-                stop = bool(cb(epoch, rec, model)) or stop
-            if stop:
-                hist.stop_reason = "patience"
+                callback_stop = bool(cb(epoch, rec, model)) or callback_stop
+            if patience_stop or callback_stop:
+                hist.stop_reason = "patience" if patience_stop else "callback"
                 break
             if sched is not None:
                 sched.step()
@@ -328,6 +347,25 @@ def fit(
         model, data, loss_fn, usable=hist.status == "done" or best_state is not None
     )
     return hist
+
+
+def nonfinite_state(model: nn.Module, loss: torch.Tensor | None = None) -> str | None:
+    """What is NaN/inf in a training step (the loss, gradients, parameters), or None."""
+    if loss is not None and not bool(torch.isfinite(loss.detach()).all()):
+        return f"the loss is {float(loss.detach().reshape(-1)[0])}"
+    named = list(model.named_parameters())
+    grads = [n for n, p in named if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+    if grads:
+        return f"non-finite gradient in {', '.join(grads)}"
+    params = [n for n, p in named if not bool(torch.isfinite(p.detach()).all())]
+    if params:
+        return f"non-finite parameters in {', '.join(params)}"
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def final_metrics(model: nn.Module, data: Dataset, loss_fn: Loss, usable: bool = True) -> dict:
