@@ -12,16 +12,21 @@ keeps its own
 * early-stopping state, best weights and divergence status.
 
 Members never interact: the loss is the sum of the members' losses, so each member's gradient
-is its own loss's gradient; a member whose loss becomes NaN/inf is frozen (its parameters keep
-their last value and it is reported ``diverged``) while the others train on.
+is its own loss's gradient; a member whose loss becomes NaN/inf, or whose NaN/inf makes a step
+raise, is frozen (its parameters keep their last value, with any NaN/inf entry set to 0, and it
+is reported ``diverged``) while the others train on.
 
 **Per-member learning rates with any torch.optim optimizer.** Every optimizer the project
 registers changes a parameter by ``-lr * u`` where ``u`` depends on the gradients and the
 optimizer state but not on ``lr`` (SGD, momentum, Nesterov, AdaGrad, RMSprop, Adam, AdaDelta,
-and AdamW whose decoupled decay ``-lr * wd * p`` is also linear in ``lr``). So the optimizer
-runs once over the stacked tensors at ``lr = 1`` and each member's update is rescaled:
-``p_m <- p_m_old + lr_m * (p_m_after - p_m_old)``. The result equals training that member alone
-up to float reassociation (tested).
+and AdamW whose decoupled decay ``-lr * wd * p`` is also linear in ``lr``;
+:func:`smithing.optim.lr_scales_update`). So the optimizer runs once over the stacked tensors at
+``lr_ref = max(1, max_m lr_m)`` and each member's update is rescaled:
+``p_m <- p_m_old + (lr_m / lr_ref) * (p_m_after - p_m_old)``. The factor never exceeds 1, so the
+rounding error of ``p_m_after - p_m_old`` (about ``eps * |p_m_old|``) is never multiplied up:
+the result equals training that member alone up to float reassociation (tested for rates from
+0.05 to 10). An optimizer not linear in ``lr`` gets one rate for all members (a ``ValueError``
+otherwise) and runs at it, without rescaling.
 """
 
 from __future__ import annotations

@@ -131,6 +131,9 @@ def fit(
             :class:`~smithing.regularize.PruneMask`, an RNN's constraints, your own.
         clip_norm: clip the global gradient norm to this value (non-finite gradients are
             reported, see :mod:`smithing.train.clipping`).
+        callbacks: ``cb(epoch, record, model)`` after each epoch (after early stopping);
+            returning True stops training (``stop_reason="callback"``; ``"patience"`` is early
+            stopping's).
         eval_train: also measure train loss/error in eval mode every epoch (one extra pass).
         progress: ``progress(epoch, record)`` after each epoch (the CLI's progress bar).
         final_eval: measure train/valid/test metrics at the end into ``History.final`` (one
@@ -141,14 +144,11 @@ def fit(
             if asked, mid-epoch. It holds the parameters and buffers, optimizer and schedule
             state, the data-order generator, the global torch / Python / NumPy generators
             (dropout), the early-stopping state and best weights, the History so far, the
-            ``state_dict()`` of a ``regularizer`` or callback that has ``load_state_dict``, and
-            the position in the epoch (its permutation, the next batch, the running loss sum).
+            ``state_dict()`` of each regularizer (of a list too) or callback that has
+            ``load_state_dict``, and the position in the epoch (its permutation, the next
+            batch, the running loss sum).
             A resumed run ends with the same parameters and metrics, bitwise on CPU, as the
             run uninterrupted (wall times aside). None (the default): no checkpoints.
-
-        callbacks: ``cb(epoch, record, model)`` after each epoch (after early stopping);
-            returning True stops training (``stop_reason="callback"``; ``"patience"`` is early
-            stopping's).
 
     Returns:
         a :class:`History`. A loss that becomes NaN/inf, or a training step that raises a
