@@ -176,7 +176,7 @@ def test_loss_clip_norm_and_callbacks_equal_separate_fits(digits):
     loss = functools.partial(F.cross_entropy, label_smoothing=0.1)
 
     def cb(epoch, rec, model):  # sees the member's current weights; stops the fastest one
-        rec["w_norm"] = float(model.net[1].weight.norm())
+        rec["w_norm"] = float(model.net[1].weight.detach().norm())
         return epoch == 2 and rec["lr"] > 0.15
 
     kw = dict(epochs=4, optimizer="momentum", loss=loss, callbacks=[cb])
