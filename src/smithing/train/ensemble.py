@@ -118,7 +118,8 @@ class StackedModel:
 
     @torch.no_grad()
     def write_back(self, models: Sequence[nn.Module]) -> None:
-        """Copy each member's parameters into its original module."""
+        """Copy each member's parameters and buffers (e.g. BatchNorm running statistics) into
+        its original module."""
         for m, model in enumerate(models):
             model.load_state_dict(self.member_state(m), strict=False)
 
