@@ -13,9 +13,11 @@ function, for the ensemble runner's per-member learning rates.
 
 Per-member learning rates (``lr_scales_update``): for every optimizer here one step changes the
 parameters by ``-lr * u(state, dx)`` and the new state does not depend on ``lr``. So an ensemble can
-run one optimizer over stacked parameters at ``lr = 1`` and give member ``m`` its own rate by
-``p_new = p_old + lr_m * f_t * (p_after - p_old)`` (``f_t = schedule_factor(...)``); this equals
-PyTorch run with ``lr_m * f_t`` exactly (tests/test_optim.py checks it for each optimizer).
+run one optimizer over stacked parameters at a reference rate ``lr_ref`` and give member ``m`` its
+own rate by ``p_new = p_old + (lr_m * f_t / lr_ref) * (p_after - p_old)``
+(``f_t = schedule_factor(...)``); this equals PyTorch run with ``lr_m * f_t`` up to rounding
+(tests/test_optim.py checks it for each optimizer at ``lr_ref = 1``; ``fit_ensemble`` takes
+``lr_ref = max(1, max_m lr_m * f_t)`` so that no factor exceeds 1).
 """
 
 from __future__ import annotations
@@ -394,9 +396,11 @@ def lr_scales_update(name: str) -> bool:
     True for every registered optimizer and every option it exposes (including AdaGrad's
     ``lr_decay``, a factor ``1 / (1 + (t - 1) * lr_decay)`` on ``lr``, and AdamW's decoupled decay
     ``-lr * weight_decay * x``). The ensemble runner relies on it: it runs one optimizer over
-    stacked members at ``lr = 1`` and sets ``p_new = p_old + lr_m * (p_after - p_old)`` for
-    member ``m``, which equals stepping member ``m`` with ``lr = lr_m`` (also with a schedule,
-    ``lr_m * schedule_factor(...)``, since PyTorch applies the current ``lr`` at step time).
+    stacked members at ``lr_ref = max(1, max_m lr_m)`` and sets
+    ``p_new = p_old + (lr_m / lr_ref) * (p_after - p_old)`` for member ``m``, which equals
+    stepping member ``m`` with ``lr = lr_m`` (also with a schedule, ``lr_m * schedule_factor(...)``,
+    since PyTorch applies the current ``lr`` at step time); ``fit_ensemble`` refuses different
+    per-member rates for an optimizer for which this is False.
     Stacking is exact because all these optimizers act coordinate by coordinate (no norms across
     a tensor); the scaled update agrees with the direct one up to rounding, not bitwise. An
     optimizer registered later without an entry here is reported as False.

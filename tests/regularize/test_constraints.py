@@ -68,3 +68,60 @@ def test_zero_rows_stay_zero_and_validation():
         max_norm_(torch.ones(3), 1.0)
     with pytest.raises(ValueError, match=r"c=-1 is invalid"):
         MaxNorm(c=-1)
+
+
+def _transcribed_max_norm(w, c):
+    """Srivastava et al. 2014, Sec. 5.1, per unit j: w_j <- w_j min(1, c / ||w_j||), where w_j is
+    everything unit j receives (a row of a Linear weight, (in, kh, kw) of a Conv2d channel)."""
+    out = w.clone()
+    for j in range(w.shape[0]):
+        norm = torch.sqrt((w[j] ** 2).sum())
+        out[j] = w[j] * min(1.0, c / float(norm))
+    return out
+
+
+@pytest.mark.parametrize("layer", ["linear", "conv2d"])
+def test_each_units_whole_incoming_vector_is_constrained(layer):
+    g = torch.Generator().manual_seed(3)
+    shape = (5, 4) if layer == "linear" else (6, 3, 3, 3)  # (out, in) / (out, in, kh, kw)
+    w = torch.randn(shape, generator=g, dtype=D)
+    w[0] *= 0.01  # one unit inside the ball
+    expected = _transcribed_max_norm(w, 1.5)
+    assert torch.allclose(max_norm_(w.clone(), 1.5), expected, rtol=0, atol=1e-14)
+    assert torch.allclose(unit_norms(expected).flatten(), expected.flatten(1).norm(dim=1))
+    assert torch.allclose(expected, torch.renorm(w, 2, 0, 1.5), rtol=1e-6, atol=0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.Flatten(), nn.Linear(6 * 2 * 2, 5)).to(D)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=D))
+    conv_w, lin_w = model[0].weight.detach().clone(), model[2].weight.detach().clone()
+    MaxNorm(c=1.5).apply_after_step(model)
+    assert torch.allclose(model[0].weight, _transcribed_max_norm(conv_w, 1.5), rtol=0, atol=1e-14)
+    assert torch.allclose(model[2].weight, _transcribed_max_norm(lin_w, 1.5), rtol=0, atol=1e-14)
+    # stacked members: each member's channels on their own radius
+    stacked = torch.stack([conv_w, 2 * conv_w])  # (members, out, in, kh, kw)
+    c = torch.tensor([1.5, 0.5], dtype=D)
+    out = max_norm_(stacked.clone(), c, members_axis=True)
+    for m in range(2):
+        assert torch.allclose(out[m], _transcribed_max_norm(stacked[m], float(c[m])), atol=1e-14)
+
+
+def test_a_meaningless_axis_is_refused():
+    conv = torch.ones(6, 3, 3, 3)
+    # the norm must reduce over every axis but the one that indexes the units
+    with pytest.raises(ValueError, match=r"dim=-1 is invalid: expected .*every dimension but one"):
+        max_norm_(conv.clone(), 1.0, dim=-1)  # kernel rows only
+    with pytest.raises(ValueError, match=r"dim=\(1, 2\) is invalid"):
+        max_norm_(conv.clone(), 1.0, dim=(1, 2))
+    with pytest.raises(ValueError, match=r"dim=\(0, 1\) is invalid"):
+        max_norm_(torch.ones(3, 2), 1.0, dim=(0, 1))  # the whole matrix: no unit left
+    with pytest.raises(ValueError, match=r"dim=\(1, 1\) is invalid"):
+        max_norm_(torch.ones(3, 2), 1.0, dim=(1, 1))
+    for bad in (True, 1.0, "in"):
+        with pytest.raises(ValueError, match=r"dim=.* is invalid: expected None, an int"):
+            MaxNorm(c=1.0, dim=bad)
+    # the transposed (Keras) layout (in, out) is one axis, so it is allowed: reduce over dim 0
+    w = torch.tensor([[3.0, 0.3], [4.0, 0.4]], dtype=D)
+    assert torch.allclose(
+        max_norm_(w.clone(), 1.0, dim=0), torch.tensor([[0.6, 0.3], [0.8, 0.4]], dtype=D)
+    )

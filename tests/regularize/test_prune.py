@@ -253,6 +253,10 @@ def test_masks_persist_through_optimizer_steps_and_extend():
         assert torch.all(~mask2.masks[n][~mask.masks[n]])  # earlier pruned stay pruned
     state = PruneMask.from_state_dict(mask2.state_dict())
     assert state.sparsity() == mask2.sparsity()
+    blank = PruneMask.ones_like(model.named_parameters())
+    blank.load_state_dict(mask2.state_dict())  # what the trainers' checkpoints restore
+    assert list(blank.masks) == list(mask2.masks)
+    assert all(torch.equal(blank.masks[n], mask2.masks[n]) for n in mask2.masks)
 
 
 def test_obd_on_a_network_exact_fisher_and_hutchinson():

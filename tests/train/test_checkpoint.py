@@ -562,6 +562,80 @@ def test_fit_ensemble_resumes_bitwise(digits, tmp_path, every):
     assert any(hh.stop_reason != "max_epochs" for hh in h)
 
 
+class _CountingShrink:
+    """A regularizer with state: after step t it scales every weight by 1 - 1e-3 (t mod 7)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def after_step(self, params, lr) -> None:
+        self.steps += 1
+        tensors = params.values() if isinstance(params, dict) else params.parameters()
+        for w in tensors:
+            w.mul_(1 - 1e-3 * (self.steps % 7))
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = state["steps"]
+
+
+def test_stateful_regularizers_in_a_list_are_saved_and_restored(digits, tmp_path):
+    """fit and fit_ensemble save the state of every regularizer of a list that has one."""
+    from smithing.regularize import Penalty
+
+    kw = dict(epochs=4, lr=0.05, optimizer="momentum", batch_size=20, seed=5)
+    ref = _mlp()
+    h_ref = fit(ref, digits, **kw, regularizer=[Penalty(l2=1.0, n=240), _CountingShrink()])
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(Interrupted):
+        fit(
+            _mlp(),
+            digits,
+            **kw,
+            regularizer=[Penalty(l2=1.0, n=240), _CountingShrink()],
+            callbacks=[_raise_at_epoch(3)],
+            checkpoint=Checkpointer(path, min_interval_s=0),
+        )
+    assert read_checkpoint(path)["stateful"] == [{"steps": 2 * 12}]
+    fresh, counting = _mlp(), _CountingShrink()
+    h = fit(
+        fresh,
+        digits,
+        **kw,
+        regularizer=[Penalty(l2=1.0, n=240), counting],
+        checkpoint=Checkpointer(path, min_interval_s=0),
+    )
+    assert counting.steps == 4 * 12 and _equal_params(ref, fresh) and _same_history(h_ref, h)
+
+    seeds, lrs = [0, 1], [0.05, 0.1]
+    ekw = dict(seeds=seeds, lrs=lrs, epochs=4, batch_size=20, optimizer="momentum")
+    ref_m = _members(seeds)
+    h_ref = fit_ensemble(ref_m, digits, **ekw, regularizer=[Penalty(l2=1.0), _CountingShrink()])
+    path = tmp_path / "ens.ckpt"
+    with pytest.raises(Interrupted):
+        fit_ensemble(
+            _members(seeds),
+            digits,
+            **ekw,
+            regularizer=[Penalty(l2=1.0), _CountingShrink()],
+            hooks=_stop_after_steps(12 * 2 + 7),
+            checkpoint=Checkpointer(path, min_interval_s=0),
+        )
+    fresh_m, counting = _members(seeds), _CountingShrink()
+    h = fit_ensemble(
+        fresh_m,
+        digits,
+        **ekw,
+        regularizer=[Penalty(l2=1.0), counting],
+        checkpoint=Checkpointer(path, min_interval_s=0),
+    )
+    assert counting.steps == 4 * 12
+    for a, b, ha, hb in zip(ref_m, fresh_m, h_ref, h):
+        assert _equal_params(a, b) and _same_history(ha, hb)
+
+
 # ------------------------------------------------------------------ a real SIGKILL
 
 ENSEMBLE_SCRIPT = """

@@ -6,6 +6,7 @@ import torch
 from smithing.data import load
 from smithing.nn import MLP
 from smithing.train import EarlyStopping, fit, seed_everything
+from smithing.train.history import STOP_REASONS
 from smithing.train.loop import evaluate
 
 
@@ -132,3 +133,87 @@ def test_early_stopping_validation():
         EarlyStopping(monitor="nope")
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(patience=-1)
+
+
+def _updates(es, values):
+    return [es.update(epoch, v) for epoch, v in enumerate(values, start=1)]
+
+
+def test_patience_zero_stops_at_the_first_epoch_without_improvement(digits):
+    """Keras' meaning: an improving epoch never stops; patience=0 stops at the first epoch
+    that does not improve (so 0 and 1 coincide), patience=k after k such epochs in a row."""
+    values = [1.0, 0.9, 0.8, 0.85, 0.7]
+    expected = [(True, False), (True, False), (True, False), (False, True), (True, False)]
+    assert _updates(EarlyStopping(patience=0), values) == expected
+    assert _updates(EarlyStopping(patience=1), values) == expected
+    stops = [
+        stop for _, stop in _updates(EarlyStopping(patience=2), [1.0, 0.9, 0.95, 0.8, 0.85, 0.9])
+    ]
+    assert stops == [False, False, False, False, False, True]
+    # through fit: the training loss falls every epoch, so patience 0 never stops it
+    h = fit(
+        _model(),
+        digits,
+        epochs=4,
+        lr=0.01,
+        seed=0,
+        early_stopping=EarlyStopping(monitor="train_loss", patience=0),
+    )
+    assert h.stop_reason == "max_epochs" and h.epochs_run == 4 and h.best_epoch == 4
+
+
+def test_a_callback_that_stops_training_is_reported_as_callback(digits):
+    assert "callback" in STOP_REASONS and "patience" in STOP_REASONS
+    h = fit(_model(), digits, epochs=5, lr=0.05, seed=0, callbacks=[lambda e, rec, m: e == 2])
+    assert h.status == "done" and h.stop_reason == "callback" and h.epochs_run == 2
+    assert not h.stopped_early and h.summary()["stop_reason"] == "callback"
+    # early stopping and a callback ending the same epoch: early stopping's reason
+    es = EarlyStopping(patience=0)
+    es.update = lambda epoch, value: (epoch == 1, epoch == 2)
+    h = fit(_model(), digits, epochs=5, lr=0.05, early_stopping=es, callbacks=[lambda *a: True])
+    assert h.stop_reason == "callback" and h.epochs_run == 1
+    h = fit(
+        _model(), digits, epochs=5, lr=0.05, early_stopping=es, callbacks=[lambda e, r, m: e == 2]
+    )
+    assert h.stop_reason == "patience" and h.epochs_run == 2 and h.stopped_early
+
+
+class _CheckingSGD(torch.optim.SGD):
+    """SGD that refuses a non-finite gradient with a RuntimeError (as checking optimizers do)."""
+
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
+                    raise RuntimeError("non-finite gradient refused")
+        return super().step(closure)
+
+
+class _SpectralCheck:
+    """A constraint that takes an SVD of every weight after each step (raises on NaN/inf)."""
+
+    def after_step(self, model, lr):
+        for lin in model.linears:
+            torch.linalg.svdvals(lin.weight)
+
+
+def test_an_overflowing_step_that_raises_ends_the_run_as_diverged(digits):
+    m = _model(act="linear")
+    h = fit(m, digits, epochs=3, lr=1e10, seed=0, optimizer=_CheckingSGD(m.parameters(), lr=1e10))
+    assert h.status == "diverged" and h.stop_reason == "diverged"
+    assert "RuntimeError" in h.message and "non-finite gradient refused" in h.message
+    assert "epoch 1" in h.message and h.epochs_run == 1
+    assert math.isnan(h.epochs[0]["train_loss"]) and math.isnan(h.final["test_error"])
+    # a step that makes the parameters non-finite, found by a constraint's SVD
+    h = fit(_model(act="linear"), digits, epochs=3, lr=1e10, seed=0, regularizer=_SpectralCheck())
+    assert h.status == "diverged" and "epoch 1" in h.message
+    assert "non-finite" in h.message and "converge" in h.message  # torch's LinAlgError text
+
+
+def test_a_runtime_error_with_finite_numbers_is_raised(digits):
+    class Broken:
+        def after_step(self, model, lr):
+            raise RuntimeError("a bug, not an overflow")
+
+    with pytest.raises(RuntimeError, match="a bug, not an overflow"):
+        fit(_model(), digits, epochs=1, lr=0.1, regularizer=Broken())

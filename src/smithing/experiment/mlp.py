@@ -174,28 +174,16 @@ def _early_stopping(cfg: MLPConfig) -> EarlyStopping | None:
     )
 
 
-class _Regularizer:
-    """Adapts :mod:`smithing.regularize` to ``fit``'s ``penalty`` / ``after_step`` protocol."""
+def _regularizer(cfg: MLPConfig, n: int) -> list | None:
+    """The run's regularizers (:mod:`smithing.regularize.protocol`), or None."""
+    from smithing.regularize import MaxNorm, Penalty
 
-    def __init__(self, l2: float, l1: float, max_norm: float | None, n: int) -> None:
-        from smithing.regularize import MaxNorm, Penalty
-
-        self.pen = Penalty(l2=l2, l1=l1, n=n)  # lam/(2n) sum w^2 + lam/n sum |w|, no biases
-        self.max_norm = MaxNorm(c=max_norm) if max_norm else None  # incoming vectors (rows)
-
-    def penalty(self, model):
-        return self.pen.penalty(model.named_parameters())
-
-    def after_step(self, model, lr) -> None:
-        if self.max_norm is not None:
-            with torch.no_grad():
-                self.max_norm.apply_after_step(model.named_parameters())
-
-
-def _regularizer(cfg: MLPConfig, n: int):
-    if not (cfg.l2 or cfg.l1 or cfg.max_norm):
-        return None
-    return _Regularizer(cfg.l2, cfg.l1, cfg.max_norm, n)
+    regs: list = []
+    if cfg.l2 or cfg.l1:
+        regs.append(Penalty(l2=cfg.l2, l1=cfg.l1, n=n))  # lam/(2n) sum w^2 + lam/n sum |w|
+    if cfg.max_norm:
+        regs.append(MaxNorm(c=cfg.max_norm))  # each unit's incoming vector
+    return regs or None
 
 
 def train_one(
@@ -275,7 +263,7 @@ def train_group(
         ).to(device)
         for i, c in enumerate(cfgs)
     ]
-    hooks = _member_hooks(cfgs, len(data.train), device)
+    regularizer = _member_regularizer(cfgs, len(data.train), device)
     with torch.random.fork_rng(devices=[]):
         seed_everything(c0.seed + 1_000_003)
         hists = fit_ensemble(
@@ -292,7 +280,7 @@ def train_group(
             early_stopping=(lambda: _early_stopping(c0))
             if c0.early_stopping_patience is not None
             else None,
-            hooks=hooks,
+            regularizer=regularizer,
             eval_train=c0.eval_train,
             progress=progress,
             device=device,
@@ -303,35 +291,27 @@ def train_group(
     return list(zip(models, hists))
 
 
-def _member_hooks(cfgs: Sequence[MLPConfig], n: int, device):
+def _member_regularizer(cfgs: Sequence[MLPConfig], n: int, device) -> list | None:
     """Per-member penalty strengths and max-norm radii for the stacked parameters."""
     if not any(c.l2 or c.l1 or c.max_norm for c in cfgs):
         return None
     from smithing.regularize import MaxNorm, Penalty
-    from smithing.train.ensemble import MemberHooks
 
     def strengths(values):
         return torch.tensor(values, dtype=torch.float32, device=device)
 
+    regs: list = []
     pen = Penalty(
         l2=strengths([c.l2 for c in cfgs]),
         l1=strengths([c.l1 for c in cfgs]),
         n=n,
         members_axis=True,
     )
-    mn = None
-    if any(c.max_norm for c in cfgs):
-        mn = MaxNorm(c=strengths([c.max_norm or math.inf for c in cfgs]), members_axis=True)
-
-    def after_step(params, lrs):
-        if mn is not None:
-            with torch.no_grad():
-                mn.apply_after_step(params.items())
-
-    return MemberHooks(
-        penalty=(lambda params: pen.penalty(params.items())) if pen.active else None,
-        after_step=after_step if mn is not None else None,
-    )
+    if pen.active:
+        regs.append(pen)
+    if any(c.max_norm for c in cfgs):  # members without one: radius inf, a no-op
+        regs.append(MaxNorm(c=strengths([c.max_norm or math.inf for c in cfgs]), members_axis=True))
+    return regs
 
 
 def with_overrides(cfg: MLPConfig, **kw) -> MLPConfig:

@@ -1,6 +1,11 @@
 """Regularization of the weights: penalties (L2, L1, elastic net, decoupled decay), max-norm,
 pruning (magnitude, Optimal Brain Damage, Optimal Brain Surgeon).
 
+:class:`Penalty`, :class:`MaxNorm` and :class:`PruneMask` are regularizers of the one protocol
+the trainers call (:mod:`smithing.regularize.protocol`: ``penalty``, ``before_step``,
+``after_step``): pass one, or a list of them, as ``fit(..., regularizer=...)`` or
+``fit_ensemble(..., regularizer=...)``.
+
 Dropout and DropConnect are layers and live in :mod:`smithing.nn.dropout` and
 :mod:`smithing.nn.dropconnect`.
 """
@@ -15,6 +20,7 @@ from smithing.regularize.penalties import (
     select,
     soft_threshold_,
 )
+from smithing.regularize.protocol import Regularizer, Regularizers, as_regularizer
 from smithing.regularize.prune import (
     PRUNE_METHODS,
     PruneMask,
@@ -37,6 +43,9 @@ __all__ = [
     "Penalty",
     "PruneMask",
     "PruneReport",
+    "Regularizer",
+    "Regularizers",
+    "as_regularizer",
     "decay_",
     "elastic_net_penalty",
     "fisher_diagonal",

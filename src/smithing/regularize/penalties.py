@@ -38,16 +38,18 @@ sum is each member's own gradient).
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from smithing._registry import check
+from smithing.regularize.protocol import named_params as _named_params
 
 Strength = float | Tensor
-NamedParams = Iterable[tuple[str, Tensor]]
+#: what penalties and constraints act on: a module, a dict name -> tensor, or (name, tensor) pairs
+NamedParams = nn.Module | Mapping[str, Tensor] | Iterable[tuple[str, Tensor]]
 
 __all__ = [
     "Penalty",
@@ -214,12 +216,13 @@ def select(
     exclude: Sequence[str] = (),
     members_axis: bool = False,
 ) -> list[tuple[str, Tensor]]:
-    """The ``(name, tensor)`` pairs a penalty or constraint acts on (see the module docstring)."""
-    if isinstance(named_params, dict):
-        named_params = named_params.items()
+    """The ``(name, tensor)`` pairs a penalty or constraint acts on (see the module docstring).
+
+    ``named_params``: a module (its ``named_parameters()``), a dict or ``(name, tensor)`` pairs.
+    """
     return [
         (name, p)
-        for name, p in named_params
+        for name, p in _named_params(named_params)
         if not _excluded(name, exclude) and (include_biases or not is_bias(name, p, members_axis))
     ]
 
@@ -240,15 +243,18 @@ class Penalty:
         members_axis: parameters carry a leading members axis; strengths and ``lr`` may be
             ``(members,)`` tensors and :meth:`penalty` returns ``(members,)``.
 
-    Use, per step::
+    It is a regularizer of the trainers' protocol (:mod:`smithing.regularize.protocol`):
+    ``fit(model, data, regularizer=Penalty(l2=1e-3, n=len(data.train)))``, or with
+    ``fit_ensemble`` and ``(members,)`` strengths (:meth:`for_members` sets ``members_axis``).
+    By hand, per step (``params``: the model, a dict or ``(name, tensor)`` pairs)::
 
-        loss = loss0 + pen.penalty(model.named_parameters())   # .sum() with members_axis
+        loss = loss0 + pen.penalty(model)        # .sum() with members_axis
         loss.backward()
-        pen.apply_before_step(model.named_parameters(), lr)    # decoupled decay (if any)
+        pen.before_step(model, lr)               # decoupled decay (if any)
         optimizer.step()
-        pen.apply_after_step(model.named_parameters(), lr)     # proximal L1 (if any)
+        pen.after_step(model, lr)                # proximal L1 (if any)
 
-    or ``pen.step(optimizer, named_params, lr)`` for the last three lines. All parts with
+    or ``pen.step(optimizer, model, lr)`` for the last three lines. All parts with
     strength 0 are skipped, so ``Penalty()`` leaves training bit-for-bit unchanged.
     """
 
@@ -307,6 +313,29 @@ class Penalty:
             total = total + l1_penalty(weights, self.l1, self.n, members_axis=self.members_axis)
         return total
 
+    def for_members(self, n: int) -> Penalty:
+        """This penalty on stacked ``(members, ...)`` parameters of ``n`` members (the form
+        ``fit_ensemble`` uses): ``members_axis=True``; a tensor strength has one value per
+        member (``(n,)``) or one for all."""
+        for name in ("l2", "l1", "n", "weight_decay"):
+            v = getattr(self, name)
+            if isinstance(v, Tensor):
+                check(
+                    v.numel() == 1 or tuple(v.shape) == (n,),
+                    name,
+                    tuple(v.shape),
+                    f"a float or a tensor of shape ({n},), one value per member",
+                )
+        return self if self.members_axis else replace(self, members_axis=True)
+
+    def before_step(self, params: NamedParams, lr: Strength) -> None:
+        """The protocol's hook before ``optimizer.step()``: :meth:`apply_before_step`."""
+        self.apply_before_step(params, lr)
+
+    def after_step(self, params: NamedParams, lr: Strength) -> None:
+        """The protocol's hook after ``optimizer.step()``: :meth:`apply_after_step`."""
+        self.apply_after_step(params, lr)
+
     def apply_before_step(self, named_params: NamedParams, lr: Strength) -> None:
         """Decoupled weight decay ``w <- (1 - lr weight_decay) w`` (call before the step)."""
         if _is_zero(self.weight_decay):
@@ -337,7 +366,7 @@ class Penalty:
         lr: Strength,
     ) -> None:
         """``apply_before_step``, ``optimizer.step()``, ``apply_after_step``."""
-        named = list(named_params.items() if isinstance(named_params, dict) else named_params)
+        named = _named_params(named_params)
         self.apply_before_step(named, lr)
         optimizer.step() if hasattr(optimizer, "step") else optimizer()
         self.apply_after_step(named, lr)

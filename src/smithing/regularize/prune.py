@@ -37,8 +37,11 @@ the weight is set to 0) and removes the lowest ``fraction``:
   ``hessian="gauss_newton"``.
 
 Masks (:class:`PruneMask`, ``True`` = kept) live in a dict ``name -> bool tensor``; apply them
-after every optimizer step (``mask.apply_(model)``, or ``mask.attach(optimizer, model)`` once)
-so retraining keeps the pruned weights at 0. Not ensemble-aware: one model at a time.
+after every optimizer step (``mask.apply_(model)``, ``mask.attach(optimizer, model)`` once, or
+``fit(..., regularizer=mask)``: a mask is a regularizer of the trainers' protocol) so retraining
+keeps the pruned weights at 0. ``fit_ensemble(..., regularizer=mask)`` applies it to the stacked
+parameters: a mask of one model's shape prunes every member alike, a ``(members, ...)`` mask
+prunes each member its own way. Saliencies and :func:`prune` act on one model at a time.
 """
 
 from __future__ import annotations
@@ -80,7 +83,11 @@ __all__ = [
 
 # --------------------------------------------------------------------------- masks
 class PruneMask:
-    """Boolean keep-masks by parameter name (``True`` = kept, ``False`` = pruned)."""
+    """Boolean keep-masks by parameter name (``True`` = kept, ``False`` = pruned).
+
+    A regularizer of the trainers' protocol (:mod:`smithing.regularize.protocol`): its
+    :meth:`after_step` is :meth:`apply_` (``w <- m * w`` after every optimizer step).
+    """
 
     def __init__(self, masks: dict[str, Tensor]) -> None:
         self.masks = {name: m.detach().to(torch.bool).clone() for name, m in masks.items()}
@@ -111,6 +118,15 @@ class PruneMask:
             if g is not None:
                 g.masked_fill_(~m.to(g.device), 0)
 
+    def after_step(self, params: nn.Module | dict[str, Tensor], lr: object = None) -> None:
+        """The protocol's hook after ``optimizer.step()``: :meth:`apply_` (``lr`` unused)."""
+        self.apply_(params)
+
+    def for_members(self, n: int) -> PruneMask:
+        """The same mask on stacked ``(members, ...)`` parameters: it broadcasts over the members
+        axis (a ``(members, ...)`` mask gives each member its own)."""
+        return self
+
     def attach(self, optimizer: torch.optim.Optimizer, model: nn.Module):
         """Apply the mask after every ``optimizer.step()``; returns the removable hook handle."""
         return optimizer.register_step_post_hook(lambda *_: self.apply_(model))
@@ -130,6 +146,10 @@ class PruneMask:
 
     def state_dict(self) -> dict[str, Tensor]:
         return {n: m.clone() for n, m in self.masks.items()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore what :meth:`state_dict` returned (the trainers' checkpoints call it)."""
+        self.masks = {n: m.detach().to(torch.bool).clone() for n, m in state.items()}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Tensor]) -> PruneMask:

@@ -184,7 +184,7 @@ def run(config: dict, seed: int, device: str, *_, checkpoint=None) -> RunResult:
         lrs=[float(config["lr"])] * n,
         epochs=int(config["epochs"]),
         batch_size=int(config["batch_size"]),
-        hooks=MemberHooks(after_step=capture),
+        regularizer=MemberHooks(after_step=capture),
         progress=on_epoch,
         device=device,
         checkpoint=ft_checkpoint,

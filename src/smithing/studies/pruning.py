@@ -102,16 +102,6 @@ def variants(scale: str) -> list[Variant]:
 
 
 # --------------------------------------------------------------------------- the run
-class _MaskAfterStep:
-    """``fit``'s regularizer protocol: re-apply the pruning mask after every optimizer step."""
-
-    def __init__(self, mask) -> None:
-        self.mask = mask
-
-    def after_step(self, model, lr) -> None:
-        self.mask.apply_(model)
-
-
 def _split_config(config: dict) -> tuple[dict, dict]:
     mlp = {k: v for k, v in config.items() if k not in PRUNE_KEYS}
     opts = {k: config[k] for k in PRUNE_KEYS if k in config}
@@ -255,7 +245,7 @@ def _iterative(base, method: str, fractions, data, xh, yh, opts, cfg, gen, check
                     optimizer=cfg.optimizer,
                     optimizer_options=cfg.optimizer_kwargs(),
                     seed=cfg.seed * 1000 + i,
-                    regularizer=_MaskAfterStep(mask),
+                    regularizer=mask,  # re-applied after every optimizer step
                     checkpoint=_phase(checkpoint, f"{method}-retrain{i}"),
                 )
         e, lo = _test_error(model, data)

@@ -26,8 +26,10 @@ class EarlyStopping:
         monitor: the per-epoch metric watched (``valid_loss``, ``valid_error``, ``train_loss``).
         mode: ``"min"``, ``"max"`` or ``"auto"`` (min for losses and errors).
         patience: stop once ``patience`` epochs in a row brought no improvement, i.e.
-            ``patience`` epochs after the best one (Keras' counting; 0 stops at the first
-            epoch without improvement). With
+            ``patience`` epochs after the best one; an epoch that improves never stops
+            training. This is Keras' meaning (``keras.callbacks.EarlyStopping``, whose default
+            is 0): ``patience=0`` stops at the first epoch without improvement, the same epoch
+            as ``patience=1``. With
             ``improvement_threshold`` set, the Theano tutorials' rule is used instead:
             ``patience`` is the epoch budget, and each *significant* improvement (the new value
             below ``improvement_threshold * best``, e.g. 0.995) raises the budget to
@@ -94,8 +96,8 @@ class EarlyStopping:
             self.wait += 1
         if self.improvement_threshold is not None:
             stop = epoch >= self.budget
-        else:
-            stop = self.wait >= self.patience  # Keras: stop after `patience` bad epochs
+        else:  # Keras: an improving epoch never stops; else stop after `patience` bad epochs
+            stop = not improved and self.wait >= self.patience
         if stop:
             self.stopped_epoch = epoch
         return improved, stop

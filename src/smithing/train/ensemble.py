@@ -8,20 +8,25 @@ keeps its own
 * data order (the same per-seed ``randperm`` sequence :func:`smithing.train.fit` uses),
 * initialization (its model is built before stacking),
 * dropout masks (``vmap(..., randomness="different")``),
-* learning rate and schedule, penalty strengths, max-norm radius,
+* learning rate and schedule, regularizer strengths (penalties, max-norm radius, masks),
 * early-stopping state, best weights and divergence status.
 
 Members never interact: the loss is the sum of the members' losses, so each member's gradient
-is its own loss's gradient; a member whose loss becomes NaN/inf is frozen (its parameters keep
-their last value and it is reported ``diverged``) while the others train on.
+is its own loss's gradient; a member whose loss becomes NaN/inf, or whose NaN/inf makes a step
+raise, is frozen (its parameters keep their last value, with any NaN/inf entry set to 0, and it
+is reported ``diverged``) while the others train on.
 
 **Per-member learning rates with any torch.optim optimizer.** Every optimizer the project
 registers changes a parameter by ``-lr * u`` where ``u`` depends on the gradients and the
 optimizer state but not on ``lr`` (SGD, momentum, Nesterov, AdaGrad, RMSprop, Adam, AdaDelta,
-and AdamW whose decoupled decay ``-lr * wd * p`` is also linear in ``lr``). So the optimizer
-runs once over the stacked tensors at ``lr = 1`` and each member's update is rescaled:
-``p_m <- p_m_old + lr_m * (p_m_after - p_m_old)``. The result equals training that member alone
-up to float reassociation (tested).
+and AdamW whose decoupled decay ``-lr * wd * p`` is also linear in ``lr``;
+:func:`smithing.optim.lr_scales_update`). So the optimizer runs once over the stacked tensors at
+``lr_ref = max(1, max_m lr_m)`` and each member's update is rescaled:
+``p_m <- p_m_old + (lr_m / lr_ref) * (p_m_after - p_m_old)``. The factor never exceeds 1, so the
+rounding error of ``p_m_after - p_m_old`` (about ``eps * |p_m_old|``) is never multiplied up:
+the result equals training that member alone up to float reassociation (tested for rates from
+0.05 to 10). An optimizer not linear in ``lr`` gets one rate for all members (a ``ValueError``
+otherwise) and runs at it, without rescaling.
 """
 
 from __future__ import annotations
@@ -48,22 +53,27 @@ from smithing.checkpoint import (
     set_rng_state,
 )
 from smithing.data.base import Dataset, Split
+from smithing.regularize.protocol import as_regularizer, for_members, hook, parts
 from smithing.train.callbacks import EarlyStopping
+from smithing.train.clipping import clip_grad_norm_per_member
 from smithing.train.history import History
 
 
 @dataclass
 class MemberHooks:
-    """Optional per-member regularization for the stacked parameters.
+    """A regularizer of the protocol (:mod:`smithing.regularize.protocol`) made of functions
+    on the stacked parameters.
 
     ``penalty(params) -> Tensor (members,)`` is added to each member's loss;
-    ``after_step(params, lrs)`` runs after each optimizer step (max-norm, proximal L1, ...),
-    where ``params`` maps names to stacked tensors ``(members, ...)`` and ``lrs`` is the
-    ``(members,)`` tensor of current learning rates.
+    ``before_step(params, lrs)`` runs before and ``after_step(params, lrs)`` after each
+    optimizer step, where ``params`` maps names to stacked tensors ``(members, ...)`` and
+    ``lrs`` is the ``(members,)`` tensor of current learning rates (0 for a frozen member).
+    Unset hooks are skipped.
     """
 
     penalty: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
     after_step: Callable[[dict[str, torch.Tensor], torch.Tensor], None] | None = None
+    before_step: Callable[[dict[str, torch.Tensor], torch.Tensor], None] | None = None
 
 
 class StackedModel:
@@ -108,7 +118,8 @@ class StackedModel:
 
     @torch.no_grad()
     def write_back(self, models: Sequence[nn.Module]) -> None:
-        """Copy each member's parameters into its original module."""
+        """Copy each member's parameters and buffers (e.g. BatchNorm running statistics) into
+        its original module."""
         for m, model in enumerate(models):
             model.load_state_dict(self.member_state(m), strict=False)
 
@@ -143,24 +154,95 @@ def _member_errors(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tenso
     )
 
 
+MemberLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def member_loss(loss: Callable | None, task: str) -> MemberLoss:
+    """``(out (M, B, C), y (M, B)) -> (M,)``: each member's mean loss.
+
+    The default (``loss=None``) is cross-entropy / MSE by ``task``; a ``loss(outputs, targets)``
+    of :func:`smithing.train.fit` is mapped over the members with ``torch.func.vmap`` (so it
+    must be vmap-able: no ``.item()``, no data-dependent Python control flow).
+    """
+    if loss is None:
+        return lambda out, y: _member_losses(out, y, task)
+    return vmap(loss)
+
+
 @torch.no_grad()
 def evaluate_members(
-    stacked: StackedModel, split: Split, task: str, chunk: int | None = None
+    stacked: StackedModel,
+    split: Split,
+    task: str,
+    chunk: int | None = None,
+    loss: Callable | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-member mean loss and error rate (or MSE) on ``split``: two (members,) tensors."""
+    """Per-member mean loss and error rate (or MSE) on ``split``: two (members,) tensors.
+
+    ``loss``: the training loss of :func:`fit_ensemble` (default cross-entropy / MSE)."""
     M, n = stacked.n_members, len(split)
     if chunk is None:
         width = max(v.shape[-1] for v in stacked.params.values())
         chunk = max(64, int(3e7 // max(1, M * width)))
-    loss = torch.zeros(M, dtype=torch.float64, device=split.x.device)
+    losses = member_loss(loss, task)
+    total = torch.zeros(M, dtype=torch.float64, device=split.x.device)
     err = torch.zeros(M, dtype=torch.float64, device=split.x.device)
     for i in range(0, n, chunk):
         xb, yb = split.x[i : i + chunk], split.y[i : i + chunk]
         out = stacked.forward_eval(xb)  # (M, b, C)
         yy = yb.unsqueeze(0).expand(M, *yb.shape)
-        loss += _member_losses(out, yy, task).double() * xb.shape[0]
+        total += losses(out, yy).double() * xb.shape[0]
         err += _member_errors(out, yb, task)
-    return loss / n, err / n
+    return total / n, err / n
+
+
+def _clip_norms(clip_norm, M: int, device) -> float | torch.Tensor | None:
+    if clip_norm is None:
+        return None
+    if isinstance(clip_norm, (int, float)) and not isinstance(clip_norm, bool):
+        check(
+            clip_norm > 0 and math.isfinite(clip_norm), "clip_norm", clip_norm, "a positive number"
+        )
+        return float(clip_norm)
+    values = [float(v) for v in clip_norm]
+    check(
+        len(values) == M and all(v > 0 and math.isfinite(v) for v in values),
+        "clip_norm",
+        list(clip_norm),
+        f"a positive number, or {M} of them (one per member)",
+    )
+    return torch.tensor(values, dtype=torch.float32, device=device)
+
+
+def _nonfinite_members(
+    params: dict[str, torch.Tensor], losses: torch.Tensor | None, M: int
+) -> list[str | None]:
+    """Per member: what is NaN/inf (its loss, a gradient, its parameters), or None."""
+    bad_loss = torch.zeros(M, dtype=torch.bool)
+    bad_grad = torch.zeros(M, dtype=torch.bool)
+    bad_param = torch.zeros(M, dtype=torch.bool)
+    if losses is not None:
+        bad_loss |= ~torch.isfinite(losses.detach()).cpu()
+    for p in params.values():
+        bad_param |= ~torch.isfinite(p.detach()).reshape(M, -1).all(1).cpu()
+        if p.grad is not None:
+            bad_grad |= ~torch.isfinite(p.grad).reshape(M, -1).all(1).cpu()
+    out: list[str | None] = []
+    for m in range(M):
+        if bad_loss[m]:
+            out.append(f"its loss is {float(losses[m])}")
+        elif bad_grad[m]:
+            out.append("a non-finite gradient")
+        elif bad_param[m]:
+            out.append("non-finite parameters")
+        else:
+            out.append(None)
+    return out
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def fit_ensemble(
@@ -175,8 +257,12 @@ def fit_ensemble(
     optimizer_options: dict | None = None,
     schedule: str | None = None,
     schedule_options: dict | None = None,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     early_stopping: Callable[[], EarlyStopping] | None = None,
+    regularizer: object | None = None,
     hooks: MemberHooks | None = None,
+    clip_norm: float | Sequence[float] | None = None,
+    callbacks: Sequence[Callable[[int, dict, nn.Module], bool | None]] = (),
     eval_train: bool = False,
     progress: Callable[[int, list[dict]], None] | None = None,
     device: torch.device | str | None = None,
@@ -185,19 +271,52 @@ def fit_ensemble(
 ) -> list[History]:
     """Train ``models`` (same architecture) as one batched ensemble; one History per member.
 
-    ``seeds[m]`` seeds member ``m``'s data order exactly as ``fit(..., seed=seeds[m])`` does;
-    ``lrs[m]`` is its learning rate (times the schedule's factor each epoch);
-    ``early_stopping`` is a factory called once per member. At the end each original module in
-    ``models`` holds its member's final (or best, when restored) parameters.
+    Member ``m`` is trained as ``fit(models[m], data, seed=seeds[m], lr=lrs[m], ...)`` would
+    train it with the same other arguments (up to float reassociation; tested): ``seeds[m]``
+    seeds its data order exactly as ``fit`` does; ``lrs[m]`` is its learning rate (times the
+    schedule's factor each epoch); ``early_stopping`` is a factory called once per member. At
+    the end each original module in ``models`` holds its member's final (or best, when
+    restored) parameters and buffers (BatchNorm running statistics, ...).
+
+    ``loss``: ``loss(outputs, targets)`` as for ``fit`` (a batch mean), applied to each member
+    with ``torch.func.vmap``; default cross-entropy / MSE by ``data.task``.
+
+    ``regularizer``: a regularizer of the protocol of :mod:`smithing.regularize.protocol`, or a
+    list of them, acting on the stacked parameters (a dict ``name -> (members, ...)``) with the
+    ``(members,)`` learning rates; ``for_members(len(models))`` is called first when the object
+    has it, so :class:`~smithing.regularize.Penalty`, :class:`~smithing.regularize.MaxNorm` and
+    :class:`~smithing.regularize.PruneMask` take one strength for all members or a
+    ``(members,)`` tensor, one per member. ``hooks`` (a :class:`MemberHooks`) is the older
+    name of the same thing; when both are given, ``hooks`` runs after ``regularizer``.
+
+    ``clip_norm``: each member's global gradient norm is clipped on its own
+    (:func:`~smithing.train.clipping.clip_grad_norm_per_member`); a float for all members or
+    one per member.
+
+    ``callbacks``: ``cb(epoch, record, model)`` once per training member after each epoch, with
+    ``model = models[m]`` holding member ``m``'s current parameters and buffers (changes the
+    callback makes to them are kept); returning True stops that member
+    (``stop_reason="callback"``). A callback with state sees every member in turn.
+
+    Divergence is per member and never raises: a member whose training or validation loss
+    becomes NaN/inf, or whose numbers make a training step raise a ``RuntimeError`` /
+    ``FloatingPointError`` (an optimizer or a constraint refusing NaN/inf), is frozen and
+    reported ``diverged`` with a message; its non-finite parameter entries are set to 0 (so
+    the penalties and constraints acting on the stacked tensors stay finite) and its final
+    metrics are NaN. After a raising step the step is redone without it, from the parameters
+    before the part that raised (the forward pass, the optimizer step or the regularizer's
+    ``after_step``); that is exact for the others unless the optimizer raised after changing
+    its state.
 
     ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer` or a path) makes the run
     resumable as in :func:`~smithing.train.fit`: the checkpoint holds the stacked parameters and
     buffers, the optimizer state, every member's data-order generator, the global torch /
     Python / NumPy generators (dropout masks), the active flags, every member's early-stopping
-    state and best weights, the histories, and the position in the epoch. A mid-epoch
-    checkpoint stores the generators' states at the epoch's start (not the ``(members, n)``
-    permutations, which can be large): resuming redraws the permutations from them and checks
-    that the generators end where they were saved. Resumed runs end bitwise equal on CPU.
+    state and best weights, the histories, the ``state_dict()`` of each regularizer that has
+    ``load_state_dict``, and the position in the epoch. A mid-epoch checkpoint stores the
+    generators' states at the epoch's start (not the ``(members, n)`` permutations, which can
+    be large): resuming redraws the permutations from them and checks that the generators end
+    where they were saved. Resumed runs end bitwise equal on CPU.
     """
     M = len(models)
     check(len(seeds) == M, "seeds", list(seeds), f"{M} seeds, one per model")
@@ -208,6 +327,18 @@ def fit_ensemble(
     check(
         isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size, "a positive int"
     )
+    from smithing import optim as _optim
+
+    linear = _optim.lr_scales_update(optimizer)  # an unknown name raises here
+    check(
+        linear or len({float(v) for v in lrs}) == 1,
+        "lrs",
+        list(lrs),
+        f"one learning rate for all members with optimizer {optimizer!r}: its update is not "
+        "linear in the learning rate (smithing.optim.lr_scales_update), so one step over the "
+        "stacked members cannot give each member its own rate; group the members by learning "
+        "rate or train them with fit",
+    )
     if device is None:
         p = next(models[0].parameters())
         device = p.device
@@ -216,19 +347,34 @@ def fit_ensemble(
         m.to(device)
     data = data.to(device)
     task = data.task
+    clip = _clip_norms(clip_norm, M, device)
+    losses_of = member_loss(loss, task)
     stacked = StackedModel(models)
     params = list(stacked.params.values())
+    buffers = list(stacked.buffers.values())
     old = [torch.empty_like(p) for p in params]  # p_old buffers, reused every step
 
-    from smithing import optim as _optim
+    given = [r for r in (regularizer, hooks) if r is not None]
+    reg = as_regularizer(given[0] if len(given) == 1 else given)
+    reg = None if reg is None else for_members(reg, M)
+    penalty, before_step = hook(reg, "penalty"), hook(reg, "before_step")
+    after_step = hook(reg, "after_step")
+    stateful = [o for o in parts(reg) if hasattr(o, "load_state_dict")]
+    # the parameters before the regularizer's before_step / after_step: a step that raises
+    # there is redone from them
+    pre = [torch.empty_like(p) for p in params] if before_step is not None else None
+    mid = [torch.empty_like(p) for p in params] if after_step is not None else None
+    old_buffers = [torch.empty_like(b) for b in buffers]
 
     opt = _optim.make(optimizer, params, 1.0, **(optimizer_options or {}))
-    base_lrs = torch.tensor(list(lrs), dtype=torch.float32, device=device)
+    base_lrs = torch.tensor(list(lrs), dtype=params[0].dtype, device=device)
     stoppers = [early_stopping() for _ in range(M)] if early_stopping is not None else None
-    best = {k: v.detach().clone() for k, v in stacked.params.items()} if stoppers else None
+    state_of = {**stacked.params, **stacked.buffers}  # what "best weights" are: all of it
+    best = {k: v.detach().clone() for k, v in state_of.items()} if stoppers else None
     has_best = [False] * M
     active = torch.ones(M, dtype=torch.bool, device=device)
     active_l = [True] * M
+    crashed: dict[int, str] = {}  # members frozen in this epoch by a step that raised
     hists = [
         History(
             config={
@@ -244,8 +390,6 @@ def fit_ensemble(
     x, y = data.train.x, data.train.y
     n = x.shape[0]
     t0 = time.perf_counter()
-    penalty = hooks.penalty if hooks else None
-    after_step = hooks.after_step if hooks else None
 
     ckpt = as_checkpointer(checkpoint)
     signature = {
@@ -262,6 +406,10 @@ def fit_ensemble(
         "early_stopping": early_stopping is not None,
         "parameters": [[k, list(v.shape)] for k, v in stacked.params.items()],
     }
+    if stateful:
+        signature["stateful"] = [type(o).__name__ for o in stateful]
+    if clip_norm is not None:
+        signature["clip_norm"] = repr(clip_norm)
     first_epoch, resume, finished, elapsed = 1, None, False, 0.0
     epoch_gens: list[torch.Tensor] | None = None  # the generators at the epoch's start
 
@@ -279,10 +427,12 @@ def fit_ensemble(
             "generators": [g.get_state() for g in gens],
             "rng": rng_state(device),
             "active": list(active_l),
+            "crashed": dict(crashed),
             "early_stopping": None if stoppers is None else [s.state_dict() for s in stoppers],
             "best": best,
             "has_best": list(has_best),
             "histories": [h.state_dict() for h in hists],
+            "stateful": [o.state_dict() for o in stateful],
         }
 
     state = None if ckpt is None else ckpt.load()
@@ -295,24 +445,100 @@ def fit_ensemble(
                 v.copy_(state["buffers"][k])
             if best is not None:
                 for k, v in best.items():
-                    v.copy_(state["best"][k])
+                    if k in state["best"]:  # (older checkpoints kept no buffers there)
+                        v.copy_(state["best"][k])
         opt.load_state_dict(state["optimizer"])
         for g, gs in zip(gens, state["generators"]):
             g.set_state(gs)
         active_l[:] = state["active"]
         active.copy_(torch.tensor(active_l, dtype=torch.bool))
+        crashed.update(state.get("crashed", {}))
         if stoppers is not None:
             for s, ss in zip(stoppers, state["early_stopping"]):
                 s.load_state_dict(ss)
         has_best[:] = state["has_best"]
         for h, hs in zip(hists, state["histories"]):
             h.load_state_dict(hs)
+        for o, os_ in zip(stateful, state.get("stateful", [])):
+            o.load_state_dict(os_)
         first_epoch, resume = state["epoch"], state["position"]
         finished, elapsed = state["finished"], state["elapsed"]
         set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
     t0 = time.perf_counter() - elapsed
     if ckpt is not None:
         ckpt.start()
+
+    def views(p: torch.Tensor) -> list[int]:
+        return [M, *([1] * (p.dim() - 1))]  # (M, 1, ..., 1): one value per member
+
+    def freeze(m: int) -> None:
+        """Member m trains no more; a diverged one's non-finite parameters become 0."""
+        _freeze(m, active, active_l)
+        if hists[m].status == "diverged" or m in crashed:
+            with torch.no_grad():
+                for v in stacked.params.values():
+                    torch.nan_to_num_(v[m], nan=0.0, posinf=0.0, neginf=0.0)
+
+    step_state: dict = {}  # what the steps of this epoch use
+
+    def refresh() -> None:  # at the epoch's start and after `active` changed
+        cur, ref = step_state["cur"], step_state["ref"]
+        eff = torch.where(active, cur / ref, torch.zeros_like(cur))  # frozen: 0
+        step_state["lr_views"] = [eff.view(views(p)) for p in params]
+        step_state["active_views"] = [active.view(views(p)) for p in params]
+        step_state["buffer_views"] = [active.view(views(b)) for b in buffers]
+        step_state["hook_lrs"] = torch.where(active, cur, 0.0)  # (M,) for the hooks
+        step_state["all_active"] = all(active_l)
+
+    def forward_backward(idx: torch.Tensor) -> torch.Tensor:
+        xb, yb = x[idx], y[idx]  # (M, B, ...), (M, B)
+        all_active = step_state["all_active"]
+        if not all_active and buffers:  # a frozen member's buffers stay as they are
+            torch._foreach_copy_(old_buffers, buffers)
+        out = stacked.forward_train(xb)  # (M, B, C)
+        losses = losses_of(out, yb)  # (M,)
+        total = losses if penalty is None else losses + penalty(stacked.params)
+        opt.zero_grad(set_to_none=True)
+        torch.where(active, total, torch.zeros_like(total)).sum().backward()
+        if not all_active and buffers:  # (after backward: BatchNorm saved them for it)
+            with torch.no_grad():
+                for b, ob, a in zip(buffers, old_buffers, step_state["buffer_views"]):
+                    b.copy_(torch.where(a, b, ob))
+        return losses
+
+    @torch.no_grad()
+    def update(stage: list[str], from_after_step: bool = False) -> None:
+        all_active = step_state["all_active"]
+        hook_lrs = step_state["hook_lrs"]
+        if not from_after_step:
+            if not all_active:  # a frozen member's gradient (maybe NaN) is not used
+                for p, a in zip(params, step_state["active_views"]):
+                    if p.grad is not None:
+                        p.grad.masked_fill_(~a, 0.0)
+            if clip is not None:  # each member's own global norm
+                clip_grad_norm_per_member(stacked.params, clip, on_nonfinite="warn")
+            if pre is not None:
+                torch._foreach_copy_(pre, params)
+                stage[0] = "pre"
+                before_step(stacked.params, hook_lrs)  # e.g. decoupled decay
+            torch._foreach_copy_(old, params)  # p_old
+            stage[0] = "old"
+            opt.step()  # at lr = lr_ref: p_after = p_old - lr_ref * u
+            if linear:
+                # per-member lr: p = p_old + (lr_m / lr_ref) * (p_after - p_old);
+                # frozen members keep p_old exactly (their factor is 0, and where()
+                # guards against non-finite u)
+                torch._foreach_sub_(params, old)
+                torch._foreach_mul_(params, step_state["lr_views"])
+                torch._foreach_add_(params, old)
+            if not all_active:
+                for p, o, a in zip(params, old, step_state["active_views"]):
+                    p.copy_(torch.where(a, p, o))
+        if after_step is not None:
+            torch._foreach_copy_(mid, params)
+            stage[0] = "mid"
+            after_step(stacked.params, hook_lrs)
+        stage[0] = "done"
 
     try:
         for epoch in range(first_epoch, 0 if finished else epochs + 1):
@@ -323,11 +549,19 @@ def fit_ensemble(
                 factor = _optim.schedule_factor(
                     schedule, epoch - 1, epochs=epochs, **(schedule_options or {})
                 )
-            cur = base_lrs * factor  # (M,)
-            eff = torch.where(active, cur, torch.zeros_like(cur))  # frozen members: lr 0
-            lr_views = [eff.view(M, *([1] * (p.dim() - 1))) for p in params]
-            active_views = [active.view(M, *([1] * (p.dim() - 1))) for p in params]
-            all_active = all(active_l)
+            cur = base_lrs * factor  # (M,) each member's learning rate in this epoch
+            # The optimizer runs at lr_ref and member m's update is scaled by lr_m / lr_ref:
+            # lr_ref = max(1, max lr_m of the training members), so no member's update is
+            # scaled up (p_after - p_old scaled by lr_m > 1 would multiply its rounding
+            # error). An optimizer not linear in lr has one rate for all and runs at it.
+            if linear:
+                ref = max(1.0, float(torch.where(active, cur, torch.zeros_like(cur)).max()))
+            else:
+                ref = float(cur[0])
+            for group in opt.param_groups:
+                group["lr"] = ref
+            step_state["cur"], step_state["ref"] = cur, ref
+            refresh()
             begin = 0
             if resume is not None:  # mid-epoch: redraw this epoch's orders, go on from there
                 saved_gens = [g.get_state() for g in gens]
@@ -345,27 +579,42 @@ def fit_ensemble(
                     )
                 loss_sum.copy_(resume["loss_sum"])
                 begin, resume = resume["batch"], None
+
             for i in range(begin, n, batch_size):
                 idx = perms[:, i : i + batch_size]  # (M, B)
-                xb, yb = x[idx], y[idx]  # (M, B, ...), (M, B)
-                out = stacked.forward_train(xb)  # (M, B, C)
-                losses = _member_losses(out, yb, task)  # (M,)
-                total = losses if penalty is None else losses + penalty(stacked.params)
-                opt.zero_grad(set_to_none=True)
-                torch.where(active, total, torch.zeros_like(total)).sum().backward()
-                with torch.no_grad():
-                    torch._foreach_copy_(old, params)  # p_old
-                    opt.step()  # at lr = 1: p_after = p_old - u
-                    # per-member lr: p = p_old + lr_m * (p_after - p_old); frozen members keep
-                    # p_old exactly (their lr is 0, and where() guards against non-finite u)
-                    torch._foreach_sub_(params, old)
-                    torch._foreach_mul_(params, lr_views)
-                    torch._foreach_add_(params, old)
-                    if not all_active:
-                        for p, o, a in zip(params, old, active_views):
-                            p.copy_(torch.where(a, p, o))
-                    if after_step is not None:
-                        after_step(stacked.params, torch.where(active, cur, 0.0))
+                losses, stage = None, ["forward"]
+                while True:  # once, unless a member's non-finite numbers make a part raise
+                    try:
+                        if stage[0] == "forward":
+                            losses = forward_backward(idx)
+                        update(stage, from_after_step=stage[0] == "mid")
+                        break
+                    except (RuntimeError, FloatingPointError) as err:
+                        why = _nonfinite_members(stacked.params, losses, M)
+                        bad = [m for m in range(M) if active_l[m] and why[m] is not None]
+                        if not bad:
+                            raise  # not an overflow of a member: a bug to see
+                        with torch.no_grad():  # undo the part that raised
+                            if stage[0] == "mid":
+                                torch._foreach_copy_(params, mid)
+                                for p, o in zip(params, old):
+                                    for m in bad:
+                                        p[m].copy_(o[m])
+                            elif stage[0] in ("pre", "old"):
+                                torch._foreach_copy_(params, pre if pre is not None else old)
+                                stage[0] = "grads"
+                        for m in bad:
+                            crashed[m] = (
+                                f"the training step raised {type(err).__name__} "
+                                f"({_first_line(err)}) in epoch {epoch}, batch "
+                                f"{i // batch_size + 1}: {why[m]}"
+                            )
+                            freeze(m)
+                        refresh()
+                        if not any(active_l):
+                            break
+                if not any(active_l):
+                    break
                 loss_sum += losses.detach().double() * idx.shape[1]
                 if (
                     ckpt is not None
@@ -375,14 +624,22 @@ def fit_ensemble(
                     pos = {"epoch_generators": epoch_gens, "batch": i + batch_size}
                     ckpt.save(snapshot(epoch, pos | {"loss_sum": loss_sum}))
             train_loss = (loss_sum / n).tolist()
-            v_loss, v_err = evaluate_members(stacked, data.valid, task)
+            v_loss, v_err = evaluate_members(stacked, data.valid, task, loss=loss)
             v_loss, v_err = v_loss.tolist(), v_err.tolist()
             if eval_train:
-                t_loss, t_err = evaluate_members(stacked, data.train, task)
+                t_loss, t_err = evaluate_members(stacked, data.train, task, loss=loss)
                 t_loss, t_err = t_loss.tolist(), t_err.tolist()
             secs = time.perf_counter() - t0
             recs = []
             for m in range(M):
+                if m in crashed:  # frozen in this epoch by a step that raised
+                    rec = {"epoch": epoch, "train_loss": math.nan, "lr": float(cur[m])}
+                    rec["seconds"] = secs
+                    hists[m].epochs.append(rec)
+                    hists[m].status = hists[m].stop_reason = "diverged"
+                    hists[m].message = crashed.pop(m)
+                    recs.append(rec)
+                    continue
                 if not active_l[m]:
                     recs.append({})
                     continue
@@ -404,18 +661,33 @@ def fit_ensemble(
                     hists[
                         m
                     ].message = f"{bad[0].replace('_', ' ')} became {rec[bad[0]]} in epoch {epoch}"
-                    _freeze(m, active, active_l)
+                    freeze(m)
                     continue
+                reason = None
                 if stoppers is not None:
                     improved, stop = stoppers[m].update(epoch, rec[stoppers[m].monitor])
                     if improved and stoppers[m].restore_best_weights:
                         with torch.no_grad():
-                            for k, v in stacked.params.items():
+                            for k, v in state_of.items():
                                 best[k][m].copy_(v[m])
                         has_best[m] = True
                     if stop:
-                        hists[m].stop_reason = "patience"
-                        _freeze(m, active, active_l)
+                        reason = "patience"
+                if callbacks:
+                    with torch.no_grad():  # the member's current state, in its own module
+                        models[m].load_state_dict(stacked.member_state(m), strict=False)
+                    stop = False
+                    for cb in callbacks:
+                        stop = bool(cb(epoch, rec, models[m])) or stop
+                    with torch.no_grad():  # and what the callbacks made of it
+                        own = models[m].state_dict()
+                        for k, v in state_of.items():
+                            v[m].copy_(own[k])
+                    if stop and reason is None:
+                        reason = "callback"
+                if reason is not None:
+                    hists[m].stop_reason = reason
+                    freeze(m)
             if progress is not None:
                 progress(epoch, recs)
             if ckpt is not None and epoch < epochs and ckpt.due(epoch_end=True):
@@ -428,7 +700,7 @@ def fit_ensemble(
                 if stoppers is not None:
                     hists[m].best_epoch = stoppers[m].best_epoch
                     if stoppers[m].restore_best_weights and has_best[m]:
-                        for k, v in stacked.params.items():
+                        for k, v in state_of.items():
                             v[m].copy_(best[k][m])
         stacked.write_back(models)
 
@@ -439,7 +711,7 @@ def fit_ensemble(
         return hists
     finals = {}
     for name in ("train", "valid", "test"):
-        lo, er = evaluate_members(stacked, data.split(name), task)
+        lo, er = evaluate_members(stacked, data.split(name), task, loss=loss)
         finals[f"{name}_loss"], finals[f"{name}_error"] = lo.tolist(), er.tolist()
     for m, h in enumerate(hists):
         if h.best_epoch is None and h.status == "done":

@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 STATUSES = ("done", "diverged")
-STOP_REASONS = ("max_epochs", "patience", "diverged")
+STOP_REASONS = ("max_epochs", "patience", "callback", "diverged")
 
 
 @dataclass
@@ -17,7 +17,8 @@ class History:
     ``epochs`` holds one dict per epoch with ``epoch`` (1-based), ``train_loss``,
     ``valid_loss``, ``valid_error``, ``lr`` and ``seconds`` (cumulative wall time), plus any
     extra metric a callback adds. ``status`` is ``"done"`` or ``"diverged"``; ``stop_reason``
-    says what ended training (``"max_epochs"``, ``"patience"`` or ``"diverged"``);
+    says what ended training (``"max_epochs"``, ``"patience"``: early stopping, ``"callback"``:
+    a user callback returned True, or ``"diverged"``; ``fit_sequence`` says ``"max_steps"``);
     ``best_epoch`` is the epoch whose weights the model holds at the end when early stopping
     restored them (else the last epoch). ``final`` holds the end-of-run metrics
     (``train_loss``, ``train_error``, ``valid_loss``, ``valid_error``, ``test_loss``,

@@ -29,6 +29,7 @@ from smithing.checkpoint import (
     set_rng_state,
 )
 from smithing.data.base import Dataset, Split
+from smithing.regularize.protocol import as_regularizer, hook, parts
 from smithing.train.callbacks import EarlyStopping
 from smithing.train.history import History
 
@@ -122,12 +123,17 @@ def fit(
             :func:`seed_everything`).
         early_stopping: an :class:`EarlyStopping`; its best weights are restored at the end
             whatever ended training when ``restore_best_weights`` is set.
-        regularizer: an object with ``penalty(model) -> Tensor`` added to the loss and/or
-            ``after_step(model, lr)`` applied after each optimizer step (penalties, max-norm,
-            proximal L1, pruning masks from :mod:`smithing.regularize`).
+        regularizer: a regularizer of the protocol of :mod:`smithing.regularize.protocol`
+            (``penalty(model)`` added to the loss, ``before_step(model, lr)`` before and
+            ``after_step(model, lr)`` after each optimizer step, each optional), or a list of
+            them: :class:`~smithing.regularize.Penalty` (L2, L1, elastic net, decoupled weight
+            decay, proximal L1), :class:`~smithing.regularize.MaxNorm`,
+            :class:`~smithing.regularize.PruneMask`, an RNN's constraints, your own.
         clip_norm: clip the global gradient norm to this value (non-finite gradients are
             reported, see :mod:`smithing.train.clipping`).
-        callbacks: ``cb(epoch, record, model)`` after each epoch; returning True stops.
+        callbacks: ``cb(epoch, record, model)`` after each epoch (after early stopping);
+            returning True stops training (``stop_reason="callback"``; ``"patience"`` is early
+            stopping's).
         eval_train: also measure train loss/error in eval mode every epoch (one extra pass).
         progress: ``progress(epoch, record)`` after each epoch (the CLI's progress bar).
         final_eval: measure train/valid/test metrics at the end into ``History.final`` (one
@@ -138,14 +144,18 @@ def fit(
             if asked, mid-epoch. It holds the parameters and buffers, optimizer and schedule
             state, the data-order generator, the global torch / Python / NumPy generators
             (dropout), the early-stopping state and best weights, the History so far, the
-            ``state_dict()`` of a ``regularizer`` or callback that has ``load_state_dict``, and
-            the position in the epoch (its permutation, the next batch, the running loss sum).
+            ``state_dict()`` of each regularizer (of a list too) or callback that has
+            ``load_state_dict``, and the position in the epoch (its permutation, the next
+            batch, the running loss sum).
             A resumed run ends with the same parameters and metrics, bitwise on CPU, as the
             run uninterrupted (wall times aside). None (the default): no checkpoints.
 
     Returns:
-        a :class:`History`. A loss that becomes NaN/inf ends the run with
-        ``status="diverged"`` and a message; it never raises.
+        a :class:`History`. A loss that becomes NaN/inf, or a training step that raises a
+        ``RuntimeError`` / ``FloatingPointError`` while the loss, a gradient or a parameter is
+        NaN/inf (an optimizer or a constraint refusing non-finite numbers, an SVD of an
+        overflowed weight), ends the run with ``status="diverged"`` and a message; it never
+        raises for that. (An error with every number finite is a bug and propagates.)
     """
     check(isinstance(epochs, int) and epochs > 0, "epochs", epochs, "a positive int")
     check(
@@ -169,8 +179,9 @@ def fit(
         sched = _optim.make_schedule(schedule, opt, epochs=epochs, **(schedule_options or {}))
     if early_stopping is not None:
         early_stopping.reset()
-    penalty = getattr(regularizer, "penalty", None)
-    after_step = getattr(regularizer, "after_step", None)
+    reg = as_regularizer(regularizer)
+    penalty, before_step = hook(reg, "penalty"), hook(reg, "before_step")
+    after_step = hook(reg, "after_step")
 
     x, y = data.train.x, data.train.y
     n = x.shape[0]
@@ -190,7 +201,7 @@ def fit(
         "schedule_options": repr(schedule_options or {}),
         "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
     }
-    stateful = [o for o in (regularizer, *callbacks) if hasattr(o, "load_state_dict")]
+    stateful = [o for o in (*parts(reg), *callbacks) if hasattr(o, "load_state_dict")]
     signature["stateful"] = [type(o).__name__ for o in stateful]
     first_epoch, resume, finished, elapsed = 1, None, False, 0.0
 
@@ -245,19 +256,37 @@ def fit(
             else:  # a mid-epoch checkpoint: the same order, from the next batch on
                 perm, loss_sum = resume["perm"].to(device), resume["loss_sum"].to(device)
                 cur_lr, begin, resume = resume["lr"], resume["batch"], None
+            crash = None  # a step that raised on non-finite numbers: the run diverged
             for i in range(begin, n, batch_size):
                 idx = perm[i : i + batch_size]
                 xb, yb = x[idx], y[idx]
-                out = model(xb)
-                batch_loss = loss_fn(out, yb)
-                total = batch_loss if penalty is None else batch_loss + penalty(model)
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                if clip_norm is not None:
-                    _clip(model, clip_norm)
-                opt.step()
-                if after_step is not None:
-                    after_step(model, opt.param_groups[0]["lr"])
+                batch_loss = None
+                try:
+                    out = model(xb)
+                    batch_loss = loss_fn(out, yb)
+                    total = batch_loss if penalty is None else batch_loss + penalty(model)
+                    opt.zero_grad(set_to_none=True)
+                    total.backward()
+                    if clip_norm is not None:
+                        _clip(model, clip_norm)
+                    step_lr = opt.param_groups[0]["lr"]
+                    if before_step is not None:
+                        with torch.no_grad():
+                            before_step(model, step_lr)
+                    opt.step()
+                    if after_step is not None:
+                        with torch.no_grad():
+                            after_step(model, step_lr)
+                except (RuntimeError, FloatingPointError) as err:
+                    why = nonfinite_state(model, batch_loss)
+                    if why is None:
+                        raise  # not an overflow: a bug to see, not a divergence to report
+                    crash = (
+                        f"the training step raised {type(err).__name__} "
+                        f"({_first_line(err)}) in epoch {epoch}, batch {i // batch_size + 1}: "
+                        f"{why}"
+                    )
+                    break
                 loss_sum += batch_loss.detach().double() * xb.shape[0]
                 if (
                     ckpt is not None
@@ -266,11 +295,11 @@ def fit(
                 ):
                     pos = {"perm": perm, "batch": i + batch_size, "loss_sum": loss_sum}
                     ckpt.save(snapshot(epoch, pos | {"lr": cur_lr}))
-            train_loss = (loss_sum / n).item()
+            train_loss = math.nan if crash is not None else (loss_sum / n).item()
             rec = {"epoch": epoch, "train_loss": train_loss, "lr": cur_lr}
             if not math.isfinite(train_loss):
                 hist.status, hist.stop_reason = "diverged", "diverged"
-                hist.message = f"training loss became {train_loss} in epoch {epoch}"
+                hist.message = crash or f"training loss became {train_loss} in epoch {epoch}"
                 rec["seconds"] = time.perf_counter() - t0
                 hist.epochs.append(rec)
                 break
@@ -287,15 +316,15 @@ def fit(
                 hist.status, hist.stop_reason = "diverged", "diverged"
                 hist.message = f"validation loss became {rec['valid_loss']} in epoch {epoch}"
                 break
-            stop = False
+            patience_stop = callback_stop = False
             if early_stopping is not None:
-                improved, stop = early_stopping.update(epoch, rec[early_stopping.monitor])
+                improved, patience_stop = early_stopping.update(epoch, rec[early_stopping.monitor])
                 if improved and early_stopping.restore_best_weights:
                     best_state = copy.deepcopy(model.state_dict())
             for cb in callbacks:
-                stop = bool(cb(epoch, rec, model)) or stop
-            if stop:
-                hist.stop_reason = "patience"
+                callback_stop = bool(cb(epoch, rec, model)) or callback_stop
+            if patience_stop or callback_stop:
+                hist.stop_reason = "patience" if patience_stop else "callback"
                 break
             if sched is not None:
                 sched.step()
@@ -318,6 +347,25 @@ def fit(
         model, data, loss_fn, usable=hist.status == "done" or best_state is not None
     )
     return hist
+
+
+def nonfinite_state(model: nn.Module, loss: torch.Tensor | None = None) -> str | None:
+    """What is NaN/inf in a training step (the loss, gradients, parameters), or None."""
+    if loss is not None and not bool(torch.isfinite(loss.detach()).all()):
+        return f"the loss is {float(loss.detach().reshape(-1)[0])}"
+    named = list(model.named_parameters())
+    grads = [n for n, p in named if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+    if grads:
+        return f"non-finite gradient in {', '.join(grads)}"
+    params = [n for n, p in named if not bool(torch.isfinite(p.detach()).all())]
+    if params:
+        return f"non-finite parameters in {', '.join(params)}"
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "no message"
 
 
 def final_metrics(model: nn.Module, data: Dataset, loss_fn: Loss, usable: bool = True) -> dict:

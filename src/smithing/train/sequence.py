@@ -13,6 +13,7 @@ One step::
     L = loss(model(x_b), y_b)                    # MSE or cross-entropy by data.task
     (L + regularizer.penalty(model)).backward()
     g <- g * min(1, c / (||g|| + 1e-6))          # clip_norm = c (Pascanu et al. 2013, Alg. 1)
+    regularizer.before_step(model, lr)           # e.g. decoupled weight decay
     optimizer.step()
     regularizer.after_step(model, lr)            # e.g. an RNN constraint (projected GD)
 
@@ -42,6 +43,7 @@ from smithing.checkpoint import (
     set_rng_state,
 )
 from smithing.data.base import Dataset, Split
+from smithing.regularize.protocol import as_regularizer, hook, parts
 from smithing.train.clipping import clip_grad_norm
 from smithing.train.history import History
 
@@ -133,10 +135,10 @@ def fit_sequence(
             ``F.cross_entropy`` (classification).
         seed: seeds the CPU generator of the data order (the model's initialization is the
             caller's).
-        regularizer: an object with ``penalty(model) -> Tensor`` added to the loss and/or
-            ``after_step(model, lr)`` called after each optimizer step (the protocol of
-            :func:`smithing.train.fit`; :class:`smithing.nn.rnn.RecurrentRegularizer` for RNN
-            penalties and constraints).
+        regularizer: a regularizer of the protocol of :mod:`smithing.regularize.protocol`
+            (``penalty(model)``, ``before_step(model, lr)``, ``after_step(model, lr)``) or a
+            list of them, as for :func:`smithing.train.fit`;
+            :class:`smithing.nn.rnn.RecurrentRegularizer` for RNN penalties and constraints.
         clip_norm: clip the global gradient norm to this value (None: no clipping; the norm is
             still recorded). A non-finite gradient skips the step.
         eval_every: evaluate after every ``eval_every``-th step (and after step 0 and the last).
@@ -204,8 +206,9 @@ def fit_sequence(
         from smithing import optim as _optim
 
         opt = _optim.make(optimizer, model.parameters(), lr, **(optimizer_options or {}))
-    penalty = getattr(regularizer, "penalty", None)
-    after_step = getattr(regularizer, "after_step", None)
+    reg = as_regularizer(regularizer)
+    penalty, before_step = hook(reg, "penalty"), hook(reg, "before_step")
+    after_step = hook(reg, "after_step")
     xs, ys = data.train.x, data.train.y
     hist = History(
         stop_reason="max_steps",
@@ -222,7 +225,7 @@ def fit_sequence(
     perm, pos = torch.randperm(n, generator=gen), 0
     window = {"loss": 0.0, "norm": 0.0, "clipped": 0, "steps": 0}
     ckpt = as_checkpointer(checkpoint)
-    stateful = [o for o in (regularizer, *callbacks) if hasattr(o, "load_state_dict")]
+    stateful = [o for o in (*parts(reg), *callbacks) if hasattr(o, "load_state_dict")]
     signature = {
         "steps": steps,
         "lr": lr,
@@ -325,9 +328,14 @@ def fit_sequence(
             grads = [p.grad for p in model.parameters() if p.grad is not None]
             norm = float(torch.nn.utils.get_total_norm(grads))
             clipped = False
+        step_lr = opt.param_groups[0]["lr"]
+        if before_step is not None:
+            with torch.no_grad():
+                before_step(model, step_lr)
         opt.step()
         if after_step is not None:
-            after_step(model, opt.param_groups[0]["lr"])
+            with torch.no_grad():
+                after_step(model, step_lr)
         window["loss"] += loss_f
         window["norm"] += norm if math.isfinite(norm) else 0.0
         window["clipped"] += int(clipped)
