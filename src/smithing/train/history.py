@@ -7,7 +7,9 @@ import math
 from dataclasses import asdict, dataclass, field
 
 STATUSES = ("done", "diverged")
-STOP_REASONS = ("max_epochs", "patience", "callback", "diverged")
+#: what ended a run: the epoch (or, for ``fit_sequence``, step) limit, early stopping, a
+#: callback, or divergence
+STOP_REASONS = ("max_epochs", "max_steps", "patience", "callback", "diverged")
 
 
 @dataclass
