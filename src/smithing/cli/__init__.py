@@ -12,11 +12,21 @@ import os
 import sys
 
 from smithing._version import __version__
-from smithing.cli import datasets, export, listing, report, run, status, tour, train
+from smithing.cli import (
+    datasets,
+    export,
+    listing,
+    report,
+    reproduce,
+    run,
+    status,
+    tour,
+    train,
+)
 from smithing.cli._common import CLIError
 
 #: the verbs, in ``smithing --help`` order
-VERBS = (listing, datasets, train, run, tour, status, report, export)
+VERBS = (listing, datasets, train, run, reproduce, tour, status, report, export)
 
 __all__ = ["CLIError", "VERBS", "build_parser", "main"]
 

@@ -8,11 +8,20 @@
 * :mod:`~smithing.experiment.mlp`: the ``"mlp"`` run kind (:class:`MLPConfig`, ``train_one``,
   ``train_group``).
 * :mod:`~smithing.experiment.store`: the SQLite results store (schema, migrations, leases).
+* :mod:`~smithing.experiment.reproductions`: :class:`Reproduction` (a published number, the
+  runs that reproduce it, the target) and the registry ``REPRODUCTIONS`` that study modules
+  register into (:func:`register_reproduction`).
 
 Nothing here imports the runner, the studies, the report or the CLI.
 """
 
 from smithing.experiment import pretrained as _pretrained  # noqa: F401  (registers "dbn", "sda")
+from smithing.experiment.reproductions import (
+    REPRODUCTIONS,
+    Paper,
+    Reproduction,
+    register_reproduction,
+)
 from smithing.experiment.results import (
     Figure,
     RunRecord,
@@ -33,9 +42,12 @@ from smithing.experiment.study import (
 )
 
 __all__ = [
+    "REPRODUCTIONS",
     "SCALES",
     "STUDIES",
     "Figure",
+    "Paper",
+    "Reproduction",
     "RunRecord",
     "RunResult",
     "Study",
@@ -45,6 +57,7 @@ __all__ = [
     "error_table",
     "mean_std_ci",
     "register",
+    "register_reproduction",
     "rounded",
     "unwrap_paragraphs",
 ]

@@ -1,9 +1,12 @@
-"""The static HTML report: an index of studies and one page per study.
+"""The static HTML report: an index of studies, one page per study, and the Reproductions page.
 
 Pages open from the file system with no server: figures are PNG files beside the pages,
 styles are inline. Each study page shows its figures and tables, the paper numbers beside
 ours, the exact command and configuration, the software versions, the machine and the wall
-time, all read from the results store.
+time, all read from the results store. The Reproductions page (``reproductions.html``) has one
+row per registered :class:`~smithing.experiment.Reproduction`: the paper's value beside ours
+(every stored run of the reproduction's recipe), the target, wall time, machine, date,
+command, departures and recipe status; a reproduction without runs is "not run yet".
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ pre{padding:.7em;overflow-x:auto;font-size:.85em} table{border-collapse:collapse
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;font-size:.92em}
 th{background:#f0f0f0} figure{margin:1.2em 0} figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.9em;color:#555} .muted{color:#777;font-size:.9em}
-.err{color:#a00}
+.err{color:#a00} .met{color:#060;font-weight:600} .miss{color:#a00;font-weight:600}
+td ul{margin:0;padding-left:1.1em}
 """
 
 
@@ -171,6 +175,131 @@ def write_study_page(store: Store, study_name: str, report_dir: Path) -> dict:
     }
 
 
+def _when(t: float | None) -> str:
+    return "" if not t else _dt.datetime.fromtimestamp(t).isoformat(timespec="seconds")
+
+
+def _machine(env: dict) -> str:
+    """One line for a session's environment: processor, CPUs, threads, device, GPU."""
+    parts = [str(env.get("processor") or env.get("platform") or "")]
+    if env.get("cpu_count"):
+        parts.append(f"{env['cpu_count']} CPUs")
+    if env.get("torch_threads"):
+        parts.append(f"torch threads {env['torch_threads']}")
+    if env.get("device"):
+        parts.append(f"device {env['device']}")
+    if env.get("gpu"):
+        parts.append(str(env["gpu"]))
+    if env.get("platform"):
+        parts.append(str(env["platform"]))
+    if env.get("torch"):
+        parts.append(f"torch {env['torch']}")
+    return ", ".join(p for p in parts if p)
+
+
+def _ours(outcome) -> str:
+    rep = outcome.reproduction
+    lines = []
+    for row in outcome.rows:
+        if row.missing:
+            lines.append(f"{row.label}: not a variant of the study yet")
+            continue
+        text = (
+            f"{rep.number(row.mean)} ± {rep.format(row.std)}, n = {row.n} "
+            f"(seeds {', '.join(map(str, row.seeds))}; min {rep.number(row.min)}, "
+            f"max {rep.number(row.max)})"
+            if row.n
+            else "no complete run"
+        )
+        counts = ("diverged", "failed", "pending")
+        notes = [f"{k} {getattr(row, k)}" for k in counts if getattr(row, k)]
+        if row.chosen:
+            pairs = zip(row.seeds, row.chosen)
+            notes.append("chosen: " + ", ".join(f"seed {s} {v}" for s, v in pairs))
+        lines.append(f"{row.label}: {text}" + (f" [{'; '.join(notes)}]" if notes else ""))
+    return "<br>".join(html.escape(x) for x in lines)
+
+
+def write_reproductions_page(store: Store, report_dir: Path) -> Path:
+    """``reproductions.html``: one row per registered reproduction (see the module doc)."""
+    from smithing.experiment import REPRODUCTIONS
+    from smithing.experiment.reproductions import format_time, stored
+
+    done, not_run = [], []
+    for entry in REPRODUCTIONS.entries():
+        rep = entry.obj
+        try:
+            outcome = stored(store, rep)
+        except Exception:  # noqa: BLE001 - one broken declaration must not lose the page
+            done.append(
+                f"<tr><td>{html.escape(rep.name)}</td><td colspan='12'><pre class='err'>"
+                f"{html.escape(traceback.format_exc())}</pre></td></tr>"
+            )
+            continue
+        if not outcome.runs:
+            basis = (
+                rep.time_basis and f"<br><span class='muted'>{html.escape(rep.time_basis)}</span>"
+            )
+            not_run.append(
+                f"<tr><td>{html.escape(rep.name)}</td><td>{html.escape(rep.paper.cite())}</td>"
+                f"<td>{html.escape(rep.result)}</td><td>{html.escape(rep.published_text())}</td>"
+                f"<td>{html.escape(rep.target_text())}</td><td>not run yet</td>"
+                f"<td>{html.escape(format_time(rep.cpu_time))}{basis}</td>"
+                f"<td>{html.escape(format_time(rep.gpu_time))}</td>"
+                f"<td><code>smithing reproduce {html.escape(rep.name)}</code></td></tr>"
+            )
+            continue
+        last = outcome.last_session or {}
+        verdict = {True: "met", False: "not met", None: "not judged"}[outcome.met]
+        css = {True: "met", False: "miss", None: "muted"}[outcome.met]
+        departures = "".join(f"<li>{html.escape(d)}</li>" for d in rep.departures)
+        done.append(
+            f"<tr><td>{html.escape(rep.name)}<br><a href='{html.escape(rep.study)}.html'>"
+            f"study {html.escape(rep.study)}</a></td>"
+            f"<td>{html.escape(rep.paper.cite())}</td><td>{html.escape(rep.result)}</td>"
+            f"<td>{html.escape(rep.published_text())}</td><td>{_ours(outcome)}</td>"
+            f"<td>{html.escape(rep.target_text())}<br><span class='{css}'>{verdict}</span>"
+            f"<br><span class='muted'>{html.escape(outcome.verdict)}</span></td>"
+            f"<td>{format_time(outcome.seconds)} of training ({outcome.runs} runs); "
+            f"sessions {format_time(outcome.session_seconds)} ({len(outcome.sessions)})"
+            f"<br><span class='muted'>expected per seed: CPU "
+            f"{html.escape(format_time(rep.cpu_time))}, GPU "
+            f"{html.escape(format_time(rep.gpu_time))}</span></td>"
+            f"<td>{html.escape(_machine(last.get('environment') or {}))}</td>"
+            f"<td>{_when(last.get('started'))}</td>"
+            f"<td><code>{html.escape(last.get('command', ''))}</code></td>"
+            f"<td><ul>{departures}</ul></td><td>{html.escape(rep.recipe_status)}</td></tr>"
+        )
+    head = (
+        "<tr><th>reproduction</th><th>paper</th><th>result</th><th>published</th>"
+        "<th>ours: mean ± sample std over seeds</th><th>target</th><th>wall time</th>"
+        "<th>machine</th><th>date</th><th>command</th><th>departures from the paper</th>"
+        "<th>recipe status</th></tr>"
+    )
+    body = [
+        "<p><a href='index.html'>&larr; all studies</a></p><h1>Reproductions</h1>",
+        "<p>Published results and our runs of their recipes. Our value is over every stored "
+        "run of the reproduction's recipe (its study, scale, variants and configuration); a "
+        "value chosen on validation is, per seed, the test value of the variant with the best "
+        "validation value. Wall time: the runs' own training seconds, summed, and the wall "
+        "time of the sessions that ran them (a session may have run other variants too). "
+        "Machine, date and command: the latest such session.</p>",
+    ]
+    if done:
+        body.append("<table>" + head + "".join(done) + "</table>")
+    if not_run:
+        body.append(
+            "<h2>Not run yet</h2><table><tr><th>reproduction</th><th>paper</th><th>result</th>"
+            "<th>published</th><th>target</th><th>ours</th><th>expected CPU time / seed</th>"
+            "<th>expected GPU time / seed</th><th>command</th></tr>" + "".join(not_run) + "</table>"
+        )
+    if not done and not not_run:
+        body.append("<p class='muted'>No reproduction is registered.</p>")
+    path = report_dir / "reproductions.html"
+    path.write_text(_page("smithing: reproductions", "\n".join(body)))
+    return path
+
+
 def write_report(out_dir: str | Path, studies: list[str] | None = None) -> Path:
     """(Re)write ``<out>/report/``: pages for ``studies`` (default all) and the index."""
     out_dir = Path(out_dir)
@@ -186,6 +315,7 @@ def write_report(out_dir: str | Path, studies: list[str] | None = None) -> Path:
             res_meta = store.last_session(name) or {}
             counts = store.counts(name)
             rows.append((name, counts, res_meta))
+        write_reproductions_page(store, report_dir)
     from smithing.experiment import STUDIES
 
     items = []
@@ -204,7 +334,8 @@ def write_report(out_dir: str | Path, studies: list[str] | None = None) -> Path:
         )
     body = (
         "<h1>smithing report</h1><p>Each study trains its variants over several seeds; "
-        "click a study for its figures and tables.</p><table><tr><th>study</th>"
+        "click a study for its figures and tables. <a href='reproductions.html'>Reproductions"
+        "</a>: published results beside ours.</p><table><tr><th>study</th>"
         "<th>what it shows</th><th>runs</th><th>scale</th><th>last run</th></tr>"
         + "".join(items)
         + "</table>"

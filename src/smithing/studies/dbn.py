@@ -44,7 +44,18 @@ import numpy as np
 import torch
 
 from smithing._registry import check
-from smithing.experiment import Figure, RunResult, Study, Variant, error_table, register, rounded
+from smithing.experiment import (
+    Figure,
+    Paper,
+    Reproduction,
+    RunResult,
+    Study,
+    Variant,
+    error_table,
+    register,
+    register_reproduction,
+    rounded,
+)
 from smithing.plots import image_panels, tile
 
 DEFAULTS: dict = {
@@ -403,5 +414,52 @@ STUDY = register(
         datasets={"quick": "digits", "paper": "mnist"},
         run=run,
         references=REFERENCES,
+    )
+)
+
+# ------------------------------------------------------------------ reproductions
+
+register_reproduction(
+    Reproduction(
+        name="dbn",
+        paper=Paper(
+            "Hinton & Salakhutdinov",
+            "Reducing the dimensionality of data with neural networks",
+            "Science 313:504-507",
+            2006,
+        ),
+        result="DBN 784-500-500-2000, greedy CD-1 pretraining, backprop fine-tuning: MNIST "
+        "test error",
+        published=1.2,
+        target=("<=", 1.30),
+        study=STUDY.name,
+        variants=("dbn-pretrained",),
+        metric="test_error",
+        seeds=3,
+        cpu_time="about 1 h (estimate)",
+        time_basis="pretraining 3 x 25,000 CD-1 updates of batch 100 at 10-30 ms, about 20 min; "
+        "fine-tuning at most 100 x 5,000 SGD updates of batch 10 at ~6 ms, under 50 min, less "
+        "when early stopping ends it (updates timed on this CPU)",
+        gpu_time="10-15 min (estimate)",
+        departures=(
+            "RBM weights start from N(0, 0.01^2) (the authors' code: N(0, 0.1^2))",
+            "the negative phase uses sampled visible states (the code: visible probabilities)",
+            "visible biases start at logit(mean pixel) (the code: zero)",
+            "mini-batches reshuffled every epoch (the code: one fixed permutation, never "
+            "reshuffled; its rand('state', 0) order cannot be reproduced)",
+            "50,000 training images, 10,000 held out for validation (the code: all 60,000, no "
+            "validation)",
+            "fine-tuning by plain SGD, learning rate 0.1, batch 10, at most 100 epochs, early "
+            "stopping on the validation error (the Theano tutorials' patience rule), best "
+            "weights restored, output layer started at zero (the code: conjugate gradients "
+            "with 3 line searches on batches of 1000 for 200 epochs, the top layer alone for "
+            "the first 5, softmax weights N(0, 0.1^2), no model selection; the paper's text "
+            "says 'steepest descent and a small learning rate')",
+            "each RBM's inputs are the hidden probabilities under the RBM below's final weights "
+            "(the code: the probabilities computed during its last epoch, weights still moving)",
+        ),
+        recipe_status="pretraining confirmed from Hinton & Salakhutdinov's code (C); the "
+        "fine-tuning recipe behind the published 1.2 % is in the paper's supporting online "
+        "material, which could not be read (U)",
     )
 )

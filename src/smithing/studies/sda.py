@@ -31,7 +31,16 @@ The ``pretrained`` initializer is given the study's default dataset of the scale
 
 from __future__ import annotations
 
-from smithing.experiment import Figure, Study, Variant, error_table, register
+from smithing.experiment import (
+    Figure,
+    Paper,
+    Reproduction,
+    Study,
+    Variant,
+    error_table,
+    register,
+    register_reproduction,
+)
 
 RATES = (0.1, 0.2, 0.3)  # masking noise of layers 1, 2, 3 (Theano tutorial)
 
@@ -133,5 +142,46 @@ STUDY = register(
         table=table,
         seeds={"quick": 3, "paper": 1},
         references=REFERENCES,
+    )
+)
+
+register_reproduction(
+    Reproduction(
+        name="sda",
+        paper=Paper(
+            "Vincent, Larochelle, Lajoie, Bengio & Manzagol",
+            "Stacked denoising autoencoders: learning useful representations in a deep network "
+            "with a local denoising criterion",
+            "JMLR 11",
+            2010,
+        ),
+        result="SdA-3 (3 x 1000, masking noise 10 / 20 / 30 %) + fine-tuning, the Theano "
+        "tutorial's recipe: MNIST test error",
+        published="1.28 % (Vincent et al.) / 1.3 % (Theano tutorial)",
+        target=("<=", 1.45),
+        study=STUDY.name,
+        variants=("SdA-3 (pretrained)",),
+        metric="test_error",
+        seeds=1,  # a run takes hours on the 2-core CPU
+        cpu_time="6-16 h (estimate)",
+        gpu_time="1-3 h (estimate)",
+        time_basis="pretraining 2.25 M single-example updates at 1-2 ms; fine-tuning 50,000 "
+        "updates of batch 1 per epoch at ~5.5 ms (timed on this CPU), about 66 epochs (the "
+        "tutorial's best at 36, then patience 30), at most 200; on a GPU batch 1 is "
+        "launch-bound",
+        departures=(
+            "early stopping: patience 30 epochs without the tutorial's 0.995 improvement "
+            "threshold, at most 200 epochs (the tutorial: a 10-epoch patience doubled on every "
+            "improvement below 0.995 x best, at most 1000 epochs)",
+            "the SdA's output layer keeps PyTorch's default init (the tutorial: zero)",
+            "mini-batches (of 1) reshuffled every epoch (the tutorial: the same order every epoch)",
+            "Theano's MRG random streams cannot be reproduced: the masks and the initial "
+            "weights differ",
+            "Vincent et al.'s 1.28 % used 25 % masking noise; their recipe could not be read "
+            "(U), so the tutorial's (10 / 20 / 30 %) is followed",
+            "1 seed: one run takes hours on the 2-core CPU",
+        ),
+        recipe_status="every number of the Theano tutorial's SdA.py read in its code (C); "
+        "Vincent et al. 2010 not found (U)",
     )
 )
