@@ -8,6 +8,7 @@ import importlib
 REGISTRIES = (
     ("datasets", "smithing.data", "DATASETS"),
     ("studies", "smithing.studies", "STUDIES"),
+    ("reproductions", "smithing.experiment", "REPRODUCTIONS"),
     ("initializers", "smithing.init", "INITIALIZERS"),
     ("pretrained sources", "smithing.init", "PRETRAINED"),
     ("optimizers", "smithing.optim", "OPTIMIZERS"),
