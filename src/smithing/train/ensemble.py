@@ -230,7 +230,7 @@ def _nonfinite_members(
     out: list[str | None] = []
     for m in range(M):
         if bad_loss[m]:
-            out.append(f"its loss is {float(losses[m])}")
+            out.append(f"its loss is {float(losses[m].detach())}")
         elif bad_grad[m]:
             out.append("a non-finite gradient")
         elif bad_param[m]:
