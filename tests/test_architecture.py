@@ -195,3 +195,18 @@ CORE_PACKAGES = ("smithing.nn", "smithing.init", "smithing.optim", "smithing.pre
 def test_core_loads_no_dataset_by_name(mod):
     """nn/, init, optim and pretrain/ take tensors: no dataset registry, no ``data.load``."""
     assert not any(t.startswith("smithing.data") for t in GRAPH[mod]), mod
+
+
+@pytest.mark.parametrize("pkg", sorted(m for m, p in MODULES.items() if p.name == "__init__.py"))
+def test_every_package_declares_its_public_names(pkg):
+    import importlib
+
+    mod = importlib.import_module(pkg)
+    names = getattr(mod, "__all__", None)
+    assert names, f"{pkg} has no __all__"
+    missing = [n for n in names if not hasattr(mod, n)]
+    assert not missing, f"{pkg}.__all__ names what it does not have: {missing}"
+
+
+def test_the_package_is_marked_typed():
+    assert (PKG / "py.typed").exists()

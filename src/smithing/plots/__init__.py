@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["final_box", "image_panels", "learning_curves", "mean_band", "plt", "save", "tile"]
+
 
 def plt():
     import matplotlib
