@@ -149,7 +149,7 @@ ALLOWED = {
     "__main__": {"cli"},
     "_version": set(),
     # the root package: __version__, and the public entry points imported lazily
-    "": {"_version", "models"},
+    "": {"_version", "models", "data", "nn", "train", "runner", "studies"},
 }
 
 
@@ -206,6 +206,14 @@ def test_every_package_declares_its_public_names(pkg):
     assert names, f"{pkg} has no __all__"
     missing = [n for n in names if not hasattr(mod, n)]
     assert not missing, f"{pkg}.__all__ names what it does not have: {missing}"
+
+
+def test_import_smithing_gives_the_main_entry_points():
+    import smithing
+
+    for name in smithing.__all__:
+        assert getattr(smithing, name) is not None, name
+    assert smithing.fit.__module__ == "smithing.train.loop"
 
 
 def test_the_package_is_marked_typed():
