@@ -87,6 +87,54 @@ def test_sda_study_smoke(tmp_path, monkeypatch):
     assert rates == [0.1, 0.2, 0.3] and pre.config["init"] == "pretrained"
 
 
+def test_sda_paper_scale_is_the_theano_tutorials_recipe():
+    """SdA.py's recipe at paper scale (RECIPES 2); the quick scale keeps PyTorch's output init."""
+    from smithing.experiment import REPRODUCTIONS
+
+    paper = {v.name: v.config for v in sda_study.variants("paper")}
+    pre = paper["SdA-3 (pretrained)"]
+    assert pre["hidden"] == [1000, 1000, 1000] and pre["activation"] == "sigmoid"
+    assert (pre["optimizer"], pre["lr"], pre["batch_size"], pre["epochs"]) == ("sgd", 0.1, 1, 1000)
+    assert pre["early_stopping_monitor"] == "valid_error"
+    opts = pre["init_options"]
+    assert opts["source"] == "sda" and opts["rest"] == "zeros"
+    assert opts["stack_options"] == {"tied": True, "loss": "cross_entropy"}
+    for layer, rate in zip(opts["layer_options"], (0.1, 0.2, 0.3), strict=True):
+        assert layer == {
+            "epochs": 15,
+            "lr": 0.001,
+            "batch_size": 1,
+            "optimizer": "sgd",
+            "corruption": "masking",
+            "rate": rate,
+        }
+    quick = sda_study.sda_init_options("quick")
+    assert "rest" not in quick and "stack_options" not in quick
+    rep = REPRODUCTIONS.get("sda")
+    assert rep.departures == sda_study.DEPARTURES
+    assert all(d in sda_study.REFERENCES for d in sda_study.DEPARTURES)
+    assert any("0.995" in d for d in rep.departures)
+    assert not any("default init" in d for d in rep.departures)
+
+
+def test_sda_output_layer_rest_zeros_starts_at_zero():
+    """init_options["rest"] = "zeros" (paper scale) zeroes the output layer after pretraining."""
+    from smithing.experiment.mlp import MLPConfig, build_model, load_data
+
+    layers = [{"epochs": 1, "lr": 0.1, "batch_size": 50, "rate": r} for r in (0.1, 0.2)]
+    cfg = MLPConfig(
+        hidden=(8, 8),
+        activation="sigmoid",
+        n_train=100,
+        init="pretrained",
+        init_options={"source": "sda", "layer_options": layers, "rest": "zeros"},
+    )
+    model = build_model(cfg, load_data(cfg, "cpu"))
+    out = model.linears[-1]
+    assert float(out.weight.detach().abs().max()) == 0.0 == float(out.bias.detach().abs().max())
+    assert float(model.linears[0].weight.detach().abs().max()) > 0
+
+
 def test_pretraining_depth_study_smoke(tmp_path, monkeypatch):
     quick = {
         **pd_study.SETUP["quick"],
