@@ -342,3 +342,67 @@ def test_class_rbm_generative_gradient_runs_k_joint_gibbs_sweeps(negative_visibl
     }
     for name, ref in want.items():
         torch.testing.assert_close(got[name], ref, rtol=1e-12, atol=1e-12)
+
+
+def _class_rbm_step(**options):
+    """The parameters of a fresh float64 ClassRBM after ONE training step (same seeds)."""
+    from smithing.pretrain.hybrid import ClassRBM, train_class_rbm
+
+    gd = torch.Generator().manual_seed(70)
+    x = torch.bernoulli(torch.full((6, 5), 0.5, dtype=D), generator=gd)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    xu = torch.bernoulli(torch.full((6, 5), 0.5, dtype=D), generator=gd)
+    model = ClassRBM(5, 4, 3, init_scale=0.8, dtype=D, generator=torch.Generator().manual_seed(71))
+    with torch.no_grad():  # non-zero biases, so that a decay on them would show
+        for bias in (model.b, model.c, model.d):
+            bias.uniform_(-1, 1, generator=gd)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    train_class_rbm(
+        model, x, y, x_unlabeled=xu, epochs=1, batch_size=6, steps_per_epoch=1, lr=0.1,
+        generator=torch.Generator().manual_seed(72), **options,
+    )  # fmt: skip
+    return {n: p.detach() - before[n] for n, p in model.named_parameters()}, before
+
+
+def test_class_rbm_semi_supervised_term_is_weighted_by_beta():
+    """Semi-supervised classification RBM (Larochelle & Bengio 2008, Sec. 5): the update is
+    ``g_labeled + beta g_unlabeled``; with the same draws it is affine in beta and moves with it.
+
+    Catches: ``grad[nm] + cfg.beta * gu[nm]`` -> ``grad[nm] + gu[nm]`` in ``_layer_gradient``.
+    """
+    d0, _ = _class_rbm_step(beta=0.0)
+    d1, _ = _class_rbm_step(beta=0.5)
+    d2, _ = _class_rbm_step(beta=1.0)
+    assert not torch.allclose(d1["W"], d0["W"], atol=1e-8)
+    for n in d0:
+        torch.testing.assert_close(d2[n] - d1[n], d1[n] - d0[n], rtol=1e-9, atol=1e-12)
+
+
+def test_class_rbm_weight_decay_is_l2_on_w_and_u_only():
+    """Classification RBM weight decay: an L2 penalty on W and U (not the biases); with the
+    same draws the step changes by exactly ``-lr wd theta`` on W and U and not at all elsewhere.
+
+    Catches: deleting ``grad["U"] = grad["U"] - cfg.weight_decay * U`` (or the W line) in
+    ``_layer_gradient``, and a decay applied to the biases.
+    """
+    d0, before = _class_rbm_step(weight_decay=0.0)
+    d1, _ = _class_rbm_step(weight_decay=0.3)
+    for n in d0:
+        want = -0.1 * 0.3 * before[n] if n in ("W", "U") else torch.zeros_like(before[n])
+        torch.testing.assert_close(d1[n] - d0[n], want, rtol=1e-9, atol=1e-12)
+
+
+def test_rbm_hinton_momentum_is_half_for_five_epochs_then_nine_tenths():
+    """Hinton's guide, Sec. 9: momentum 0.5 for the first 5 epochs, 0.9 afterwards.
+
+    Catches: ``0.5 if epoch < 5 else 0.9`` -> ``0.5 if epoch < 4 else 0.9``.
+    """
+    data = torch.bernoulli(
+        torch.full((4, 3), 0.5, dtype=D), generator=torch.Generator().manual_seed(80)
+    )
+    rbm = BernoulliRBM(3, 2, dtype=D, generator=torch.Generator().manual_seed(81))
+    h = train_rbm(
+        rbm, data, epochs=7, batch_size=4, momentum="hinton", monitor_size=4,
+        generator=torch.Generator().manual_seed(82),
+    )  # fmt: skip
+    assert h["momentum"] == [0.5] * 5 + [0.9] * 2
