@@ -406,3 +406,21 @@ def test_rbm_hinton_momentum_is_half_for_five_epochs_then_nine_tenths():
         generator=torch.Generator().manual_seed(82),
     )  # fmt: skip
     assert h["momentum"] == [0.5] * 5 + [0.9] * 2
+
+
+def test_persistent_chains_init_from_data_starts_at_training_examples():
+    """PersistentChains.init(data=...): the fantasy particles start at random training
+    examples (rows of ``data``), not at random states.
+
+    Catches: ``if data is None:`` -> ``if True:`` in ``PersistentChains.init`` (data ignored).
+    """
+    from smithing.pretrain.rbm import PersistentChains
+
+    data = torch.rand(10, 4, generator=torch.Generator().manual_seed(90), dtype=D)
+    rbm = BernoulliRBM(4, 2, dtype=D, generator=torch.Generator().manual_seed(91))
+    chains = PersistentChains.init(rbm, 6, data=data, generator=torch.Generator().manual_seed(92))
+    assert chains.v.shape == (6, 4) and chains.updates == 0
+    for row in chains.v:
+        assert (data == row).all(1).any()  # each chain is one of the examples
+    chains.v[0, 0] = -1.0
+    assert (data >= 0).all()  # a copy: the data is not aliased
