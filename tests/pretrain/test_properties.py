@@ -424,3 +424,26 @@ def test_persistent_chains_init_from_data_starts_at_training_examples():
         assert (data == row).all(1).any()  # each chain is one of the examples
     chains.v[0, 0] = -1.0
     assert (data >= 0).all()  # a copy: the data is not aliased
+
+
+def test_dbn_sample_down_pass_samples_intermediate_layers():
+    """DBN generation (Hinton et al. 2006): Gibbs sampling in the top RBM, then a down pass that
+    SAMPLES every intermediate layer from p(h_i | h_{i+1}) and returns E[v | h_1] at the
+    bottom; float64 transcription with a shared generator, three RBMs.
+
+    Catches: ``h = mean if (i == 0 or down == "probs") else sample_bernoulli(...)`` ->
+    ``h = mean`` (no sampling on the way down) or dropping ``i == 0`` (a sampled bottom).
+    """
+    from smithing.pretrain.dbn import DBN
+    from smithing.pretrain.rbm import sample
+
+    dbn = DBN([5, 4, 3, 2], dtype=D, generator=torch.Generator().manual_seed(100))
+    with torch.no_grad():
+        for r in dbn.rbms:
+            r.W.mul_(150.0)  # init_std 0.01 -> 1.5: visible means far from 1/2
+    got = dbn.sample(6, steps=3, generator=torch.Generator().manual_seed(101))
+    g = torch.Generator().manual_seed(101)
+    top = sample(dbn.rbms[2], 6, 3, generator=g, return_mean=False)
+    h1 = torch.bernoulli(dbn.rbms[1].visible_mean(top), generator=g)
+    want = dbn.rbms[0].visible_mean(h1)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
