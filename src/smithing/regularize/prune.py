@@ -86,7 +86,11 @@ class PruneMask:
     """Boolean keep-masks by parameter name (``True`` = kept, ``False`` = pruned).
 
     A regularizer of the trainers' protocol (:mod:`smithing.regularize.protocol`): its
-    :meth:`after_step` is :meth:`apply_` (``w <- m * w`` after every optimizer step).
+    :meth:`before_step` is :meth:`apply_grad_` (the pruned weights' gradients are zeroed before
+    every optimizer step, so no optimizer state, such as a momentum buffer or Adam's moments,
+    builds up where a weight is pruned) and its :meth:`after_step` is :meth:`apply_`
+    (``w <- m * w`` after every optimizer step). The kept weights train exactly as without the
+    first hook: the optimizers update each element on its own.
     """
 
     def __init__(self, masks: dict[str, Tensor]) -> None:
@@ -117,6 +121,11 @@ class PruneMask:
             g = named[name].grad
             if g is not None:
                 g.masked_fill_(~m.to(g.device), 0)
+
+    def before_step(self, params: nn.Module | dict[str, Tensor], lr: object = None) -> None:
+        """The protocol's hook before ``optimizer.step()``: :meth:`apply_grad_` (``lr``
+        unused)."""
+        self.apply_grad_(params)
 
     def after_step(self, params: nn.Module | dict[str, Tensor], lr: object = None) -> None:
         """The protocol's hook after ``optimizer.step()``: :meth:`apply_` (``lr`` unused)."""
