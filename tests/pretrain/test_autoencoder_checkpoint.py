@@ -6,24 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from checkpoint_tools import CrashAfterSave, Interrupted
 from smithing.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 from smithing.pretrain.autoencoder import DenoisingAutoencoder, train_autoencoder
-
-
-class Interrupted(Exception):
-    pass
-
-
-class CrashAfterSave(Checkpointer):
-    def __init__(self, path, n, **kw):
-        super().__init__(path, **kw)
-        self.n = n
-
-    def save(self, state):
-        dt = super().save(state)
-        if self.saves == self.n:
-            raise Interrupted
-        return dt
 
 
 def _data(n=90, d=12, seed=0):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from checkpoint_tools import CrashAfterSave, Interrupted
 from smithing.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 from smithing.pretrain.hybrid import ClassRBM, DeepHybridRBM, train_class_rbm, train_deep_hybrid
 
@@ -17,22 +18,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-class Interrupted(Exception):
-    pass
-
-
-class CrashAfterSave(Checkpointer):
-    def __init__(self, path, n, **kw):
-        super().__init__(path, **kw)
-        self.n = n
-
-    def save(self, state):
-        dt = super().save(state)
-        if self.saves == self.n:
-            raise Interrupted
-        return dt
 
 
 def toy_data(n=60, D=6, C=3, seed=0):

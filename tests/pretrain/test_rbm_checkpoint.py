@@ -13,26 +13,9 @@ import warnings
 import pytest
 import torch
 
+from checkpoint_tools import CrashAfterSave, Interrupted
 from smithing.checkpoint import Checkpointer, CheckpointError, load_latest, read_checkpoint
 from smithing.pretrain.rbm import BernoulliRBM, GaussianBernoulliRBM, PersistentChains, train_rbm
-
-
-class Interrupted(Exception):
-    pass
-
-
-class CrashAfterSave(Checkpointer):
-    """Dies right after its ``n``-th save (a mid-epoch one when saving every batch)."""
-
-    def __init__(self, path, n, **kw):
-        super().__init__(path, **kw)
-        self.n = n
-
-    def save(self, state):
-        dt = super().save(state)
-        if self.saves == self.n:
-            raise Interrupted
-        return dt
 
 
 def _data(n=120, nv=20, seed=0):

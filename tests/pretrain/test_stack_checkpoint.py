@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from checkpoint_tools import Interrupted
 from smithing.checkpoint import Checkpointer, read_checkpoint
 from smithing.pretrain import rbm as rbm_module
 from smithing.pretrain.autoencoder import StackedDAE, train_sda
@@ -21,10 +22,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-class Interrupted(Exception):
-    pass
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from checkpoint_tools import Interrupted
 from smithing.checkpoint import (
     Checkpointer,
     CheckpointError,
@@ -38,10 +39,6 @@ from smithing.train.ensemble import MemberHooks, fit_ensemble
 @pytest.fixture(scope="module")
 def digits():
     return load("digits").subset(240)
-
-
-class Interrupted(Exception):
-    pass
 
 
 def _bits(x: float) -> bytes:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from checkpoint_tools import CrashAfterSave, Interrupted
 from smithing.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 from smithing.data import load
 from smithing.nn.rnn import RecurrentRegularizer, readout_from_config
@@ -20,24 +21,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-class Interrupted(Exception):
-    pass
-
-
-class CrashAfterSave(Checkpointer):
-    """Dies right after its ``n``-th save."""
-
-    def __init__(self, path, n, **kw):
-        super().__init__(path, **kw)
-        self.n = n
-
-    def save(self, state):
-        dt = super().save(state)
-        if self.saves == self.n:
-            raise Interrupted
-        return dt
 
 
 class DropoutReadout(nn.Module):
