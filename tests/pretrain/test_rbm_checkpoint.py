@@ -2,19 +2,12 @@
 ends bitwise equal to the run uninterrupted."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
-import warnings
 
 import pytest
 import torch
 
-from checkpoint_tools import CrashAfterSave, Interrupted
-from smithing.checkpoint import Checkpointer, CheckpointError, load_latest, read_checkpoint
+from checkpoint_tools import CrashAfterSave, Interrupted, kill_and_resume
+from smithing.checkpoint import Checkpointer, CheckpointError, read_checkpoint
 from smithing.pretrain.rbm import BernoulliRBM, GaussianBernoulliRBM, PersistentChains, train_rbm
 
 
@@ -183,60 +176,6 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     main(*sys.argv[1:])
 """
-
-
-def kill_and_resume(tmp_path, script_text, until, timeout=60.0):
-    """A run of ``script_text`` (``main(out, checkpoint_path, pace)``) SIGKILLed once
-    ``until(checkpoint_state)`` holds, then rerun to completion, next to the same run
-    uninterrupted without checkpoints (in this process, one thread, while the rerun starts).
-    Returns the reference's and the resumed run's output prefixes and the state it resumed from.
-    """
-    import runpy
-
-    script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(script_text))
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    ckpt = tmp_path / "ckpt" / "run.ckpt"
-    ref_out, out = str(tmp_path / "ref"), str(tmp_path / "out")
-    victim = subprocess.Popen([sys.executable, str(script), out, str(ckpt), "0.03"], env=env)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert victim.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "no checkpoint to kill at"
-            if ckpt.exists():
-                try:
-                    if until(read_checkpoint(ckpt)):
-                        break
-                except CheckpointError:  # pragma: no cover - atomic writes prevent this
-                    pass
-            time.sleep(0.01)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout)
-    finally:
-        if victim.poll() is None:
-            victim.kill()
-            victim.wait(timeout)
-    assert victim.returncode == -signal.SIGKILL
-    assert not os.path.exists(out + ".json")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the atomic writes leave no corrupt file behind
-        resumed_from = load_latest(ckpt)
-    assert resumed_from is not None
-    rerun = subprocess.Popen([sys.executable, str(script), out, str(ckpt), "0"], env=env)
-    try:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            runpy.run_path(str(script), run_name="reference")["main"](ref_out, "-", 0)
-        finally:
-            torch.set_num_threads(threads)
-        assert rerun.wait(timeout) == 0
-    finally:
-        if rerun.poll() is None:
-            rerun.kill()
-            rerun.wait(timeout)
-    return ref_out, out, resumed_from
 
 
 def test_sigkill_mid_epoch_then_resume_train_rbm_pcd(tmp_path):
