@@ -14,14 +14,10 @@ from dataclasses import fields
 from smithing.experiment.mlp import MLPConfig
 from smithing.experiment.study import Study, Variant
 
-#: dropout forms :class:`smithing.nn.MLP` knows
-DROPOUT_MODES = ("inverted", "lecture", "gaussian")
-
 
 def validate_mlp_config(cfg: MLPConfig) -> None:
     """Raise ``ValueError`` (the registries' one format) on any unknown name or option."""
     from smithing import optim
-    from smithing._registry import check
     from smithing.data import DATASETS, names
 
     names()  # fills the dataset registry
@@ -39,8 +35,12 @@ def validate_mlp_config(cfg: MLPConfig) -> None:
         from smithing import init
 
         init.INITIALIZERS.get(cfg.init)
-    modes = DROPOUT_MODES
-    check(cfg.dropout_mode in modes, "dropout_mode", cfg.dropout_mode, f"one of {modes}")
+    from smithing.nn.dropout import DROPOUT_MODES
+
+    try:
+        DROPOUT_MODES.get(cfg.dropout_mode)
+    except ValueError as e:
+        raise ValueError(f"dropout_mode={cfg.dropout_mode!r} is invalid: {e}") from None
 
 
 def mlp_part(config: dict) -> MLPConfig:
