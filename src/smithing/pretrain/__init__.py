@@ -92,7 +92,7 @@ from smithing.pretrain.stack import (  # noqa: E402
 __all__ += ["STACK_KINDS", "Stack", "StackCache", "StackSpec", "finetune", "pretrain_stack"]
 
 # classification RBMs (generative / discriminative / hybrid / semi-supervised) and the one-stage
-# deep hybrid stack (smithing.pretrain.hybrid; its exact_log_z stays in that module)
+# classification RBMs and the deep hybrid stack (smithing.pretrain.hybrid)
 from smithing.pretrain.hybrid import (  # noqa: E402
     ClassificationRBM,
     ClassRBM,

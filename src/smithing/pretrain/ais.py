@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from smithing._registry import check
+from smithing.pretrain.hybrid.modules import ClassRBM
 from smithing.pretrain.rbm import (
     BernoulliRBM,
     _row,
@@ -238,16 +239,27 @@ def _bits(start: int, stop: int, n: int, dtype: torch.dtype, device: torch.devic
     return ((idx.unsqueeze(-1) >> torch.arange(n, device=device)) & 1).to(dtype)  # (S, n)
 
 
-@torch.no_grad()
-def exact_log_z(rbm: BernoulliRBM, *, max_units: int = 24, chunk: int = 2**14) -> Tensor:
-    """``log Z`` by brute-force enumeration (float64), ``(*M,)``.
+def exact_log_z(rbm: BernoulliRBM | ClassRBM, *, max_units: int = 24, chunk: int = 2**14) -> Tensor:
+    """``log Z`` by brute-force enumeration (float64), ``(*M,)``: the one exact partition function
+    of the library, for RBMs, Gaussian RBMs and classification RBMs.
 
-    Bernoulli RBM: over the smaller layer, ``log Z = logsumexp_h [c^T h + sum_i softplus(b_i +
-    W[i] h)]`` or ``logsumexp_v [-F(v)]``. Gaussian RBM: over the hiddens, with the Gaussian
+    Classification RBM (:class:`~smithing.pretrain.ClassRBM`): over the hiddens, summing out ``x``
+    and ``y`` in closed form, ``log Z = logsumexp_h [c^T h + sum_i softplus(b_i + (W h)_i)
+    + logsumexp_y (d_y + U[y] . h)]``. Bernoulli RBM: over the smaller layer,
+    ``log Z = logsumexp_h [c^T h + sum_i softplus(b_i + W[i] h)]`` or ``logsumexp_v [-F(v)]``. Gaussian RBM: over the hiddens, with the Gaussian
     integral over ``v``: ``log Z = logsumexp_h [c^T h + sum_i (mu_i^2 - b_i^2) / (2 sigma_i^2)]
     + sum_i log sqrt(2 pi sigma_i^2)``, ``mu = b + W h``. ``2^n`` states are visited in chunks
-    of ``chunk``; ``n > max_units`` raises ``ValueError``.
+    of ``chunk``; ``n > max_units`` raises ``ValueError``. Differentiable with respect to a
+    classification RBM's parameters (the exact log-likelihood gradient in the tests); an RBM's
+    ``log Z`` is computed without autograd.
     """
+    if isinstance(rbm, ClassRBM):
+        return _class_rbm_log_z(rbm, max_units=max_units, chunk=chunk)
+    with torch.no_grad():
+        return _rbm_log_z(rbm, max_units=max_units, chunk=chunk)
+
+
+def _rbm_log_z(rbm: BernoulliRBM, *, max_units: int, chunk: int) -> Tensor:
     P = _params(rbm, torch.float64)
     W, b, c = P["W"], P["b"], P["c"]
     gaussian = rbm.visible_type == "gaussian"
@@ -276,6 +288,24 @@ def exact_log_z(rbm: BernoulliRBM, *, max_units: int = 24, chunk: int = 2**14) -
     if gaussian:
         log_z = log_z + 0.5 * (P["log_var"] + math.log(2 * math.pi)).sum(-1)
     return log_z
+
+
+def _class_rbm_log_z(model: ClassRBM, *, max_units: int, chunk: int) -> Tensor:
+    W, b, c, U, d = (t.to(torch.float64) for t in model.params())  # differentiable
+    H = W.shape[-1]
+    check(
+        max_units >= H,
+        "model",
+        f"a classification RBM with {H} hidden units",
+        f"at most max_units={max_units} hidden units (2^{H} states is too many)",
+    )
+    parts = []
+    for start in range(0, 2**H, chunk):
+        s = _bits(start, min(start + chunk, 2**H), H, torch.float64, W.device)  # (S, H)
+        val = (s * _row(c)).sum(-1) + F.softplus(s @ W.transpose(-1, -2) + _row(b)).sum(-1)
+        val = val + torch.logsumexp(s @ U.transpose(-1, -2) + _row(d), -1)  # (*M, S)
+        parts.append(torch.logsumexp(val, -1))
+    return torch.logsumexp(torch.stack(parts, -1), -1)
 
 
 @torch.no_grad()
