@@ -246,7 +246,8 @@ def exact_log_z(rbm: BernoulliRBM | ClassRBM, *, max_units: int = 24, chunk: int
     Classification RBM (:class:`~smithing.pretrain.ClassRBM`): over the hiddens, summing out ``x``
     and ``y`` in closed form, ``log Z = logsumexp_h [c^T h + sum_i softplus(b_i + (W h)_i)
     + logsumexp_y (d_y + U[y] . h)]``. Bernoulli RBM: over the smaller layer,
-    ``log Z = logsumexp_h [c^T h + sum_i softplus(b_i + W[i] h)]`` or ``logsumexp_v [-F(v)]``. Gaussian RBM: over the hiddens, with the Gaussian
+    ``log Z = logsumexp_h [c^T h + sum_i softplus(b_i + W[i] h)]`` or ``logsumexp_v [-F(v)]``.
+    Gaussian RBM: over the hiddens, with the Gaussian
     integral over ``v``: ``log Z = logsumexp_h [c^T h + sum_i (mu_i^2 - b_i^2) / (2 sigma_i^2)]
     + sum_i log sqrt(2 pi sigma_i^2)``, ``mu = b + W h``. ``2^n`` states are visited in chunks
     of ``chunk``; ``n > max_units`` raises ``ValueError``. Differentiable with respect to a
