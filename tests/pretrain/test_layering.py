@@ -28,9 +28,9 @@ UPWARD = (
 
 
 def _core_files() -> list[Path]:
-    files = [SRC / "init.py", SRC / "optim.py"]
-    for package in ("nn", "pretrain"):
-        files += sorted((SRC / package).glob("*.py"))
+    files = [SRC / "optim.py"]
+    for package in ("init", "nn", "pretrain"):
+        files += sorted((SRC / package).rglob("*.py"))
     return files
 
 
@@ -76,7 +76,7 @@ def test_core_module_does_not_import_upward(path):
 
 @pytest.mark.parametrize(
     "path",
-    [SRC / "init.py", *sorted((SRC / "pretrain").glob("*.py"))],
+    [*sorted((SRC / "init").rglob("*.py")), *sorted((SRC / "pretrain").rglob("*.py"))],
     ids=lambda p: str(p.relative_to(SRC)),
 )
 def test_init_and_pretrain_do_not_load_datasets(path):
@@ -84,8 +84,11 @@ def test_init_and_pretrain_do_not_load_datasets(path):
     assert _hits(imported_modules(path), ("smithing.data",)) == []
 
 
-def test_init_does_not_import_pretrain():
-    assert _hits(imported_modules(SRC / "init.py"), ("smithing.pretrain",)) == []
+@pytest.mark.parametrize(
+    "path", sorted((SRC / "init").rglob("*.py")), ids=lambda p: str(p.relative_to(SRC))
+)
+def test_init_does_not_import_pretrain(path):
+    assert _hits(imported_modules(path), ("smithing.pretrain",)) == []
 
 
 def test_the_scanner_sees_lazy_and_relative_imports(tmp_path):

@@ -471,3 +471,37 @@ def test_state_dict_round_trip_and_inputs_not_mutated():
     copy = data.clone()
     train_rbm(rbm, data, epochs=1, batch_size=4, lr=0.01)
     torch.testing.assert_close(data, copy)
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+def test_train_rbm_steps_with_the_public_cd_gradient(monkeypatch, gaussian):
+    """train_rbm's update is the public (gaussian_)cd_gradient: replace it with zeros and the
+    parameters must not move (weight decay and sparsity off); restore it and they do."""
+    import smithing.pretrain.rbm.modules as modules
+
+    def make():
+        g = torch.Generator().manual_seed(0)
+        cls = GaussianBernoulliRBM if gaussian else BernoulliRBM
+        return cls(6, 4, generator=g)
+
+    data = torch.rand(40, 6, generator=torch.Generator().manual_seed(1))
+    if not gaussian:
+        data = data.bernoulli(generator=torch.Generator().manual_seed(2))
+    name = "gaussian_cd_gradient" if gaussian else "cd_gradient"
+    real = getattr(modules, name)
+    calls = []
+
+    def zero(*args, **kwargs):
+        calls.append(1)
+        return {k: torch.zeros_like(v) for k, v in real(*args, **kwargs).items()}
+
+    rbm = make()
+    before = {k: v.clone() for k, v in rbm.state_dict().items()}
+    monkeypatch.setattr(modules, name, zero)
+    train_rbm(rbm, data, epochs=1, batch_size=10, generator=torch.Generator().manual_seed(3))
+    assert len(calls) == 4
+    for k, v in rbm.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    monkeypatch.setattr(modules, name, real)
+    train_rbm(rbm, data, epochs=1, batch_size=10, generator=torch.Generator().manual_seed(3))
+    assert not torch.equal(rbm.W, before["W"])

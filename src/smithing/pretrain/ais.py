@@ -32,12 +32,12 @@ from smithing._registry import check
 from smithing.pretrain.hybrid.modules import ClassRBM
 from smithing.pretrain.rbm import (
     BernoulliRBM,
-    _row,
     free_energy,
     gaussian_free_energy,
     sample_bernoulli,
     sample_gaussian,
 )
+from smithing.pretrain.rbm.functional import _row
 
 __all__ = [
     "AISResult",
