@@ -287,7 +287,7 @@ def test_nn_does_not_import_the_training_core():
 
 def test_compile_true_stays_eager_on_cpu():
     m = ElmanRNN(2, 4, compile=True)
-    from smithing.nn.rnn import _stacked_unroll
+    from smithing.nn.rnn.elman import _stacked_unroll
 
     assert m._unroll_fn(torch.device("cpu")) is _stacked_unroll
     out, _ = m(torch.rand(2, 3, 2))
