@@ -1,3 +1,4 @@
+import importlib
 import math
 import sqlite3
 
@@ -19,6 +20,16 @@ from smithing.studies.optimizer_race import (
     start_point,
     tune_lr,
 )
+
+
+def _patch(monkeypatch, name, value):
+    """Set a study constant in every module of the study's package that reads it."""
+    # every submodule of the study that may read the constant
+    parts = ("surfaces", "configs", "charts", "tabulate")
+    mods = [race_mod, *(importlib.import_module(f"{race_mod.__name__}.{m}") for m in parts)]
+    for mod in mods:
+        if hasattr(mod, name):
+            monkeypatch.setattr(mod, name, value)
 
 
 def _plain(s, name, lr, steps, start):
@@ -133,10 +144,10 @@ def test_study_smoke(tmp_path, monkeypatch):
 
     # a smaller race: three optimizers, two surfaces (the saddle borrows the quadratic's rates)
     opts = ("sgd", "momentum", "adam")
-    monkeypatch.setattr(race_mod, "OPTIMIZERS", opts)
-    monkeypatch.setattr(race_mod, "SURFACE_NAMES", ("saddle", "quadratic"))
-    monkeypatch.setattr(race_mod, "STEPS", 30)
-    monkeypatch.setattr(race_mod, "GIF_FRAMES", 8)
+    _patch(monkeypatch, "OPTIMIZERS", opts)
+    _patch(monkeypatch, "SURFACE_NAMES", ("saddle", "quadratic"))
+    _patch(monkeypatch, "STEPS", 30)
+    _patch(monkeypatch, "GIF_FRAMES", 8)
     summary = run_study(
         "optimizer-race", seeds=1, out=str(tmp_path), quiet=True, overrides={"epochs": 2}
     )

@@ -59,11 +59,7 @@ from smithing.studies.vanishing_gradients.analysis import (
     table,
     top_layer_drift,
 )
-from smithing.studies.vanishing_gradients.measure import (
-    diagnose,
-    run,
-)
-from smithing.studies.vanishing_gradients.variants import (
+from smithing.studies.vanishing_gradients.configs import (
     BINS,
     COLORS,
     DIAG_BATCH,
@@ -77,6 +73,10 @@ from smithing.studies.vanishing_gradients.variants import (
     STEP_LOSSES,
     VARIANTS,
     variants,
+)
+from smithing.studies.vanishing_gradients.measure import (
+    diagnose,
+    run,
 )
 
 REFERENCES = """

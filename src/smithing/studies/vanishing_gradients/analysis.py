@@ -11,7 +11,7 @@ from smithing.experiment import (
     Table,
     mean_std_ci,
 )
-from smithing.studies.vanishing_gradients.figures import (
+from smithing.studies.vanishing_gradients.charts import (
     _color,
     _epoch_series,
     _label,
@@ -25,7 +25,7 @@ from smithing.studies.vanishing_gradients.figures import (
     figure_grad_init,
     figure_histograms,
 )
-from smithing.studies.vanishing_gradients.variants import (
+from smithing.studies.vanishing_gradients.configs import (
     EXPLODING,
     GOOD,
     LONG,

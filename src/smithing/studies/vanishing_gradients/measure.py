@@ -14,7 +14,7 @@ from torch import nn
 from smithing.experiment import (
     RunResult,
 )
-from smithing.studies.vanishing_gradients.variants import (
+from smithing.studies.vanishing_gradients.configs import (
     BINS,
     DIAG_BATCH,
     LOG_GRAD_EDGES,

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import torch
 
-from smithing.studies.vanishing_gradients.variants import (
+from smithing.studies.vanishing_gradients.configs import (
     COLORS,
     DIAG_BATCH,
     LOG_GRAD_EDGES,
