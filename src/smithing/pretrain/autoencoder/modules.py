@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from smithing._registry import check
+from smithing.pretrain._layout import WeightLayout
 from smithing.pretrain.autoencoder.functional import (
     CODE_ACTIVATIONS,
     DECODERS,
@@ -25,7 +26,7 @@ __all__ = [
 # ------------------------------------------------------------------ module
 
 
-class DenoisingAutoencoder(nn.Module):
+class DenoisingAutoencoder(WeightLayout, nn.Module):
     """An (optionally denoising / contractive) autoencoder ``n_visible -> n_hidden``.
 
     Parameters: ``W (*M, n_hidden, n_visible)`` (``nn.Linear`` layout), code bias ``b (*M,
@@ -36,6 +37,8 @@ class DenoisingAutoencoder(nn.Module):
     n_hidden)))``, gain 4 for sigmoid codes and 1 otherwise (Theano tutorial), zero biases.
     The module holds parameters only: corruption and training are :func:`train_autoencoder`.
     """
+
+    _VISIBLE_AXIS = -1  # W is (*M, n_hidden, n_visible), nn.Linear layout
 
     def __init__(
         self,
@@ -86,18 +89,6 @@ class DenoisingAutoencoder(nn.Module):
         self.b = nn.Parameter(torch.zeros((*lead, n_hidden), **kw))  # code bias
         self.c = nn.Parameter(torch.zeros((*lead, n_visible), **kw))  # reconstruction bias
         self.W_dec = None if tied else nn.Parameter(uniform((*lead, n_visible, n_hidden)))
-
-    @property
-    def n_visible(self) -> int:
-        return self.W.shape[-1]
-
-    @property
-    def n_hidden(self) -> int:
-        return self.W.shape[-2]
-
-    @property
-    def members(self) -> int | None:
-        return self.W.shape[0] if self.W.dim() == 3 else None
 
     @property
     def decoder_weight(self) -> Tensor:

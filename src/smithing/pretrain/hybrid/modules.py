@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from smithing._registry import check
+from smithing.pretrain._layout import WeightLayout
 from smithing.pretrain.hybrid.functional import (
     _onehot,
     class_logits,
@@ -30,7 +31,7 @@ __all__ = [
 # ------------------------------------------------------------------ modules
 
 
-class ClassRBM(nn.Module):
+class ClassRBM(WeightLayout, nn.Module):
     """The parameters of a classification RBM: ``W (*M, D, H)``, ``b (*M, D)``, ``c (*M, H)``,
     ``U (*M, C, H)``, ``d (*M, C)`` (see the module docstring for the energy and layout).
 
@@ -82,20 +83,8 @@ class ClassRBM(nn.Module):
         self.d = nn.Parameter(torch.zeros((*lead, n_classes), **kw))  # class biases
 
     @property
-    def n_visible(self) -> int:
-        return self.W.shape[-2]
-
-    @property
-    def n_hidden(self) -> int:
-        return self.W.shape[-1]
-
-    @property
     def n_classes(self) -> int:
         return self.U.shape[-2]
-
-    @property
-    def members(self) -> int | None:
-        return self.W.shape[0] if self.W.dim() == 3 else None
 
     def params(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """``(W, b, c, U, d)``, the argument order of the pure functions."""

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from smithing._registry import check
+from smithing.pretrain._layout import WeightLayout
 from smithing.pretrain.rbm.functional import (
     _expectations,
     _gaussian_expectations,
@@ -33,7 +34,7 @@ __all__ = [
 # ------------------------------------------------------------------ modules
 
 
-class BernoulliRBM(nn.Module):
+class BernoulliRBM(WeightLayout, nn.Module):
     """Binary-binary RBM with parameters ``W (*M, n_visible, n_hidden)``, ``b``, ``c``.
 
     Initialization as in Hinton's guide (Sec. 8): ``W ~ N(0, init_std^2)`` (0.01), zero
@@ -73,18 +74,6 @@ class BernoulliRBM(nn.Module):
         self.W = nn.Parameter(W)  # (*M, n_visible, n_hidden)
         self.b = nn.Parameter(torch.zeros((*lead, n_visible), **kw))  # visible biases
         self.c = nn.Parameter(torch.zeros((*lead, n_hidden), **kw))  # hidden biases
-
-    @property
-    def n_visible(self) -> int:
-        return self.W.shape[-2]
-
-    @property
-    def n_hidden(self) -> int:
-        return self.W.shape[-1]
-
-    @property
-    def members(self) -> int | None:
-        return self.W.shape[0] if self.W.dim() == 3 else None
 
     def forward(self, v: Tensor) -> Tensor:
         return self.hidden_probs(v)
