@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: venv tour test lint format bench clean
+.PHONY: venv tour test lint typecheck format bench clean
 
 venv: $(BIN)/smithing
 
@@ -21,7 +21,12 @@ tour: venv
 
 test: venv
 	$(BIN)/ruff check src tests benchmarks
+	$(MAKE) typecheck
 	$(BIN)/pytest
+
+# mypy on the core (pyproject's [tool.mypy] files); fails on an error not in mypy-baseline.txt
+typecheck: venv
+	$(BIN)/mypy | $(BIN)/mypy-baseline filter
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
