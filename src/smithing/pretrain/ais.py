@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,7 @@ def salakhutdinov_betas(
     """The inverse temperatures of Salakhutdinov & Murray's code: steps of 1e-3 up to 0.5,
     1e-4 up to 0.9 and 1e-5 up to 1.0 (14,501 distinct values; their Matlab vector repeats
     0.5 and 0.9, which adds nothing to the weights)."""
-    kw = {"dtype": dtype, "device": device}
+    kw: dict[str, Any] = {"dtype": dtype, "device": device}
     return torch.cat(
         [
             torch.linspace(0.0, 0.5, 501, **kw)[:-1],

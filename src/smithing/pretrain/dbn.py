@@ -55,7 +55,7 @@ def rbm_layer(
     RBM is Bernoulli-Bernoulli (its visibles are the codes of the RBM below).
     """
     check(visible in ("bernoulli", "gaussian"), "visible", visible, "'bernoulli' or 'gaussian'")
-    kw = {
+    kw: dict[str, Any] = {
         "members": members,
         "init_std": init_std,
         "generator": generator,
@@ -147,7 +147,7 @@ class DBN(nn.Module):
             "at least two positive ints [n_visible, n_hidden_1, ...]",
         )
         check(visible in ("bernoulli", "gaussian"), "visible", visible, "'bernoulli' or 'gaussian'")
-        kw = {
+        kw: dict[str, Any] = {
             "visible": visible,
             "learn_variance": learn_variance,
             "members": members,

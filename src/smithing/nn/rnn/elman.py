@@ -4,6 +4,7 @@ module."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -123,7 +124,7 @@ class ElmanRNN(nn.Module):
         self.use_compile = compile
         self.fused = fused
         self._compiled: dict[str, Callable] = {}
-        kw = {"device": device, "dtype": dtype}
+        kw: dict[str, Any] = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(n_hidden, n_in, **kw))  # (H, n_in)
         self.weight_hh = nn.Parameter(torch.empty(n_hidden, n_hidden, **kw))  # (H, H)
         self.bias = nn.Parameter(torch.empty(n_hidden, **kw))  # (H,)

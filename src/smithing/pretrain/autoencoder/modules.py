@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -75,7 +76,7 @@ class DenoisingAutoencoder(WeightLayout, nn.Module):
         )
         self.activation, self.loss_name, self.decoder, self.tied = activation, loss, decoder, tied
         lead = () if members is None else (members,)
-        kw = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        kw: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         bound = (4.0 if activation == "sigmoid" else 1.0) * math.sqrt(6.0 / (n_visible + n_hidden))
 
         def uniform(shape):

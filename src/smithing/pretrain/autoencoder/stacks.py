@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -148,7 +149,7 @@ class StackedDAE(nn.Module):
             sizes,
             "at least two positive ints [n_visible, n_hidden_1, ...]",
         )
-        kw = {
+        kw: dict[str, Any] = {
             "activation": activation,
             "tied": tied,
             "loss": loss,

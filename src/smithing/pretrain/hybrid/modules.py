@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -71,7 +72,7 @@ class ClassRBM(WeightLayout, nn.Module):
             "None or a non-negative number",
         )
         lead = () if members is None else (members,)
-        kw = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        kw: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         a_w = init_scale if init_scale is not None else max(n_visible, n_hidden) ** -0.5
         a_u = init_scale if init_scale is not None else max(n_classes, n_hidden) ** -0.5
         W = (torch.rand((*lead, n_visible, n_hidden), generator=generator, **kw) * 2 - 1) * a_w

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -69,7 +71,7 @@ class BernoulliRBM(WeightLayout, nn.Module):
         )
         check(init_std >= 0, "init_std", init_std, "a non-negative number")
         lead = () if members is None else (members,)
-        kw = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+        kw: dict[str, Any] = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         W = torch.randn((*lead, n_visible, n_hidden), generator=generator, **kw) * init_std
         self.W = nn.Parameter(W)  # (*M, n_visible, n_hidden)
         self.b = nn.Parameter(torch.zeros((*lead, n_visible), **kw))  # visible biases
