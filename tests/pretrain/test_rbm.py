@@ -505,3 +505,94 @@ def test_train_rbm_steps_with_the_public_cd_gradient(monkeypatch, gaussian):
     monkeypatch.setattr(modules, name, real)
     train_rbm(rbm, data, epochs=1, batch_size=10, generator=torch.Generator().manual_seed(3))
     assert not torch.equal(rbm.W, before["W"])
+
+
+def _manual_epochs(rbm0, data, *, method, k, negative_visible, lrs, moms, bs, seed, n_chains=3):
+    """A float64 transcription of train_rbm over several epochs with CD-k / PCD-k, either kind
+    of negative visible state, a per-epoch learning-rate factor and momentum, and the same
+    random draws (the per-epoch pseudo-likelihood monitor draws its flip indices too)."""
+    W, b, c = (t.detach().clone() for t in (rbm0.W, rbm0.b, rbm0.c))
+    g = torch.Generator().manual_seed(seed)
+    chain = PersistentChains.init(rbm0, n_chains, generator=g).v if method == "pcd" else None
+    vel = {key: torch.zeros_like(t) for key, t in zip("Wbc", (W, b, c))}
+    for lr, mom in zip(lrs, moms):
+        perm = torch.randperm(len(data), generator=g)
+        for start in range(0, len(data), bs):
+            v0 = data[perm[start : start + bs]]
+            ph0 = torch.sigmoid(v0 @ W + c)
+            h = torch.bernoulli(ph0, generator=g)
+            if method == "cd":  # k sweeps from the data
+                v = v0
+                for step in range(k):
+                    if step > 0:
+                        h = torch.bernoulli(torch.sigmoid(v @ W + c), generator=g)
+                    mean = torch.sigmoid(h @ W.T + b)
+                    v = torch.bernoulli(mean, generator=g)
+            else:  # k sweeps of the persistent chains
+                for _ in range(k):
+                    hh = torch.bernoulli(torch.sigmoid(chain @ W + c), generator=g)
+                    mean = torch.sigmoid(hh @ W.T + b)
+                    v = chain = torch.bernoulli(mean, generator=g)
+            vn = mean if negative_visible == "mean" else v
+            phn = torch.sigmoid(vn @ W + c)
+            grad = {
+                "W": v0.T @ ph0 / len(v0) - vn.T @ phn / len(vn),
+                "b": v0.mean(0) - vn.mean(0),
+                "c": ph0.mean(0) - phn.mean(0),
+            }
+            for key, t in zip("Wbc", (W, b, c)):
+                vel[key] = mom * vel[key] + lr * grad[key]  # delta <- mu delta + lr g
+                t += vel[key]
+        torch.randint(data.shape[1], (len(data),), generator=g)  # the monitor's flips
+    return W, b, c
+
+
+@pytest.mark.parametrize("method", ["cd", "pcd"])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("negative_visible", ["sample", "mean"])
+def test_train_rbm_k_negative_visible_and_schedules_match_transcription(
+    method, k, negative_visible
+):
+    rbm = make_rbm(5, 4, scale=0.5, seed=20)
+    data = torch.bernoulli(
+        torch.full((9, 5), 0.5, dtype=D), generator=torch.Generator().manual_seed(21)
+    )
+    factors, moms = [1.0, 0.5, 0.25], [0.0, 0.5, 0.9]  # momentum off, then on
+    W, b, c = _manual_epochs(
+        rbm,
+        data,
+        method=method,
+        k=k,
+        negative_visible=negative_visible,
+        lrs=[0.2 * f for f in factors],
+        moms=moms,
+        bs=4,
+        seed=22,
+    )
+    g = torch.Generator().manual_seed(22)
+    chains = PersistentChains.init(rbm, 3, generator=g) if method == "pcd" else None
+    history = train_rbm(
+        rbm,
+        data,
+        epochs=3,
+        batch_size=4,
+        lr=0.2,
+        method=method,
+        k=k,
+        chains=chains,
+        momentum=lambda e: moms[e],
+        lr_schedule=lambda e: factors[e],
+        negative_visible=negative_visible,
+        generator=g,
+    )
+    torch.testing.assert_close(rbm.W.detach(), W)
+    torch.testing.assert_close(rbm.b.detach(), b)
+    torch.testing.assert_close(rbm.c.detach(), c)
+    assert [round(x, 12) for x in history["momentum"]] == moms
+
+
+def test_hinton_momentum_schedule():
+    from smithing.pretrain.rbm.training import _momentum_schedule
+
+    at = _momentum_schedule("hinton")
+    assert [at(e) for e in range(7)] == [0.5] * 5 + [0.9] * 2
