@@ -125,3 +125,96 @@ def test_a_meaningless_axis_is_refused():
     assert torch.allclose(
         max_norm_(w.clone(), 1.0, dim=0), torch.tensor([[0.6, 0.3], [0.8, 0.4]], dtype=D)
     )
+
+
+# ---------------------------------------------------------------- invalid inputs, as a table
+# (each row: the call, and the exact message it must raise; the checks' messages are the API)
+_W = torch.ones(3, 4)
+ERROR_INPUTS = [
+    (lambda: MaxNorm(c=0.0), "c=0.0 is invalid: expected a positive radius"),
+    (lambda: MaxNorm(c=-1.0), "c=-1.0 is invalid: expected a positive radius"),
+    (lambda: MaxNorm(c=torch.tensor([1.0, 0.0])), "is invalid: expected a positive radius"),
+    (
+        lambda: MaxNorm(dim=[]),
+        "dim=[] is invalid: expected None, an int or a tuple of ints (the dimensions the norm "
+        "reduces over)",
+    ),
+    (lambda: MaxNorm(dim=(1, "a")), "dim=(1, 'a') is invalid: expected None, an int or a tuple"),
+    (lambda: MaxNorm(dim=True), "dim=True is invalid: expected None, an int or a tuple"),
+    (lambda: MaxNorm(dim=1.0), "dim=1.0 is invalid"),
+    (lambda: max_norm_(_W, 0.0), "c=0.0 is invalid: expected a positive radius"),
+    (
+        lambda: max_norm_(torch.ones(4), 1.0),
+        "weight=(4,) is invalid: expected a weight with >= 2 dims per member",
+    ),
+    (
+        lambda: max_norm_(_W, 1.0, dim=(0, 1)),
+        "dim=(0, 1) is invalid: expected the dimensions the norm reduces over, every dimension "
+        "but one (the one indexing the units) of the per-member weight of shape (3, 4); None: "
+        "all but the first, each unit's whole incoming vector",
+    ),
+    (lambda: max_norm_(_W, 1.0, dim=[2]), "dim=(2,) is invalid"),
+    (lambda: max_norm_(_W, 1.0, dim=-3), "dim=-3 is invalid"),
+    (lambda: max_norm_(torch.ones(2, 3, 4), 1.0, dim=(1, 1)), "dim=(1, 1) is invalid"),
+    (
+        lambda: max_norm_(torch.ones(2, 3, 4), 1.0, dim=(1, 2), members_axis=True),
+        "of the per-member weight of shape (3, 4)",
+    ),
+]
+
+
+@pytest.mark.parametrize("call,message", ERROR_INPUTS, ids=[m[:40] for _, m in ERROR_INPUTS])
+def test_invalid_inputs_raise_their_messages(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_edge_values_are_accepted():
+    MaxNorm(c=0.5)  # radii below 1 are fine
+    MaxNorm(c=torch.tensor([0.5, 2.0]))
+    w = torch.ones(3, 4)
+    max_norm_(w, 1.0, dim=-1)  # -ndim <= dim < ndim: both ends of the range
+    max_norm_(torch.ones(3, 4), 1.0, dim=-2)
+    torch.testing.assert_close(w, torch.full((3, 4), 0.5))
+
+
+def test_lists_become_tuples_and_the_dim_is_used():
+    m = MaxNorm(c=1.0, dim=[0], only=["a"], exclude=["b"])
+    assert (m.dim, m.only, m.exclude) == ((0,), ("a",), ("b",))
+    hash(m)  # frozen and hashable, so lists were converted
+    # dim=0 (a matrix stored (in, out)): each column is a unit's incoming vector
+    w = torch.tensor([[3.0, 0.0], [4.0, 1.0]])
+    m.apply_after_step({"a": w, "b": torch.ones(2, 2)})
+    torch.testing.assert_close(w, torch.tensor([[0.6, 0.0], [0.8, 1.0]]))
+
+
+def test_params_choice_biases_exclude_and_only():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    names = lambda m: [n for n, _ in m.params(model)]  # noqa: E731
+    assert names(MaxNorm()) == ["0.weight", "1.weight"]
+    assert names(MaxNorm(exclude=("1.weight",))) == ["0.weight"]
+    assert names(MaxNorm(only=("1.weight",))) == ["1.weight"]
+    # biases are 1-D: never a max-norm target even when included
+    assert names(MaxNorm(include_biases=True)) == ["0.weight", "1.weight"]
+
+
+def test_unit_norms_one_dim_returns_int_reduction_keepdim():
+    w = torch.arange(12.0).reshape(3, 4)
+    torch.testing.assert_close(unit_norms(w), w.norm(dim=1, keepdim=True))
+    torch.testing.assert_close(unit_norms(w, dim=0), w.norm(dim=0, keepdim=True))
+    conv = torch.randn(5, 2, 3, 3)
+    torch.testing.assert_close(unit_norms(conv), conv.flatten(1).norm(dim=1).view(5, 1, 1, 1))
+
+
+def test_for_members_and_the_protocol_hook():
+    m = MaxNorm(c=1.0)
+    e = m.for_members(3)
+    assert e.members_axis and e.c == 1.0 and e.for_members(3) is e
+    radii = MaxNorm(c=torch.tensor([1.0, 2.0, 3.0])).for_members(3)
+    w = torch.ones(3, 2, 4)  # 3 members of a (2, 4) weight, row norms 2
+    radii.after_step({"w": w}, lr=0.1)
+    torch.testing.assert_close(w.norm(dim=-1), torch.tensor([[1.0, 1.0], [2.0, 2.0], [2.0, 2.0]]))
+    MaxNorm(c=torch.tensor(2.0)).for_members(3)  # one radius for all
+    with pytest.raises(ValueError, match=r"c=\(2,\) is invalid: expected a float or a tensor of "):
+        MaxNorm(c=torch.tensor([1.0, 2.0])).for_members(3)
