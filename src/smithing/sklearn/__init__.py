@@ -23,7 +23,18 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         "smithing.sklearn needs scikit-learn: pip install 'smithing[sklearn]'"
     ) from err
 
+from smithing.sklearn.autoencoder import DenoisingAutoencoder
+from smithing.sklearn.class_rbm import ClassRBMClassifier
 from smithing.sklearn.mlp import MLPClassifier, MLPRegressor
 from smithing.sklearn.rbm import RBM
+from smithing.sklearn.stacks import DBNClassifier, SdAClassifier
 
-__all__ = ["RBM", "MLPClassifier", "MLPRegressor"]
+__all__ = [
+    "RBM",
+    "ClassRBMClassifier",
+    "DBNClassifier",
+    "DenoisingAutoencoder",
+    "MLPClassifier",
+    "MLPRegressor",
+    "SdAClassifier",
+]

@@ -403,28 +403,8 @@ _COMMON_ATTRIBUTES = """
 """
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
-    __doc__ = (
-        """A multilayer perceptron classifier trained by :func:`smithing.train.fit`.
-
-    Softmax outputs and the cross-entropy loss (Rumelhart, Hinton & Williams, "Learning
-    representations by back-propagating errors", Nature, 1986), with the tricks of the library
-    as parameters.
-"""
-        + _COMMON_ARGS
-        + _COMMON_ATTRIBUTES
-        + """        classes_: the class labels.
-
-    Example:
-        >>> from sklearn.datasets import load_iris
-        >>> from smithing.sklearn import MLPClassifier
-        >>> X, y = load_iris(return_X_y=True)
-        >>> clf = MLPClassifier((32,), learning_rate_init=0.01, max_iter=50, random_state=0,
-        ...                     device="cpu").fit(X, y)
-        >>> clf.predict(X[:3]).tolist(), clf.n_iter_ <= 50
-        ([0, 0, 0], True)
-"""
-    )
+class _ClassifierBase(ClassifierMixin, _BaseMLP):
+    """fit / predict / predict_proba of the MLP-based classifiers (MLP, DBN, SdA)."""
 
     _task = "classification"
 
@@ -459,22 +439,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._fit(X, y, incremental=False)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over ``(X, y)``, keeping the optimizer's state between calls.
-
-        Args:
-            classes: every label the classifier will see; required on the first call.
-
-        Returns:
-            self.
-        """
-        if not hasattr(self, "model_"):
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            return self._fit(X, y, incremental=True, classes=np.asarray(classes))
-        return self._fit(X, y, incremental=True)
-
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, ``softmax`` of the network's outputs, ``(n_samples, n_classes)``.
 
@@ -497,6 +461,45 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._decode(self._forward(X))
 
+
+class MLPClassifier(_ClassifierBase):
+    __doc__ = (
+        """A multilayer perceptron classifier trained by :func:`smithing.train.fit`.
+
+    Softmax outputs and the cross-entropy loss (Rumelhart, Hinton & Williams, "Learning
+    representations by back-propagating errors", Nature, 1986), with the tricks of the library
+    as parameters.
+"""
+        + _COMMON_ARGS
+        + _COMMON_ATTRIBUTES
+        + """        classes_: the class labels.
+
+    Example:
+        >>> from sklearn.datasets import load_iris
+        >>> from smithing.sklearn import MLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MLPClassifier((32,), learning_rate_init=0.01, max_iter=50, random_state=0,
+        ...                     device="cpu").fit(X, y)
+        >>> clf.predict(X[:3]).tolist(), clf.n_iter_ <= 50
+        ([0, 0, 0], True)
+"""
+    )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``(X, y)``, keeping the optimizer's state between calls.
+
+        Args:
+            classes: every label the classifier will see; required on the first call.
+
+        Returns:
+            self.
+        """
+        if not hasattr(self, "model_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            return self._fit(X, y, incremental=True, classes=np.asarray(classes))
+        return self._fit(X, y, incremental=True)
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     __doc__ = (
