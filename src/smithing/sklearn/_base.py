@@ -17,7 +17,15 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-__all__ = ["draw_seed", "predict_in_chunks", "resolve_device", "seeded", "to_tensor"]
+__all__ = [
+    "draw_seed",
+    "predict_in_chunks",
+    "resolve_device",
+    "seeded",
+    "to_tensor",
+    "torch_dtype",
+    "validation_split",
+]
 
 #: rows per forward pass at prediction time (bounded memory; results do not depend on it)
 CHUNK = 4096
@@ -59,7 +67,8 @@ def seeded(seed: int, device: torch.device) -> Iterator[torch.Generator]:
 def to_tensor(X: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """A contiguous NumPy array as a tensor of ``dtype`` on ``device`` (copied, never shared:
     the caller's array is never written)."""
-    return torch.as_tensor(np.ascontiguousarray(X), device=device).to(dtype).clone()
+    own = np.array(X, order="C", copy=True)  # writable, ours (X may be a read-only memmap)
+    return torch.from_numpy(own).to(device=device, dtype=dtype)
 
 
 @torch.no_grad()
@@ -71,6 +80,24 @@ def predict_in_chunks(
         return np.zeros((0,), dtype=np.float64)
     parts = [fn(X[i : i + rows]) for i in range(0, X.shape[0], rows)]
     return torch.cat(parts).double().cpu().numpy()
+
+
+def validation_split(
+    n: int, fraction: float, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_indices, valid_indices)``: ``fraction`` of ``range(n)`` held out, stratified by
+    ``labels`` when given and possible (every class with two members or more, and at least one
+    held-out example per class), else a plain random split (tiny data sets)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(n)
+    if labels is not None:
+        try:
+            return tuple(train_test_split(idx, test_size=fraction, random_state=seed,
+                                          stratify=labels))  # fmt: skip
+        except ValueError:  # a class too small to stratify
+            pass
+    return tuple(train_test_split(idx, test_size=fraction, random_state=seed))
 
 
 def torch_dtype(X: np.ndarray) -> torch.dtype:

@@ -7,7 +7,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -22,6 +21,7 @@ from smithing.sklearn._base import (
     seeded,
     to_tensor,
     torch_dtype,
+    validation_split,
 )
 
 __all__ = ["UNLABELED", "ClassRBMClassifier"]
@@ -55,8 +55,8 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         method, k: ``"cd"`` or ``"pcd"``, and Gibbs sweeps per update.
         momentum, weight_decay: momentum, and an L2 penalty on ``W`` and ``U``.
         unlabeled_positive: ``"sample"`` or ``"expected"`` (see above).
-        early_stopping, validation_fraction, n_iter_no_change: hold out a stratified
-            ``validation_fraction`` of the labeled examples, keep the epoch of lowest
+        early_stopping, validation_fraction, n_iter_no_change: hold out a (stratified
+            when possible) ``validation_fraction`` of the labeled examples, keep the epoch of lowest
             validation error and stop after ``n_iter_no_change`` epochs without improvement.
         warm_start: ``fit`` continues from the previous parameters.
         random_state: seeds initialization, batch order and sampling: the same seed gives the
@@ -84,8 +84,8 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         >>> y = rng.randint(2, size=200)
         >>> X = (rng.rand(200, 10) < np.where(y[:, None] == 1, 0.8, 0.2)).astype(float)
         >>> y_semi = np.where(rng.rand(200) < 0.5, -1, y)  # half unlabeled
-        >>> clf = ClassRBMClassifier(n_components=16, n_iter=10, random_state=0,
-        ...                          device="cpu").fit(X, y_semi)
+        >>> clf = ClassRBMClassifier(n_components=16, n_iter=30, learning_rate=0.1,
+        ...                          random_state=0, device="cpu").fit(X, y_semi)
         >>> clf.classes_.tolist(), bool(clf.score(X, y) > 0.9)
         ([0, 1], True)
     """
@@ -187,10 +187,9 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         X_lab, yi = X[~unlabeled], self._label_encoder.transform(y_lab)
         valid = None
         if self.early_stopping:
-            X_lab, X_val, yi, y_val = train_test_split(
-                X_lab, yi, test_size=self.validation_fraction, random_state=seed, stratify=yi
-            )
-            valid = (self._tensor(X_val), torch.as_tensor(y_val, device=self.device_))
+            tr, va = validation_split(len(yi), self.validation_fraction, seed, yi)
+            valid = (self._tensor(X_lab[va]), torch.as_tensor(yi[va], device=self.device_))
+            X_lab, yi = X_lab[tr], yi[tr]
         x_u = self._tensor(X[unlabeled]) if unlabeled.any() else None
         with seeded(seed, self.device_) as gen:
             if first:

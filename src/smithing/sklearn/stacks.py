@@ -14,8 +14,8 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from smithing.pretrain import StackSpec, pretrain_stack
+from smithing.sklearn._mlp_base import _BaseMLP, _ClassifierBase, _hidden_sizes
 from smithing.sklearn.autoencoder import CORRUPTIONS, reconstruction_loss_for
-from smithing.sklearn.mlp import _BaseMLP, _ClassifierBase, _hidden_sizes
 
 __all__ = ["DBNClassifier", "SdAClassifier"]
 
@@ -23,7 +23,6 @@ __all__ = ["DBNClassifier", "SdAClassifier"]
 _FINETUNE = {
     k: v for k, v in _BaseMLP._parameter_constraints.items() if k not in ("activation", "init")
 }
-
 
 
 class _StackClassifier(_ClassifierBase):
