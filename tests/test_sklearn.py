@@ -208,6 +208,10 @@ def test_rbm_partial_fit_keeps_its_chains():
     rbm.partial_fit(X[10:20])
     assert rbm._chains is chains and chains.updates == 2
     assert rbm.n_iter_ == 2 and not np.array_equal(W0, rbm.components_)
+    cd = RBM(n_components=16, batch_size=10, method="cd", k=3, random_state=0).fit(X[:100])
+    assert cd._chains.updates == 0  # CD restarts its chains at the data: no persistent chain
+    pcd = clone(cd).set_params(method="pcd").fit(X[:100])
+    assert pcd._chains.updates == 100 and not np.array_equal(cd.components_, pcd.components_)
 
 
 def test_warm_start_continues_where_fit_stopped():

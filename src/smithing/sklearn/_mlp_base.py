@@ -1,13 +1,8 @@
 """The machinery under ``MLPClassifier``, ``MLPRegressor``, ``DBNClassifier``, ``SdAClassifier``:
 validation, seeding, the call of :func:`smithing.train.fit`, prediction.
 
-Every trick of the library is a parameter: the initializer by name (:mod:`smithing.init`), the
-optimizer and its learning-rate schedule (:mod:`smithing.optim`), early stopping on a held-out
-``validation_fraction`` with the best weights restored (:class:`smithing.train.EarlyStopping`),
-L1 / L2 penalties (:class:`smithing.regularize.Penalty`), max-norm
-(:class:`smithing.regularize.MaxNorm`), dropout and DropConnect (:class:`smithing.nn.MLP`) and
-gradient clipping. The training loop is the library's own :func:`~smithing.train.fit`: the data
-live on the training device as tensors and a mini-batch is an index into them (no DataLoader).
+The public classes and their documentation are in :mod:`smithing.sklearn.mlp` and
+:mod:`smithing.sklearn.stacks`.
 """
 
 from __future__ import annotations
@@ -315,11 +310,6 @@ class _BaseMLP(BaseEstimator):
         xt = to_tensor(X, self.device_, self._dtype)
         self.model_.eval()
         return predict_in_chunks(self.model_, xt)  # (n, n_outputs) float64
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
 
 
 def _hidden_sizes(sizes) -> tuple[int, ...]:

@@ -58,16 +58,18 @@ class DenoisingAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
     Args:
         n_components: code units.
         activation: the codes' activation (``sigmoid``, ``tanh``, ``relu``).
-        corruption, corruption_rate: the corruption process ``q`` and its rate (a probability,
-            or the standard deviation for ``gaussian``); ``"none"`` or rate 0 gives a plain
-            autoencoder.
+        corruption: the corruption process ``q``; ``"none"`` gives a plain autoencoder.
+        corruption_rate: its rate (a probability, or the standard deviation for
+            ``gaussian``); 0 gives a plain autoencoder.
         reconstruction_loss: ``"cross_entropy"`` (inputs in [0, 1], sigmoid decoder),
             ``"squared_error"`` (linear decoder) or ``"auto"`` (cross-entropy when the training
             inputs lie in [0, 1], else squared error).
         tied: the decoder's weights are the encoder's transposed.
         contractive: weight of the contractive penalty (0: none).
-        optimizer, learning_rate, batch_size, n_iter: the SGD run (:mod:`smithing.optim`
-            name, its step, mini-batch size, epochs).
+        optimizer: a :mod:`smithing.optim` name.
+        learning_rate: its step.
+        batch_size: examples per mini-batch.
+        n_iter: epochs.
         warm_start: ``fit`` continues from the previous parameters.
         random_state: seeds initialization, batch order and corruption.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.

@@ -51,13 +51,19 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         objective: ``"generative"``, ``"discriminative"`` or ``"hybrid"``.
         alpha: the generative weight of the hybrid objective.
         beta: the weight of the unlabeled examples' ``log p(x)``.
-        learning_rate, n_iter, batch_size: the SGD run (epochs, mini-batch size).
-        method, k: ``"cd"`` or ``"pcd"``, and Gibbs sweeps per update.
-        momentum, weight_decay: momentum, and an L2 penalty on ``W`` and ``U``.
+        learning_rate: the SGD step.
+        n_iter: epochs.
+        batch_size: labeled (and unlabeled) examples per mini-batch.
+        method: ``"cd"`` or ``"pcd"``.
+        k: Gibbs sweeps per update.
+        momentum: the update's momentum.
+        weight_decay: an L2 penalty on ``W`` and ``U``.
         unlabeled_positive: ``"sample"`` or ``"expected"`` (see above).
-        early_stopping, validation_fraction, n_iter_no_change: hold out a (stratified
-            when possible) ``validation_fraction`` of the labeled examples, keep the epoch of lowest
-            validation error and stop after ``n_iter_no_change`` epochs without improvement.
+        early_stopping: hold out a (stratified when possible) ``validation_fraction`` of the
+            labeled examples, keep the epoch of lowest validation error and stop after
+            ``n_iter_no_change`` epochs without improvement.
+        validation_fraction: the held-out share of the labeled examples.
+        n_iter_no_change: the patience, in epochs.
         warm_start: ``fit`` continues from the previous parameters.
         random_state: seeds initialization, batch order and sampling: the same seed gives the
             same model.

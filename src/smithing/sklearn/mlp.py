@@ -38,37 +38,41 @@ class MLPClassifier(_ClassifierBase):
             ``he_normal``, ``lecun_normal``, ``orthogonal``, ``sparse``, ``lsuv`` (on the first
             500 training rows), ...); None keeps PyTorch's default ``nn.Linear`` init.
         optimizer: a :mod:`smithing.optim` name (``sgd``, ``momentum``, ``nesterov``,
-            ``adagrad``, ``rmsprop``, ``adam``, ``adadelta``, ``adamw``), with
-            ``optimizer_options`` (e.g. ``{"momentum": 0.9}``).
+            ``adagrad``, ``rmsprop``, ``adam``, ``adadelta``, ``adamw``).
         learning_rate_init: the learning rate.
+        optimizer_options: the optimizer's options, e.g. ``{"momentum": 0.9}``.
         schedule: a :mod:`smithing.optim` schedule name stepped once per epoch (``step``,
-            ``exponential``, ``inverse-time``, ``cosine``, ``warmup``, ``warmup-cosine``), with
-            ``schedule_options``; ignored by ``partial_fit``.
+            ``exponential``, ``inverse-time``, ``cosine``, ``warmup``, ``warmup-cosine``);
+            ignored by ``partial_fit``.
+        schedule_options: the schedule's options.
         batch_size: mini-batch size; ``"auto"`` is ``min(200, n_samples)`` (scikit-learn's).
         max_iter: epochs (passes over the training data) at most.
-        tol, n_iter_no_change: stop when the monitored loss has not improved by more than
-            ``tol`` for ``n_iter_no_change`` epochs in a row: the training loss, or the
-            validation loss with ``early_stopping``.
+        tol: stop when the monitored loss has not improved by more than ``tol`` for
+            ``n_iter_no_change`` epochs in a row: the training loss, or the validation loss with
+            ``early_stopping``.
+        n_iter_no_change: the patience of that rule, in epochs.
         early_stopping: hold out ``validation_fraction`` of the training data (stratified for
             a classifier when the classes allow it) and stop on its loss (Prechelt, "Early
             stopping - but when?", Neural Networks: Tricks of the Trade, 1998);
             ``validation_scores_`` records its accuracy (classifier) or R^2 (regressor) each
             epoch.
+        validation_fraction: the held-out share of the training data.
         restore_best_weights: with ``early_stopping``, end with the best epoch's weights
             (whatever ended training).
-        l2, l1: penalties ``l2 / (2 n) sum w^2`` and ``l1 / n sum |w|`` over the weight
-            matrices, ``n`` the training-set size (:class:`smithing.regularize.Penalty`). Unlike
-            scikit-learn's ``alpha``, which divides by the batch size.
+        l2: the penalty ``l2 / (2 n) sum w^2`` over the weight matrices, ``n`` the
+            training-set size (:class:`smithing.regularize.Penalty`); scikit-learn's ``alpha``
+            divides by the batch size instead.
+        l1: the penalty ``l1 / n sum |w|`` over the weight matrices.
         max_norm: project each unit's incoming weight vector (every layer) onto the ball of
             this radius after every step (Srivastava et al., "Dropout: a simple way to prevent
             neural networks from overfitting", JMLR 15, 2014).
-        dropout, input_dropout: drop probability of the hidden units and of the inputs
-            (inverted dropout: scaled by ``1 / (1 - p)`` at training time; Srivastava et al.
-            2014).
+        dropout: drop probability of the hidden units (inverted dropout: scaled by
+            ``1 / (1 - p)`` at training time; Srivastava et al. 2014).
+        input_dropout: drop probability of the inputs.
         dropconnect: drop probability of each hidden layer's weights (Wan, Zeiler, Zhang, LeCun
-            & Fergus, "Regularization of neural networks using DropConnect", ICML 2013), with
-            ``dropconnect_inference`` ``"mean"`` (deterministic, the default here: predictions
-            do not depend on a random draw) or ``"gaussian"`` (the paper's moment matching,
+            & Fergus, "Regularization of neural networks using DropConnect", ICML 2013).
+        dropconnect_inference: ``"mean"`` (deterministic, the default here: predictions do
+            not depend on a random draw) or ``"gaussian"`` (the paper's moment matching,
             stochastic).
         clip_norm: clip the global gradient norm to this value (Pascanu, Mikolov & Bengio, "On
             the difficulty of training recurrent neural networks", ICML 2013).
@@ -89,8 +93,9 @@ class MLPClassifier(_ClassifierBase):
         t_: training samples seen.
         best_loss_: the lowest training loss seen.
         validation_scores_: with ``early_stopping``, the score on the held-out data each epoch
-            (else None); ``best_validation_score_`` their maximum.
-        n_features_in_, feature_names_in_: as in every scikit-learn estimator.
+            (else None).
+        best_validation_score_: their maximum.
+        n_features_in_: input features, as in every scikit-learn estimator.
         n_outputs_: the network's outputs.
         device_: the ``torch.device`` it trained on.
         classes_: the class labels.
@@ -146,37 +151,41 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             ``he_normal``, ``lecun_normal``, ``orthogonal``, ``sparse``, ``lsuv`` (on the first
             500 training rows), ...); None keeps PyTorch's default ``nn.Linear`` init.
         optimizer: a :mod:`smithing.optim` name (``sgd``, ``momentum``, ``nesterov``,
-            ``adagrad``, ``rmsprop``, ``adam``, ``adadelta``, ``adamw``), with
-            ``optimizer_options`` (e.g. ``{"momentum": 0.9}``).
+            ``adagrad``, ``rmsprop``, ``adam``, ``adadelta``, ``adamw``).
         learning_rate_init: the learning rate.
+        optimizer_options: the optimizer's options, e.g. ``{"momentum": 0.9}``.
         schedule: a :mod:`smithing.optim` schedule name stepped once per epoch (``step``,
-            ``exponential``, ``inverse-time``, ``cosine``, ``warmup``, ``warmup-cosine``), with
-            ``schedule_options``; ignored by ``partial_fit``.
+            ``exponential``, ``inverse-time``, ``cosine``, ``warmup``, ``warmup-cosine``);
+            ignored by ``partial_fit``.
+        schedule_options: the schedule's options.
         batch_size: mini-batch size; ``"auto"`` is ``min(200, n_samples)`` (scikit-learn's).
         max_iter: epochs (passes over the training data) at most.
-        tol, n_iter_no_change: stop when the monitored loss has not improved by more than
-            ``tol`` for ``n_iter_no_change`` epochs in a row: the training loss, or the
-            validation loss with ``early_stopping``.
+        tol: stop when the monitored loss has not improved by more than ``tol`` for
+            ``n_iter_no_change`` epochs in a row: the training loss, or the validation loss with
+            ``early_stopping``.
+        n_iter_no_change: the patience of that rule, in epochs.
         early_stopping: hold out ``validation_fraction`` of the training data (stratified for
             a classifier when the classes allow it) and stop on its loss (Prechelt, "Early
             stopping - but when?", Neural Networks: Tricks of the Trade, 1998);
             ``validation_scores_`` records its accuracy (classifier) or R^2 (regressor) each
             epoch.
+        validation_fraction: the held-out share of the training data.
         restore_best_weights: with ``early_stopping``, end with the best epoch's weights
             (whatever ended training).
-        l2, l1: penalties ``l2 / (2 n) sum w^2`` and ``l1 / n sum |w|`` over the weight
-            matrices, ``n`` the training-set size (:class:`smithing.regularize.Penalty`). Unlike
-            scikit-learn's ``alpha``, which divides by the batch size.
+        l2: the penalty ``l2 / (2 n) sum w^2`` over the weight matrices, ``n`` the
+            training-set size (:class:`smithing.regularize.Penalty`); scikit-learn's ``alpha``
+            divides by the batch size instead.
+        l1: the penalty ``l1 / n sum |w|`` over the weight matrices.
         max_norm: project each unit's incoming weight vector (every layer) onto the ball of
             this radius after every step (Srivastava et al., "Dropout: a simple way to prevent
             neural networks from overfitting", JMLR 15, 2014).
-        dropout, input_dropout: drop probability of the hidden units and of the inputs
-            (inverted dropout: scaled by ``1 / (1 - p)`` at training time; Srivastava et al.
-            2014).
+        dropout: drop probability of the hidden units (inverted dropout: scaled by
+            ``1 / (1 - p)`` at training time; Srivastava et al. 2014).
+        input_dropout: drop probability of the inputs.
         dropconnect: drop probability of each hidden layer's weights (Wan, Zeiler, Zhang, LeCun
-            & Fergus, "Regularization of neural networks using DropConnect", ICML 2013), with
-            ``dropconnect_inference`` ``"mean"`` (deterministic, the default here: predictions
-            do not depend on a random draw) or ``"gaussian"`` (the paper's moment matching,
+            & Fergus, "Regularization of neural networks using DropConnect", ICML 2013).
+        dropconnect_inference: ``"mean"`` (deterministic, the default here: predictions do
+            not depend on a random draw) or ``"gaussian"`` (the paper's moment matching,
             stochastic).
         clip_norm: clip the global gradient norm to this value (Pascanu, Mikolov & Bengio, "On
             the difficulty of training recurrent neural networks", ICML 2013).
@@ -197,8 +206,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         t_: training samples seen.
         best_loss_: the lowest training loss seen.
         validation_scores_: with ``early_stopping``, the score on the held-out data each epoch
-            (else None); ``best_validation_score_`` their maximum.
-        n_features_in_, feature_names_in_: as in every scikit-learn estimator.
+            (else None).
+        best_validation_score_: their maximum.
+        n_features_in_: input features, as in every scikit-learn estimator.
         n_outputs_: the network's outputs.
         device_: the ``torch.device`` it trained on.
 

@@ -73,10 +73,10 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             mean (Gaussian), Hinton's guide Sec. 8; scikit-learn starts them at zero.
         exact_max_units: ``score_samples`` enumerates the smaller layer (the hidden layer for
             Gaussian visibles) when it has at most this many units; else AIS.
-        ais_runs, ais_betas: the AIS estimate of ``log Z`` (Salakhutdinov & Murray, "On the
-            quantitative analysis of deep belief networks", ICML 2008): parallel runs and
-            uniformly spaced inverse temperatures, from a base-rate model of the training
-            data's means.
+        ais_runs: parallel runs of the AIS estimate of ``log Z`` (Salakhutdinov & Murray, "On
+            the quantitative analysis of deep belief networks", ICML 2008), from a base-rate
+            model of the training data's means.
+        ais_betas: its number of uniformly spaced inverse temperatures.
         warm_start: ``fit`` continues from the previous parameters and chains.
         random_state: seeds initialization, batch order, Gibbs sampling, AIS and the
             pseudo-likelihood's flips; the same seed gives the same model.
@@ -84,7 +84,8 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     Attributes:
         components_: ``W^T``, ``(n_components, n_features)`` (scikit-learn's layout).
-        intercept_hidden_, intercept_visible_: ``c`` and ``b``.
+        intercept_hidden_: the hidden biases ``c``.
+        intercept_visible_: the visible biases ``b``.
         rbm_: the trained :class:`smithing.pretrain.BernoulliRBM` (or Gaussian) module.
         history_: per-epoch monitoring of the last call (:func:`smithing.pretrain.train_rbm`).
         n_iter_: epochs run over all calls.

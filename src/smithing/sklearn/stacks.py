@@ -66,9 +66,13 @@ class DBNClassifier(_StackClassifier):
         hidden_layer_sizes: the RBMs' hidden sizes, bottom to top.
         visible: the bottom RBM's visible units, ``"bernoulli"`` (inputs in [0, 1]) or
             ``"gaussian"`` (standardized inputs).
-        pretrain_epochs, pretrain_learning_rate, pretrain_batch_size: each RBM's training.
-        pretrain_method, pretrain_k: ``"cd"`` or ``"pcd"``, and the Gibbs sweeps per update.
-        pretrain_momentum, pretrain_weight_decay: as in Hinton's guide (Secs. 9, 10).
+        pretrain_epochs: each RBM's epochs.
+        pretrain_learning_rate: each RBM's learning rate.
+        pretrain_batch_size: each RBM's mini-batch size.
+        pretrain_method: ``"cd"`` or ``"pcd"``.
+        pretrain_k: Gibbs sweeps per update.
+        pretrain_momentum: momentum (Hinton's guide, Sec. 9).
+        pretrain_weight_decay: L2 weight cost (Hinton's guide, Sec. 10).
 
     Fine-tuning (as :class:`~smithing.sklearn.MLPClassifier`): ``optimizer``,
     ``learning_rate_init``, ``optimizer_options``, ``schedule``, ``schedule_options``,
@@ -80,7 +84,8 @@ class DBNClassifier(_StackClassifier):
     Attributes:
         stack_: the pretrained :class:`smithing.pretrain.Stack` (its ``module`` is a
             :class:`smithing.pretrain.DBN`), kept as pretrained.
-        model_, history_, loss_curve_, n_iter_, validation_scores_, classes_: as
+        model_: the fine-tuned :class:`smithing.nn.MLP`; ``history_``, ``loss_curve_``,
+            ``n_iter_``, ``validation_scores_``, ``classes_`` as
             :class:`~smithing.sklearn.MLPClassifier`'s, for the fine-tuning.
 
     References:
@@ -184,11 +189,14 @@ class SdAClassifier(_StackClassifier):
 
     Args:
         hidden_layer_sizes: the autoencoders' code sizes, bottom to top.
-        corruption, corruption_rate: each layer's corruption process and rate.
+        corruption: each layer's corruption process.
+        corruption_rate: its rate.
         reconstruction_loss: the bottom layer's loss (``"auto"``: cross-entropy for inputs in
             [0, 1], else squared error); upper layers reconstruct sigmoid codes by
             cross-entropy.
-        pretrain_epochs, pretrain_learning_rate, pretrain_batch_size: each layer's SGD run.
+        pretrain_epochs: each layer's epochs.
+        pretrain_learning_rate: each layer's SGD step.
+        pretrain_batch_size: each layer's mini-batch size.
 
     Fine-tuning (as :class:`~smithing.sklearn.MLPClassifier`): ``optimizer``,
     ``learning_rate_init``, ``optimizer_options``, ``schedule``, ``schedule_options``,
@@ -200,7 +208,8 @@ class SdAClassifier(_StackClassifier):
     Attributes:
         stack_: the pretrained :class:`smithing.pretrain.Stack` (a
             :class:`smithing.pretrain.StackedDAE` inside), kept as pretrained.
-        model_, history_, loss_curve_, n_iter_, validation_scores_, classes_: as
+        model_: the fine-tuned :class:`smithing.nn.MLP`; ``history_``, ``loss_curve_``,
+            ``n_iter_``, ``validation_scores_``, ``classes_`` as
             :class:`~smithing.sklearn.MLPClassifier`'s, for the fine-tuning.
 
     References:
