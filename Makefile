@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: venv tour test lint typecheck format bench clean
+.PHONY: venv tour test lint typecheck mutate format bench clean
 
 venv: $(BIN)/smithing
 
@@ -31,6 +31,10 @@ typecheck: venv
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+
+# mutation testing of core modules against their tests (scripts/mutate.py; bar: 90 % killed)
+mutate: venv
+	$(BIN)/python scripts/mutate.py
 
 format: venv
 	$(BIN)/ruff format src tests benchmarks
