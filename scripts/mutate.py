@@ -6,9 +6,10 @@ its tests catch.
     python scripts/mutate.py src/smithing/optim.py:tests/test_optim.py
 
 Each target ``MODULE:TESTS`` is mutated in a scratch copy of ``src/``, ``tests/`` and
-``pyproject.toml`` as they are on disk, so the checkout itself is never touched. The score per module is ``killed / (killed + survived + no
-tests + timeout)``; the project's bar is 90 %. Survivors are listed (``mutmut show NAME`` inside
-the scratch copy prints one) so that a missing test can be written. Needs ``pip install mutmut``
+``pyproject.toml`` as they are on disk, so the checkout itself is never touched. The score per
+module is ``killed / (killed + survived + no tests + timeout)``; the project's bar is 90 %.
+Survivors are listed (``mutmut show NAME`` inside the scratch copy prints one, ``--keep`` keeps
+it) so that a missing test can be written. Needs ``pip install mutmut``
 (the ``dev`` extra has it); fork-based, so Linux or macOS.
 """
 
