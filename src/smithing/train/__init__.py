@@ -15,7 +15,7 @@ from smithing.train.gradient_flow import (
     signal_variances,
     time_lag_gradient_norms,
 )
-from smithing.train.history import History
+from smithing.history import History
 from smithing.train.loop import evaluate, fit, seed_everything
 from smithing.train.sequence import fit_sequence
 

@@ -56,7 +56,7 @@ from smithing.data.base import Dataset, Split
 from smithing.regularize.protocol import as_regularizer, for_members, hook, parts
 from smithing.train.callbacks import EarlyStopping
 from smithing.train.clipping import clip_grad_norm_per_member
-from smithing.train.history import History
+from smithing.history import History
 
 
 @dataclass

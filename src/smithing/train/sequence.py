@@ -45,7 +45,7 @@ from smithing.checkpoint import (
 from smithing.data.base import Dataset, Split
 from smithing.regularize.protocol import as_regularizer, hook, parts
 from smithing.train.clipping import clip_grad_norm
-from smithing.train.history import History
+from smithing.history import History
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
