@@ -7,6 +7,7 @@ splits; the result is a :class:`History`.
 """
 
 from smithing.checkpoint import Checkpointer, CheckpointError
+from smithing.history import History
 from smithing.train.callbacks import EarlyStopping
 from smithing.train.gradient_flow import (
     gradient_flow,
@@ -15,7 +16,6 @@ from smithing.train.gradient_flow import (
     signal_variances,
     time_lag_gradient_norms,
 )
-from smithing.history import History
 from smithing.train.loop import evaluate, fit, seed_everything
 from smithing.train.sequence import fit_sequence
 

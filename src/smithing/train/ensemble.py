@@ -53,10 +53,10 @@ from smithing.checkpoint import (
     set_rng_state,
 )
 from smithing.data.base import Dataset, Split
+from smithing.history import History
 from smithing.regularize.protocol import as_regularizer, for_members, hook, parts
 from smithing.train.callbacks import EarlyStopping
 from smithing.train.clipping import clip_grad_norm_per_member
-from smithing.history import History
 
 
 @dataclass
