@@ -635,7 +635,7 @@ def make_schedule(
     return sched.build(optimizer, epochs, **opts)
 
 
-# --------------------------------------------------------------------------- the trainers' vocabulary
+# ------------------------------------------------------------------- the trainers' vocabulary
 
 
 def resolve(
