@@ -6,9 +6,9 @@ epoch (``fit``) or every ``eval_every`` steps (``fit_sequence``) evaluates on th
 splits; the result is a :class:`History`.
 """
 
+from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import Checkpointer, CheckpointError
 from smithing.history import History
-from smithing.train.callbacks import EarlyStopping
 from smithing.train.gradient_flow import (
     gradient_flow,
     hidden_activations,

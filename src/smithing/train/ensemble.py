@@ -44,6 +44,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 from smithing._registry import check
+from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import (
     Checkpointer,
     CheckpointError,
@@ -55,7 +56,6 @@ from smithing.checkpoint import (
 from smithing.data.base import Dataset, Split
 from smithing.history import History
 from smithing.regularize.protocol import as_regularizer, for_members, hook, parts
-from smithing.train.callbacks import EarlyStopping
 from smithing.train.clipping import clip_grad_norm_per_member
 
 

@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from smithing._registry import check
+from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import (
     Checkpointer,
     as_checkpointer,
@@ -31,7 +32,6 @@ from smithing.checkpoint import (
 from smithing.data.base import Dataset, Split
 from smithing.history import History
 from smithing.regularize.protocol import as_regularizer, hook, parts
-from smithing.train.callbacks import EarlyStopping
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -182,6 +182,9 @@ def fit(
 
         sched = _optim.make_schedule(schedule, opt, epochs=epochs, **(schedule_options or {}))
     if early_stopping is not None:
+        watched = ("valid_loss", "valid_error", "train_loss")
+        check(early_stopping.monitor in watched, "early_stopping.monitor",
+              early_stopping.monitor, f"one of {watched} (what fit records)")  # fmt: skip
         early_stopping.reset()
     reg = as_regularizer(regularizer)
     penalty, before_step = hook(reg, "penalty"), hook(reg, "before_step")
