@@ -147,7 +147,9 @@ def run_callbacks(callbacks: Sequence[Callback], epoch: int, record: dict, model
     return stop
 
 
-def renamed(trainer: str, old: str, old_value, new: str, new_value, default=None):
+def renamed(
+    trainer: str, old: str, old_value, new: str, new_value, default=None, *, stacklevel: int = 3
+):
     """The value of a renamed keyword argument: ``new_value``, or (with a
     ``DeprecationWarning``) ``old_value`` when only the old name was given; both raises."""
     if old_value is None:
@@ -155,13 +157,20 @@ def renamed(trainer: str, old: str, old_value, new: str, new_value, default=None
     if new_value is not default:
         raise ValueError(f"{trainer}: give {new}= or its deprecated alias {old}=, not both")
     warnings.warn(
-        f"{trainer}({old}=...) is deprecated; use {new}= instead", DeprecationWarning, stacklevel=3
+        f"{trainer}({old}=...) is deprecated; use {new}= instead",
+        DeprecationWarning,
+        stacklevel=stacklevel,
     )
     return old_value
 
 
 def legacy_callback(
-    trainer: str, callback: Callable[[int, dict], object] | None, callbacks, *, offset: int = 0
+    trainer: str,
+    callback: Callable[[int, dict], object] | None,
+    callbacks,
+    *,
+    offset: int = 0,
+    stacklevel: int = 3,
 ) -> list:
     """``callbacks`` as a list, plus the deprecated single ``callback(epoch, record)`` (with a
     ``DeprecationWarning``) wrapped as ``cb(epoch, record, model)``; it still sees the epoch
@@ -173,7 +182,7 @@ def legacy_callback(
             f"{trainer}(callback=f) is deprecated; use callbacks=[g] with "
             "g(epoch, record, model) (1-based epoch) instead",
             DeprecationWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         out.append(lambda epoch, record, model: callback(epoch - offset, record))
     return out
