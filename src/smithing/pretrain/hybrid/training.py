@@ -276,26 +276,49 @@ def _train_layers(
     params = [dict(zip(PARAMS, layer.params())) for layer in layers]
     delta = isinstance(optimizer, str) and optimizer == "sgd"  # the delta form
     if delta:
-        check(not optimizer_options, "optimizer_options", optimizer_options,
-              "None with optimizer='sgd' (the delta form: use momentum= and weight_decay=)")  # fmt: skip
-        opt = _optim.make("momentum", [{"params": list(p.values())} for p in params], 1.0,
-                          momentum=cfg.momentum)  # fmt: skip
+        check(
+            not optimizer_options,
+            "optimizer_options",
+            optimizer_options,
+            "None with optimizer='sgd' (the delta form: use momentum= and weight_decay=)",
+        )
+        opt = _optim.make(
+            "momentum", [{"params": list(p.values())} for p in params], 1.0, momentum=cfg.momentum
+        )
     else:
-        check(cfg.momentum == 0, "momentum", cfg.momentum,
-              "0 unless optimizer='sgd' (give the optimizer's own options in optimizer_options)")  # fmt: skip
+        check(
+            cfg.momentum == 0,
+            "momentum",
+            cfg.momentum,
+            "0 unless optimizer='sgd' (give the optimizer's own options in optimizer_options)",
+        )
         groups = [{"params": list(p.values()), "lr": lr} for p, lr in zip(params, lrs)]
         opt = _optim.resolve(optimizer, groups, lrs[0], optimizer_options)
     base_lrs = [group["lr"] for group in opt.param_groups]
     mon = (x[: cfg.monitor_size], y[: cfg.monitor_size])
-    hist = History(config={"epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size,
-                           "steps_per_epoch": steps})  # fmt: skip
+    hist = History(
+        config={
+            "epochs": cfg.epochs,
+            "lr": cfg.lr,
+            "batch_size": cfg.batch_size,
+            "steps_per_epoch": steps,
+        }
+    )
     best_key, best_epoch, best_state, since = None, None, None, 0
     if early_stopping is not None:
-        check(cfg.early_stopping_patience is None, "early_stopping_patience",
-              cfg.early_stopping_patience, "None when early_stopping is given")  # fmt: skip
+        check(
+            cfg.early_stopping_patience is None,
+            "early_stopping_patience",
+            cfg.early_stopping_patience,
+            "None when early_stopping is given",
+        )
         watched = ("train_loss",) if valid is None else ("valid_loss", "valid_error", "train_loss")
-        check(early_stopping.monitor in watched, "early_stopping.monitor",
-              early_stopping.monitor, f"one of {watched} (what this run records)")  # fmt: skip
+        check(
+            early_stopping.monitor in watched,
+            "early_stopping.monitor",
+            early_stopping.monitor,
+            f"one of {watched} (what this run records)",
+        )
         early_stopping.reset()
     ckpt = as_checkpointer(checkpoint)
     signature = {
@@ -506,8 +529,9 @@ _ARGS = """
 """
 
 
-def _vocabulary(trainer, model, device, lr_schedule, schedule, schedule_options, callback,
-                callbacks, epochs):  # fmt: skip
+def _vocabulary(
+    trainer, model, device, lr_schedule, schedule, schedule_options, callback, callbacks, epochs
+):
     schedule = renamed(trainer, "lr_schedule", lr_schedule, "schedule", schedule, stacklevel=4)
     callbacks = legacy_callback(trainer, callback, callbacks, stacklevel=4)
     if device is not None:
@@ -541,12 +565,35 @@ def train_class_rbm(
     of :class:`HybridTraining` (objective, alpha, beta, epochs, batch_size, lr, momentum, ...).
     """
     cfg = HybridTraining.from_options(options)
-    factor_at, callbacks = _vocabulary("train_class_rbm", model, device, lr_schedule, schedule,
-                                       schedule_options, callback, callbacks, cfg.epochs)  # fmt: skip
-    return _train_layers(model, [model], model.log_proba, x, y, cfg, x_unlabeled=x_unlabeled,
-                         valid=valid, optimizer=optimizer, optimizer_options=optimizer_options,
-                         schedule=factor_at, early_stopping=early_stopping, generator=generator,
-                         callbacks=callbacks, progress=progress, checkpoint=checkpoint)  # fmt: skip
+    factor_at, callbacks = _vocabulary(
+        "train_class_rbm",
+        model,
+        device,
+        lr_schedule,
+        schedule,
+        schedule_options,
+        callback,
+        callbacks,
+        cfg.epochs,
+    )
+    return _train_layers(
+        model,
+        [model],
+        model.log_proba,
+        x,
+        y,
+        cfg,
+        x_unlabeled=x_unlabeled,
+        valid=valid,
+        optimizer=optimizer,
+        optimizer_options=optimizer_options,
+        schedule=factor_at,
+        early_stopping=early_stopping,
+        generator=generator,
+        callbacks=callbacks,
+        progress=progress,
+        checkpoint=checkpoint,
+    )
 
 
 def train_deep_hybrid(
@@ -581,14 +628,37 @@ def train_deep_hybrid(
     """
     check(combine in ("top", "mean"), "combine", combine, "'top' or 'mean'")
     cfg = HybridTraining.from_options(options)
-    factor_at, callbacks = _vocabulary("train_deep_hybrid", model, device, lr_schedule, schedule,
-                                       schedule_options, callback, callbacks, cfg.epochs)  # fmt: skip
-    return _train_layers(model, list(model.layers), lambda v: model.log_proba(v, combine), x, y,
-                         cfg, x_unlabeled=x_unlabeled, valid=valid, optimizer=optimizer,
-                         optimizer_options=optimizer_options, schedule=factor_at,
-                         early_stopping=early_stopping, generator=generator, callbacks=callbacks,
-                         progress=progress, checkpoint=checkpoint, trainer="train_deep_hybrid",
-                         extra_signature={"combine": combine})  # fmt: skip
+    factor_at, callbacks = _vocabulary(
+        "train_deep_hybrid",
+        model,
+        device,
+        lr_schedule,
+        schedule,
+        schedule_options,
+        callback,
+        callbacks,
+        cfg.epochs,
+    )
+    return _train_layers(
+        model,
+        list(model.layers),
+        lambda v: model.log_proba(v, combine),
+        x,
+        y,
+        cfg,
+        x_unlabeled=x_unlabeled,
+        valid=valid,
+        optimizer=optimizer,
+        optimizer_options=optimizer_options,
+        schedule=factor_at,
+        early_stopping=early_stopping,
+        generator=generator,
+        callbacks=callbacks,
+        progress=progress,
+        checkpoint=checkpoint,
+        trainer="train_deep_hybrid",
+        extra_signature={"combine": combine},
+    )
 
 
 train_class_rbm.__doc__ += _ARGS  # type: ignore[operator]
