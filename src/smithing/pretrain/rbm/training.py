@@ -266,7 +266,8 @@ def train_rbm(
 
     mon_train = data[..., :monitor_size, :]
     mon_valid = None if valid_data is None else valid_data[..., :monitor_size, :].to(dtype)
-    hist = History(config={"epochs": epochs, "lr": _to_py(lr_t), "batch_size": batch_size})
+    lr_given = _to_py(torch.as_tensor(lr, dtype=torch.float64))
+    hist = History(config={"epochs": epochs, "lr": lr_given, "batch_size": batch_size})
     q = None  # running mean hidden activity (sparsity)
     members_idx = None if M is None else torch.arange(M, device=dev).unsqueeze(-1)  # (M, 1)
     ckpt = as_checkpointer(checkpoint)
