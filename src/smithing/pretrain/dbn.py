@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from smithing._registry import check
+from smithing.checkpoint import as_checkpointer
 from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
 from smithing.pretrain import greedy as _greedy
@@ -288,7 +289,8 @@ def train_dbn(
         init_visible_bias: set each RBM's visible biases from its inputs first (guide Sec. 8).
         valid_data: propagated alongside and handed to each RBM for monitoring.
         generator: drives every layer's training and the propagated samples.
-        checkpoint: makes it resumable, one child checkpoint per layer
+        checkpoint: a :class:`~smithing.checkpoint.Checkpointer` or a path; makes it
+            resumable, one child checkpoint per layer
             (``checkpoint.sub("layer<l>")``).
         layer_callback: ``layer_callback(index, pretrainer, history)`` after each layer.
         callback: deprecated alias of ``layer_callback``; warns.
@@ -309,6 +311,7 @@ def train_dbn(
         callbacks=callbacks,
         progress=progress,
     )
+    checkpoint = as_checkpointer(checkpoint)
     if device is not None:
         dbn.to(device)
         data = data.to(device)

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from smithing._registry import check
 from smithing.checkpoint import (
     Checkpointer,
+    as_checkpointer,
 )
 from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
@@ -258,7 +259,8 @@ def train_sda(
         device: move the stack, ``data`` and ``valid_data`` there first.
         valid_data: propagated alongside and handed to each layer for monitoring.
         generator: drives every layer's training.
-        checkpoint: makes it resumable, one child checkpoint per layer
+        checkpoint: a :class:`~smithing.checkpoint.Checkpointer` or a path; makes it
+            resumable, one child checkpoint per layer
             (``checkpoint.sub("layer<l>")``).
         layer_callback: ``layer_callback(index, pretrainer, history)`` after each layer.
         callback: deprecated alias of ``layer_callback``; warns.
@@ -278,6 +280,7 @@ def train_sda(
         callbacks=callbacks,
         progress=progress,
     )
+    checkpoint = as_checkpointer(checkpoint)
     if device is not None:
         sda.to(device)
         data = data.to(device)
