@@ -116,7 +116,7 @@ def greedy_stack(
     propagate: str = "probs",
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, LayerPretrainer, dict], None] | None = None,
+    callback: Callable[[int, LayerPretrainer, History], None] | None = None,
     checkpoint: Any = None,
 ) -> GreedyResult:
     """Train ``pretrainers`` bottom-up, each on the previous layer's codes of ``data``.
@@ -178,6 +178,7 @@ def per_layer(
     every layer, or a sequence of one mapping per layer; ``shared`` (the trainer-level
     ``epochs=``, ``lr=``, ...) is every layer's default, which a layer's own mapping overrides.
     """
+    settings: list[dict]
     if layers is None:
         settings = [{} for _ in range(n)]
     elif isinstance(layers, Mapping):

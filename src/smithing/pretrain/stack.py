@@ -246,7 +246,9 @@ class Stack:
                 state[name] = t
             layer.load_state_dict(state)
         histories = [
-            History.from_dict(h) if isinstance(h, Mapping) and "epochs" in h else copy.deepcopy(h)
+            History.from_dict(dict(h))
+            if isinstance(h, Mapping) and "epochs" in h
+            else copy.deepcopy(h)
             for h in description.get("histories") or []
         ]
         return cls(spec, kind.assemble(layers), histories, description.get("meta"))
@@ -280,7 +282,7 @@ def pretrain_stack(
     valid_data: Tensor | None = None,
     cache: StackCache | None = None,
     data_key: str | None = None,
-    callback: Callable[[int, LayerPretrainer, dict], None] | None = None,
+    callback: Callable[[int, LayerPretrainer, History], None] | None = None,
     checkpoint: Any = None,
 ) -> Stack:
     """Greedy layer-wise pretraining of ``spec`` on ``data (n, sizes[0])`` (or ``(M, n,

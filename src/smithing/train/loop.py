@@ -174,7 +174,7 @@ def fit(
     data = data.to(device)
     loss_fn = loss or default_loss(data.task)
     opt = _make_optimizer(optimizer, model, lr, optimizer_options)
-    sched = None
+    sched: torch.optim.lr_scheduler.LRScheduler | None = None
     if callable(schedule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     elif schedule is not None and schedule != "constant":

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -231,7 +232,7 @@ def _train_layers(
     schedule: Callable[[int], float] | None,
     early_stopping: EarlyStopping | None,
     generator: torch.Generator | None,
-    callbacks: list,
+    callbacks: Sequence[Callback],
     progress: Callable[[int, dict], None] | None,
     checkpoint: Checkpointer | str | os.PathLike | None = None,
     trainer: str = "train_class_rbm",
@@ -421,7 +422,7 @@ def _train_layers(
                 ckpt.save(snapshot(epoch, step + 1))
         begin = 0
         cur = [v * factor for v in lrs] if delta else [g["lr"] for g in opt.param_groups]
-        rec = {
+        rec: dict[str, Any] = {
             "epoch": epoch,
             "lr": cur if len(cur) > 1 else cur[0],
             "batch_loss": float(loss_sum) / (steps * lab.size),
@@ -439,7 +440,8 @@ def _train_layers(
             progress(epoch, rec)
         stop = run_callbacks(callbacks, epoch, rec, model)
         if early_stopping is not None:
-            improved, patience_stop = early_stopping.update(epoch, rec[early_stopping.monitor])
+            value = float(rec[early_stopping.monitor])
+            improved, patience_stop = early_stopping.update(epoch, value)
             if improved:
                 best_epoch = epoch
                 if early_stopping.restore_best_weights:

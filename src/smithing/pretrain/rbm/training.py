@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -258,7 +259,8 @@ def train_rbm(
             "0 unless optimizer='sgd' (give the optimizer's own options in optimizer_options)",
         )
         check(lr_t.dim() == 0, "lr", lr, "one number unless optimizer='sgd'")
-        opt = _optim.resolve(optimizer, list(params.values()), float(lr), optimizer_options)
+        lr0 = float(torch.as_tensor(lr, dtype=torch.float64))  # not rounded to the RBM's dtype
+        opt = _optim.resolve(optimizer, list(params.values()), lr0, optimizer_options)
     base_lrs = [group["lr"] for group in opt.param_groups]
 
     def lr_for(p: Tensor) -> Tensor:  # (M, 1, ..) so each member gets its own rate
@@ -400,7 +402,7 @@ def train_rbm(
                 pos = {"perm": perm, "batch": start + batch_size, "err_sum": err_sum}
                 ckpt.save(snapshot(epoch, pos | {"n_batches": n_batches}))
         with torch.no_grad():
-            record = {"epoch": epoch + 1}
+            record: dict[str, Any] = {"epoch": epoch + 1}
             record["lr"] = _to_py(lr_t * factor) if delta else opt.param_groups[0]["lr"]
             if delta:
                 record["momentum"] = mom
