@@ -581,7 +581,7 @@ def test_train_rbm_k_negative_visible_and_schedules_match_transcription(
         k=k,
         chains=chains,
         momentum=lambda e: moms[e],
-        lr_schedule=lambda e: factors[e],
+        schedule=lambda e: factors[e],
         negative_visible=negative_visible,
         generator=g,
     )

@@ -395,8 +395,8 @@ def train_rbm(
                 err_sum += reconstruction_error(v0, recon)
                 n_batches += 1
             opt.step()
-            if mom == 0:  # keep the guide's delta (torch's SGD keeps no buffer at momentum 0),
-                for p in params.values():  # so momentum switched on later continues from it
+            if delta and mom == 0:  # keep the guide's delta (torch's SGD keeps no buffer at
+                for p in params.values():  # momentum 0), so momentum switched on later continues
                     opt.state[p]["momentum_buffer"] = p.grad.detach().clone()
             if ckpt is not None and start + batch_size < n and ckpt.due(batches=n_batches):
                 pos = {"perm": perm, "batch": start + batch_size, "err_sum": err_sum}
