@@ -397,7 +397,8 @@ def train_rbm(
             opt.step()
             if delta and mom == 0:  # keep the guide's delta (torch's SGD keeps no buffer at
                 for p in params.values():  # momentum 0), so momentum switched on later continues
-                    opt.state[p]["momentum_buffer"] = p.grad.detach().clone()
+                    if p.grad is not None:  # (always set above)
+                        opt.state[p]["momentum_buffer"] = p.grad.detach().clone()
             if ckpt is not None and start + batch_size < n and ckpt.due(batches=n_batches):
                 pos = {"perm": perm, "batch": start + batch_size, "err_sum": err_sum}
                 ckpt.save(snapshot(epoch, pos | {"n_batches": n_batches}))
