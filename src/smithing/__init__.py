@@ -6,7 +6,8 @@ regularizers, pretraining, ...), each faithful to its paper, measured, and shown
 The main entry points, imported on first use (``import smithing`` stays light):
 
 * ``smithing.load_dataset(name)`` (:func:`smithing.data.load`), ``smithing.MLP``,
-  ``smithing.fit``, ``smithing.fit_ensemble``, ``smithing.EarlyStopping``;
+  ``smithing.fit``, ``smithing.fit_ensemble``, ``smithing.EarlyStopping``, ``smithing.History``
+  (what every trainer returns, :mod:`smithing.history`);
 * ``smithing.save_model(model, path)``, ``smithing.load_model(path)``,
   ``smithing.describe_model(path)`` (:mod:`smithing.models`);
 * ``smithing.run_study(name, ...)`` (:func:`smithing.runner.run_study`; the built-in studies
@@ -22,6 +23,7 @@ _LAZY = {
     "fit": ("smithing.train", "fit"),
     "fit_ensemble": ("smithing.train", "fit_ensemble"),
     "EarlyStopping": ("smithing.train", "EarlyStopping"),
+    "History": ("smithing.train", "History"),
     "save_model": ("smithing.models", "save_model"),
     "load_model": ("smithing.models", "load_model"),
     "describe_model": ("smithing.models", "describe_model"),

@@ -11,6 +11,10 @@ Schedules (``make_schedule(name, optimizer, epochs=...)``, stepped once per epoc
 ``torch.optim.lr_scheduler``; ``schedule_factor`` gives the same ``lr_t / lr_0`` as a pure
 function, for the ensemble runner's per-member learning rates.
 
+The trainers' shared vocabulary: ``resolve(optimizer, params, lr, options)`` takes a name or a
+ready ``torch.optim.Optimizer``; ``resolve_schedule(schedule, epochs, options)`` a name or a
+callable ``epoch -> factor`` (0-based epoch), as a factor function.
+
 Per-member learning rates (``lr_scales_update``): for every optimizer here one step changes the
 parameters by ``-lr * u(state, dx)`` and the new state does not depend on ``lr``. So an ensemble can
 run one optimizer over stacked parameters at a reference rate ``lr_ref`` and give member ``m`` its
@@ -45,6 +49,8 @@ __all__ = [
     "make",
     "make_schedule",
     "names",
+    "resolve",
+    "resolve_schedule",
     "schedule_defaults",
     "schedule_factor",
     "schedule_names",
@@ -627,3 +633,57 @@ def make_schedule(
         "a torch.optim.Optimizer",
     )
     return sched.build(optimizer, epochs, **opts)
+
+
+# ------------------------------------------------------------------- the trainers' vocabulary
+
+
+def resolve(
+    optimizer: str | torch.optim.Optimizer,
+    params: Params,
+    lr: float,
+    options: dict[str, Any] | None = None,
+) -> torch.optim.Optimizer:
+    """The optimizer a trainer steps: ``make(optimizer, params, lr, **options)`` for a name, or
+    ``optimizer`` itself when it is a ready ``torch.optim.Optimizer`` (over the model's
+    parameters; ``lr`` and ``options`` are then its own, and must not be given as options)."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        check(
+            not options,
+            "optimizer_options",
+            options,
+            "None with a ready optimizer (its options are its own)",
+        )
+        return optimizer
+    check(
+        isinstance(optimizer, str),
+        "optimizer",
+        type(optimizer).__name__,
+        f"a name in {names()} or a torch.optim.Optimizer",
+    )
+    return make(optimizer, params, lr, **(options or {}))
+
+
+def resolve_schedule(
+    schedule: str | Callable[[int], float] | None,
+    epochs: int,
+    options: dict[str, Any] | None = None,
+) -> Callable[[int], float] | None:
+    """A learning-rate schedule as a factor function ``epoch -> lr_t / lr_0`` (0-based epoch),
+    or None for a constant rate: a name (``schedule_factor`` with ``epochs`` and ``options``;
+    checked now), a callable (returned as it is), ``None`` or ``"constant"``."""
+    if schedule is None or schedule == "constant":
+        check(not options, "schedule_options", options, "None without a schedule")
+        return None
+    if callable(schedule):
+        check(not options, "schedule_options", options, "None with a callable schedule")
+        return schedule
+    check(
+        isinstance(schedule, str),
+        "schedule",
+        type(schedule).__name__,
+        f"a name in {schedule_names()}, a callable epoch -> factor, or None",
+    )
+    opts = dict(options or {})
+    _schedule_options(schedule, max(int(epochs), 1), opts)  # unknown names and options raise now
+    return lambda epoch: schedule_factor(schedule, epoch, epochs=max(int(epochs), 1), **opts)

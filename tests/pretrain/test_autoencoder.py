@@ -216,7 +216,7 @@ def test_training_lowers_clean_reconstruction_loss_and_is_reproducible():
         return dae, hist
 
     dae, hist = run()
-    assert set(hist) == {"epoch", "loss", "recon_loss", "recon_loss_valid", "time_s"}
+    assert set(hist.keys()) == {"epoch", "lr", "loss", "recon_loss", "recon_loss_valid", "seconds"}
     assert hist["recon_loss"][-1] < hist["recon_loss"][0]
     torch.testing.assert_close(torch.tensor(hist["recon_loss"][-1]), dae.loss(x).detach())
     dae2, _ = run()

@@ -207,11 +207,11 @@ def test_semi_supervised_without_unlabeled_data_equals_supervised_hybrid():
     mu, hu = _train("hybrid", alpha=0.1, x_unlabeled=torch.empty(0, 6), beta=0.5)
     for k in H.PARAMS:
         assert torch.equal(getattr(ms, k), getattr(mu, k)), k
-    assert hs["steps_per_epoch"] == hu["steps_per_epoch"] == 4
+    assert hs.config["steps_per_epoch"] == hu.config["steps_per_epoch"] == 4
     # with unlabeled data the parameters change
     xu, _ = toy_data(n=40, seed=9)
     mx, hx = _train("hybrid", alpha=0.1, x_unlabeled=xu, beta=0.5)
-    assert not torch.equal(mx.W, ms.W) and hx["steps_per_epoch"] == 4
+    assert not torch.equal(mx.W, ms.W) and hx.config["steps_per_epoch"] == 4
 
 
 def test_same_seed_same_model_and_pcd_runs():
@@ -219,7 +219,7 @@ def test_same_seed_same_model_and_pcd_runs():
     b, hb = _train("generative", method="pcd", k=2)
     for k in H.PARAMS:
         assert torch.equal(getattr(a, k), getattr(b, k))
-    assert len(hb["epochs"]) == 3 and hb["status"] == "done"
+    assert len(hb.epochs) == 3 and hb.status == "done"
 
 
 def test_discriminative_training_learns_and_restores_best_epoch():
@@ -231,9 +231,9 @@ def test_discriminative_training_learns_and_restores_best_epoch():
         m, x, y, objective="hybrid", alpha=0.05, epochs=15, batch_size=10, lr=0.2,
         momentum=0.5, valid=(xv, yv), early_stopping_patience=20, generator=g,
     )  # fmt: skip
-    errs = [r["valid_error"] for r in hist["epochs"]]
-    assert errs[-1] < 0.2 and hist["epochs"][0]["train_loss"] > hist["epochs"][-1]["train_loss"]
-    best = hist["best_epoch"]
+    errs = [r["valid_error"] for r in hist.epochs]
+    assert errs[-1] < 0.2 and hist.epochs[0]["train_loss"] > hist.epochs[-1]["train_loss"]
+    best = hist.best_epoch
     with torch.no_grad():
         err = float((m.predict(xv.double()) != yv).double().mean())
     assert err == pytest.approx(errs[best - 1])
@@ -259,7 +259,7 @@ def test_deep_hybrid_single_stage_and_combinations():
         mean = torch.stack([lp.exp() for lp in lps]).mean(0).log()
         torch.testing.assert_close(model.log_proba(x, "mean"), mean)
         assert float((model.predict(x, "mean") != y).double().mean()) < 0.3
-    assert hist["epochs"][-1]["train_error"] < 0.3
+    assert hist.epochs[-1]["train_error"] < 0.3
     # a one-layer deep model is the single ClassRBM trainer
     g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
     one = DeepHybridRBM([6, 5], 3, generator=g1, dtype=torch.float64)

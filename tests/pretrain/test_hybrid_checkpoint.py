@@ -35,15 +35,15 @@ def _class_rbm_pcd():
     xu, _ = toy_data(n=35, seed=3)
     valid = toy_data(n=30, seed=1)
 
-    def run(callback=None, checkpoint=None):
+    def run(callback=(), checkpoint=None):
         torch.manual_seed(4)
         g = torch.Generator().manual_seed(5)
         m = ClassRBM(6, 5, 3, generator=g, dtype=torch.float64)
         hist = train_class_rbm(
             m, x, y, x_unlabeled=xu, valid=valid, objective="hybrid", alpha=0.1, beta=0.3,
             epochs=5, batch_size=12, lr=0.1, momentum=0.5, method="pcd", k=2, n_chains=7,
-            early_stopping_patience=10, lr_schedule=lambda e: 1 / (1 + e), generator=g,
-            callback=callback, checkpoint=checkpoint,
+            early_stopping_patience=10, schedule=lambda e: 1 / (1 + e), generator=g,
+            callbacks=callback, checkpoint=checkpoint,
         )  # fmt: skip
         return m, hist
 
@@ -54,12 +54,12 @@ def _deep_global_rng():
     """Two layers, CD, no generator (the global one samples and seeds the order)."""
     x, y = toy_data(n=45)
 
-    def run(callback=None, checkpoint=None):
+    def run(callback=(), checkpoint=None):
         torch.manual_seed(6)
         m = DeepHybridRBM([6, 7, 4], 3, dtype=torch.float64)
         hist = train_deep_hybrid(
             m, x, y, combine="mean", valid=(x, y), alpha=0.05, epochs=5, batch_size=10,
-            lr=[0.2, 0.1], momentum=0.5, callback=callback, checkpoint=checkpoint,
+            lr=[0.2, 0.1], momentum=0.5, callbacks=callback, checkpoint=checkpoint,
         )  # fmt: skip
         return m, hist
 
@@ -70,7 +70,7 @@ CASES = {"class-rbm-pcd": _class_rbm_pcd, "deep-global-rng": _deep_global_rng}
 
 
 def _raise_at(k):
-    def cb(epoch, record):
+    def cb(epoch, record, model):
         if epoch == k:
             raise Interrupted
 
@@ -82,12 +82,11 @@ def _same(a, b):
     sa, sb = ma.state_dict(), mb.state_dict()
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     drop = ("seconds",)
-    assert [{k: v for k, v in r.items() if k not in drop} for r in ha["epochs"]] == [
-        {k: v for k, v in r.items() if k not in drop} for r in hb["epochs"]
+    assert [{k: v for k, v in r.items() if k not in drop} for r in ha.epochs] == [
+        {k: v for k, v in r.items() if k not in drop} for r in hb.epochs
     ]
-    assert {k: v for k, v in ha.items() if k not in ("epochs", "seconds")} == {
-        k: v for k, v in hb.items() if k not in ("epochs", "seconds")
-    }
+    fields = ("status", "stop_reason", "message", "best_epoch", "config", "final")
+    assert [getattr(ha, f) for f in fields] == [getattr(hb, f) for f in fields]
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -99,9 +98,9 @@ def test_resumes_bitwise(tmp_path, case, where):
     path = tmp_path / "h.ckpt"
     with pytest.raises(Interrupted):
         if where == "epoch-end":
-            run(callback=_raise_at(3), checkpoint=Checkpointer(path, min_interval_s=0))
+            run(callback=[_raise_at(3)], checkpoint=Checkpointer(path, min_interval_s=0))
         else:
-            steps = ref[1]["steps_per_epoch"]
+            steps = ref[1].config["steps_per_epoch"]
             run(checkpoint=CrashAfterSave(path, 2 * steps + 2, min_interval_s=0, every_batches=1))
     state = read_checkpoint(path)
     assert state["epoch"] == 3 and (state["step"] == 0) == (where == "epoch-end")

@@ -379,16 +379,16 @@ def test_train_rbm_learns_and_monitors():
         batch_size=20,
         lr=0.2,
         momentum="hinton",
-        lr_schedule=lambda e: 1.0 / (1 + 0.1 * e),
+        schedule=lambda e: 1.0 / (1 + 0.1 * e),
         generator=g,
-        callback=lambda e, rec: seen.append(e),
+        callbacks=[lambda e, rec, model: seen.append(e)],
     )
-    assert seen == list(range(12)) and hist["momentum"][0] == 0.5 and hist["momentum"][-1] == 0.9
+    assert seen == list(range(1, 13)) and hist["momentum"][0] == 0.5 and hist["momentum"][-1] == 0.9
     assert hist["lr"][-1] == pytest.approx(0.2 / 2.1)
     assert hist["recon_error"][-1] < hist["recon_error"][0]
     assert hist["pseudo_likelihood"][-1] > hist["pseudo_likelihood"][0]
-    stop = train_rbm(rbm, data, epochs=5, generator=g, callback=lambda e, rec: e == 1)
-    assert stop["epoch"] == [0, 1]
+    stop = train_rbm(rbm, data, epochs=5, generator=g, callbacks=[lambda e, rec, m: e == 2])
+    assert stop["epoch"] == [1, 2] and stop.stop_reason == "callback"
 
 
 def test_gaussian_rbm_trains_with_learned_variance():
@@ -581,7 +581,7 @@ def test_train_rbm_k_negative_visible_and_schedules_match_transcription(
         k=k,
         chains=chains,
         momentum=lambda e: moms[e],
-        lr_schedule=lambda e: factors[e],
+        schedule=lambda e: factors[e],
         negative_visible=negative_visible,
         generator=g,
     )

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from smithing.history import History
 from smithing.nn import MLP
 from smithing.pretrain import stack as S
 from smithing.pretrain.autoencoder import DAEPretrainer, StackedDAE, train_sda
@@ -229,7 +230,8 @@ def test_state_round_trip_is_exact(kind, spec_kw, data):
     assert "layers.0.W" in tensors and "layers.1.c" in tensors
     desc = json.loads(json.dumps(desc))  # JSON-able
     back = Stack.from_state(desc, {k: v.clone() for k, v in tensors.items()})
-    assert back.spec == stack.spec and back.histories == json.loads(json.dumps(stack.histories))
+    assert back.spec == stack.spec and back.histories == stack.histories  # History, exact
+    assert all(isinstance(h, History) for h in back.histories)
     assert type(back.module) is type(stack.module) and _equal_params(back.module, stack.module)
     for (W, b), (W2, b2) in zip(stack.encoders(), back.encoders()):
         assert torch.equal(W, W2) and torch.equal(b, b2)

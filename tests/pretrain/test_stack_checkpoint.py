@@ -72,7 +72,7 @@ SDA_SPEC = StackSpec(
 
 
 def _timeless(histories):
-    return [{k: v for k, v in h.items() if k != "time_s"} for h in histories]
+    return [[{k: v for k, v in e.items() if k != "seconds"} for e in h.epochs] for h in histories]
 
 
 def _same_stack(a, b):

@@ -103,7 +103,7 @@ def test_carried_state_is_saved_and_restored_with_the_trainers(tmp_path):
         model = DenoisingAutoencoder(8, 4, generator=g)
         seen = []  # what a study collects in a callback: not replayed on resume
 
-        def collect(epoch, record):
+        def collect(epoch, record, model):
             seen.append(float(model.W.detach().sum()))
             if epoch == stop_at:
                 raise KeyboardInterrupt
@@ -111,14 +111,14 @@ def test_carried_state_is_saved_and_restored_with_the_trainers(tmp_path):
         if ck is not None:
             ck.carry("seen", lambda: list(seen), lambda v: seen.extend(v))
         train_autoencoder(model, x, epochs=5, batch_size=8, rate=0.2, generator=g,
-                          callback=collect, checkpoint=ck)  # fmt: skip
+                          callbacks=[collect], checkpoint=ck)  # fmt: skip
         return seen
 
     ref = run(None)
     path = tmp_path / "c.safetensors"
     with pytest.raises(KeyboardInterrupt):
-        run(Checkpointer(path, min_interval_s=0), stop_at=2)
-    assert run(Checkpointer(path, min_interval_s=0)) == ref  # epochs 0-1 carried, 2-4 trained
+        run(Checkpointer(path, min_interval_s=0), stop_at=3)
+    assert run(Checkpointer(path, min_interval_s=0)) == ref  # epochs 1-2 carried, 3-5 trained
     assert run(Checkpointer(path, min_interval_s=0)) == ref  # finished: everything carried
     plain = Checkpointer(path)  # nobody asks for it: the trainer's state comes back alone
     assert "carried" not in plain.load() and plain.load()["trainer"] == "train_autoencoder"

@@ -23,6 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from smithing._registry import check
+from smithing.checkpoint import as_checkpointer
+from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
 from smithing.pretrain import greedy as _greedy
 from smithing.pretrain.rbm import (
@@ -98,7 +100,7 @@ class RBMPretrainer:
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
         checkpoint: Any = None,
-    ) -> dict:
+    ) -> History:
         if self.init_visible_bias:
             self.rbm.init_visible_bias_(x)  # (a resumed run then loads the checkpoint's)
         kwargs = {"valid_data": valid, "generator": generator, **self.train_kwargs}
@@ -242,30 +244,79 @@ def train_dbn(
     data: Tensor,
     *,
     layers: Mapping | Sequence[Mapping] | None = None,
+    epochs: int | None = None,
+    lr: float | Sequence[float] | None = None,
+    batch_size: int | None = None,
+    optimizer: str | torch.optim.Optimizer | None = None,
+    optimizer_options: dict | None = None,
+    schedule: str | Callable[[int], float] | None = None,
+    schedule_options: dict | None = None,
     propagate: str = "probs",
     init_visible_bias: bool = True,
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, _greedy.LayerPretrainer, dict], None] | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: Callable[[int, dict], None] | None = None,
+    device: torch.device | str | None = None,
     checkpoint: Any = None,
-) -> list[dict]:
-    """Greedy layer-wise training of ``dbn`` on ``data (n, sizes[0])``; per-layer histories.
+    layer_callback: Callable[[int, _greedy.LayerPretrainer, History], None] | None = None,
+    callback: Callable[[int, _greedy.LayerPretrainer, History], None] | None = None,
+) -> list[History]:
+    """Greedy layer-wise training of ``dbn`` on ``data (n, sizes[0])``; one
+    :class:`~smithing.history.History` per layer, bottom to top.
 
-    ``layers`` holds :func:`~smithing.pretrain.rbm.train_rbm` keyword arguments (epochs, lr,
-    k, method, batch_size, momentum, weight_decay, sparsity, ...): one mapping for every layer
-    or a sequence with one mapping per layer. Each RBM is trained on the previous RBM's hidden
-    probabilities (``propagate="probs"``) or samples (``"samples"``), see
-    :func:`~smithing.pretrain.greedy.greedy_stack`. ``checkpoint`` makes it resumable, one
-    child checkpoint per layer (``checkpoint.sub("layer<l>")``).
+    Each RBM is trained by :func:`~smithing.pretrain.rbm.train_rbm` on the previous RBM's
+    hidden probabilities (``propagate="probs"``) or samples (``"samples"``), see
+    :func:`~smithing.pretrain.greedy.greedy_stack`.
+
+    Args:
+        dbn: the :class:`DBN` (trained in place).
+        data: ``(n, sizes[0])`` (or ``(M, n, sizes[0])`` for an ensemble DBN).
+        layers: :func:`~smithing.pretrain.rbm.train_rbm` keyword arguments (k, method,
+            momentum, weight_decay, sparsity, ...): one mapping for every layer or a sequence
+            with one mapping per layer.
+        epochs, lr, batch_size, optimizer, optimizer_options, schedule, schedule_options:
+            every layer's default for :func:`~smithing.pretrain.rbm.train_rbm` (a layer's own
+            ``layers`` entry wins); None leaves that trainer's default. A ready optimizer
+            cannot be shared (each layer has its own parameters): give one per layer in
+            ``layers``.
+        callbacks, progress: handed to every layer's trainer (``cb(epoch, record,
+            layer_module)``, 1-based epochs restarting at each layer); a callback returning
+            True ends *that layer's* training (its History says ``stop_reason="callback"``)
+            and the next layer starts.
+        device: move the stack, ``data`` and ``valid_data`` there first.
+        propagate: ``"probs"`` or ``"samples"`` (above).
+        init_visible_bias: set each RBM's visible biases from its inputs first (guide Sec. 8).
+        valid_data: propagated alongside and handed to each RBM for monitoring.
+        generator: drives every layer's training and the propagated samples.
+        checkpoint: a :class:`~smithing.checkpoint.Checkpointer` or a path; makes it
+            resumable, one child checkpoint per layer
+            (``checkpoint.sub("layer<l>")``).
+        layer_callback: ``layer_callback(index, pretrainer, history)`` after each layer.
+        callback: deprecated alias of ``layer_callback``; warns.
+
+    Returns:
+        ``[History, ...]``, one per RBM (see :func:`~smithing.pretrain.rbm.train_rbm`);
+        ``hists[l]["recon_error"]`` is layer ``l``'s curve.
     """
-    n = len(dbn.rbms)
-    if layers is None:
-        settings = [{} for _ in range(n)]
-    elif isinstance(layers, Mapping):
-        settings = [dict(layers) for _ in range(n)]
-    else:
-        settings = [dict(s) for s in layers]
-        check(len(settings) == n, "layers", f"{len(settings)} settings", f"one per RBM ({n})")
+    layer_callback = renamed("train_dbn", "callback", callback, "layer_callback", layer_callback)
+    shared = _greedy.shared_settings(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        optimizer_options=optimizer_options,
+        schedule=schedule,
+        schedule_options=schedule_options,
+        callbacks=callbacks,
+        progress=progress,
+    )
+    checkpoint = as_checkpointer(checkpoint)
+    if device is not None:
+        dbn.to(device)
+        data = data.to(device)
+        valid_data = None if valid_data is None else valid_data.to(device)
+    settings = _greedy.per_layer(layers, len(dbn.rbms), shared, what="RBM")
     pretrainers = [
         RBMPretrainer(rbm, init_visible_bias=init_visible_bias, **s)
         for rbm, s in zip(dbn.rbms, settings)
@@ -276,7 +327,7 @@ def train_dbn(
         propagate=propagate,
         valid_data=valid_data,
         generator=generator,
-        callback=callback,
+        callback=layer_callback,
         checkpoint=checkpoint,
     )
     return result.histories

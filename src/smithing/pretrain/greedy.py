@@ -22,7 +22,7 @@ Salakhutdinov, "Reducing the dimensionality of data with neural networks", Scien
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from smithing._registry import Registry, check
+from smithing.history import History
 from smithing.nn import MLP
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "GreedyResult",
     "LayerPretrainer",
     "greedy_stack",
+    "per_layer",
+    "shared_settings",
     "pretrained_weights",
     "to_mlp",
 ]
@@ -46,9 +49,10 @@ __all__ = [
 class LayerPretrainer(Protocol):
     """One layer of a greedy stack.
 
-    ``fit`` trains the layer on inputs ``x (*M, n, n_in)`` and returns its per-epoch history
-    (given ``checkpoint=``, a :class:`smithing.checkpoint.Checkpointer`, it resumes
-    from it and saves there: :func:`greedy_stack` passes one only when it has one itself, so
+    ``fit`` trains the layer on inputs ``x (*M, n, n_in)`` and returns its
+    :class:`~smithing.history.History` (given ``checkpoint=``, a
+    :class:`smithing.checkpoint.Checkpointer`, it resumes from it and saves there:
+    :func:`greedy_stack` passes one only when it has one itself, so
     a pretrainer without the argument still works unchecked);
     ``encoder()`` returns ``(weight (*M, n_out, n_in), bias (*M, n_out))`` in ``nn.Linear``
     layout with ``codes = activation(x @ weight.T + bias)``; ``transform`` returns those codes
@@ -66,7 +70,7 @@ class LayerPretrainer(Protocol):
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
         checkpoint: Any = None,
-    ) -> dict: ...
+    ) -> History: ...
 
     def encoder(self) -> tuple[Tensor, Tensor]: ...
 
@@ -81,7 +85,7 @@ class GreedyResult:
     were propagated (see :class:`smithing.pretrain.stack.Stack` for the API's stack)."""
 
     layers: list[LayerPretrainer]
-    histories: list[dict] = field(default_factory=list)
+    histories: list[History] = field(default_factory=list)
     propagate: str = "probs"
 
     @property
@@ -112,7 +116,7 @@ def greedy_stack(
     propagate: str = "probs",
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, LayerPretrainer, dict], None] | None = None,
+    callback: Callable[[int, LayerPretrainer, History], None] | None = None,
     checkpoint: Any = None,
 ) -> GreedyResult:
     """Train ``pretrainers`` bottom-up, each on the previous layer's codes of ``data``.
@@ -149,6 +153,46 @@ def greedy_stack(
                 x = layer.transform(x, sample=propagate == "samples", generator=generator)
                 valid = None if valid is None else layer.transform(valid)
     return GreedyResult(list(pretrainers), histories, propagate)
+
+
+def shared_settings(**given) -> dict:
+    """The trainer-level settings of a stack trainer (``train_dbn(epochs=..., lr=...)``) that
+    were given (not None, not empty): every layer's defaults for :func:`per_layer`."""
+    check(
+        not isinstance(given.get("optimizer"), torch.optim.Optimizer),
+        "optimizer",
+        type(given.get("optimizer")).__name__,
+        "a name (a ready optimizer belongs to one layer: give it in layers=)",
+    )
+    return {k: v for k, v in given.items() if v is not None and not (k == "callbacks" and not v)}
+
+
+def per_layer(
+    layers: Mapping | Sequence[Mapping] | None,
+    n: int,
+    shared: Mapping | None = None,
+    *,
+    what: str = "layer",
+) -> list[dict]:
+    """The training settings of each of ``n`` layers: ``layers`` is None, one mapping for
+    every layer, or a sequence of one mapping per layer; ``shared`` (the trainer-level
+    ``epochs=``, ``lr=``, ...) is every layer's default, which a layer's own mapping overrides.
+    """
+    settings: list[dict]
+    if layers is None:
+        settings = [{} for _ in range(n)]
+    elif isinstance(layers, Mapping):
+        settings = [dict(layers) for _ in range(n)]
+    else:
+        check(
+            isinstance(layers, Sequence) and all(isinstance(s, Mapping) for s in layers),
+            "layers",
+            layers,
+            "None, one mapping of training settings, or one mapping per layer",
+        )
+        settings = [dict(s) for s in layers]
+        check(len(settings) == n, "layers", f"{len(settings)} settings", f"one per {what} ({n})")
+    return [{**(shared or {}), **s} for s in settings]
 
 
 def _encoders(stack) -> list[tuple[Tensor, Tensor]]:

@@ -65,6 +65,7 @@ import torch
 from torch import Tensor, nn
 
 from smithing._registry import check
+from smithing.history import History
 from smithing.nn import MLP
 from smithing.pretrain.autoencoder import CODE_ACTIVATIONS
 from smithing.pretrain.greedy import (
@@ -107,7 +108,8 @@ T = TypeVar("T")
 
 class Stack:
     """A greedy stack: its :class:`StackSpec`, its kind's module (``DBN`` / ``StackedDAE``,
-    holding the layers' parameters), the per-layer training histories and ``meta`` (how it was
+    holding the layers' parameters), the per-layer training histories (one
+    :class:`~smithing.history.History` per layer) and ``meta`` (how it was
     trained: ``{"mode": "generator"}`` or ``{"mode": "seeded", "seed": s}``).
 
     ``encoders()``, ``upward(x)``, ``transform(x)`` and ``to_mlp(...)`` work alike for every
@@ -118,7 +120,7 @@ class Stack:
         self,
         spec: StackSpec,
         module: nn.Module,
-        histories: Sequence[dict] | None = None,
+        histories: Sequence[History] | None = None,
         meta: Mapping | None = None,
     ) -> None:
         self.spec = spec
@@ -181,7 +183,7 @@ class Stack:
                 "spec": self.spec.to_dict(),
                 "dtype": str(dtype).removeprefix("torch."),
                 "tensors": {k: list(v.shape) for k, v in tensors.items()},
-                "histories": self.histories,
+                "histories": [h.to_dict() if isinstance(h, History) else h for h in self.histories],
                 "meta": self.meta,
             }
         )
@@ -243,7 +245,12 @@ class Stack:
                 )
                 state[name] = t
             layer.load_state_dict(state)
-        histories = copy.deepcopy(list(description.get("histories") or []))
+        histories = [
+            History.from_dict(dict(h))
+            if isinstance(h, Mapping) and "epochs" in h
+            else copy.deepcopy(h)
+            for h in description.get("histories") or []
+        ]
         return cls(spec, kind.assemble(layers), histories, description.get("meta"))
 
     def __repr__(self) -> str:
@@ -275,7 +282,7 @@ def pretrain_stack(
     valid_data: Tensor | None = None,
     cache: StackCache | None = None,
     data_key: str | None = None,
-    callback: Callable[[int, LayerPretrainer, dict], None] | None = None,
+    callback: Callable[[int, LayerPretrainer, History], None] | None = None,
     checkpoint: Any = None,
 ) -> Stack:
     """Greedy layer-wise pretraining of ``spec`` on ``data (n, sizes[0])`` (or ``(M, n,

@@ -19,7 +19,7 @@ from torch import nn
 from smithing._registry import Registry, check
 from smithing.pretrain.autoencoder import CODE_ACTIVATIONS, DAEPretrainer, StackedDAE, dae_layer
 from smithing.pretrain.dbn import DBN, RBMPretrainer, rbm_layer
-from smithing.pretrain.greedy import LayerPretrainer
+from smithing.pretrain.greedy import LayerPretrainer, per_layer
 
 __all__ = ["STACK_KINDS", "StackKind", "StackSpec"]
 
@@ -128,19 +128,7 @@ def _jsonable(obj: T) -> T:
 
 
 def _per_layer(layers, n: int) -> tuple[dict, ...]:
-    if layers is None:
-        return tuple({} for _ in range(n))
-    if isinstance(layers, Mapping):
-        return tuple(dict(layers) for _ in range(n))
-    check(
-        isinstance(layers, Sequence) and all(isinstance(s, Mapping) for s in layers),
-        "layers",
-        layers,
-        "None, one mapping of training settings, or one mapping per layer",
-    )
-    settings = tuple(dict(s) for s in layers)
-    check(len(settings) == n, "layers", f"{len(settings)} settings", f"one per layer ({n})")
-    return settings
+    return tuple(per_layer(layers, n))
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> Run
                     "free_energy_gap": [
                         v - t for v, t in zip(h["free_energy_valid"], h["free_energy_train"])
                     ],
-                    "seconds": sum(h["time_s"]),
+                    "seconds": h.seconds,
                 }
                 for h in hists
             ]

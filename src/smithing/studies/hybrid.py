@@ -210,9 +210,9 @@ def run_classrbm(config: dict, seed: int, device: str = "cpu", *, checkpoint=Non
         model, x, y, x_unlabeled=xu, valid=(data.valid.x, data.valid.y), generator=g,
         monitor_size=500, checkpoint=checkpoint, **opts,
     )  # fmt: skip
-    extra.update(best_epoch=hist["best_epoch"], steps_per_epoch=hist["steps_per_epoch"])
-    return RunResult(hist["status"], _final(model.log_proba, data), hist["epochs"], extra,
-                     hist["message"], time.perf_counter() - t0)  # fmt: skip
+    extra.update(best_epoch=hist.best_epoch, steps_per_epoch=hist.config["steps_per_epoch"])
+    return RunResult(hist.status, _final(model.log_proba, data), hist.epochs, extra,
+                     hist.message, time.perf_counter() - t0)  # fmt: skip
 
 
 def run_deep_hybrid(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
@@ -242,8 +242,8 @@ def run_deep_hybrid(config: dict, seed: int, device: str = "cpu", *, checkpoint=
     with torch.no_grad():
         lps = chunked(lambda v: torch.stack(model.layer_log_proba(v), 1), data.test.x)
         layer_err = (lps.argmax(-1) != data.test.y.unsqueeze(-1)).double().mean(0).tolist()
-    extra = {"best_epoch": hist["best_epoch"], "layer_test_error": layer_err}
-    return RunResult(hist["status"], final, hist["epochs"], extra, hist["message"],
+    extra = {"best_epoch": hist.best_epoch, "layer_test_error": layer_err}
+    return RunResult(hist.status, final, hist.epochs, extra, hist.message,
                      time.perf_counter() - t0)  # fmt: skip
 
 

@@ -257,7 +257,7 @@ def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> Run
             n_chains=cfg["n_chains"],
             momentum=cfg["momentum"],
             weight_decay=cfg["weight_decay"],
-            lr_schedule=decay,
+            schedule=decay,
             valid_data=x["valid"],
             monitor_size=cfg["monitor_size"],
             generator=g,
@@ -270,7 +270,7 @@ def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> Run
                 rec[key] = hist[key][i]
             rec["free_energy_valid"] = hist["free_energy_valid"][i]
             rec["free_energy_gap"] = rec["free_energy_valid"] - rec["free_energy_train"]
-            rec["seconds"] = sum(hist["time_s"][: i + 1])
+            rec["seconds"] = hist.epochs[i]["seconds"]
             records.append(rec)
         params = torch.cat([rbm.W.flatten(), rbm.b, rbm.c])
         if not bool(torch.isfinite(params).all()):

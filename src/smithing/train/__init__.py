@@ -6,8 +6,9 @@ epoch (``fit``) or every ``eval_every`` steps (``fit_sequence``) evaluates on th
 splits; the result is a :class:`History`.
 """
 
+from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import Checkpointer, CheckpointError
-from smithing.train.callbacks import EarlyStopping
+from smithing.history import History
 from smithing.train.gradient_flow import (
     gradient_flow,
     hidden_activations,
@@ -15,7 +16,6 @@ from smithing.train.gradient_flow import (
     signal_variances,
     time_lag_gradient_norms,
 )
-from smithing.train.history import History
 from smithing.train.loop import evaluate, fit, seed_everything
 from smithing.train.sequence import fit_sequence
 

@@ -44,6 +44,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 from smithing._registry import check
+from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import (
     Checkpointer,
     CheckpointError,
@@ -53,10 +54,9 @@ from smithing.checkpoint import (
     set_rng_state,
 )
 from smithing.data.base import Dataset, Split
+from smithing.history import History
 from smithing.regularize.protocol import as_regularizer, for_members, hook, parts
-from smithing.train.callbacks import EarlyStopping
 from smithing.train.clipping import clip_grad_norm_per_member
-from smithing.train.history import History
 
 
 @dataclass
@@ -255,7 +255,7 @@ def fit_ensemble(
     batch_size: int = 32,
     optimizer: str = "sgd",
     optimizer_options: dict | None = None,
-    schedule: str | None = None,
+    schedule: str | Callable[[int], float] | None = None,
     schedule_options: dict | None = None,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     early_stopping: Callable[[], EarlyStopping] | None = None,
@@ -274,7 +274,8 @@ def fit_ensemble(
     Member ``m`` is trained as ``fit(models[m], data, seed=seeds[m], lr=lrs[m], ...)`` would
     train it with the same other arguments (up to float reassociation; tested): ``seeds[m]``
     seeds its data order exactly as ``fit`` does; ``lrs[m]`` is its learning rate (times the
-    schedule's factor each epoch); ``early_stopping`` is a factory called once per member. At
+    schedule's factor each epoch: ``schedule`` is a name or a callable ``epoch -> factor``,
+    0-based, as for ``fit``); ``early_stopping`` is a factory called once per member. At
     the end each original module in ``models`` holds its member's final (or best, when
     restored) parameters and buffers (BatchNorm running statistics, ...).
 
@@ -330,6 +331,7 @@ def fit_ensemble(
     from smithing import optim as _optim
 
     linear = _optim.lr_scales_update(optimizer)  # an unknown name raises here
+    factor_at = _optim.resolve_schedule(schedule, epochs, schedule_options)  # name or callable
     check(
         linear or len({float(v) for v in lrs}) == 1,
         "lrs",
@@ -401,7 +403,7 @@ def fit_ensemble(
         "n_train": n,
         "optimizer": optimizer,
         "optimizer_options": repr(optimizer_options or {}),
-        "schedule": schedule,
+        "schedule": schedule if not callable(schedule) else getattr(schedule, "__qualname__", ""),
         "schedule_options": repr(schedule_options or {}),
         "early_stopping": early_stopping is not None,
         "parameters": [[k, list(v.shape)] for k, v in stacked.params.items()],
@@ -544,11 +546,7 @@ def fit_ensemble(
         for epoch in range(first_epoch, 0 if finished else epochs + 1):
             if not any(active_l):
                 break
-            factor = 1.0
-            if schedule is not None and schedule != "constant":
-                factor = _optim.schedule_factor(
-                    schedule, epoch - 1, epochs=epochs, **(schedule_options or {})
-                )
+            factor = 1.0 if factor_at is None else float(factor_at(epoch - 1))
             cur = base_lrs * factor  # (M,) each member's learning rate in this epoch
             # The optimizer runs at lr_ref and member m's update is scaled by lr_m / lr_ref:
             # lr_ref = max(1, max lr_m of the training members), so no member's update is

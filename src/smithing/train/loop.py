@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from smithing._registry import check
+from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import (
     Checkpointer,
     as_checkpointer,
@@ -29,9 +30,8 @@ from smithing.checkpoint import (
     set_rng_state,
 )
 from smithing.data.base import Dataset, Split
+from smithing.history import History
 from smithing.regularize.protocol import as_regularizer, hook, parts
-from smithing.train.callbacks import EarlyStopping
-from smithing.train.history import History
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -94,7 +94,7 @@ def fit(
     batch_size: int = 32,
     optimizer: str | torch.optim.Optimizer = "sgd",
     optimizer_options: dict | None = None,
-    schedule: str | None = None,
+    schedule: str | Callable[[int], float] | None = None,
     schedule_options: dict | None = None,
     loss: Loss | None = None,
     seed: int = 0,
@@ -117,7 +117,9 @@ def fit(
         optimizer: a name from ``smithing.optim`` (``sgd``, ``momentum``, ``nesterov``,
             ``adagrad``, ``rmsprop``, ``adam``, ...) with ``optimizer_options``, or a ready
             optimizer over ``model.parameters()``.
-        schedule: a learning-rate schedule name from ``smithing.optim`` stepped every epoch.
+        schedule: a learning-rate schedule name from ``smithing.optim`` (with
+            ``schedule_options``) stepped every epoch, or a callable ``epoch -> factor``
+            (0-based epoch; ``lr * factor``, a ``LambdaLR``).
         loss: ``loss(outputs, targets)``; default cross-entropy / MSE by ``data.task``.
         seed: seeds the data order (model init and dropout use the global generator; see
             :func:`seed_everything`).
@@ -172,12 +174,17 @@ def fit(
     data = data.to(device)
     loss_fn = loss or default_loss(data.task)
     opt = _make_optimizer(optimizer, model, lr, optimizer_options)
-    sched = None
-    if schedule is not None and schedule != "constant":
+    sched: torch.optim.lr_scheduler.LRScheduler | None = None
+    if callable(schedule):
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    elif schedule is not None and schedule != "constant":
         from smithing import optim as _optim
 
         sched = _optim.make_schedule(schedule, opt, epochs=epochs, **(schedule_options or {}))
     if early_stopping is not None:
+        watched = ("valid_loss", "valid_error", "train_loss")
+        check(early_stopping.monitor in watched, "early_stopping.monitor",
+              early_stopping.monitor, f"one of {watched} (what fit records)")  # fmt: skip
         early_stopping.reset()
     reg = as_regularizer(regularizer)
     penalty, before_step = hook(reg, "penalty"), hook(reg, "before_step")
@@ -197,7 +204,7 @@ def fit(
         "n_train": n,
         "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
         "optimizer_options": repr(optimizer_options or {}),
-        "schedule": schedule,
+        "schedule": schedule if not callable(schedule) else getattr(schedule, "__qualname__", ""),
         "schedule_options": repr(schedule_options or {}),
         "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
     }
@@ -391,11 +398,9 @@ def final_metrics(model: nn.Module, data: Dataset, loss_fn: Loss, usable: bool =
 
 
 def _make_optimizer(optimizer, model: nn.Module, lr: float, options: dict | None):
-    if isinstance(optimizer, torch.optim.Optimizer):
-        return optimizer
     from smithing import optim as _optim
 
-    return _optim.make(optimizer, model.parameters(), lr, **(options or {}))
+    return _optim.resolve(optimizer, model.parameters(), lr, options)
 
 
 def _clip(model: nn.Module, max_norm: float) -> None:

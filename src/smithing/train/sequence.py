@@ -43,9 +43,9 @@ from smithing.checkpoint import (
     set_rng_state,
 )
 from smithing.data.base import Dataset, Split
+from smithing.history import History
 from smithing.regularize.protocol import as_regularizer, hook, parts
 from smithing.train.clipping import clip_grad_norm
-from smithing.train.history import History
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -12,7 +12,9 @@ from torch import Tensor, nn
 from smithing._registry import check
 from smithing.checkpoint import (
     Checkpointer,
+    as_checkpointer,
 )
+from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
 from smithing.pretrain import greedy as _greedy
 from smithing.pretrain.autoencoder.functional import (
@@ -68,7 +70,7 @@ class DAEPretrainer:
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
         checkpoint: Checkpointer | None = None,
-    ) -> dict:
+    ) -> History:
         kwargs = {"valid_data": valid, "generator": generator, **self.train_kwargs}
         if checkpoint is not None:
             kwargs["checkpoint"] = checkpoint
@@ -213,43 +215,83 @@ class StackedDAE(nn.Module):
         return _greedy.to_mlp(self, n_classes, activation or self.activation, **kwargs)
 
 
-def _per_layer(layers: Mapping | Sequence[Mapping] | None, n: int) -> list[dict]:
-    if layers is None:
-        return [{} for _ in range(n)]
-    if isinstance(layers, Mapping):
-        return [dict(layers) for _ in range(n)]
-    settings = [dict(s) for s in layers]
-    check(len(settings) == n, "layers", f"{len(settings)} settings", f"one per layer ({n})")
-    return settings
-
-
 def train_sda(
     sda: StackedDAE,
     data: Tensor,
     *,
     layers: Mapping | Sequence[Mapping] | None = None,
+    epochs: int | None = None,
+    lr: float | Sequence[float] | None = None,
+    batch_size: int | None = None,
+    optimizer: str | torch.optim.Optimizer | None = None,
+    optimizer_options: dict | None = None,
+    schedule: str | Callable[[int], float] | None = None,
+    schedule_options: dict | None = None,
     valid_data: Tensor | None = None,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, _greedy.LayerPretrainer, dict], None] | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: Callable[[int, dict], None] | None = None,
+    device: torch.device | str | None = None,
     checkpoint: Checkpointer | None = None,
-) -> list[dict]:
-    """Greedy layer-wise training of ``sda`` on ``data (n, sizes[0])``; per-layer histories.
+    layer_callback: Callable[[int, _greedy.LayerPretrainer, History], None] | None = None,
+    callback: Callable[[int, _greedy.LayerPretrainer, History], None] | None = None,
+) -> list[History]:
+    """Greedy layer-wise training of ``sda`` on ``data (n, sizes[0])``; one
+    :class:`~smithing.history.History` per layer, bottom to top.
 
-    ``layers`` holds :func:`train_autoencoder` keyword arguments (epochs, lr, batch_size,
-    corruption, rate, ...): one mapping for every layer or one per layer (e.g. the Theano
-    tutorial's corruption 0.1 / 0.2 / 0.3). Layer ``l`` is trained on the clean codes of layer
-    ``l - 1`` (:func:`~smithing.pretrain.greedy.greedy_stack`, ``propagate="probs"``).
-    ``checkpoint`` makes it resumable, one child checkpoint per layer
-    (``checkpoint.sub("layer<l>")``).
+    Layer ``l`` is trained by :func:`train_autoencoder` on the clean codes of layer ``l - 1``
+    (:func:`~smithing.pretrain.greedy.greedy_stack`, ``propagate="probs"``).
+
+    Args:
+        sda: the :class:`StackedDAE` (trained in place).
+        data: ``(n, sizes[0])`` (or ``(M, n, sizes[0])`` for an ensemble).
+        layers: :func:`train_autoencoder` keyword arguments (corruption, rate, emphasis,
+            contractive, early_stopping, ...): one mapping for every layer or one per layer
+            (e.g. the Theano tutorial's corruption 0.1 / 0.2 / 0.3).
+        epochs, lr, batch_size, optimizer, optimizer_options, schedule, schedule_options:
+            every layer's default for :func:`train_autoencoder` (a layer's own ``layers`` entry
+            wins); None leaves that trainer's default. A ready optimizer cannot be shared
+            (each layer has its own parameters): give one per layer in ``layers``.
+        callbacks, progress: handed to every layer's trainer (``cb(epoch, record,
+            layer_module)``, 1-based epochs restarting at each layer); a callback returning
+            True ends *that layer's* training (its History says ``stop_reason="callback"``)
+            and the next layer starts.
+        device: move the stack, ``data`` and ``valid_data`` there first.
+        valid_data: propagated alongside and handed to each layer for monitoring.
+        generator: drives every layer's training.
+        checkpoint: a :class:`~smithing.checkpoint.Checkpointer` or a path; makes it
+            resumable, one child checkpoint per layer
+            (``checkpoint.sub("layer<l>")``).
+        layer_callback: ``layer_callback(index, pretrainer, history)`` after each layer.
+        callback: deprecated alias of ``layer_callback``; warns.
+
+    Returns:
+        ``[History, ...]``, one per layer (see :func:`train_autoencoder`).
     """
-    pretrainers = [
-        DAEPretrainer(d, **s) for d, s in zip(sda.daes, _per_layer(layers, len(sda.daes)))
-    ]
+    layer_callback = renamed("train_sda", "callback", callback, "layer_callback", layer_callback)
+    shared = _greedy.shared_settings(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        optimizer_options=optimizer_options,
+        schedule=schedule,
+        schedule_options=schedule_options,
+        callbacks=callbacks,
+        progress=progress,
+    )
+    checkpoint = as_checkpointer(checkpoint)
+    if device is not None:
+        sda.to(device)
+        data = data.to(device)
+        valid_data = None if valid_data is None else valid_data.to(device)
+    settings = _greedy.per_layer(layers, len(sda.daes), shared)
+    pretrainers = [DAEPretrainer(d, **s) for d, s in zip(sda.daes, settings)]
     return _greedy.greedy_stack(
         pretrainers,
         data,
         valid_data=valid_data,
         generator=generator,
-        callback=callback,
+        callback=layer_callback,
         checkpoint=checkpoint,
     ).histories

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from smithing import optim as _optim
 from smithing._registry import check
+from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import (
     Checkpointer,
     as_checkpointer,
@@ -17,6 +20,7 @@ from smithing.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from smithing.history import Callback, History, legacy_callback, run_callbacks
 from smithing.pretrain.autoencoder.functional import (
     CORRUPTIONS,
     _check_rate,
@@ -55,46 +59,78 @@ def train_autoencoder(
     epochs: int = 15,
     lr: float = 0.1,
     batch_size: int = 20,
-    optimizer: str = "sgd",
+    optimizer: str | torch.optim.Optimizer = "sgd",
     optimizer_options: dict | None = None,
+    schedule: str | Callable[[int], float] | None = None,
+    schedule_options: dict | None = None,
     corruption: str = "masking",
     rate: float = 0.0,
     emphasis: tuple[float, float] | None = None,
     contractive: float = 0.0,
     valid_data: Tensor | None = None,
     monitor_size: int | None = None,
+    early_stopping: EarlyStopping | None = None,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, dict], object] | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: Callable[[int, dict], None] | None = None,
+    device: torch.device | str | None = None,
     checkpoint: Checkpointer | str | os.PathLike | None = None,
-) -> dict[str, list]:
-    """Train ``model`` in place by mini-batch gradient descent; return the per-epoch history.
+    callback: Callable[[int, dict], object] | None = None,
+) -> History:
+    """Train ``model`` in place by mini-batch gradient descent; return its
+    :class:`~smithing.history.History`.
 
     Each step draws a batch ``x`` (an independent order per member for an ensemble), corrupts
     it, ``x~ ~ q(x~ | x)`` (``corruption``, ``rate``: :func:`corrupt_with_mask`), and takes one
-    step of ``optimizer`` (a :mod:`smithing.optim` name over ``torch.optim``, SGD by default;
-    ``optimizer_options`` e.g. ``{"momentum": 0.9}`` for ``"momentum"``) on
-    ``L(x, g(f(x~)))`` (+ ``contractive * ||J_f(x)||_F^2``), with the per-component losses
-    weighted ``alpha`` / ``beta`` on corrupted / other components when ``emphasis=(alpha,
-    beta)``. Members' losses are summed, so each member gets its own gradient. ``data`` is
-    ``(n, n_visible)`` (shared by all members) or ``(M, n, n_visible)``, on the model's device.
+    step of ``optimizer`` on ``L(x, g(f(x~)))`` (+ ``contractive * ||J_f(x)||_F^2``), with the
+    per-component losses weighted ``alpha`` / ``beta`` on corrupted / other components when
+    ``emphasis=(alpha, beta)``. Members' losses are summed, so each member gets its own
+    gradient.
 
-    History (floats, or lists of ``M`` floats): ``epoch``, ``loss`` (mean training objective
-    over the epoch's batches, corrupted inputs), ``recon_loss`` (reconstruction loss of the
-    *clean* training inputs, the first ``monitor_size`` of them, after the epoch),
-    ``recon_loss_valid`` when ``valid_data`` is given, ``time_s``. ``callback(epoch, record)``
-    runs after each epoch; a truthy return stops.
+    Args:
+        model: a :class:`DenoisingAutoencoder` (trained in place).
+        data: ``(n, n_visible)`` (shared by all members) or ``(M, n, n_visible)``, on the
+            model's device.
+        epochs, lr, batch_size: the usual; the last, smaller batch of an epoch is kept.
+        optimizer, optimizer_options: a :mod:`smithing.optim` name (``"sgd"`` by default;
+            e.g. ``"momentum"`` with ``{"momentum": 0.9}``) or a ready ``torch.optim.Optimizer``
+            over ``model.parameters()``.
+        schedule, schedule_options: a :mod:`smithing.optim` schedule name or a callable
+            ``epoch -> factor`` (0-based epoch): the optimizer's learning rate in epoch ``t``
+            is its initial one times ``factor(t)``.
+        corruption, rate, emphasis, contractive: the variant (above).
+        valid_data, monitor_size: the monitored subsets (below).
+        early_stopping: an :class:`~smithing.callbacks.EarlyStopping` watching
+            ``recon_loss_valid`` (needs ``valid_data``) or ``recon_loss``; one model only
+            (``members=None``). Its best weights are restored at the end when
+            ``restore_best_weights`` is set (``stop_reason="patience"`` when it stopped).
+        generator: drives the batch order and the corruption: same seed, same result.
+        callbacks: ``cb(epoch, record, model)`` after each epoch (1-based epoch); a truthy
+            return stops training (``stop_reason="callback"``).
+        progress: ``progress(epoch, record)`` after each epoch.
+        device: move ``model``, ``data`` and ``valid_data`` there first (default: stay).
+        checkpoint: a :class:`~smithing.checkpoint.Checkpointer` or a path; training continues
+            from the newest valid checkpoint there and saves as its policy says (epoch ends,
+            optionally mid-epoch). It holds the parameters, the optimizer state, the states of
+            ``generator`` and of the global torch / Python / NumPy generators (the corruption
+            draws from them without a generator), the early-stopping state and best weights,
+            the history, the epoch and the position in it (the permutation, the next batch,
+            the loss sum). A resumed run ends bitwise equal (on CPU) to the run uninterrupted,
+            wall times aside; a finished run's checkpoint makes a rerun skip training.
+        callback: deprecated: ``callback(epoch, record)`` with a 0-based ``epoch``, as
+            before; warns. Use ``callbacks``.
 
-    ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer` or a path) makes the run
-    resumable: training continues from the newest valid checkpoint there and saves as its
-    policy says (epoch ends, optionally mid-epoch). It holds the parameters, the optimizer
-    state, the states of ``generator`` and of the global torch / Python / NumPy generators
-    (the corruption draws from them without a generator), the history, the epoch and the
-    position in it (the permutation, the next batch, the loss sum). A resumed run ends bitwise
-    equal (on CPU) to the run uninterrupted, ``time_s`` aside; a finished run's checkpoint
-    makes a rerun skip training.
+    Returns:
+        a :class:`~smithing.history.History`, one record per epoch (floats, or lists of ``M``
+        floats for an ensemble): ``epoch`` (1-based), ``lr``, ``loss`` (mean training
+        objective over the epoch's batches, corrupted inputs), ``recon_loss``
+        (reconstruction loss of the *clean* training inputs, the first ``monitor_size`` of
+        them, after the epoch), ``recon_loss_valid`` when ``valid_data`` is given and
+        ``seconds`` (cumulative). ``stop_reason``: ``"max_epochs"``, ``"patience"``,
+        ``"callback"``, or ``"diverged"`` (``status="diverged"``) when a single model's
+        training objective becomes non-finite.
     """
-    from smithing import optim as _optim
-
+    callbacks = legacy_callback("train_autoencoder", callback, callbacks, offset=1)
     check(isinstance(epochs, int) and epochs >= 0, "epochs", epochs, "an int >= 0")
     check(
         isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size, "a positive int"
@@ -109,6 +145,11 @@ def train_autoencoder(
             emphasis,
             "None or (alpha, beta), two non-negative weights",
         )
+    factor_at = _optim.resolve_schedule(schedule, epochs, schedule_options)
+    if device is not None:
+        model.to(device)
+        data = data.to(device)
+        valid_data = None if valid_data is None else valid_data.to(device)
     M = model.members
     d = model.n_visible
     shared = data.dim() == 2
@@ -123,16 +164,22 @@ def train_autoencoder(
     check(data.device == dev, "data.device", data.device, f"the model's device {dev}")
     data = data.to(dtype)
     n = data.shape[-2]
-    opt = _optim.make(optimizer, list(model.parameters()), lr, **(optimizer_options or {}))
+    opt = _optim.resolve(optimizer, list(model.parameters()), lr, optimizer_options)
+    base_lrs = [group["lr"] for group in opt.param_groups]
     mon_train = data if monitor_size is None else data[..., :monitor_size, :]
     mon_valid = None
     if valid_data is not None:
         mon_valid = valid_data.to(device=dev, dtype=dtype)
         if monitor_size is not None:
             mon_valid = mon_valid[..., :monitor_size, :]
-    history: dict[str, list] = {"epoch": [], "loss": [], "recon_loss": [], "time_s": []}
-    if mon_valid is not None:
-        history["recon_loss_valid"] = []
+    if early_stopping is not None:
+        check(M is None, "early_stopping", early_stopping, "None for an ensemble (members=M)")
+        watched = ("recon_loss",) if mon_valid is None else ("recon_loss_valid", "recon_loss")
+        check(early_stopping.monitor in watched, "early_stopping.monitor",
+              early_stopping.monitor, f"one of {watched} (what this run records)")  # fmt: skip
+        early_stopping.reset()
+    best_state: dict | None = None
+    hist = History(config={"epochs": epochs, "lr": lr, "batch_size": batch_size})
     members_idx = None if M is None else torch.arange(M, device=dev).unsqueeze(-1)  # (M, 1)
     gen_dev = generator.device if generator is not None else torch.device("cpu")
     ckpt = as_checkpointer(checkpoint)
@@ -148,8 +195,11 @@ def train_autoencoder(
         "data": list(data.shape),
         "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
         "generator": generator is not None,
+        "early_stopping": None if early_stopping is None else early_stopping.monitor,
     }
-    first_epoch, resume, finished = 0, None, False
+    if not isinstance(optimizer, str):
+        signature["optimizer"] = type(optimizer).__name__
+    first_epoch, resume, finished, elapsed = 0, None, False, 0.0
 
     def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
         return {
@@ -158,11 +208,14 @@ def train_autoencoder(
             "epoch": epoch,
             "position": position,
             "finished": done,
+            "elapsed": time.perf_counter() - t_start,
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "generator": None if generator is None else generator.get_state(),
             "rng": rng_state(dev),
-            "history": history,
+            "early_stopping": None if early_stopping is None else early_stopping.state_dict(),
+            "best_state": best_state,
+            "history": hist.state_dict(),
         }
 
     state = None if ckpt is None else ckpt.load()
@@ -173,14 +226,22 @@ def train_autoencoder(
         opt.load_state_dict(state["optimizer"])
         if generator is not None:
             generator.set_state(state["generator"])
-        for key, values in state["history"].items():
-            history[key][:] = values
+        if early_stopping is not None:
+            early_stopping.load_state_dict(state["early_stopping"])
+        if state["best_state"] is not None:
+            best_state = {k: v.to(dev) for k, v in state["best_state"].items()}
+        hist.load_state_dict(state["history"])
         first_epoch, resume, finished = state["epoch"], state["position"], state["finished"]
+        elapsed = state["elapsed"]
         set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
+    t_start = time.perf_counter() - elapsed
     if ckpt is not None:
         ckpt.start()
-    for epoch in range(first_epoch, 0 if finished else epochs):
-        t0 = time.perf_counter()
+    for epoch in range(first_epoch, 0 if finished else epochs):  # 0-based here; records 1-based
+        if factor_at is not None:
+            factor = float(factor_at(epoch))
+            for group, base in zip(opt.param_groups, base_lrs):
+                group["lr"] = base * factor
         if resume is not None:  # a mid-epoch checkpoint: the same order, from the next batch
             perm, loss_sum = resume["perm"].to(dev), resume["loss_sum"].to(dev)
             n_batches, begin, resume = resume["n_batches"], resume["batch"], None
@@ -209,20 +270,42 @@ def train_autoencoder(
                 pos = {"perm": perm, "batch": start + batch_size, "loss_sum": loss_sum}
                 ckpt.save(snapshot(epoch, pos | {"n_batches": n_batches}))
         record = {
-            "epoch": epoch,
+            "epoch": epoch + 1,
+            "lr": opt.param_groups[0]["lr"],
             "loss": _to_py(loss_sum / max(n_batches, 1)),
             "recon_loss": _to_py(_clean_loss(model, mon_train)),
         }
         if mon_valid is not None:
             record["recon_loss_valid"] = _to_py(_clean_loss(model, mon_valid))
-        record["time_s"] = time.perf_counter() - t0
-        for key, value in record.items():
-            history[key].append(value)
-        if callback is not None and callback(epoch, record):
+        record["seconds"] = time.perf_counter() - t_start
+        hist.epochs.append(record)
+        if M is None and not torch.isfinite(loss_sum).all():
+            hist.status = hist.stop_reason = "diverged"
+            hist.message = f"training loss became {record['loss']} in epoch {epoch + 1}"
+            break
+        if progress is not None:
+            progress(epoch + 1, record)
+        patience_stop = False
+        if early_stopping is not None:
+            improved, patience_stop = early_stopping.update(
+                epoch + 1, record[early_stopping.monitor]
+            )
+            if improved and early_stopping.restore_best_weights:
+                best_state = copy.deepcopy(model.state_dict())
+        callback_stop = run_callbacks(callbacks, epoch + 1, record, model)
+        if patience_stop or callback_stop:
+            hist.stop_reason = "patience" if patience_stop else "callback"
             break
         if ckpt is not None and epoch + 1 < epochs and ckpt.due(epoch_end=True):
             ckpt.save(snapshot(epoch + 1))
     if ckpt is not None and ckpt.save_final and not finished:
         ckpt.save(snapshot(epochs, done=True))
     opt.zero_grad(set_to_none=True)
-    return history
+    hist.best_epoch = hist.epochs_run if hist.status == "done" else None
+    if early_stopping is not None:
+        hist.best_epoch = early_stopping.best_epoch
+        if early_stopping.restore_best_weights and best_state is not None:
+            with torch.no_grad():
+                model.load_state_dict(best_state)
+    hist.seconds = time.perf_counter() - t_start
+    return hist

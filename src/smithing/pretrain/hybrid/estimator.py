@@ -39,7 +39,8 @@ class ClassificationRBM:
     class does not inherit from sklearn). ``X`` holds inputs in [0, 1] (binary, or
     probabilities), ``y`` any labels (their sorted unique values become ``classes_``).
     ``random_state`` seeds initialization, batch order and sampling (same seed, same model).
-    After ``fit``: ``model_`` (the :class:`ClassRBM`), ``classes_``, ``history_``.
+    After ``fit``: ``model_`` (the :class:`ClassRBM`), ``classes_``, ``history_`` (the
+    :class:`~smithing.history.History` of :func:`train_class_rbm`).
     """
 
     def __init__(

@@ -10,11 +10,14 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from smithing import optim as _optim
 from smithing._registry import check
+from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import (
     Checkpointer,
     as_checkpointer,
@@ -22,6 +25,7 @@ from smithing.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from smithing.history import Callback, History, legacy_callback, renamed, run_callbacks
 from smithing.pretrain.hybrid.functional import (
     OBJECTIVES,
     PARAMS,
@@ -53,10 +57,12 @@ class HybridTraining:
     CD-k / PCD), ``"discriminative"`` (exact ``log p(y | x)``) or ``"hybrid"``
     (``log p(y | x) + alpha log p(y, x)``); unlabeled inputs add ``beta log p(x)``
     (semi-supervised; ``unlabeled_positive`` picks the positive-phase estimator, ``"sample"``
-    or ``"expected"``). The update is SGD on the batch-mean gradient ``g`` with
-    ``torch.optim.SGD(lr=1, momentum)`` fed ``.grad = -lr * lr_schedule(epoch) * g`` (the
-    delta form of :func:`smithing.pretrain.rbm.train_rbm`); ``weight_decay`` is an L2 penalty
-    on ``W`` and ``U``. ``lr`` may be one rate per layer (deep model).
+    or ``"expected"``). With the trainers' default ``optimizer="sgd"`` the update is SGD on the
+    batch-mean gradient ``g``: ``smithing.optim``'s ``"momentum"`` (``torch.optim.SGD``) at
+    ``lr=1`` with ``momentum``, fed ``.grad = -lr * schedule(epoch) * g`` (the delta form of
+    :func:`smithing.pretrain.rbm.train_rbm`); another optimizer is stepped on ``.grad = -g``
+    with its own learning rate (``momentum`` must then be 0). ``weight_decay`` is an L2
+    penalty on ``W`` and ``U``. ``lr`` may be one rate per layer (deep model).
 
     Batches: every step takes ``batch_size`` labeled examples and, given unlabeled data,
     ``unlabeled_batch_size`` (default ``batch_size``) unlabeled ones, each from its own stream
@@ -71,7 +77,8 @@ class HybridTraining:
 
     Model selection: given validation data, the parameters of the epoch with the lowest
     validation error (ties: loss) are restored at the end (``restore_best``);
-    ``early_stopping_patience`` stops after that many epochs without improvement. The
+    ``early_stopping_patience`` stops after that many epochs without improvement (the trainers'
+    ``early_stopping=`` takes an :class:`~smithing.callbacks.EarlyStopping` instead). The
     per-epoch metrics use the first ``monitor_size`` labeled training examples.
     """
 
@@ -211,6 +218,7 @@ def _layer_gradient(layer, inp, yb, inp_u, cfg: HybridTraining, chain, generator
 
 
 def _train_layers(
+    model: ClassRBM | DeepHybridRBM,
     layers: Sequence[ClassRBM],
     log_proba_fn: Callable[[Tensor], Tensor],
     x: Tensor,
@@ -219,13 +227,17 @@ def _train_layers(
     *,
     x_unlabeled: Tensor | None,
     valid: tuple[Tensor, Tensor] | None,
-    lr_schedule: Callable[[int], float] | None,
+    optimizer: str | torch.optim.Optimizer,
+    optimizer_options: dict | None,
+    schedule: Callable[[int], float] | None,
+    early_stopping: EarlyStopping | None,
     generator: torch.Generator | None,
-    callback: Callable[[int, dict], object] | None,
+    callbacks: Sequence[Callback],
+    progress: Callable[[int, dict], None] | None,
     checkpoint: Checkpointer | str | os.PathLike | None = None,
     trainer: str = "train_class_rbm",
     extra_signature: dict | None = None,
-) -> dict:
+) -> History:
     for layer in layers:
         check(layer.members is None, "members", layer.members, "None (train one model)")
     lrs = [float(cfg.lr)] * len(layers) if isinstance(cfg.lr, (int, float)) else list(cfg.lr)
@@ -263,11 +275,52 @@ def _train_layers(
                 v = layer.marginal_hidden_probs(v)
 
     params = [dict(zip(PARAMS, layer.params())) for layer in layers]
-    opt = torch.optim.SGD([{"params": list(p.values())} for p in params], lr=1.0,
-                          momentum=cfg.momentum)  # fmt: skip
+    delta = isinstance(optimizer, str) and optimizer == "sgd"  # the delta form
+    if delta:
+        check(
+            not optimizer_options,
+            "optimizer_options",
+            optimizer_options,
+            "None with optimizer='sgd' (the delta form: use momentum= and weight_decay=)",
+        )
+        opt = _optim.make(
+            "momentum", [{"params": list(p.values())} for p in params], 1.0, momentum=cfg.momentum
+        )
+    else:
+        check(
+            cfg.momentum == 0,
+            "momentum",
+            cfg.momentum,
+            "0 unless optimizer='sgd' (give the optimizer's own options in optimizer_options)",
+        )
+        groups = [{"params": list(p.values()), "lr": lr} for p, lr in zip(params, lrs)]
+        opt = _optim.resolve(optimizer, groups, lrs[0], optimizer_options)
+    base_lrs = [group["lr"] for group in opt.param_groups]
     mon = (x[: cfg.monitor_size], y[: cfg.monitor_size])
-    hist: dict = {"epochs": [], "status": "done", "stop_reason": "max_epochs", "message": ""}
+    hist = History(
+        config={
+            "epochs": cfg.epochs,
+            "lr": cfg.lr,
+            "batch_size": cfg.batch_size,
+            "steps_per_epoch": steps,
+        }
+    )
     best_key, best_epoch, best_state, since = None, None, None, 0
+    if early_stopping is not None:
+        check(
+            cfg.early_stopping_patience is None,
+            "early_stopping_patience",
+            cfg.early_stopping_patience,
+            "None when early_stopping is given",
+        )
+        watched = ("train_loss",) if valid is None else ("valid_loss", "valid_error", "train_loss")
+        check(
+            early_stopping.monitor in watched,
+            "early_stopping.monitor",
+            early_stopping.monitor,
+            f"one of {watched} (what this run records)",
+        )
+        early_stopping.reset()
     ckpt = as_checkpointer(checkpoint)
     signature = {
         "training": _jsonable(dataclasses.asdict(cfg)),
@@ -279,6 +332,9 @@ def _train_layers(
         "data": [n, nu, None if valid is None else valid[0].shape[0]],
         "steps_per_epoch": steps,
         "generator": generator is not None,
+        "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
+        "optimizer_options": repr(optimizer_options or {}),
+        "early_stopping": None if early_stopping is None else early_stopping.monitor,
         **(extra_signature or {}),
     }
     first_epoch, begin, finished, elapsed = 1, 0, False, 0.0
@@ -301,8 +357,9 @@ def _train_layers(
             "chains": chains,
             "generator": None if generator is None else generator.get_state(),
             "rng": rng_state(dev),
-            "history": hist,
+            "history": hist.state_dict(),
             "best": [None if best_key is None else list(best_key), best_epoch, best_state, since],
+            "early_stopping": None if early_stopping is None else early_stopping.state_dict(),
         }
 
     state = None if ckpt is None else ckpt.load()
@@ -319,7 +376,9 @@ def _train_layers(
         chains = [None if c is None else tuple(t.to(dev) for t in c) for c in state["chains"]]
         if generator is not None:
             generator.set_state(state["generator"])
-        hist = copy.deepcopy(state["history"])
+        hist.load_state_dict(state["history"])
+        if early_stopping is not None:
+            early_stopping.load_state_dict(state["early_stopping"])
         key, best_epoch, best_state, since = state["best"]
         best_key = None if key is None else tuple(key)
         if best_state is not None:
@@ -333,7 +392,10 @@ def _train_layers(
     if ckpt is not None:
         ckpt.start()
     for epoch in range(first_epoch, 0 if finished else cfg.epochs + 1):
-        factor = 1.0 if lr_schedule is None else float(lr_schedule(epoch - 1))
+        factor = 1.0 if schedule is None else float(schedule(epoch - 1))
+        if not delta and schedule is not None:
+            for group, base in zip(opt.param_groups, base_lrs):
+                group["lr"] = base * factor
         if begin == 0:
             loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
         for step in range(begin, steps):
@@ -347,7 +409,10 @@ def _train_layers(
                         layer, inp, yb, inp_u, cfg, chains[li], generator
                     )
                     for nm, t in params[li].items():
-                        t.grad = -(lrs[li] * factor) * grad[nm]  # SGD descends -g
+                        if delta:  # SGD(lr=1) descends -lr g: the delta form
+                            t.grad = -(lrs[li] * factor) * grad[nm]
+                        else:  # the optimizer descends -g with its own lr
+                            t.grad = -grad[nm]
                     if li < len(layers) - 1:  # the next layer's inputs, before this update
                         inp = layer.marginal_hidden_probs(inp)
                         inp_u = None if inp_u is None else layer.marginal_hidden_probs(inp_u)
@@ -356,22 +421,34 @@ def _train_layers(
             if ckpt is not None and step + 1 < steps and ckpt.due(batches=step + 1):
                 ckpt.save(snapshot(epoch, step + 1))
         begin = 0
-        rec = {
+        cur = [v * factor for v in lrs] if delta else [g["lr"] for g in opt.param_groups]
+        rec: dict[str, Any] = {
             "epoch": epoch,
-            "lr": [v * factor for v in lrs] if len(lrs) > 1 else lrs[0] * factor,
+            "lr": cur if len(cur) > 1 else cur[0],
             "batch_loss": float(loss_sum) / (steps * lab.size),
         }
         rec["train_loss"], rec["train_error"] = _eval(log_proba_fn, *mon)
         if valid is not None:
             rec["valid_loss"], rec["valid_error"] = _eval(log_proba_fn, *valid)
         rec["seconds"] = time.perf_counter() - t0
-        hist["epochs"].append(rec)
+        hist.epochs.append(rec)
         if not all(torch.isfinite(t).all() for p in params for t in p.values()):
-            hist["status"] = hist["stop_reason"] = "diverged"
-            hist["message"] = f"non-finite parameters in epoch {epoch}"
+            hist.status = hist.stop_reason = "diverged"
+            hist.message = f"non-finite parameters in epoch {epoch}"
             break
-        stop = callback is not None and bool(callback(epoch, rec))
-        if valid is not None:
+        if progress is not None:
+            progress(epoch, rec)
+        stop = run_callbacks(callbacks, epoch, rec, model)
+        if early_stopping is not None:
+            value = float(rec[early_stopping.monitor])
+            improved, patience_stop = early_stopping.update(epoch, value)
+            if improved:
+                best_epoch = epoch
+                if early_stopping.restore_best_weights:
+                    best_state = [copy.deepcopy(layer.state_dict()) for layer in layers]
+            if patience_stop:
+                hist.stop_reason, stop = "patience", True
+        elif valid is not None:
             key = (rec["valid_error"], rec["valid_loss"])
             if best_key is None or key < best_key:
                 best_key, best_epoch, since = key, epoch, 0
@@ -381,10 +458,10 @@ def _train_layers(
                 since += 1
                 p = cfg.early_stopping_patience
                 if p is not None and since > p:
-                    hist["stop_reason"], stop = "patience", True
+                    hist.stop_reason, stop = "patience", True
         if stop:
-            if hist["stop_reason"] == "max_epochs":
-                hist["stop_reason"] = "callback"
+            if hist.stop_reason == "max_epochs":
+                hist.stop_reason = "callback"
             break
         if ckpt is not None and epoch < cfg.epochs and ckpt.due(epoch_end=True):
             ckpt.save(snapshot(epoch + 1))
@@ -394,9 +471,8 @@ def _train_layers(
     if best_state is not None:
         for layer, state in zip(layers, best_state):
             layer.load_state_dict(state)
-    hist["best_epoch"] = best_epoch if best_epoch is not None else len(hist["epochs"])
-    hist["steps_per_epoch"] = steps
-    hist["seconds"] = time.perf_counter() - t0
+    hist.best_epoch = best_epoch if best_epoch is not None else hist.epochs_run
+    hist.seconds = time.perf_counter() - t0
     return hist
 
 
@@ -408,27 +484,61 @@ def _jsonable(v):
     return v
 
 
-_RETURNS = """
-    Per epoch the history records ``train_loss`` / ``train_error`` (exact ``-log p(y|x)`` and
-    error on the first ``monitor_size`` labeled examples), ``valid_loss`` / ``valid_error`` on
-    ``valid = (x, y)``, ``batch_loss`` (mean ``-log p(y|x)`` of the top layer over the epoch's
-    batches, before each update), ``lr`` and cumulative ``seconds``. ``lr_schedule(epoch)``
-    (0-based) scales the learning rate; ``callback(epoch, record)`` returning True stops.
-    ``generator`` drives the batch order (through one seed drawn from it) and the sampling:
-    same seed, same result. Returns ``{"epochs": [...], "status", "stop_reason",
-    "best_epoch", "steps_per_epoch", "seconds", "message"}``; a non-finite parameter ends
-    training with ``status="diverged"``.
+_ARGS = """
+    Args:
+        x_unlabeled: unlabeled inputs ``(n_u, D)`` (semi-supervised, weighted ``beta``).
+        valid: ``(x, y)`` for model selection and ``valid_*`` metrics.
+        epochs, lr, batch_size, and every other field of :class:`HybridTraining`
+            (``objective``, ``alpha``, ``beta``, ``momentum``, ``weight_decay``, ``method``,
+            ``k``, ...): ``options``.
+        optimizer, optimizer_options: ``"sgd"`` (the delta form, with ``momentum``; no
+            options), another :mod:`smithing.optim` name with its options (one param group
+            per layer, at that layer's ``lr``), or a ready ``torch.optim.Optimizer``.
+        schedule, schedule_options: a :mod:`smithing.optim` schedule name or a callable
+            ``epoch -> factor`` (0-based epoch) scaling the learning rates.
+        early_stopping: an :class:`~smithing.callbacks.EarlyStopping` on ``valid_loss``,
+            ``valid_error`` (given ``valid``) or ``train_loss``, instead of the built-in
+            selection (``early_stopping_patience`` must then be None); its best epoch's
+            parameters are restored at the end when ``restore_best_weights`` is set.
+        generator: drives the batch order (through one seed drawn from it) and the sampling:
+            same seed, same result.
+        callbacks: ``cb(epoch, record, model)`` after each epoch (1-based); a truthy return
+            stops training (``stop_reason="callback"``).
+        progress: ``progress(epoch, record)`` after each epoch.
+        device: move the model there first (the data follow the model).
+        checkpoint: a :class:`~smithing.checkpoint.Checkpointer` or a path; training continues
+            from the newest valid checkpoint there and saves as its policy says (epoch ends,
+            optionally after any step). It holds the parameters, the optimizer state
+            (momentum buffers), the persistent chains, the batch streams (their generator and
+            the rest of their current permutations), the states of ``generator`` and of the
+            global torch / Python / NumPy generators, the model-selection state (best epoch,
+            its parameters, patience; or the ``early_stopping`` state), the history and the
+            position in the epoch. A resumed run ends bitwise equal (on CPU) to the run
+            uninterrupted (``seconds`` aside); a finished run's checkpoint makes a rerun skip
+            training.
+        lr_schedule: deprecated alias of ``schedule`` (a callable); warns.
+        callback: deprecated ``callback(epoch, record)``; warns. Use ``callbacks``.
 
-    ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer` or a path) makes the run
-    resumable: training continues from the newest valid checkpoint there and saves as its
-    policy says (epoch ends, optionally after any step). It holds the parameters, the momentum
-    buffers, the persistent chains, the batch streams (their generator and the rest of their
-    current permutations), the states of ``generator`` and of the global torch / Python /
-    NumPy generators, the model-selection state (best epoch, its parameters, patience), the
-    history and the position in the epoch. A resumed run ends bitwise equal (on CPU) to the
-    run uninterrupted (``seconds`` aside); a finished run's checkpoint makes a rerun skip
-    training.
+    Returns:
+        a :class:`~smithing.history.History`: per epoch ``epoch`` (1-based), ``lr``,
+        ``batch_loss`` (mean ``-log p(y|x)`` of the top layer over the epoch's batches,
+        before each update), ``train_loss`` / ``train_error`` (exact ``-log p(y|x)`` and error
+        on the first ``monitor_size`` labeled examples), ``valid_loss`` / ``valid_error`` on
+        ``valid`` and cumulative ``seconds``; ``status``, ``stop_reason`` (``"max_epochs"``,
+        ``"patience"``, ``"callback"``, ``"diverged"``: a non-finite parameter ends training
+        with ``status="diverged"``), ``best_epoch``, ``seconds``, ``message``, and
+        ``config["steps_per_epoch"]``.
 """
+
+
+def _vocabulary(
+    trainer, model, device, lr_schedule, schedule, schedule_options, callback, callbacks, epochs
+):
+    schedule = renamed(trainer, "lr_schedule", lr_schedule, "schedule", schedule, stacklevel=4)
+    callbacks = legacy_callback(trainer, callback, callbacks, stacklevel=4)
+    if device is not None:
+        model.to(device)
+    return _optim.resolve_schedule(schedule, epochs, schedule_options), callbacks
 
 
 def train_class_rbm(
@@ -438,20 +548,54 @@ def train_class_rbm(
     *,
     x_unlabeled: Tensor | None = None,
     valid: tuple[Tensor, Tensor] | None = None,
-    lr_schedule: Callable[[int], float] | None = None,
+    optimizer: str | torch.optim.Optimizer = "sgd",
+    optimizer_options: dict | None = None,
+    schedule: str | Callable[[int], float] | None = None,
+    schedule_options: dict | None = None,
+    early_stopping: EarlyStopping | None = None,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, dict], object] | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: Callable[[int, dict], None] | None = None,
+    device: torch.device | str | None = None,
     checkpoint: Checkpointer | str | os.PathLike | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
+    callback: Callable[[int, dict], object] | None = None,
     **options,
-) -> dict:
+) -> History:
     """Train a :class:`ClassRBM` in place on inputs ``x (n, D)`` and integer labels ``y (n,)``
     (plus unlabeled ``x_unlabeled (n_u, D)``: semi-supervised); ``options`` are the fields
     of :class:`HybridTraining` (objective, alpha, beta, epochs, batch_size, lr, momentum, ...).
     """
     cfg = HybridTraining.from_options(options)
-    return _train_layers([model], model.log_proba, x, y, cfg, x_unlabeled=x_unlabeled,
-                         valid=valid, lr_schedule=lr_schedule, generator=generator,
-                         callback=callback, checkpoint=checkpoint)  # fmt: skip
+    factor_at, callbacks = _vocabulary(
+        "train_class_rbm",
+        model,
+        device,
+        lr_schedule,
+        schedule,
+        schedule_options,
+        callback,
+        callbacks,
+        cfg.epochs,
+    )
+    return _train_layers(
+        model,
+        [model],
+        model.log_proba,
+        x,
+        y,
+        cfg,
+        x_unlabeled=x_unlabeled,
+        valid=valid,
+        optimizer=optimizer,
+        optimizer_options=optimizer_options,
+        schedule=factor_at,
+        early_stopping=early_stopping,
+        generator=generator,
+        callbacks=callbacks,
+        progress=progress,
+        checkpoint=checkpoint,
+    )
 
 
 def train_deep_hybrid(
@@ -462,28 +606,62 @@ def train_deep_hybrid(
     combine: str = "top",
     x_unlabeled: Tensor | None = None,
     valid: tuple[Tensor, Tensor] | None = None,
-    lr_schedule: Callable[[int], float] | None = None,
+    optimizer: str | torch.optim.Optimizer = "sgd",
+    optimizer_options: dict | None = None,
+    schedule: str | Callable[[int], float] | None = None,
+    schedule_options: dict | None = None,
+    early_stopping: EarlyStopping | None = None,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, dict], object] | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: Callable[[int, dict], None] | None = None,
+    device: torch.device | str | None = None,
     checkpoint: Checkpointer | str | os.PathLike | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
+    callback: Callable[[int, dict], object] | None = None,
     **options,
-) -> dict:
+) -> History:
     """Train every layer of a :class:`DeepHybridRBM` at once, in a single stage.
 
     Each step: the mini-batch goes up the stack (layer ``l``'s input is layer ``l-1``'s
     ``E[h | .]`` under the parameters *before* this step's update), every layer computes its
     own objective's gradient (:class:`HybridTraining` ``options``) on its own input with the
-    true labels (no gradient crosses layers), then all layers take their SGD step. ``lr`` may
+    true labels (no gradient crosses layers), then all layers take their step. ``lr`` may
     hold one rate per layer. The monitored metrics use ``model.log_proba(x, combine)``.
     """
     check(combine in ("top", "mean"), "combine", combine, "'top' or 'mean'")
     cfg = HybridTraining.from_options(options)
-    return _train_layers(list(model.layers), lambda v: model.log_proba(v, combine), x, y, cfg,
-                         x_unlabeled=x_unlabeled, valid=valid, lr_schedule=lr_schedule,
-                         generator=generator, callback=callback, checkpoint=checkpoint,
-                         trainer="train_deep_hybrid",
-                         extra_signature={"combine": combine})  # fmt: skip
+    factor_at, callbacks = _vocabulary(
+        "train_deep_hybrid",
+        model,
+        device,
+        lr_schedule,
+        schedule,
+        schedule_options,
+        callback,
+        callbacks,
+        cfg.epochs,
+    )
+    return _train_layers(
+        model,
+        list(model.layers),
+        lambda v: model.log_proba(v, combine),
+        x,
+        y,
+        cfg,
+        x_unlabeled=x_unlabeled,
+        valid=valid,
+        optimizer=optimizer,
+        optimizer_options=optimizer_options,
+        schedule=factor_at,
+        early_stopping=early_stopping,
+        generator=generator,
+        callbacks=callbacks,
+        progress=progress,
+        checkpoint=checkpoint,
+        trainer="train_deep_hybrid",
+        extra_signature={"combine": combine},
+    )
 
 
-train_class_rbm.__doc__ += _RETURNS  # type: ignore[operator]
-train_deep_hybrid.__doc__ += _RETURNS  # type: ignore[operator]
+train_class_rbm.__doc__ += _ARGS  # type: ignore[operator]
+train_deep_hybrid.__doc__ += _ARGS  # type: ignore[operator]

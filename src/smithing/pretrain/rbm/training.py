@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from smithing import optim as _optim
 from smithing._registry import check
 from smithing.checkpoint import (
     Checkpointer,
@@ -18,6 +20,7 @@ from smithing.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from smithing.history import Callback, History, legacy_callback, renamed, run_callbacks
 from smithing.pretrain.rbm.functional import (
     pseudo_likelihood,
     sample_bernoulli,
@@ -68,8 +71,12 @@ def train_rbm(
     data: Tensor,
     *,
     epochs: int = 10,
-    batch_size: int = 100,
     lr: float | Sequence[float] = 0.1,
+    batch_size: int = 100,
+    optimizer: str | torch.optim.Optimizer = "sgd",
+    optimizer_options: dict | None = None,
+    schedule: str | Callable[[int], float] | None = None,
+    schedule_options: dict | None = None,
     method: str = "cd",
     k: int = 1,
     n_chains: int | None = None,
@@ -79,28 +86,37 @@ def train_rbm(
     sparsity_target: float | None = None,
     sparsity_cost: float = 0.0,
     sparsity_damping: float = 0.9,
-    lr_schedule: Callable[[int], float] | None = None,
     negative_visible: str = "sample",
     valid_data: Tensor | None = None,
     monitor_size: int = 1000,
     generator: torch.Generator | None = None,
-    callback: Callable[[int, dict], object] | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: Callable[[int, dict], None] | None = None,
+    device: torch.device | str | None = None,
     checkpoint: Checkpointer | str | os.PathLike | None = None,
-) -> dict[str, list]:
-    """Train ``rbm`` in place by CD-k or PCD and return the per-epoch history.
+    lr_schedule: Callable[[int], float] | None = None,
+    callback: Callable[[int, dict], object] | None = None,
+) -> History:
+    """Train ``rbm`` in place by CD-k or PCD and return its :class:`~smithing.history.History`.
 
     Update (Hinton's guide, eqs. 9-10 and Sec. 9-11), for every parameter ``theta``::
 
         g = <d(-E)/d theta>_data - <d(-E)/d theta>_model       (positive phase: p(h|v_data))
             - weight_decay * W                                    (L2 "weight-cost", weights only)
             - sparsity_cost * (q - sparsity_target) * d x / d theta  (on c and W, Sec. 11)
-        delta = momentum * delta + lr * lr_schedule(epoch) * g;   theta += delta
+        delta = momentum * delta + lr * schedule(epoch) * g;      theta += delta
 
     ``q_j = damping * q_j + (1 - damping) * mean_batch p(h_j | v)`` is the running mean
     activity; ``x_j`` the hidden unit's total input (Lee, Ekanadham & Ng, NIPS 2008 use a
-    similar penalty on the biases only). The step is ``torch.optim.SGD(lr=1, momentum)`` fed
-    ``.grad = -lr * g``: exactly the guide's ``delta`` form, also when the learning rate changes
-    (PyTorch's own ``lr`` would rescale the whole momentum buffer instead).
+    similar penalty on the biases only). ``g`` is :meth:`~BernoulliRBM.cd_gradient` (the
+    public :func:`~smithing.pretrain.rbm.cd_gradient` / ``gaussian_cd_gradient``) plus the
+    penalties. With ``optimizer="sgd"`` (the default) the step is ``smithing.optim``'s
+    ``"momentum"`` (``torch.optim.SGD``) at ``lr=1`` fed ``.grad = -lr * schedule(epoch) * g``:
+    exactly the guide's ``delta`` form, also when the learning rate changes (PyTorch's own
+    ``lr`` would rescale the whole momentum buffer instead). Any other optimizer (a name of
+    :mod:`smithing.optim` with ``optimizer_options``, or a ready ``torch.optim.Optimizer`` over
+    ``rbm.parameters()``) is stepped on ``.grad = -g`` (ascent on the likelihood as descent)
+    with its own learning rate, ``lr * schedule(epoch)`` for a name.
 
     Negative phase: ``method="cd"`` runs ``k`` Gibbs sweeps from the data batch (CD-k);
     ``method="pcd"`` runs ``k`` sweeps of ``n_chains`` persistent chains (default
@@ -109,33 +125,59 @@ def train_rbm(
     negative visibles are the sampled states (``negative_visible="sample"``) or their means
     (``"mean"``, as in Hinton & Salakhutdinov's code).
 
-    ``momentum`` is a number, ``"hinton"`` (0.5 for the first 5 epochs, then 0.9: guide
-    Sec. 9) or a callable ``epoch -> momentum``; ``lr_schedule`` a callable ``epoch -> factor``.
-    ``generator`` (on ``data``'s device) drives batch order, Gibbs sampling and the
-    pseudo-likelihood's flips: same seed, same result.
-
     Ensembles: for an RBM with ``members=M`` every member has its own batch order (an
-    independent permutation) and its own chains; ``lr`` may be a sequence of ``M`` rates.
-    ``data`` is ``(n, n_visible)`` shared by all members, or ``(M, n, n_visible)``. Mini-batches
-    are index slices of the device-resident ``data`` (no DataLoader).
+    independent permutation) and its own chains; ``lr`` may be a sequence of ``M`` rates (with
+    ``optimizer="sgd"``). ``data`` is ``(n, n_visible)`` shared by all members, or ``(M, n,
+    n_visible)``. Mini-batches are index slices of the device-resident ``data`` (no
+    DataLoader).
 
-    Monitoring per epoch (cheap): ``recon_error`` (mean squared ``v - E[v | h ~ p(h|v)]``,
-    averaged over the epoch's batches), ``pseudo_likelihood`` (Bernoulli only; scikit-learn's
-    ``score_samples`` estimator, mean over the first ``monitor_size`` training examples),
-    ``free_energy_train`` / ``free_energy_valid`` (mean ``F(v)`` on that subset and on
-    ``valid_data[:monitor_size]``; a growing gap signals overfitting, guide Sec. 6). Values are
-    floats, or lists of ``M`` floats for an ensemble. ``callback(epoch, record)`` runs after each
-    epoch; a truthy return stops training.
+    Args:
+        rbm: a :class:`BernoulliRBM` or :class:`GaussianBernoulliRBM` (trained in place).
+        data: ``(n, n_visible)`` or ``(M, n, n_visible)``, on the RBM's device.
+        epochs, lr, batch_size: the usual (``lr``: one rate, or ``M`` for an ensemble).
+        optimizer, optimizer_options: ``"sgd"`` (Hinton's delta form above, with ``momentum``;
+            no options), another :mod:`smithing.optim` name with its options, or a ready
+            optimizer.
+        schedule, schedule_options: a :mod:`smithing.optim` schedule name, or a callable
+            ``epoch -> factor`` (0-based epoch); the learning rate of epoch ``t`` is
+            ``lr * factor(t)``.
+        method, k, n_chains, chains, negative_visible: the negative phase (above).
+        momentum: ``optimizer="sgd"`` only: a number, ``"hinton"`` (0.5 for the first 5
+            epochs, then 0.9: guide Sec. 9) or a callable ``epoch -> momentum`` (0-based).
+        weight_decay, sparsity_target, sparsity_cost, sparsity_damping: the penalties above.
+        valid_data, monitor_size: what the per-epoch monitoring uses (below).
+        generator: on ``data``'s device; drives batch order, Gibbs sampling and the
+            pseudo-likelihood's flips: same seed, same result.
+        callbacks: ``cb(epoch, record, rbm)`` after each epoch (1-based epoch); a truthy
+            return stops training (``stop_reason="callback"``).
+        progress: ``progress(epoch, record)`` after each epoch.
+        device: move ``rbm``, ``data`` and ``valid_data`` there first (default: stay).
+        checkpoint: a :class:`~smithing.checkpoint.Checkpointer` or a path; training continues
+            from the newest valid checkpoint there and saves as its policy says (epoch ends,
+            optionally mid-epoch). It holds the parameters and buffers, the optimizer state
+            (momentum buffers), the persistent chains (written into ``chains`` when given), the
+            sparsity running mean ``q``, the states of ``generator`` and of the global torch /
+            Python / NumPy generators, the history, the epoch and the position in it (the
+            permutation, the next batch, the reconstruction-error sum). A resumed run ends
+            bitwise equal (on CPU) to the run uninterrupted, wall times aside.
+        lr_schedule: deprecated alias of ``schedule`` (a callable); warns.
+        callback: deprecated: ``callback(epoch, record)`` with a 0-based ``epoch``, as
+            before; warns. Use ``callbacks``.
 
-    ``checkpoint`` (a :class:`~smithing.checkpoint.Checkpointer` or a path) makes the run
-    resumable: training continues from the newest valid checkpoint there and saves as its
-    policy says (epoch ends, optionally mid-epoch). It holds the parameters and buffers, the
-    momentum buffers, the persistent chains (written into ``chains`` when given), the sparsity
-    running mean ``q``, the states of ``generator`` and of the global torch / Python / NumPy
-    generators, the history, the epoch and the position in it (the permutation, the next
-    batch, the reconstruction-error sum). A resumed run ends bitwise equal (on CPU) to the
-    run uninterrupted, ``time_s`` aside.
+    Returns:
+        a :class:`~smithing.history.History`: one record per epoch with ``epoch`` (1-based),
+        ``lr``, ``momentum`` (``optimizer="sgd"``), ``recon_error`` (mean squared ``v -
+        E[v | h ~ p(h|v)]``, averaged over the epoch's batches), ``free_energy_train`` (mean
+        ``F(v)`` on the first ``monitor_size`` training examples), ``pseudo_likelihood``
+        (Bernoulli visibles only; scikit-learn's ``score_samples`` estimator on that subset),
+        ``free_energy_valid`` (on ``valid_data[:monitor_size]``, when given; a growing gap
+        signals overfitting, guide Sec. 6) and ``seconds`` (cumulative); values are floats,
+        or lists of ``M`` floats for an ensemble. ``hist["recon_error"]`` is the curve.
+        ``stop_reason`` is ``"max_epochs"``, ``"callback"``, or ``"diverged"`` (with
+        ``status="diverged"``) when a single RBM's parameters become non-finite.
     """
+    schedule = renamed("train_rbm", "lr_schedule", lr_schedule, "schedule", schedule)
+    callbacks = legacy_callback("train_rbm", callback, callbacks, offset=1)
     check(method in ("cd", "pcd"), "method", method, "'cd' or 'pcd'")
     check(
         negative_visible in ("sample", "mean"),
@@ -158,6 +200,11 @@ def train_rbm(
     )
     check(0 <= sparsity_damping < 1, "sparsity_damping", sparsity_damping, "a number in [0, 1)")
     check(monitor_size > 0, "monitor_size", monitor_size, "a positive int")
+    factor_at = _optim.resolve_schedule(schedule, epochs, schedule_options)
+    if device is not None:
+        rbm.to(device)
+        data = data.to(device)
+        valid_data = None if valid_data is None else valid_data.to(device)
     M = rbm.members
     expected = f"(n, {rbm.n_visible})" + ("" if M is None else f" or ({M}, n, {rbm.n_visible})")
     shared = data.dim() == 2
@@ -195,25 +242,34 @@ def train_rbm(
         )
 
     params = dict(rbm.named_parameters())
-    opt = torch.optim.SGD(list(params.values()), lr=1.0, momentum=momentum_at(0))
+    delta = isinstance(optimizer, str) and optimizer == "sgd"  # Hinton's delta form
+    if delta:
+        check(
+            not optimizer_options,
+            "optimizer_options",
+            optimizer_options,
+            "None with optimizer='sgd' (Hinton's delta form: use momentum= and weight_decay=)",
+        )
+        opt = _optim.make("momentum", list(params.values()), 1.0, momentum=momentum_at(0))
+    else:
+        check(
+            not callable(momentum) and momentum == 0,
+            "momentum",
+            momentum,
+            "0 unless optimizer='sgd' (give the optimizer's own options in optimizer_options)",
+        )
+        check(lr_t.dim() == 0, "lr", lr, "one number unless optimizer='sgd'")
+        lr0 = float(torch.as_tensor(lr, dtype=torch.float64))  # not rounded to the RBM's dtype
+        opt = _optim.resolve(optimizer, list(params.values()), lr0, optimizer_options)
+    base_lrs = [group["lr"] for group in opt.param_groups]
 
     def lr_for(p: Tensor) -> Tensor:  # (M, 1, ..) so each member gets its own rate
         return lr_t if lr_t.dim() == 0 else lr_t.view(-1, *([1] * (p.dim() - 1)))
 
     mon_train = data[..., :monitor_size, :]
     mon_valid = None if valid_data is None else valid_data[..., :monitor_size, :].to(dtype)
-    history: dict[str, list] = {
-        "epoch": [],
-        "lr": [],
-        "momentum": [],
-        "recon_error": [],
-        "free_energy_train": [],
-        "time_s": [],
-    }
-    if rbm.visible_type == "bernoulli":
-        history["pseudo_likelihood"] = []
-    if mon_valid is not None:
-        history["free_energy_valid"] = []
+    lr_given = _to_py(torch.as_tensor(lr, dtype=torch.float64))
+    hist = History(config={"epochs": epochs, "lr": lr_given, "batch_size": batch_size})
     q = None  # running mean hidden activity (sparsity)
     members_idx = None if M is None else torch.arange(M, device=dev).unsqueeze(-1)  # (M, 1)
     ckpt = as_checkpointer(checkpoint)
@@ -231,8 +287,10 @@ def train_rbm(
         "sparsity": [sparsity_target, sparsity_cost, sparsity_damping],
         "negative_visible": negative_visible,
         "generator": generator is not None,
+        "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
+        "optimizer_options": repr(optimizer_options or {}),
     }
-    first_epoch, resume, finished = 0, None, False
+    first_epoch, resume, finished, elapsed = 0, None, False, 0.0
 
     def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
         return {
@@ -241,13 +299,14 @@ def train_rbm(
             "epoch": epoch,
             "position": position,
             "finished": done,
+            "elapsed": time.perf_counter() - t_start,
             "rbm": rbm.state_dict(),
             "optimizer": opt.state_dict(),
             "chains": None if chains is None else {"v": chains.v, "updates": chains.updates},
             "q": q,
             "generator": None if generator is None else generator.get_state(),
             "rng": rng_state(dev),
-            "history": history,
+            "history": hist.state_dict(),
         }
 
     state = None if ckpt is None else ckpt.load()
@@ -262,18 +321,22 @@ def train_rbm(
         q = None if state["q"] is None else state["q"].to(dev)
         if generator is not None:
             generator.set_state(state["generator"])
-        for key, values in state["history"].items():
-            history[key][:] = values
+        hist.load_state_dict(state["history"])
         first_epoch, resume, finished = state["epoch"], state["position"], state["finished"]
+        elapsed = state["elapsed"]
         set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
+    t_start = time.perf_counter() - elapsed
     if ckpt is not None:
         ckpt.start()
-    for epoch in range(first_epoch, 0 if finished else epochs):
-        t0 = time.perf_counter()
-        factor = 1.0 if lr_schedule is None else float(lr_schedule(epoch))
-        mom = float(momentum_at(epoch))
-        for group in opt.param_groups:
-            group["momentum"] = mom
+    for epoch in range(first_epoch, 0 if finished else epochs):  # 0-based here; records 1-based
+        factor = 1.0 if factor_at is None else float(factor_at(epoch))
+        if delta:
+            mom = float(momentum_at(epoch))
+            for group in opt.param_groups:
+                group["momentum"] = mom
+        elif factor_at is not None:
+            for group, base in zip(opt.param_groups, base_lrs):
+                group["lr"] = base * factor
         if resume is not None:  # a mid-epoch checkpoint: the same order, from the next batch
             perm, err_sum = resume["perm"].to(dev), resume["err_sum"].to(dev)
             n_batches, begin, resume = resume["n_batches"], resume["batch"], None
@@ -325,21 +388,26 @@ def train_rbm(
                     drive = rbm.visible_drive(v0).mean(-2)  # (*M, nv)
                     grad["W"] = grad["W"] - sparsity_cost * drive.unsqueeze(-1) * d.unsqueeze(-2)
                 for name, p in params.items():
-                    p.grad = -(lr_for(p) * factor) * grad[name]  # SGD descends -g
+                    if delta:  # SGD(lr=1) descends -lr g: the guide's delta form
+                        p.grad = -(lr_for(p) * factor) * grad[name]
+                    else:  # the optimizer descends -g with its own lr: ascent on the likelihood
+                        p.grad = -grad[name]
                 err_sum += reconstruction_error(v0, recon)
                 n_batches += 1
             opt.step()
-            if mom == 0:  # keep the guide's delta (torch's SGD keeps no buffer at momentum 0),
-                for p in params.values():  # so momentum switched on later continues from it
-                    opt.state[p]["momentum_buffer"] = p.grad.detach().clone()
+            if delta and mom == 0:  # keep the guide's delta (torch's SGD keeps no buffer at
+                for p in params.values():  # momentum 0), so momentum switched on later continues
+                    if p.grad is not None:  # (always set above)
+                        opt.state[p]["momentum_buffer"] = p.grad.detach().clone()
             if ckpt is not None and start + batch_size < n and ckpt.due(batches=n_batches):
                 pos = {"perm": perm, "batch": start + batch_size, "err_sum": err_sum}
                 ckpt.save(snapshot(epoch, pos | {"n_batches": n_batches}))
         with torch.no_grad():
-            record = {
-                "epoch": epoch,
-                "lr": _to_py(lr_t * factor),
-                "momentum": mom,
+            record: dict[str, Any] = {"epoch": epoch + 1}
+            record["lr"] = _to_py(lr_t * factor) if delta else opt.param_groups[0]["lr"]
+            if delta:
+                record["momentum"] = mom
+            record |= {
                 "recon_error": _to_py(err_sum / max(n_batches, 1)),
                 "free_energy_train": _to_py(rbm.free_energy(mon_train).mean(-1)),
             }
@@ -348,17 +416,25 @@ def train_rbm(
                 record["pseudo_likelihood"] = _to_py(pl.mean(-1))
             if mon_valid is not None:
                 record["free_energy_valid"] = _to_py(rbm.free_energy(mon_valid).mean(-1))
-        record["time_s"] = time.perf_counter() - t0
-        for key, value in record.items():
-            history[key].append(value)
-        if callback is not None and callback(epoch, record):
+        record["seconds"] = time.perf_counter() - t_start
+        hist.epochs.append(record)
+        if M is None and not all(bool(torch.isfinite(p).all()) for p in params.values()):
+            hist.status = hist.stop_reason = "diverged"
+            hist.message = f"non-finite RBM parameters in epoch {epoch + 1}"
+            break
+        if progress is not None:
+            progress(epoch + 1, record)
+        if run_callbacks(callbacks, epoch + 1, record, rbm):
+            hist.stop_reason = "callback"
             break
         if ckpt is not None and epoch + 1 < epochs and ckpt.due(epoch_end=True):
             ckpt.save(snapshot(epoch + 1))
     if ckpt is not None and ckpt.save_final and not finished:
         ckpt.save(snapshot(epochs, done=True))
     opt.zero_grad(set_to_none=True)
-    return history
+    hist.best_epoch = hist.epochs_run if hist.status == "done" else None
+    hist.seconds = time.perf_counter() - t_start
+    return hist
 
 
 def _draw_visible(rbm: BernoulliRBM, mean: Tensor, generator: torch.Generator | None) -> Tensor:

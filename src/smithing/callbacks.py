@@ -1,0 +1,127 @@
+"""Callbacks with the vocabulary users know: monitor, mode, patience, min_delta.
+
+:class:`EarlyStopping` (Prechelt 1998, "Early stopping - but when?"; the Theano deep learning
+tutorials' patience rule) decides from a validation metric when to stop and which epoch's
+weights are the best; the trainers snapshot the weights when it reports an improvement and
+ALWAYS restore the best ones when training ends, whatever ended it (patience, the epoch limit,
+or divergence) when ``restore_best_weights`` is set. (Keras and Lightning restore only when
+patience ends training: a long-standing bug this design avoids.)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from smithing._registry import check
+
+#: the metrics a trainer can watch: ``fit`` / ``fit_ensemble`` and the hybrid trainers record
+#: ``valid_loss``, ``valid_error`` and ``train_loss``; ``train_autoencoder`` records
+#: ``recon_loss_valid`` (and ``recon_loss``, on training inputs). Each trainer refuses up front a
+#: monitor it does not record.
+MONITORS = ("valid_loss", "valid_error", "train_loss", "recon_loss_valid", "recon_loss")
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+
+    Args:
+        monitor: the per-epoch metric watched (``valid_loss``, ``valid_error``, ``train_loss``;
+            ``recon_loss_valid`` / ``recon_loss`` for :func:`~smithing.pretrain.autoencoder.
+            train_autoencoder`).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (min for losses and errors).
+        patience: stop once ``patience`` epochs in a row brought no improvement, i.e.
+            ``patience`` epochs after the best one; an epoch that improves never stops
+            training. This is Keras' meaning (``keras.callbacks.EarlyStopping``, whose default
+            is 0): ``patience=0`` stops at the first epoch without improvement, the same epoch
+            as ``patience=1``. With
+            ``improvement_threshold`` set, the Theano tutorials' rule is used instead:
+            ``patience`` is the epoch budget, and each *significant* improvement (the new value
+            below ``improvement_threshold * best``, e.g. 0.995) raises the budget to
+            ``max(patience, patience_increase * epoch)``; training stops when the epoch reaches
+            the budget.
+        min_delta: an improvement must beat the best by more than this (absolute).
+        restore_best_weights: at the end of training, the model holds the best epoch's weights.
+    """
+
+    monitor: str = "valid_loss"
+    mode: str = "auto"
+    patience: int = 5
+    min_delta: float = 0.0
+    improvement_threshold: float | None = None
+    patience_increase: float = 2.0
+    restore_best_weights: bool = True
+
+    def __post_init__(self) -> None:
+        check(self.monitor in MONITORS, "monitor", self.monitor, f"one of {MONITORS}")
+        check(self.mode in ("min", "max", "auto"), "mode", self.mode, "'min', 'max' or 'auto'")
+        check(
+            isinstance(self.patience, int) and self.patience >= 0,
+            "patience",
+            self.patience,
+            "a non-negative int",
+        )
+        check(self.min_delta >= 0, "min_delta", self.min_delta, "a non-negative number")
+        if self.improvement_threshold is not None:
+            check(
+                0 < self.improvement_threshold <= 1,
+                "improvement_threshold",
+                self.improvement_threshold,
+                "a number in (0, 1]",
+            )
+        self.reset()
+
+    @property
+    def sign(self) -> float:
+        mode = self.mode if self.mode != "auto" else "min"
+        return 1.0 if mode == "min" else -1.0
+
+    def reset(self) -> None:
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.budget = self.patience
+        self.stopped_epoch: int | None = None
+
+    def update(self, epoch: int, value: float) -> tuple[bool, bool]:
+        """Record ``value`` at ``epoch`` (1-based); return ``(improved, should_stop)``."""
+        v = self.sign * float(value)
+        if not math.isfinite(v):
+            return False, False  # divergence is the trainer's business
+        improved = v < self.best - self.min_delta
+        if improved:
+            if (
+                self.improvement_threshold is not None
+                and math.isfinite(self.best)
+                and v < self.best * self.improvement_threshold ** (1 if self.best > 0 else -1)
+            ):
+                self.budget = max(self.budget, int(math.ceil(self.patience_increase * epoch)))
+            self.best, self.best_epoch, self.wait = v, epoch, 0
+        else:
+            self.wait += 1
+        if self.improvement_threshold is not None:
+            stop = epoch >= self.budget
+        else:  # Keras: an improving epoch never stops; else stop after `patience` bad epochs
+            stop = not improved and self.wait >= self.patience
+        if stop:
+            self.stopped_epoch = epoch
+        return improved, stop
+
+    @property
+    def best_value(self) -> float:
+        return self.sign * self.best
+
+    _STATE = ("best", "best_epoch", "wait", "budget", "stopped_epoch")
+
+    def state_dict(self) -> dict:
+        """The mutable state (not the settings): what a checkpoint needs to continue."""
+        return {k: getattr(self, k) for k in self._STATE}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        missing = [k for k in self._STATE if k not in state]
+        if missing:
+            raise ValueError(f"EarlyStopping state lacks {missing}; got keys {sorted(state)}")
+        for k in self._STATE:
+            setattr(self, k, state[k])
