@@ -3,7 +3,7 @@
 its tests catch.
 
     python scripts/mutate.py                      # the default targets below
-    python scripts/mutate.py src/smithing/optim.py:tests/test_optim.py
+    python scripts/mutate.py src/smithing/optim.py:tests/test_optim.py,tests/test_schedules.py
 
 Each target ``MODULE:TESTS`` is mutated in a scratch copy of ``src/``, ``tests/`` and
 ``pyproject.toml`` as they are on disk, so the checkout itself is never touched. The score per
@@ -16,6 +16,7 @@ it) so that a missing test can be written. Needs ``pip install mutmut``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: module : the tests that are meant to catch a broken version of it
 DEFAULT = [
     "src/smithing/regularize/constraints.py:tests/regularize/",
-    "src/smithing/optim.py:tests/test_optim.py",
+    "src/smithing/optim.py:tests/test_optim.py,tests/test_schedules.py",
 ]
 BAR = 0.90
 
@@ -37,7 +38,8 @@ def run_target(target: str, keep: bool) -> dict:
     module, _, tests = target.partition(":")
     if not tests:
         sys.exit(f"mutate: {target!r} is not MODULE:TESTS (e.g. src/smithing/optim.py:tests/)")
-    for p in (module, tests):
+    test_paths = tests.split(",")  # one or more test files or folders
+    for p in (module, *test_paths):
         if not (ROOT / p).exists():
             sys.exit(f"mutate: {p} does not exist")
     scratch = Path(tempfile.mkdtemp(prefix="smithing-mutate-"))
@@ -47,11 +49,15 @@ def run_target(target: str, keep: bool) -> dict:
             shutil.copytree(src, scratch / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, scratch / name)
-    with open(scratch / "pyproject.toml", "a") as f:
+    config = {
+        "source_paths": [module],
+        "pytest_add_cli_args_test_selection": test_paths,
+        "also_copy": ["tests", "src"],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-x", "-q"],
+    }
+    with open(scratch / "pyproject.toml", "a") as f:  # TOML arrays of strings are JSON arrays
         f.write(
-            f'\n[tool.mutmut]\npaths_to_mutate = ["{module}"]\ntests_dir = ["{tests}"]\n'
-            'also_copy = ["tests", "src"]\n'
-            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\n'
+            "\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items())
         )
     mutmut = shutil.which("mutmut") or str(Path(sys.executable).with_name("mutmut"))
     env = dict(os.environ, OMP_NUM_THREADS="1")
