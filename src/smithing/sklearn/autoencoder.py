@@ -193,7 +193,7 @@ class DenoisingAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
                 contractive=float(self.contractive),
                 generator=gen,
             )
-        self.n_iter_ += len(self.history_["epoch"])
+        self.n_iter_ += self.history_.epochs_run
         return self
 
     @property

@@ -227,7 +227,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
                 unlabeled_positive=self.unlabeled_positive,
                 early_stopping_patience=int(self.n_iter_no_change) if valid else None,
             )
-        self.n_iter_ += len(self.history_["epochs"])
+        self.n_iter_ += self.history_.epochs_run
         return self
 
     def _tensor(self, X: np.ndarray) -> torch.Tensor:

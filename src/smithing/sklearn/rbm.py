@@ -223,7 +223,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 generator=gen,
                 callback=self._report if self.verbose else None,
             )
-        self.n_iter_ += len(self.history_["epoch"])
+        self.n_iter_ += self.history_.epochs_run
         self._log_z = {}  # cached by score_samples: the parameters changed
         return self
 
