@@ -63,7 +63,9 @@ wheel: venv
 	scripts/check-wheel.sh "$(PYTHON)" "$(TORCH)"
 
 # the tour's report and a doctor page in headless Chromium, with screenshots
+# (needs Debian's chromium: apt-get install chromium; Playwright drives it, no browser download)
 browser-check: $(VENV)/.extra-tour
+	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright
 	$(BIN)/python scripts/browser-check.py --out browser-check
 
 clean:

@@ -76,6 +76,8 @@ def test_the_sick_net_has_vanishing_gradients_and_gets_glorot_or_lsuv(sick):
     # the advice was tried on copies and it helps: orders of magnitude better gradient flow
     assert sick.what_if["glorot_uniform"] > 1e3 * sick.first_last_ratio
     assert sick.what_if["lsuv"] > 1e3 * sick.first_last_ratio
+    # ... but only swapping the sigmoids for ReLU + He brings it into the healthy range
+    assert f.data["fixes"] == ["relu+he_normal"] and "ReLU" in f.advice
     assert "init_mismatch" in sick.codes and "healthy_gradients" not in sick.codes
     # N(0, 1e-2) matches no fan-based rule
     assert all(r.init.best is None for r in sick.layers)
@@ -166,7 +168,7 @@ def test_doctor_writes_one_self_contained_page(tmp_path, batch):
     d = doctor(sigmoid_net(), batch, out=tmp_path / "doc", lr_steps=10)
     page = (tmp_path / "doc" / "doctor.html").read_text()
     assert d.page == str(tmp_path / "doc" / "doctor.html")
-    assert "data-code='vanishing_gradients'" in page
+    assert "data-code='vanishing_gradients'" in page and "<title>smithing doctor: " in page
     assert "<img" in page and "src='data:image/png;base64," in page
     assert "src='http" not in page and "<link" not in page  # nothing outside the file
     assert list((tmp_path / "doc").iterdir()) == [tmp_path / "doc" / "doctor.html"]
@@ -188,7 +190,8 @@ def test_cli_doctor_through_main(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     codes = [f["code"] for f in report["findings"]]
     assert "vanishing_gradients" in codes
-    assert (out / "doctor.html").exists() and report["page"] == str(out / "doctor.html")
+    assert report["page"] == str(out / "doctor.html")
+    assert f"smithing doctor: {__name__}:sigmoid_net on digits" in (out / "doctor.html").read_text()
     rc = main(["doctor", f"{__name__}:relu_net", "--out", str(tmp_path / "ok"), "--no-lr-test"])
     assert rc == 0
     text = capsys.readouterr().out

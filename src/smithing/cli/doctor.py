@@ -103,6 +103,7 @@ def run(args) -> int:
         model,
         (x, y),
         out=args.out,
+        title=f"smithing doctor: {args.factory} on {args.dataset}",
         batch_size=args.batch_size,
         activation=args.activation,
         lr_test=not args.no_lr_test,

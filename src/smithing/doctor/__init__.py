@@ -30,13 +30,13 @@ from smithing.doctor.lr_range import LRRange, lr_range_test
 from smithing.doctor.page import write_page
 
 
-def doctor(model, batch, *, out="smithing-doctor", **options) -> Diagnosis:
+def doctor(model, batch, *, out="smithing-doctor", title=None, **options) -> Diagnosis:
     """Diagnose ``model`` on ``batch = (x, y)`` and write the page ``out`` (a folder, which gets
     ``doctor.html``, or an ``.html`` path); returns the :class:`Diagnosis`, whose ``page``
-    attribute is the written file's path. ``options`` go to :func:`diagnose`; ``out=None``
-    writes nothing."""
+    attribute is the written file's path, titled ``title``. ``options`` go to
+    :func:`diagnose`; ``out=None`` writes nothing."""
     diag = diagnose(model, batch, **options)
-    diag.page = write_page(diag, out) if out is not None else None
+    diag.page = write_page(diag, out, title) if out is not None else None
     return diag
 
 

@@ -187,9 +187,32 @@ def _split(x, y, batch_size):
     return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
 
 
-def _ratio_after(model, rule, x, y, loss_fn, layers, activation) -> float | None:
-    """The first / last gradient-norm ratio of a copy of ``model`` re-initialized with ``rule``."""
+#: the saturating activations, and what the doctor tries instead of them on a copy
+SATURATING = {"sigmoid", "tanh", "softsign"}
+
+
+def _with_relu(model: nn.Module) -> nn.Module | None:
+    """A copy of ``model`` with every saturating activation module replaced by ``nn.ReLU``."""
     net = copy.deepcopy(model)
+    swapped = 0
+    for name, module in list(net.named_modules()):
+        if name and is_activation(module) and _activation_name(module) in SATURATING:
+            parent_name, _, child = name.rpartition(".")
+            setattr(net.get_submodule(parent_name), child, nn.ReLU())
+            swapped += 1
+    return net if swapped else None
+
+
+def _ratio_after(model, rule, x, y, loss_fn, layers, activation) -> float | None:
+    """The first / last gradient-norm ratio of a copy of ``model`` re-initialized with ``rule``
+    (``"relu+he_normal"``: its saturating activations replaced by ReLU, then He's rule)."""
+    if rule == "relu+he_normal":
+        net = _with_relu(model)
+        if net is None:
+            return None
+        rule = "he_normal"
+    else:
+        net = copy.deepcopy(model)
     try:
         kwargs = {"data": x} if rule == "lsuv" else {}
         _init.apply(net, rule, generator=torch.Generator().manual_seed(0), layers=layers, **kwargs)
@@ -367,6 +390,12 @@ def diagnose(
         "LSUV, smithing.init.apply(model, 'lsuv', data=x) (Mishkin & Matas, ICLR 2016: "
         "orthogonal, then each layer rescaled to unit pre-activation variance on a batch)"
     )
+    if act in SATURATING:
+        remedies.append(
+            f"replace the {act} units by ReLU with he_normal ({act}'s derivative is at most "
+            f"{'1/4' if act == 'sigmoid' else '1'} and shrinks with saturation, so depth "
+            "multiplies it away; Glorot & Bengio 2010, He et al. 2015)"
+        )
     what_if: dict[str, float | None] = {}
     if len(reports) > 1:
         with torch.enable_grad(), warnings.catch_warnings():
@@ -379,13 +408,29 @@ def diagnose(
                         model, recommended, xb, yb, loss_fn, layers_sel, act
                     )
                 what_if["lsuv"] = _ratio_after(model, "lsuv", x, y, loss_fn, layers_sel, act)
+                if act in SATURATING:
+                    what_if["relu+he_normal"] = _ratio_after(
+                        model, "relu+he_normal", xb, yb, loss_fn, layers_sel, act
+                    )
             finally:
                 model.train(was_training)
     after = "; ".join(
         f"after {k} on a copy the ratio is {v:.3g}" for k, v in what_if.items() if v is not None
     )
+    fixes = [
+        k for k, v in what_if.items() if v is not None and vanishing_ratio <= v <= exploding_ratio
+    ]
+    if what_if:
+        after += (
+            f"; of these, {' and '.join(fixes)} {'brings' if len(fixes) == 1 else 'bring'} it "
+            f"into [{vanishing_ratio:g}, "
+            f"{exploding_ratio:g}]"
+            if fixes
+            else "; none of these alone brings it into the healthy range: fewer layers, or "
+            "residual connections / normalization"
+        )
     if ratio is not None and math.isfinite(ratio) and len(reports) > 1:
-        data = {"first_last_ratio": ratio, "grad_norm": gnorm, "what_if": what_if}
+        data = {"first_last_ratio": ratio, "grad_norm": gnorm, "what_if": what_if, "fixes": fixes}
         if ratio < vanishing_ratio:
             findings.append(
                 Finding(
@@ -394,7 +439,7 @@ def diagnose(
                     f"vanishing gradients: the first layer's gradient norm ({first}) is "
                     f"{ratio:.3g} times the last layer's ({last}); the first layers will "
                     "barely learn",
-                    "re-initialize: " + "; or ".join(remedies) + (f" ({after})" if after else ""),
+                    "fixes to try: " + "; or ".join(remedies) + (f" ({after})" if after else ""),
                     names_all,
                     study="vanishing-gradients",
                     data=data,
@@ -554,4 +599,4 @@ def diagnose(
     )
 
 
-__all__ = ["LAYERS", "RECOMMENDED", "Diagnosis", "Finding", "LayerReport", "diagnose"]
+__all__ = ["LAYERS", "RECOMMENDED", "SATURATING", "Diagnosis", "Finding", "LayerReport", "diagnose"]

@@ -159,14 +159,15 @@ def render(diag, title: str | None = None) -> str:
     )
 
 
-def write_page(diag, path) -> str:
+def write_page(diag, path, title: str | None = None) -> str:
     """Write the page of a :class:`~smithing.doctor.Diagnosis` to ``path`` (a file, or a folder
-    that gets ``doctor.html``); returns the file's path."""
+    that gets ``doctor.html``), titled ``title`` (default: the model's class); returns the
+    file's path."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         path = path / "doctor.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(diag), encoding="utf-8")
+    path.write_text(render(diag, title), encoding="utf-8")
     return str(path)
 
 
