@@ -32,7 +32,7 @@ def _cli_reference() -> str:
     out = ["## smithing", "", "```text", parser.format_help().rstrip(), "```", ""]
     for verb in VERBS:
         p = sub.choices[verb.NAME]
-        out += [f"## smithing {verb.NAME}", "", verb.HELP + ".", ""]
+        out += [f"## smithing {verb.NAME}", "", verb.HELP[0].upper() + verb.HELP[1:] + ".", ""]
         out += ["```text", p.format_help().rstrip(), "```", ""]
     return "\n".join(out)
 
