@@ -13,6 +13,12 @@ or broken, the page logs a console error or throws, or a report page shows a Pyt
 (``.err``). Full-page screenshots go to ``OUT/screenshots/``. Exit code 0 when every page is
 clean, 1 otherwise, with one line per problem.
 
+``--site DIR`` also checks the built documentation site (``make docs`` writes ``site/``): every
+page, and that its formulas were typeset by MathJax. MathJax comes from a CDN at view time;
+``--mathjax DIR`` serves it from a local copy instead (the ``es5`` folder of npm's ``mathjax``
+3 package: ``npm install mathjax@3``), and without it every request off the machine is
+blocked and the formulas are not checked.
+
 Needs: ``apt-get install chromium`` and ``pip install playwright`` (``make browser-check``
 installs Playwright into the venv).
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -88,7 +95,16 @@ def build_pages(out: Path, only: list[str] | None) -> tuple[Path, list[Path]]:
     return tour / "report", doctors
 
 
-def check_pages(index: Path, extra: list[Path], shots: Path, chromium: str) -> list[str]:
+MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/"
+
+
+def check_pages(
+    index: Path | None,
+    extra: list[Path],
+    shots: Path,
+    chromium: str,
+    mathjax: Path | None = None,
+) -> list[str]:
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
@@ -105,11 +121,34 @@ def check_pages(index: Path, extra: list[Path], shots: Path, chromium: str) -> l
         log: list[str] = []
         page.on(
             "console",
-            lambda m: log.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+            lambda m: (
+                log.append(f"console {m.type}: {m.text}")
+                if m.type == "error" and "ERR_BLOCKED_BY_CLIENT" not in m.text  # our own blocking
+                else None
+            ),
         )
         page.on("pageerror", lambda e: log.append(f"uncaught exception: {e}"))
-        page.on("requestfailed", lambda r: log.append(f"failed to load {r.url[:100]}: {r.failure}"))
-        todo, seen = [index.resolve().as_uri(), *(p.resolve().as_uri() for p in extra)], set()
+        page.on(
+            "requestfailed",
+            lambda r: (
+                None
+                if r.url.startswith("http")
+                else log.append(f"failed to load {r.url[:100]}: {r.failure}")
+            ),
+        )
+
+        def offline(route):  # nothing leaves the machine; MathJax from the local copy if given
+            url = route.request.url
+            if mathjax is not None and url.startswith(MATHJAX_CDN):
+                route.fulfill(path=str(mathjax / url[len(MATHJAX_CDN) :].split("?")[0]))
+            else:
+                blocked.append(url)
+                route.abort("blockedbyclient")
+
+        blocked: list[str] = []
+        page.route(re.compile(r"^https?://"), offline)
+        start = [index.resolve().as_uri()] if index is not None else []
+        todo, seen = [*start, *(p.resolve().as_uri() for p in extra)], set()
         while todo:
             url = todo.pop(0)
             if url in seen:
@@ -125,6 +164,15 @@ def check_pages(index: Path, extra: list[Path], shots: Path, chromium: str) -> l
             broken = page.evaluate(BROKEN_IMAGES)
             n_images = page.evaluate("() => document.images.length")
             tracebacks = page.locator(".err").count()
+            formulas = page.locator(".arithmatex").count()
+            if formulas and mathjax is not None:  # MathJax typesets each into an mjx-container
+                try:
+                    page.wait_for_function(
+                        f"() => document.querySelectorAll('mjx-container').length >= {formulas}",
+                        timeout=15_000,
+                    )
+                except PlaywrightError:
+                    log.append(f"{formulas} formulas, not all typeset by MathJax")
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
             problems += [f"{url}: missing or broken image {src}" for src in broken]
             problems += [f"{url}: {line}" for line in log]
@@ -134,12 +182,16 @@ def check_pages(index: Path, extra: list[Path], shots: Path, chromium: str) -> l
                 problems.append(f"{url}: no title")
             print(
                 f"{'ok  ' if not (broken or log or tracebacks) else 'FAIL'} {name}: "
-                f"{n_images} images",
+                f"{n_images} images" + (f", {formulas} formulas" if formulas else ""),
                 flush=True,
             )
-            if url == index.resolve().as_uri():  # the index links to every study page
+            if (
+                index is not None and url == index.resolve().as_uri()
+            ):  # the index links to every study page
                 todo += [h.split("#")[0] for h in page.evaluate(LOCAL_LINKS)]
         browser.close()
+    if blocked:
+        print(f"({len(set(blocked))} request(s) off the machine blocked, e.g. {blocked[0][:80]})")
     return problems
 
 
@@ -149,20 +201,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", default=None, help="an existing report folder (with index.html)")
     p.add_argument("--only", nargs="+", default=None, metavar="STUDY", help="tour studies")
     p.add_argument("--doctor", nargs="*", default=None, help="existing doctor pages to check")
+    p.add_argument("--site", default=None, help="also check the docs site built in this folder")
+    p.add_argument("--mathjax", default=None, help="a local MathJax 3 es5 folder for --site")
+    p.add_argument("--no-report", action="store_true", help="only --site and --doctor pages")
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not Path(args.chromium).exists():
         sys.exit(f"browser-check: no chromium at {args.chromium}: apt-get install chromium")
-    if args.report is None:
-        report, doctors = build_pages(out, args.only)
-    else:
-        report, doctors = Path(args.report), [Path(d) for d in args.doctor or []]
-    index = report / "index.html"
-    if not index.exists():
-        sys.exit(f"browser-check: {index} does not exist")
-    problems = check_pages(index, doctors, out / "screenshots", args.chromium)
+    index, doctors = None, [Path(d) for d in args.doctor or []]
+    if not args.no_report:
+        if args.report is None:
+            report, doctors = build_pages(out, args.only)
+        else:
+            report = Path(args.report)
+        index = report / "index.html"
+        if not index.exists():
+            sys.exit(f"browser-check: {index} does not exist")
+    pages = list(doctors)
+    if args.site is not None:
+        site = Path(args.site)
+        if not (site / "index.html").exists():
+            sys.exit(f"browser-check: {site / 'index.html'} does not exist: make docs first")
+        pages += sorted(p for p in site.rglob("*.html") if p.name != "404.html")
+    mathjax = Path(args.mathjax) if args.mathjax else None
+    if mathjax is not None and not (mathjax / "tex-mml-chtml.js").exists():
+        sys.exit(f"browser-check: {mathjax} has no tex-mml-chtml.js (npm install mathjax@3)")
+    problems = check_pages(index, pages, out / "screenshots", args.chromium, mathjax)
     for line in problems:
         print(line)
     print(f"{len(problems)} problem(s); screenshots in {out / 'screenshots'}")
