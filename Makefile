@@ -9,19 +9,20 @@ export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: venv tour test typecheck mutate docs docs-serve lint format bench wheel browser-check clean
 
-# the core: the pinned torch, then the project (editable) with its core dependencies only
-venv: $(BIN)/smithing
+# the core: the pinned torch, then the project (editable) with its core dependencies only;
+# stamp files, not bin/smithing (each editable install rewrites that script)
+venv: $(VENV)/.core
 
-$(BIN)/smithing: pyproject.toml
+$(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e .
 	@rm -f $(VENV)/.extra-*
-	@touch $(BIN)/smithing
+	@touch $@
 
 # one stamp per extra installed into the venv (reinstalled when pyproject.toml changes)
-$(VENV)/.extra-%: $(BIN)/smithing
+$(VENV)/.extra-%: $(VENV)/.core
 	$(BIN)/pip install -q -e ".[$*]"
 	@touch $@
 
