@@ -40,10 +40,11 @@ def require(module: str, feature: str) -> ModuleType:
     :func:`missing_message` when the module's top-level package is not installed; an import
     error from inside an installed package (a broken install) propagates unchanged.
     """
+    top = module.partition(".")[0]
     try:
+        importlib.import_module(top)  # the package itself first: is the extra there at all?
         return importlib.import_module(module)
     except ImportError as e:
-        top = module.partition(".")[0]
         if e.name is not None and e.name.partition(".")[0] != top:
             raise  # the package is there but one of *its* imports failed
         raise MissingExtraError(missing_message(module, feature)) from None

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from smithing.cli._common import CLIError, positive_int, threads_arg
+from smithing.cli._common import CLIError, device, positive_int, threads_arg
 
 NAME = "doctor"
 HELP = "diagnose any PyTorch model at initialization: one HTML page of findings and advice"
@@ -42,6 +42,7 @@ def add_arguments(p) -> None:
     p.add_argument("--lr-steps", type=positive_int, default=60, help="steps of the LR range test")
     p.add_argument("--no-lr-test", action="store_true", help="skip the LR range test")
     p.add_argument("--seed", type=int, default=0, help="seeds torch before the factory runs")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     threads_arg(p)
 
@@ -94,9 +95,10 @@ def run(args) -> int:
     from smithing.doctor import doctor
 
     factory = load_factory(args.factory)
-    data = smithing.data.load(args.dataset)
+    dev = device(args.device)
+    data = smithing.data.load(args.dataset, device=dev)
     torch.manual_seed(args.seed)
-    model = build_model(factory, data)
+    model = build_model(factory, data).to(dev)
     n = min(args.examples, len(data.train))
     x, y = data.train.x[:n], data.train.y[:n]
     diag = doctor(

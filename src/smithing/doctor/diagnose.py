@@ -215,7 +215,9 @@ def _ratio_after(model, rule, x, y, loss_fn, layers, activation) -> float | None
         net = copy.deepcopy(model)
     try:
         kwargs = {"data": x} if rule == "lsuv" else {}
-        _init.apply(net, rule, generator=torch.Generator().manual_seed(0), layers=layers, **kwargs)
+        device = next(net.parameters()).device
+        g = torch.Generator(device=device).manual_seed(0)  # on the weights' device
+        _init.apply(net, rule, generator=g, layers=layers, **kwargs)
     except (ValueError, RuntimeError, TypeError):
         return None
     with GradientMonitor(net, layers=layers, activations=False, warn=False) as mon:
