@@ -38,7 +38,7 @@ test: $(VENV)/.extra-dev
 typecheck: $(VENV)/.extra-dev
 	$(BIN)/mypy | $(BIN)/mypy-baseline filter
 
-# the documentation site (docs/site/ -> site/); strict: a broken reference or warning fails
+# the documentation site (docs/ -> site/, mkdocs.yml); strict: a broken reference or warning fails
 docs: $(VENV)/.extra-docs
 	$(BIN)/mkdocs build --strict
 
