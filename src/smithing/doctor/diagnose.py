@@ -438,8 +438,8 @@ def diagnose(
                 Finding(
                     "vanishing_gradients",
                     "error" if ratio < vanishing_ratio**2 else "warning",
-                    f"vanishing gradients: the first layer's gradient norm ({first}) is "
-                    f"{ratio:.3g} times the last layer's ({last}); the first layers will "
+                    f"vanishing gradients: the gradient norm of the first layer ({first!r}) is "
+                    f"{ratio:.3g} times the last layer's ({last!r}); the first layers will "
                     "barely learn",
                     "fixes to try: " + "; or ".join(remedies) + (f" ({after})" if after else ""),
                     names_all,
