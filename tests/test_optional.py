@@ -66,6 +66,17 @@ def test_the_cli_prints_one_line_naming_the_extra(monkeypatch, capsys):
     )
 
 
+def test_the_estimators_say_which_extra(monkeypatch):
+    import importlib
+
+    for name in [m for m in sys.modules if m.startswith("smithing.sklearn")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(ImportError) as e:  # the package's own guard, in the same words
+        importlib.import_module("smithing.sklearn")
+    assert str(e.value) == "smithing.sklearn needs scikit-learn: pip install 'smithing[sklearn]'"
+
+
 def test_missing_message_of_an_unknown_module_points_to_all():
     assert missing_message("foo.bar", "X") == "X needs foo: pip install 'smithing[all]'"
 
