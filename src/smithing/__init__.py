@@ -11,7 +11,9 @@ The main entry points, imported on first use (``import smithing`` stays light):
 * ``smithing.save_model(model, path)``, ``smithing.load_model(path)``,
   ``smithing.describe_model(path)`` (:mod:`smithing.models`);
 * ``smithing.run_study(name, ...)`` (:func:`smithing.runner.run_study`; the built-in studies
-  are registered first).
+  are registered first);
+* ``smithing.doctor(model, (x, y))`` (:func:`smithing.doctor.doctor`): the gradient
+  diagnostics of any model at initialization, one HTML page of findings and advice.
 """
 
 from smithing._version import __version__
@@ -28,6 +30,7 @@ _LAZY = {
     "load_model": ("smithing.models", "load_model"),
     "describe_model": ("smithing.models", "describe_model"),
     "run_study": ("smithing.runner", "run_study"),
+    "doctor": ("smithing.doctor", "doctor"),
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -154,7 +154,11 @@ def _first_line(doc: str | None) -> str:
 def check(condition: bool, name: str, value: object, allowed: str) -> None:
     """Raise the project's one-format ``ValueError`` when ``condition`` is false.
 
+    >>> lr = -0.1
     >>> check(lr > 0, "lr", lr, "a positive number")
+    Traceback (most recent call last):
+    ...
+    ValueError: lr=-0.1 is invalid: expected a positive number
     """
     if not condition:
         raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")

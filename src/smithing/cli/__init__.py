@@ -14,6 +14,7 @@ import sys
 from smithing._version import __version__
 from smithing.cli import (
     datasets,
+    doctor,
     export,
     listing,
     report,
@@ -26,7 +27,7 @@ from smithing.cli import (
 from smithing.cli._common import CLIError
 
 #: the verbs, in ``smithing --help`` order
-VERBS = (listing, datasets, train, run, reproduce, tour, status, report, export)
+VERBS = (listing, datasets, train, run, reproduce, tour, status, report, export, doctor)
 
 __all__ = ["CLIError", "VERBS", "build_parser", "main"]
 

@@ -12,15 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from smithing._optional import require
 from smithing.data.base import Dataset, Split, register_dataset
 
 N_TRAIN, N_VALID, N_TEST = 1197, 300, 300
 
 
 def load_digits(data_dir: Path | None = None) -> Dataset:
-    from sklearn.datasets import load_digits as _sk_load_digits
-
-    bunch = _sk_load_digits()
+    bunch = require("sklearn.datasets", "the digits dataset").load_digits()
     x = torch.from_numpy(bunch.data.astype(np.float32) / 16.0)  # (1797, 64) in [0, 1]
     y = torch.from_numpy(bunch.target.astype(np.int64))  # (1797,)
     perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))

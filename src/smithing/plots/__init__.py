@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from smithing._optional import require
+
 __all__ = ["final_box", "image_panels", "learning_curves", "mean_band", "plt", "save", "tile"]
 
 
 def plt():
-    import matplotlib
-
+    """``matplotlib.pyplot`` on the Agg backend (one line naming the extra when missing)."""
+    matplotlib = require("matplotlib", "the figures")
     matplotlib.use("Agg")
-    import matplotlib.pyplot as _plt
-
-    return _plt
+    return require("matplotlib.pyplot", "the figures")
 
 
 def save(fig, out_dir: str | Path, name: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from smithing._optional import require
 from smithing._registry import check
 from smithing.plots import plt
 
@@ -118,8 +119,10 @@ def race_gif(
     ``matplotlib.animation``'s ``PillowWriter`` does, without its full redraw per frame and
     its full-size frames: many times faster and smaller.
     """
+    require("matplotlib", "the optimizer-race animation")
     from matplotlib.lines import Line2D
-    from PIL import Image
+
+    Image = require("PIL.Image", "the optimizer-race animation")
 
     check(isinstance(frames, int) and frames >= 2, "frames", frames, "an integer >= 2")
     check(isinstance(fps, int) and fps >= 1, "fps", fps, "a positive integer")
@@ -212,7 +215,8 @@ def _palette(image, exact: Sequence[str], n: int):
     """A "P" image whose palette holds the ``exact`` colours (hex), black and white, and the
     rest of ``n`` entries from a median cut of ``image`` (so the lines keep their colours)."""
     from matplotlib.colors import to_rgb
-    from PIL import Image
+
+    Image = require("PIL.Image", "the optimizer-race animation")
 
     fixed = [tuple(round(255 * c) for c in to_rgb(h)) for h in exact] + [(0, 0, 0), (255,) * 3]
     rest = image.quantize(colors=max(1, n - len(fixed)), method=Image.Quantize.MEDIANCUT)

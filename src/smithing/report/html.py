@@ -57,12 +57,30 @@ def _fmt(v) -> str:
 
 
 def _markdownish(text: str) -> str:
-    """Tiny markdown: paragraphs, pipe tables, `code`."""
-    out, lines = [], text.strip().splitlines()
+    """Tiny markdown: paragraphs (hard-wrapped lines joined), ``- `` lists, pipe tables.
+
+    A blank line ends a paragraph or a list; a line starting with ``- `` or ``* `` starts a
+    list item, and the lines after it continue that item until a blank line or the next item.
+    """
+    out: list[str] = []
+    para: list[str] = []
+    items: list[list[str]] = []
+
+    def flush() -> None:
+        if para:
+            out.append(f"<p>{html.escape(' '.join(para))}</p>")
+            para.clear()
+        if items:
+            lis = "".join(f"<li>{html.escape(' '.join(it))}</li>" for it in items)
+            out.append(f"<ul>{lis}</ul>")
+            items.clear()
+
+    lines = text.strip().splitlines()
     i = 0
     while i < len(lines):
-        line = lines[i]
-        if line.strip().startswith("|"):
+        s = lines[i].strip()
+        if s.startswith("|"):
+            flush()
             rows = []
             while i < len(lines) and lines[i].strip().startswith("|"):
                 cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
@@ -77,9 +95,18 @@ def _markdownish(text: str) -> str:
                 )
                 out.append(f"<table><tr>{head}</tr>{body}</table>")
             continue
-        if line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
+        if not s:
+            flush()
+        elif s.startswith(("- ", "* ")):
+            if para:
+                flush()
+            items.append([s[2:]])
+        elif items:
+            items[-1].append(s)  # a wrapped line of the current item
+        else:
+            para.append(s)  # a wrapped line of the current paragraph
         i += 1
+    flush()
     return "\n".join(out)
 
 

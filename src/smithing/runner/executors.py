@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future
 
+from smithing._optional import require
 from smithing.runner.execute import GroupTask, run_group
 
 EXECUTORS = ("local", "ray")
@@ -92,13 +93,7 @@ class RayExecutor:
 
 
 def _import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ImportError(
-            "--executor ray needs Ray, an optional extra: pip install 'smithing[ray]'"
-        ) from None
-    return ray
+    return require("ray", "--executor ray")
 
 
 def make_executor(

@@ -41,6 +41,7 @@ import time
 import numpy as np
 import torch
 
+from smithing._optional import require
 from smithing.experiment import Figure, RunResult, Study, Table, Variant, register
 
 FAMILIES = {"pretrained": "sda", "random init": "none"}
@@ -227,7 +228,7 @@ def _trajectories(results):
 
 def embed(points: np.ndarray, random_state: int = 0) -> np.ndarray:
     """2-D t-SNE of ``points (n, d)``: PCA to at most 50 dimensions, then scikit-learn's TSNE."""
-    from sklearn.manifold import TSNE
+    TSNE = require("sklearn.manifold", "the function-space study's t-SNE").TSNE
 
     x = points - points.mean(0)
     k = min(50, x.shape[1], x.shape[0])

@@ -64,6 +64,7 @@ import time
 import numpy as np
 import torch
 
+from smithing._optional import require
 from smithing.experiment import (
     Figure,
     RunResult,
@@ -305,7 +306,7 @@ def mlp_results(results):
 
 
 def _style(i: int, name: str) -> dict:
-    import matplotlib
+    matplotlib = require("matplotlib", "the initialization study's figures")
 
     colors = matplotlib.colormaps["tab20"].colors
     ls = "--" if "normal" in name or name in ("sparse",) else "-"

@@ -9,6 +9,8 @@ splits; the result is a :class:`History`.
 from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import Checkpointer, CheckpointError
 from smithing.history import History
+from smithing.train.clipping import ClipReport, clip_grad_norm, clip_grad_value
+from smithing.train.diagnostics import GradientMonitor, activation_stats, layer_gradient_norms
 from smithing.train.gradient_flow import (
     gradient_flow,
     hidden_activations,
@@ -22,7 +24,13 @@ from smithing.train.sequence import fit_sequence
 __all__ = [
     "CheckpointError",
     "Checkpointer",
+    "ClipReport",
     "EarlyStopping",
+    "GradientMonitor",
+    "activation_stats",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "layer_gradient_norms",
     "History",
     "evaluate",
     "fit",

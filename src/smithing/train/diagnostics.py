@@ -47,6 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from smithing._optional import require
 from smithing._registry import check
 
 SIGMOID_SATURATION = (0.01, 0.99)
@@ -263,6 +264,13 @@ class GradientMonitor:
       default) or is more than ``exploding_factor`` (100) times the smallest of the previous
       ``window`` (10) recorded norms;
     * :class:`NonFiniteGradientWarning` naming each layer with a NaN/inf gradient or activation.
+
+    TensorBoard: ``tensorboard="runs/exp1"`` (a log directory; needs ``pip install
+    'smithing[tensorboard]'``) or ``writer=`` any object with ``add_scalar(tag, value, step)``
+    (a ``torch.utils.tensorboard.SummaryWriter``) also writes every recorded row as the scalar
+    ``"{layer}/{stat}"`` at its step, and each histogram (``add_histogram``, when the writer
+    has it) as ``"{layer}/{kind}"``; :meth:`detach` flushes a writer the monitor created and
+    closes it.
     """
 
     def __init__(
@@ -279,8 +287,29 @@ class GradientMonitor:
         window: int = 10,
         exploding_norm: float | None = None,
         warn: bool | str = "once",
+        tensorboard: str | None = None,
+        writer: Any = None,
     ) -> None:
         check(isinstance(every, int) and every >= 1, "every", every, "a positive int")
+        check(
+            tensorboard is None or writer is None,
+            "tensorboard",
+            tensorboard,
+            "None when writer= is given (one or the other)",
+        )
+        check(
+            writer is None or callable(getattr(writer, "add_scalar", None)),
+            "writer",
+            type(writer).__name__,
+            "an object with add_scalar(tag, value, step), e.g. a SummaryWriter",
+        )
+        self._owns_writer = tensorboard is not None
+        if tensorboard is not None:
+            require("tensorboard", "GradientMonitor(tensorboard=...)")
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(log_dir=str(tensorboard))
+        self.writer = writer
         check(isinstance(bins, int) and bins > 0, "bins", bins, "a positive int")
         check(vanishing_ratio >= 0, "vanishing_ratio", vanishing_ratio, "a non-negative number")
         check(exploding_factor > 1, "exploding_factor", exploding_factor, "a number > 1")
@@ -414,8 +443,11 @@ class GradientMonitor:
             for (layer, stat), v in zip(names, floats, strict=True)
         ]
         self.records.extend(rows)
+        n_hist = len(self.histograms)
         if self.histograms_enabled:
             self._record_histograms(step)
+        if self.writer is not None:
+            self._write(rows, self.histograms[n_hist:], step)
         self._detect(step, rows, first, last)
         self._outputs.clear()
         self._out_grads.clear()
@@ -436,6 +468,17 @@ class GradientMonitor:
             self.histograms.append(
                 {"step": step, "layer": name, "kind": "output_grad", **_histogram(g, self.bins)}
             )
+
+    def _write(self, rows, histograms, step: int) -> None:
+        for r in rows:
+            self.writer.add_scalar(f"{r['layer']}/{r['stat']}", r["value"], step)
+        add_histogram = getattr(self.writer, "add_histogram", None)
+        if add_histogram is not None:
+            for h in histograms:  # the values are summarized: pass the counts as raw data
+                centers = (h["edges"][1:] + h["edges"][:-1]) / 2
+                values = torch.repeat_interleave(centers, h["counts"].long().cpu())
+                if values.numel():
+                    add_histogram(f"{h['layer']}/{h['kind']}", values, step)
 
     # -- detection
 
@@ -504,7 +547,10 @@ class GradientMonitor:
         return [r["step"] for r in rows], [r["value"] for r in rows]
 
     def detach(self) -> None:
-        """Remove all hooks (the records stay)."""
+        """Remove all hooks (the records stay); close a TensorBoard writer the monitor made."""
+        if self.writer is not None and self._owns_writer:
+            self.writer.close()
+            self.writer = None
         for h in self._handles:
             h.remove()
         self._handles.clear()
