@@ -238,20 +238,22 @@ class DropConnectLinear(nn.Module):
     def _preactivation_bits(self, v: Tensor) -> Tensor:
         """``(M_b * W) v_b + m_b * b`` with the masks as packed bits (never a float mask)."""
         out, inn = self.weight.shape
+        drop_bias = self.bias is not None and self.drop_bias
+        if self.p == 0.5:  # fair bits, 32 Bernoulli(1/2) masks per int32 word: no chunks needed
+            w = _kernels.random_words((v.shape[0], out, inn), v.device)
+            mb = None
+            if drop_bias:
+                mb = (torch.rand(v.shape[0], out, device=v.device) < 0.5).to(self.weight.dtype)
+            return _kernels.dropconnect_packed(v, self.weight, self.bias, w, mb)
         step = max(1, self.max_mask_elements // (out * (inn + 1)))
         words, bias_masks = [], []
-        drop_bias = self.bias is not None and self.drop_bias
         for lo in range(0, v.shape[0], step):  # the float path's draw order, chunk by chunk
+            # M ~ Bernoulli(1 - p) as torch.rand < 1 - p, as the float path draws it
             c = min(step, v.shape[0] - lo)
-            if self.p == 0.5:  # fair bits: 32 Bernoulli(1/2) masks per int32 word
-                words.append(_kernels.random_words((c, out, inn), v.device))
-                if drop_bias:
-                    bias_masks.append(torch.rand(c, out, device=v.device) < self.keep)
-            else:  # M ~ Bernoulli(1 - p) as torch.rand < 1 - p, as the float path draws it
-                like = v[lo : lo + c, None, :].expand(c, out, inn)  # as the float path
-                words.append(_kernels.pack_mask(torch.rand_like(like) < self.keep))
-                if drop_bias:
-                    bias_masks.append(torch.rand_like(like[..., 0]) < self.keep)
+            like = v[lo : lo + c, None, :].expand(c, out, inn)  # as the float path
+            words.append(_kernels.pack_mask(torch.rand_like(like) < self.keep))
+            if drop_bias:
+                bias_masks.append(torch.rand_like(like[..., 0]) < self.keep)
         w = torch.cat(words) if len(words) > 1 else words[0]  # (batch, out, ceil(in / 32))
         mb = None
         if drop_bias:

@@ -119,7 +119,7 @@ _EAGER = {"forward": _forward, "grad_input": _grad_input, "grad_weight": _grad_w
 
 @functools.cache
 def _compiled(name: str):
-    return torch.compile(_EAGER[name], dynamic=None)
+    return torch.compile(_EAGER[name], dynamic=False)  # one static kernel per shape
 
 
 _compile_failed: list[str] = []  # the first failure's message: later calls go eager
