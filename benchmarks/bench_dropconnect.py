@@ -10,7 +10,8 @@ example (eq. 1), mini-batches of 128, SGD momentum. The same run times
 
 ``--examples N`` trains on the first N training images only; every time is scaled linearly
 to an epoch of ``--per-epoch`` images (default 60,000, the paper's training set; smithing's
-MNIST train split holds 50,000, the other 10,000 being validation), and printed as such; ``--epochs`` repeats the epoch. The first ``bits`` epoch includes
+MNIST train split holds 50,000, the other 10,000 being validation), and printed as such;
+``--epochs`` repeats the epoch. The first ``bits`` epoch includes
 ``torch.compile``'s one-off compilation of the kernels, so a warm-up run on 2 mini-batches
 comes first and is reported apart.
 
