@@ -35,12 +35,15 @@ from smithing.nn.dropconnect import DropConnectLinear
 from smithing.train import fit, seed_everything
 
 
+HIDDEN = [800, 800]
+
+
 def make_model(data, kind: str, device) -> torch.nn.Module:
     seed_everything(0)
     if kind == "dropout":
-        model = MLP(data.n_inputs, [800, 800], data.n_classes, "relu", dropout=0.5)
+        model = MLP(data.n_inputs, HIDDEN, data.n_classes, "relu", dropout=0.5)
     else:
-        model = MLP(data.n_inputs, [800, 800], data.n_classes, "relu", dropconnect=0.5)
+        model = MLP(data.n_inputs, HIDDEN, data.n_classes, "relu", dropconnect=0.5)
         for m in model.modules():
             if isinstance(m, DropConnectLinear):
                 m.masks = kind  # "bits" or "float"
@@ -83,7 +86,9 @@ def main() -> None:
         default=60000,
         help="images in the epoch the times are scaled to (Wan et al. train on all 60,000)",
     )
+    ap.add_argument("--hidden", type=int, nargs="+", default=[800, 800], help="(a dry run)")
     args = ap.parse_args()
+    HIDDEN[:] = args.hidden
     device = torch.device(args.device)
     full = load_or_synthetic(args.dataset, device)
     name = full.name
@@ -93,7 +98,7 @@ def main() -> None:
     scale = n_full / n
     print(f"machine: {machine(device)}")
     print(
-        f"{name} {data.n_inputs}-800-800-{data.n_classes} relu, batch {args.batch_size}, "
+        f"{name} {'-'.join(map(str, [data.n_inputs, *HIDDEN, data.n_classes]))} relu, batch {args.batch_size}, "
         f"{args.epochs} epoch(s) of {n} images"
         + (f" (x{scale:.2f} -> {n_full})" if n < n_full else "")
     )

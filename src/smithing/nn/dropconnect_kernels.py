@@ -21,8 +21,9 @@ and fused by ``torch.compile`` (inductor: C++/OpenMP on CPU, Triton on CUDA), so
 ``(batch, out, in)`` tensor is ever written to memory. The autograd function saves the packed
 words for backward (1 bit per weight and example) instead of redrawing them.
 
-Small problems (under :data:`COMPILE_MIN_ELEMENTS` products) and environments where
-``torch.compile`` fails (no C compiler) run the same expressions eagerly: the unpacked boolean
+Small problems (under :data:`COMPILE_MIN_ELEMENTS` products), environments where
+``torch.compile`` fails (no C compiler), and ``SMITHING_DROPCONNECT_COMPILE=0`` (``=1``:
+compile whatever the size) run the same expressions eagerly: the unpacked boolean
 mask is then materialized per call, which is what the fused kernels avoid, with the same
 numbers up to float summation order.
 
@@ -35,6 +36,7 @@ of ``torch.randint(-2**31, 2**31)`` int32 words is a fair coin (``M ~ Bernoulli(
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 
 import torch
@@ -131,7 +133,9 @@ def _run(name: str, *args: Tensor, compile: bool | None = None) -> Tensor:
     a, b, words = args
     work = words.shape[0] * words.shape[1] * words.shape[2] * WORD_BITS
     if compile is None:
-        compile = work >= COMPILE_MIN_ELEMENTS and not _compile_failed
+        env = os.environ.get("SMITHING_DROPCONNECT_COMPILE", "")
+        big = work >= COMPILE_MIN_ELEMENTS if env not in ("0", "1") else env == "1"
+        compile = big and not _compile_failed
     if compile:
         try:
             return _compiled(name)(*args)
