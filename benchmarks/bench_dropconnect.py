@@ -34,7 +34,6 @@ from smithing.nn import MLP
 from smithing.nn.dropconnect import DropConnectLinear
 from smithing.train import fit, seed_everything
 
-
 HIDDEN = [800, 800]
 
 
@@ -98,7 +97,8 @@ def main() -> None:
     scale = n_full / n
     print(f"machine: {machine(device)}")
     print(
-        f"{name} {'-'.join(map(str, [data.n_inputs, *HIDDEN, data.n_classes]))} relu, batch {args.batch_size}, "
+        f"{name} {'-'.join(map(str, [data.n_inputs, *HIDDEN, data.n_classes]))} relu, "
+        f"batch {args.batch_size}, "
         f"{args.epochs} epoch(s) of {n} images"
         + (f" (x{scale:.2f} -> {n_full})" if n < n_full else "")
     )
