@@ -13,7 +13,7 @@ to an epoch of ``--per-epoch`` images (default 60,000, the paper's training set;
 MNIST train split holds 50,000, the other 10,000 being validation), and printed as such;
 ``--epochs`` repeats the epoch. The first ``bits`` epoch includes
 ``torch.compile``'s one-off compilation of the kernels, so a warm-up run on 2 mini-batches
-comes first and is reported apart.
+(a full one and one of the epoch's last size) comes first and is reported apart.
 
     python benchmarks/bench_dropconnect.py [--device cuda] [--examples 6000] [--float-examples 512]
 """
@@ -102,7 +102,8 @@ def main() -> None:
         f"{args.epochs} epoch(s) of {n} images"
         + (f" (x{scale:.2f} -> {n_full})" if n < n_full else "")
     )
-    warm = full.subset(2 * args.batch_size)
+    rest = n % args.batch_size  # the last, smaller batch: a shape of its own to compile
+    warm = full.subset(args.batch_size + (rest or args.batch_size))
     t_warm, _ = train_seconds(make_model(warm, "bits", device), warm, 1, args.batch_size, device)
     print(f"warm-up (2 batches, includes torch.compile of the kernels): {t_warm:8.2f} s")
     rows = []
