@@ -32,6 +32,7 @@ import contextlib
 import contextvars
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -73,7 +74,7 @@ def compile_step(fn: Callable, device: torch.device | str) -> Callable:
     backend = compile_backend(device)
     if backend != "inductor":
         return torch.compile(fn, backend=backend, dynamic=False)
-    options = {"fallback_random": True}
+    options: dict[str, Any] = {"fallback_random": True}
     if device.type == "cuda":
         options["triton.cudagraphs"] = True  # what mode="reduce-overhead" turns on
     return torch.compile(fn, backend="inductor", dynamic=False, options=options)

@@ -133,7 +133,11 @@ def set_matmul_precision(mode: str) -> Callable[[], None]:
     returns the function that restores the previous ones (for a trainer's ``finally``)."""
     ctx = matmul_precision(mode)
     ctx.__enter__()
-    return lambda: ctx.__exit__(None, None, None)
+
+    def restore() -> None:
+        ctx.__exit__(None, None, None)
+
+    return restore
 
 
 def mixed(fn: Callable, mode: str, device: torch.device | str, dtype: torch.dtype) -> Callable:
