@@ -8,7 +8,9 @@ and one validation pass:
 * ``dataloader``: the idiomatic loop (TensorDataset + DataLoader) once per member.
 
 The one-after-another baselines are timed on ``--sample`` members and scaled to N (their cost is
-linear in N by construction; the line says so). ``--tf32`` enables TF32 matmuls on a GPU.
+linear in N by construction; the line says so). ``--precision`` (fp32 | tf32 | bf16) and
+``--compile`` apply to the ensemble and the sequential fits (``--tf32`` is
+``--precision tf32``). ``--sample 0`` skips the one-after-another baselines.
 
     python benchmarks/bench_ensemble.py --members 10 100 [--device cuda] [--hidden 1000 1000]
 """
@@ -21,12 +23,12 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its thread pool
 
 import torch
-from common import machine, timed
+from common import load_or_synthetic, machine, timed
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from smithing.data import load
 from smithing.nn import MLP
+from smithing.precision import PRECISIONS, matmul_precision
 from smithing.train import fit, seed_everything
 from smithing.train.ensemble import fit_ensemble
 
@@ -40,13 +42,14 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, nargs="+", default=[256])
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--sample", type=int, default=3, help="members timed one after another")
-    ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--tf32", action="store_true", help="the same as --precision tf32")
+    ap.add_argument("--precision", choices=PRECISIONS.names(), default="fp32")
+    ap.add_argument("--compile", action="store_true", help="the trainers' compiled step")
     args = ap.parse_args()
     device = torch.device(args.device)
     if args.tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    data = load(args.dataset, device=device).subset(args.n_train)
+        args.precision = "tf32"
+    data = load_or_synthetic(args.dataset, device).subset(args.n_train)
 
     def make(seed):
         seed_everything(seed)
@@ -63,6 +66,8 @@ def main() -> None:
             seed=seed,
             device=device,
             final_eval=False,
+            precision=args.precision,
+            compile=args.compile,
         )
 
     def one_dataloader(seed):
@@ -86,11 +91,16 @@ def main() -> None:
                 model(xb.to(device)).argmax(1).eq(yb.to(device)).sum()
 
     k = args.sample
-    one_fit(0)  # warm-up
-    t_seq = timed(lambda: [one_fit(s) for s in range(k)], device) / k
-    t_dl = timed(lambda: [one_dataloader(s) for s in range(k)], device) / k
+    nan = float("nan")
+    t_seq = t_dl = nan
+    if k:
+        one_fit(0)  # warm-up
+        t_seq = timed(lambda: [one_fit(s) for s in range(k)], device) / k
+        with matmul_precision(args.precision):  # the DataLoader loop: TF32 flags, no autocast
+            t_dl = timed(lambda: [one_dataloader(s) for s in range(k)], device) / k
     sizes = "-".join(str(s) for s in (data.n_inputs, *args.hidden, data.n_classes))
-    print(f"machine: {machine(device)}{' (TF32)' if args.tf32 else ''}")
+    extra = "" if args.precision == "fp32" else f" ({args.precision})"
+    print(f"machine: {machine(device)}{extra}{', compiled step' if args.compile else ''}")
     print(
         f"{args.dataset} ({len(data.train)} train), {sizes} relu, batch {args.batch_size}, "
         f"1 epoch per member; one-after-another timed on {k} members, scaled to N"
@@ -113,9 +123,11 @@ def main() -> None:
                 batch_size=args.batch_size,
                 device=device,
                 final_eval=False,
+                precision=args.precision,
+                compile=args.compile,
             )
 
-        if n <= 10:
+        if n <= 10 or args.compile:
             ens()  # warm-up
         t_ens = timed(ens, device)
         print(

@@ -26,6 +26,13 @@ are scikit-learn's RBM example (100 components, learning rate 0.06, batch 10, 10
     python benchmarks/bench_rbm.py [--seeds 3] [--n-components 100] [--epochs 10] [--threads 1]
     python benchmarks/bench_rbm.py --dataset mnist-binarized --n-components 500 \
         --batch-size 100 --epochs 1 --seeds 1 --n-train 10000
+
+``--speed-only`` times ``train_rbm`` alone on ``--device`` (e.g. cuda) with ``--method``
+(``cd`` for the GPU table's CD-1), ``--precision`` and ``--compile``, and skips the other
+implementations and the scoring (random binary MNIST-shaped data when the files are absent):
+
+    python benchmarks/bench_rbm.py --speed-only --device cuda --dataset mnist --method cd \
+        --n-components 500 --batch-size 100 --epochs 1 --lr 0.05
 """
 
 from __future__ import annotations
@@ -39,9 +46,59 @@ import torch
 from common import machine
 from torch.utils.data import DataLoader, TensorDataset
 
+from smithing.precision import PRECISIONS
 from smithing.pretrain.ais import ais_log_z, average_log_prob
 from smithing.pretrain.rbm import BernoulliRBM, free_energy, train_rbm
 from smithing.studies.rbm import binary_splits
+
+
+def speed_only(args) -> None:
+    """ms per epoch of train_rbm on args.device: one warm-up epoch, then args.seeds timed."""
+    from common import sync
+
+    device = torch.device(args.device)
+    try:
+        x = binary_splits(args.dataset, device, n_train=args.n_train)[0]["train"]
+        name = args.dataset
+    except Exception as err:  # noqa: BLE001 - no files on this machine: time the shapes
+        print(f"NOTE: {args.dataset} unavailable ({type(err).__name__}); random binary data")
+        g = torch.Generator().manual_seed(0)
+        x = torch.bernoulli(torch.full((args.n_train or 60000, 784), 0.13), generator=g)
+        x, name = x.to(device), "random-binary"
+
+    def once(epochs, seed):
+        g = torch.Generator(device=device).manual_seed(seed)
+        rbm = BernoulliRBM(x.shape[1], args.n_components, generator=g, device=device)
+        sync(device)
+        t0 = time.perf_counter()
+        train_rbm(
+            rbm,
+            x,
+            epochs=epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            method=args.method,
+            k=1,
+            momentum=0.0,
+            generator=g,
+            precision=args.precision,
+            compile=args.compile,
+        )
+        sync(device)
+        return (time.perf_counter() - t0) / epochs
+
+    once(1, 0)  # warm-up: kernel set-up, compilation
+    times = sorted(once(args.epochs, s) for s in range(args.seeds))
+    print(f"machine: {machine(device)}")
+    print(
+        f"RBM {x.shape[1]}-{args.n_components} on {name} ({x.shape[0]} examples), "
+        f"{args.method.upper()}-1, batch {args.batch_size}, precision {args.precision}"
+        + (", compiled" if args.compile else "")
+    )
+    print(
+        f"train_rbm: {1e3 * times[len(times) // 2]:.1f} ms/epoch (median of {args.seeds}; "
+        "includes the per-epoch monitoring)"
+    )
 
 
 @torch.no_grad()
@@ -177,9 +234,17 @@ def main() -> None:
     ap.add_argument("--eval-size", type=int, default=2000, help="examples scored by PL / AIS")
     ap.add_argument("--ais-betas", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--speed-only", action="store_true", help="time train_rbm alone")
+    ap.add_argument("--device", default="cpu", help="with --speed-only")
+    ap.add_argument("--method", choices=["cd", "pcd"], default="cd", help="with --speed-only")
+    ap.add_argument("--precision", choices=PRECISIONS.names(), default="fp32")
+    ap.add_argument("--compile", action="store_true", help="train_rbm's compiled conditionals")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.speed_only:
+        speed_only(args)
+        return
     splits, _ = binary_splits(args.dataset, "cpu", n_train=args.n_train)
     x = splits["train"]
     x_eval, x_test = x[: args.eval_size], splits["test"][: args.eval_size]

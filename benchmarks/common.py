@@ -35,3 +35,33 @@ def machine(device: torch.device) -> str:
     if device.type == "cuda":
         s += f", {torch.cuda.get_device_name(device)}"
     return s
+
+
+def load_or_synthetic(name: str, device: torch.device, n_train: int = 60000):
+    """Dataset ``name`` on ``device``, or, when its files are absent (a bare GPU machine), random
+    MNIST-shaped data (784 inputs in [0, 1], 10 classes) with a message: the timings hold, the
+    losses mean nothing."""
+    from smithing.data import load
+    from smithing.data.base import Dataset, Split
+
+    try:
+        return load(name, device=device)
+    except Exception as err:  # noqa: BLE001 - any failure to find the files
+        print(
+            f"NOTE: {name} unavailable ({type(err).__name__}: {str(err).splitlines()[0]}); "
+            "timing random MNIST-shaped data instead (set SMITHING_DATA_DIR)"
+        )
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> Split:
+        return Split(torch.rand(n, 784, generator=g), torch.randint(0, 10, (n,), generator=g))
+
+    data = Dataset(
+        "synthetic-mnist",
+        split(n_train),
+        split(1000),
+        split(1000),
+        n_classes=10,
+        input_shape=(784,),
+    )
+    return data.to(device)

@@ -128,6 +128,8 @@ CORE = {
     "models",
     "history",
     "callbacks",
+    "precision",
+    "compiled",
 }
 ALLOWED = {
     "_registry": set(),
@@ -139,6 +141,8 @@ ALLOWED = {
     "nn": {"_registry", "init"},
     "regularize": {"_registry", "nn"},
     "checkpoint": {"_registry"},
+    "precision": {"_registry"},
+    "compiled": {"_registry"},
     "pretrain": {
         "_registry",
         "init",
@@ -148,6 +152,8 @@ ALLOWED = {
         "checkpoint",
         "history",
         "callbacks",
+        "precision",
+        "compiled",
     },
     "train": {
         "_registry",
@@ -160,6 +166,8 @@ ALLOWED = {
         "checkpoint",
         "history",
         "callbacks",
+        "precision",
+        "compiled",
     },
     "models": {"_registry", "nn", "pretrain"},
     "plots": {"_registry"},

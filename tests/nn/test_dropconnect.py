@@ -48,31 +48,36 @@ def test_moments_equal_enumeration_of_all_masks(drop_bias):
         assert torch.allclose(relu(v), mean.clamp(min=0), rtol=0, atol=1e-13)
 
 
-def test_training_forward_uses_per_example_masks():
-    layer = _layer(6, 4, 0.5, activation="linear")
+@pytest.mark.parametrize(
+    "p, masks", [(0.5, "float"), (0.3, "float"), (0.3, "bits")], ids=["float", "float-p.3", "bits"]
+)
+def test_training_forward_uses_per_example_masks(p, masks):
+    # the float path, and the bit path for p != 1/2, draw M = rand < 1 - p chunk by chunk
+    keep = 1 - p
+    layer = _layer(6, 4, p, activation="linear", masks=masks)
     v = torch.randn(1, 6, dtype=D).repeat(5, 1)  # identical examples
     torch.manual_seed(3)
     u = layer(v)
     torch.manual_seed(3)
-    m = (torch.rand(5, 4, 6, dtype=D) < 0.5).to(D)  # same draws as the layer's rand_like
-    mb = (torch.rand(5, 4, dtype=D) < 0.5).to(D)
+    m = (torch.rand(5, 4, 6, dtype=D) < keep).to(D)  # same draws as the layer's rand_like
+    mb = (torch.rand(5, 4, dtype=D) < keep).to(D)
     ref = torch.einsum("boi,oi,bi->bo", m, layer.weight, v) + mb * layer.bias
     assert torch.allclose(u, ref, rtol=0, atol=1e-13)
     assert not torch.allclose(u[0], u[1])  # one mask per example
     u.sum().backward()
     assert layer.weight.grad is not None
-    shared = _layer(6, 4, 0.5, activation="linear", per_example=False)(v)
+    shared = _layer(6, 4, p, activation="linear", per_example=False, masks=masks)(v)
     assert torch.allclose(shared[0], shared[1])  # one mask per call
     # chunking the batch for memory: chunks of 2 examples (60 // (4 * 7)), masks drawn per chunk
-    small = _layer(6, 4, 0.5, activation="linear", max_mask_elements=60)
+    small = _layer(6, 4, p, activation="linear", max_mask_elements=60, masks=masks)
     torch.manual_seed(3)
     u_small = small(v)
     torch.manual_seed(3)
     parts = []
     for lo in range(0, 5, 2):
         c = min(2, 5 - lo)
-        m = (torch.rand(c, 4, 6, dtype=D) < 0.5).to(D)
-        mb = (torch.rand(c, 4, dtype=D) < 0.5).to(D)
+        m = (torch.rand(c, 4, 6, dtype=D) < keep).to(D)
+        mb = (torch.rand(c, 4, dtype=D) < keep).to(D)
         parts.append(masked_preactivation(v[lo : lo + c], small.weight, small.bias, m, mb))
     assert torch.allclose(u_small, torch.cat(parts), rtol=0, atol=1e-13)
 

@@ -66,7 +66,16 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        return args._run(args)
+        from smithing.compiled import use_compile
+        from smithing.precision import use_precision
+
+        # --precision / --compile: in force for every trainer this verb calls (the runner also
+        # hands them to worker processes)
+        with (
+            use_precision(getattr(args, "precision", "fp32")),
+            use_compile(getattr(args, "compile", False)),
+        ):
+            return args._run(args)
     except KeyboardInterrupt:
         print("smithing: interrupted", file=sys.stderr)
         return 130

@@ -87,6 +87,24 @@ def threads_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def speed_args(p: argparse.ArgumentParser) -> None:
+    """``--precision`` and ``--compile`` (``train``, ``run``, ``reproduce``, ``tour``)."""
+    from smithing.precision import PRECISIONS
+
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS.names(),
+        default="fp32",
+        help="fp32 (default, for fidelity); tf32: TF32 matmuls on CUDA (a no-op on CPU); bf16: "
+        "bfloat16 autocast of forward and loss, fp32 weights (tolerance: README, Precision)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the training step with torch.compile (CUDA graphs on CUDA)",
+    )
+
+
 def study_args(p: argparse.ArgumentParser) -> None:
     """Options of every verb that runs studies (``run``, ``tour``)."""
     p.add_argument("--out", default="smithing-out", help="output directory (store + report)")
@@ -127,6 +145,7 @@ def study_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     threads_arg(p)
+    speed_args(p)
 
 
 def runner_kwargs(args) -> dict:
@@ -141,6 +160,8 @@ def runner_kwargs(args) -> dict:
         "save_models": args.save_models,
         "lease_ttl": args.lease_ttl,
         "quiet": args.quiet or getattr(args, "json", False),
+        "precision": args.precision,
+        "compile": args.compile,
     }
 
 

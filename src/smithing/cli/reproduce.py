@@ -86,6 +86,10 @@ def _command(rep, args, seeds: int) -> str:
         parts += ["--device", args.device]
     if args.threads:
         parts += ["--threads", str(args.threads)]
+    if args.precision != "fp32":
+        parts += ["--precision", args.precision]
+    if args.compile:
+        parts += ["--compile"]
     return " ".join(parts)
 
 

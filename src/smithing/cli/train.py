@@ -14,6 +14,7 @@ from smithing.cli._common import (
     nonneg_int,
     positive_float,
     positive_int,
+    speed_args,
     threads_arg,
 )
 
@@ -76,6 +77,7 @@ def add_arguments(t) -> None:
     t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     threads_arg(t)
+    speed_args(t)
 
 
 def config_from_args(args):

@@ -96,9 +96,16 @@ def run_group(
     try:
         study = get_study(task.study, task.module)
         ckpt = make_checkpoint(task)
-        if task.runs[0].kind == "mlp":
-            return _run_mlp(study, task, ckpt, reporter)
-        return _run_custom(study, task, ckpt, reporter)
+        from smithing.compiled import use_compile
+        from smithing.precision import use_precision
+
+        with (
+            use_precision(task.options.get("precision", "fp32")),
+            use_compile(task.options.get("compile", False)),
+        ):
+            if task.runs[0].kind == "mlp":
+                return _run_mlp(study, task, ckpt, reporter)
+            return _run_custom(study, task, ckpt, reporter)
     except Exception as e:  # noqa: BLE001 - a failing run must not kill the sweep
         msg = f"{type(e).__name__}: {e}"
         tb = traceback.format_exc(limit=8)

@@ -43,7 +43,7 @@ LEASE_TTL = 120.0  # seconds a claimed run stays ours without a heartbeat
 __all__ = ["LEASE_TTL", "MAX_MEMBERS", "PendingRun", "get_study", "group_runs", "run_study"]
 
 
-def environment(device: str) -> dict:
+def environment(device: str, precision: str = "fp32", compile: bool = False) -> dict:
     """Software versions and the machine, recorded with every session and in the report."""
     import numpy
 
@@ -60,6 +60,8 @@ def environment(device: str) -> dict:
         "torch_threads": torch.get_num_threads(),
         "device": device,
     }
+    if precision != "fp32" or compile:  # (older sessions recorded neither: fp32, eager)
+        env["precision"], env["compile"] = precision, compile
     try:
         import sklearn
 
@@ -138,6 +140,8 @@ def run_study(
     save_models: bool = False,
     lease_ttl: float = LEASE_TTL,
     poll: float | None = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> dict:
     """Run (or resume, or join) study ``name``; return a summary (per variant mean/std of the
     study's metric).
@@ -155,6 +159,10 @@ def run_study(
         lease_ttl: seconds a claimed run stays claimed without a heartbeat (a killed driver's
             runs are taken over after this long).
         poll: seconds between looks at the store while other drivers hold the remaining runs.
+        precision, compile: ``--precision`` (``fp32``, ``tf32``, ``bf16``) and ``--compile``
+            of every run (:mod:`smithing.precision`, :mod:`smithing.compiled`), in force in
+            whichever process trains it; recorded in the session's environment. (The runs'
+            configurations do not include them: runs of one store share one precision.)
     """
     study = name if isinstance(name, Study) else get_study(name)
     if study.name not in STUDIES:
@@ -162,6 +170,10 @@ def run_study(
     from smithing._registry import check
 
     check(isinstance(jobs, int) and jobs >= 1, "jobs", jobs, "a positive int")
+    from smithing.precision import check_precision
+
+    check_precision(precision)
+    check(isinstance(compile, bool), "compile", compile, "True or False")
     check(lease_ttl > 0, "lease_ttl", lease_ttl, "a positive number of seconds")
     check(checkpoint_interval >= 0, "checkpoint_interval", checkpoint_interval, "seconds >= 0")
     runs = study.expand(scale, dataset, seeds, overrides, only=variants)
@@ -179,7 +191,7 @@ def run_study(
             study.name,
             scale,
             command or " ".join(["smithing", *sys.argv[1:]]),
-            environment(device),
+            environment(device, precision, compile),
             run_ids=ids,
         )
         display = None if quiet else _Display(study.name, len(ids))
@@ -202,6 +214,7 @@ def run_study(
             ttl=lease_ttl,
             poll=poll,
             display=display,
+            options={"precision": precision, "compile": compile},
         )
         clean_exit = False
         try:
@@ -239,6 +252,7 @@ class _Driver:
     ttl: float
     poll: float
     display: object | None
+    options: dict = field(default_factory=dict)  # GroupTask.options: precision, compile
     in_flight: dict = field(default_factory=dict)  # future -> GroupTask
     claimed: list = field(default_factory=list)  # claimed, being submitted (inline: training)
     attempted: set = field(default_factory=set)  # runs we trained (a failure is not retried)
@@ -272,6 +286,7 @@ class _Driver:
                     self.out,
                     self.interval,
                     self.save_models,
+                    options=self.options,
                 )
                 # claimed and submitted: released at once if we are interrupted meanwhile
                 self.claimed.append(task)

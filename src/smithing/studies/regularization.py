@@ -190,7 +190,7 @@ def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> Run
     monitor = cfg_d.pop("monitor_inference", "mean")
     cfg = MLPConfig.from_dict(cfg_d)
     check(cfg.dropconnect > 0, "dropconnect", cfg.dropconnect, "a probability in (0, 1)")
-    allowed = {"per_example", "samples", "inference", "drop_bias", "max_mask_elements"}
+    allowed = {"per_example", "samples", "inference", "drop_bias", "max_mask_elements", "masks"}
     unknown = sorted(set(opts) - allowed)
     check(not unknown, "dropconnect_options", unknown, f"keys among {sorted(allowed)}")
     final_inference = DROPCONNECT_INFERENCE.get(opts.pop("inference", "gaussian"))

@@ -53,8 +53,10 @@ from smithing.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from smithing.compiled import compile_step, current_compile
 from smithing.data.base import Dataset, Split
 from smithing.history import History
+from smithing.precision import autocast, current_precision, set_matmul_precision
 from smithing.regularize.protocol import as_regularizer, for_members, hook, parts
 from smithing.train.clipping import clip_grad_norm_per_member
 
@@ -268,6 +270,8 @@ def fit_ensemble(
     device: torch.device | str | None = None,
     final_eval: bool = True,
     checkpoint: Checkpointer | str | os.PathLike | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
 ) -> list[History]:
     """Train ``models`` (same architecture) as one batched ensemble; one History per member.
 
@@ -318,6 +322,10 @@ def fit_ensemble(
     generators' states at the epoch's start (not the ``(members, n)`` permutations, which can
     be large): resuming redraws the permutations from them and checks that the generators end
     where they were saved. Resumed runs end bitwise equal on CPU.
+
+    ``precision`` (``"fp32"``, ``"tf32"``, ``"bf16"``) and ``compile`` (the vmapped forward
+    and the members' losses through ``torch.compile``) as for :func:`~smithing.train.fit`
+    (:mod:`smithing.precision`, :mod:`smithing.compiled`); None: the setting in force.
     """
     M = len(models)
     check(len(seeds) == M, "seeds", list(seeds), f"{M} seeds, one per model")
@@ -352,6 +360,14 @@ def fit_ensemble(
     clip = _clip_norms(clip_norm, M, device)
     losses_of = member_loss(loss, task)
     stacked = StackedModel(models)
+    prec = current_precision(precision)
+
+    def forward_losses(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        with autocast(prec, device):  # bf16: forward and losses autocast, fp32 weights
+            return losses_of(stacked.forward_train(xb), yb)  # (M, B, C) -> (M,)
+
+    if current_compile(compile):
+        forward_losses = compile_step(forward_losses, device)
     params = list(stacked.params.values())
     buffers = list(stacked.buffers.values())
     old = [torch.empty_like(p) for p in params]  # p_old buffers, reused every step
@@ -412,6 +428,8 @@ def fit_ensemble(
         signature["stateful"] = [type(o).__name__ for o in stateful]
     if clip_norm is not None:
         signature["clip_norm"] = repr(clip_norm)
+    if prec != "fp32":
+        signature["precision"] = prec
     first_epoch, resume, finished, elapsed = 1, None, False, 0.0
     epoch_gens: list[torch.Tensor] | None = None  # the generators at the epoch's start
 
@@ -497,8 +515,7 @@ def fit_ensemble(
         all_active = step_state["all_active"]
         if not all_active and buffers:  # a frozen member's buffers stay as they are
             torch._foreach_copy_(old_buffers, buffers)
-        out = stacked.forward_train(xb)  # (M, B, C)
-        losses = losses_of(out, yb)  # (M,)
+        losses = forward_losses(xb, yb)  # (M,)
         total = losses if penalty is None else losses + penalty(stacked.params)
         opt.zero_grad(set_to_none=True)
         torch.where(active, total, torch.zeros_like(total)).sum().backward()
@@ -542,6 +559,7 @@ def fit_ensemble(
             after_step(stacked.params, hook_lrs)
         stage[0] = "done"
 
+    restore_matmul = set_matmul_precision(prec)  # tf32: CUDA matmuls may use TF32 from here
     try:
         for epoch in range(first_epoch, 0 if finished else epochs + 1):
             if not any(active_l):
@@ -693,6 +711,7 @@ def fit_ensemble(
         if ckpt is not None and ckpt.save_final and not finished:
             ckpt.save(snapshot(epochs + 1, done=True))
     finally:
+        restore_matmul()
         with torch.no_grad():
             for m in range(M):
                 if stoppers is not None:

@@ -29,8 +29,10 @@ from smithing.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from smithing.compiled import compile_step, current_compile
 from smithing.data.base import Dataset, Split
 from smithing.history import History
+from smithing.precision import autocast, current_precision, set_matmul_precision
 from smithing.regularize.protocol import as_regularizer, hook, parts
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -107,6 +109,8 @@ def fit(
     device: torch.device | str | None = None,
     final_eval: bool = True,
     checkpoint: Checkpointer | str | os.PathLike | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
 ) -> History:
     """Train ``model`` on ``data.train``, validating on ``data.valid`` every epoch.
 
@@ -151,6 +155,11 @@ def fit(
             batch, the running loss sum).
             A resumed run ends with the same parameters and metrics, bitwise on CPU, as the
             run uninterrupted (wall times aside). None (the default): no checkpoints.
+        precision: ``"fp32"``, ``"tf32"`` or ``"bf16"`` (:mod:`smithing.precision`: bf16
+            autocasts the forward pass and the loss, the weights stay fp32); None: the
+            precision in force (``use_precision``; fp32 by default).
+        compile: compile the forward pass and loss with ``torch.compile`` (CUDA graphs on
+            CUDA; :mod:`smithing.compiled`); None: the switch in force (off by default).
 
     Returns:
         a :class:`History`. A loss that becomes NaN/inf, or a training step that raises a
@@ -173,6 +182,13 @@ def fit(
     model.to(device)
     data = data.to(device)
     loss_fn = loss or default_loss(data.task)
+    prec = current_precision(precision)
+
+    def forward_loss(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        with autocast(prec, device):  # bf16: forward and loss autocast, fp32 weights
+            return loss_fn(model(xb), yb)
+
+    step_loss = compile_step(forward_loss, device) if current_compile(compile) else forward_loss
     opt = _make_optimizer(optimizer, model, lr, optimizer_options)
     sched: torch.optim.lr_scheduler.LRScheduler | None = None
     if callable(schedule):
@@ -210,6 +226,8 @@ def fit(
     }
     stateful = [o for o in (*parts(reg), *callbacks) if hasattr(o, "load_state_dict")]
     signature["stateful"] = [type(o).__name__ for o in stateful]
+    if prec != "fp32":
+        signature["precision"] = prec
     first_epoch, resume, finished, elapsed = 1, None, False, 0.0
 
     def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
@@ -253,6 +271,7 @@ def fit(
     t0 = time.perf_counter() - elapsed
     if ckpt is not None:
         ckpt.start()
+    restore_matmul = set_matmul_precision(prec)  # tf32: CUDA matmuls may use TF32 from here
     try:
         for epoch in range(first_epoch, 0 if finished else epochs + 1):
             model.train()
@@ -269,8 +288,7 @@ def fit(
                 xb, yb = x[idx], y[idx]
                 batch_loss = None
                 try:
-                    out = model(xb)
-                    batch_loss = loss_fn(out, yb)
+                    batch_loss = step_loss(xb, yb)
                     total = batch_loss if penalty is None else batch_loss + penalty(model)
                     opt.zero_grad(set_to_none=True)
                     total.backward()
@@ -340,6 +358,7 @@ def fit(
         if ckpt is not None and ckpt.save_final and not finished:
             ckpt.save(snapshot(epochs + 1, done=True))
     finally:
+        restore_matmul()
         # ALWAYS restore the best weights, whatever ended training (even an exception)
         if early_stopping is not None:
             hist.best_epoch = early_stopping.best_epoch

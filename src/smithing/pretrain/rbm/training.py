@@ -20,7 +20,9 @@ from smithing.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from smithing.compiled import compile_step, current_compile
 from smithing.history import Callback, History, legacy_callback, renamed, run_callbacks
+from smithing.precision import current_precision, mixed
 from smithing.pretrain.rbm.functional import (
     pseudo_likelihood,
     sample_bernoulli,
@@ -96,6 +98,8 @@ def train_rbm(
     checkpoint: Checkpointer | str | os.PathLike | None = None,
     lr_schedule: Callable[[int], float] | None = None,
     callback: Callable[[int, dict], object] | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
 ) -> History:
     """Train ``rbm`` in place by CD-k or PCD and return its :class:`~smithing.history.History`.
 
@@ -175,6 +179,14 @@ def train_rbm(
         or lists of ``M`` floats for an ensemble. ``hist["recon_error"]`` is the curve.
         ``stop_reason`` is ``"max_epochs"``, ``"callback"``, or ``"diverged"`` (with
         ``status="diverged"``) when a single RBM's parameters become non-finite.
+
+    ``precision`` (:mod:`smithing.precision`): ``"bf16"`` runs the CD chain's conditionals
+    ``p(h | v)`` and ``E[v | h]`` (their matmuls) under bfloat16 autocast and casts them back,
+    so the draws, the statistics and the update stay in the RBM's dtype; ``"tf32"`` allows
+    TF32 in those matmuls on CUDA (the statistics' ``v^T h`` stays fp32). ``compile``
+    (:mod:`smithing.compiled`) passes those conditionals through ``torch.compile`` (the draws
+    with ``generator`` stay eager). PCD's persistent chain runs :func:`gibbs_step` as before.
+    None: the setting in force.
     """
     schedule = renamed("train_rbm", "lr_schedule", lr_schedule, "schedule", schedule)
     callbacks = legacy_callback("train_rbm", callback, callbacks, offset=1)
@@ -230,6 +242,12 @@ def train_rbm(
     check(bool((lr_t > 0).all()), "lr", lr, "positive learning rates")
     data = data.to(dtype)
     n = data.shape[-2]
+    prec = current_precision(precision)
+    hidden_probs_ = mixed(rbm.hidden_probs, prec, dev, dtype)  # bf16 autocast / tf32 matmul
+    visible_mean_ = mixed(rbm.visible_mean, prec, dev, dtype)
+    if current_compile(compile):
+        hidden_probs_ = compile_step(hidden_probs_, dev)
+        visible_mean_ = compile_step(visible_mean_, dev)
     if method == "pcd":
         if chains is None:
             chains = PersistentChains.init(rbm, n_chains or batch_size, generator=generator)
@@ -356,15 +374,15 @@ def train_rbm(
             else:
                 v0 = data[members_idx, idx]  # (M, B, nv)
             with torch.no_grad():
-                ph0 = rbm.hidden_probs(v0)  # positive phase: probabilities (guide Sec. 3.2)
+                ph0 = hidden_probs_(v0)  # positive phase: probabilities (guide Sec. 3.2)
                 h = sample_bernoulli(ph0, generator)
-                recon = rbm.visible_mean(h)  # (*M, B, nv) first reconstruction
+                recon = visible_mean_(h)  # (*M, B, nv) first reconstruction
                 if method == "cd":
                     mean, v = recon, v0
                     for step in range(k):  # CD-k: k sweeps started at the data
                         if step > 0:
-                            h = sample_bernoulli(rbm.hidden_probs(v), generator)
-                            mean = rbm.visible_mean(h)
+                            h = sample_bernoulli(hidden_probs_(v), generator)
+                            mean = visible_mean_(h)
                         v = _draw_visible(rbm, mean, generator)
                 else:
                     v = chains.v  # PCD: continue the persistent chains
@@ -373,7 +391,7 @@ def train_rbm(
                     chains.v = v
                     chains.updates += 1
                 v_neg = mean if negative_visible == "mean" else v
-                ph_neg = rbm.hidden_probs(v_neg)
+                ph_neg = hidden_probs_(v_neg)
                 grad = rbm.cd_gradient(v0, ph0, v_neg, ph_neg)  # <.>_data - <.>_model
                 if weight_decay:
                     grad["W"] = grad["W"] - weight_decay * rbm.W  # L2 weight-cost (Sec. 10)
