@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from smithing._optional import require
 from smithing._registry import check
 from smithing.pretrain.rbm.modules import (
     BernoulliRBM,
@@ -31,9 +32,10 @@ def filters_figure(
     Each filter is scaled to its own ``[-max|w|, max|w|]`` (grey = 0). Uses matplotlib's
     object API with the Agg canvas (no pyplot, no global backend change).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+    FigureCanvasAgg = require(
+        "matplotlib.backends.backend_agg", "RBM filter figures"
+    ).FigureCanvasAgg
+    Figure = require("matplotlib.figure", "RBM filter figures").Figure
     check(
         len(image_shape) == 2 and image_shape[0] * image_shape[1] == rbm.n_visible,
         "image_shape",
