@@ -401,3 +401,60 @@ def test_bad_options_raise_naming_them(name, options, match):
 def test_bad_lr_raises(lr):
     with pytest.raises(ValueError, match="lr=.* is invalid: expected a finite number > 0"):
         optim.make("sgd", [torch.zeros(1, requires_grad=True)], lr)
+
+
+# ------------------------------------------------ resolve / resolve_schedule: inputs and messages
+_P = [torch.zeros(1, requires_grad=True)]
+RESOLVE_ERRORS = [
+    (
+        lambda: optim.resolve(torch.optim.SGD(_P, lr=0.1), _P, 0.1, {"momentum": 0.9}),
+        "optimizer_options={'momentum': 0.9} is invalid: expected None with a ready optimizer "
+        "(its options are its own)",
+    ),
+    (
+        lambda: optim.resolve(3, _P, 0.1),
+        f"optimizer='int' is invalid: expected a name in {optim.names()} or a "
+        "torch.optim.Optimizer",
+    ),
+    (
+        lambda: optim.resolve_schedule(None, 5, {"min_factor": 0.1}),
+        "schedule_options={'min_factor': 0.1} is invalid: expected None without a schedule",
+    ),
+    (
+        lambda: optim.resolve_schedule("constant", 5, {"min_factor": 0.1}),
+        "schedule_options={'min_factor': 0.1} is invalid: expected None without a schedule",
+    ),
+    (
+        lambda: optim.resolve_schedule(lambda e: 1.0, 5, {"min_factor": 0.1}),
+        "schedule_options={'min_factor': 0.1} is invalid: expected None with a callable schedule",
+    ),
+    (
+        lambda: optim.resolve_schedule(2.0, 5),
+        f"schedule='float' is invalid: expected a name in {optim.schedule_names()}, a callable "
+        "epoch -> factor, or None",
+    ),
+]
+
+
+@pytest.mark.parametrize("call,message", RESOLVE_ERRORS, ids=range(len(RESOLVE_ERRORS)))
+def test_resolve_invalid_inputs_raise_their_messages(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_resolve_and_resolve_schedule_valid_inputs():
+    ready = torch.optim.SGD(_P, lr=0.1)
+    assert optim.resolve(ready, _P, 0.5) is ready
+    made = optim.resolve("adam", _P, 0.01, {"betas": (0.8, 0.9)})
+    assert isinstance(made, torch.optim.Adam) and made.param_groups[0]["betas"] == (0.8, 0.9)
+    assert optim.resolve_schedule(None, 5) is None
+    assert optim.resolve_schedule("constant", 5) is None
+    f = lambda e: 0.5  # noqa: E731
+    assert optim.resolve_schedule(f, 5) is f
+    cos = optim.resolve_schedule("cosine", 4)
+    assert [cos(e) for e in range(4)] == [
+        optim.schedule_factor("cosine", e, epochs=4) for e in range(4)
+    ]
+    one = optim.resolve_schedule("cosine", 1)  # a one-epoch run: epochs = 1 exactly
+    assert one(0) == optim.schedule_factor("cosine", 0, epochs=1)
