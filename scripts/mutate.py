@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: module : the tests that are meant to catch a broken version of it
 DEFAULT = [
     "src/smithing/regularize/constraints.py:tests/regularize/",
-    "src/smithing/optim.py:tests/test_optim.py,tests/test_schedules.py",
+    "src/smithing/optim.py:tests/test_optim.py,tests/test_schedules.py,"
+    "tests/train/test_trainer_vocabulary.py",
 ]
 BAR = 0.90
 
