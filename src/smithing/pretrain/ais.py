@@ -22,6 +22,7 @@ model ``N(b_A, sigma^2)`` with the RBM's variances: ``b^T v`` terms become
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,19 +275,18 @@ def _rbm_log_z(rbm: BernoulliRBM, *, max_units: int, chunk: int) -> Tensor:
         f"an enumerated layer "
         f"of at most max_units={max_units} units (2^{n} states is too many; use ais_log_z)",
     )
-    parts = []
-    for start in range(0, 2**n, chunk):
-        s = _bits(start, min(start + chunk, 2**n), n, torch.float64, W.device)  # (S, n)
+
+    def score(s: Tensor) -> Tensor:  # s (S, n) -> (*M, S)
         if gaussian:
             var = torch.exp(_row(P["log_var"]))
             mu = s @ W.transpose(-1, -2) + _row(b)  # (*M, S, nv)
-            val = (s * _row(c)).sum(-1) + ((mu**2 - _row(b) ** 2) / (2 * var)).sum(-1)
-        elif over_hidden:  # c^T h + sum_i softplus(b_i + W[i] h)
-            val = (s * _row(c)).sum(-1) + F.softplus(s @ W.transpose(-1, -2) + _row(b)).sum(-1)
-        else:  # -F(v) = b^T v + sum_j softplus(c_j + v W[:, j])
-            val = (s * _row(b)).sum(-1) + F.softplus(s @ W + _row(c)).sum(-1)
-        parts.append(torch.logsumexp(val, -1))  # (*M,)
-    log_z = torch.logsumexp(torch.stack(parts, -1), -1)
+            return (s * _row(c)).sum(-1) + ((mu**2 - _row(b) ** 2) / (2 * var)).sum(-1)
+        if over_hidden:  # c^T h + sum_i softplus(b_i + W[i] h)
+            return (s * _row(c)).sum(-1) + F.softplus(s @ W.transpose(-1, -2) + _row(b)).sum(-1)
+        # -F(v) = b^T v + sum_j softplus(c_j + v W[:, j])
+        return (s * _row(b)).sum(-1) + F.softplus(s @ W + _row(c)).sum(-1)
+
+    log_z = _logsumexp_states(n, chunk, W.device, score)
     if gaussian:
         log_z = log_z + 0.5 * (P["log_var"] + math.log(2 * math.pi)).sum(-1)
     return log_z
@@ -301,12 +301,23 @@ def _class_rbm_log_z(model: ClassRBM, *, max_units: int, chunk: int) -> Tensor:
         f"a classification RBM with {H} hidden units",
         f"at most max_units={max_units} hidden units (2^{H} states is too many)",
     )
+
+    def score(h: Tensor) -> Tensor:  # h (S, H) -> (*M, S)
+        val = (h * _row(c)).sum(-1) + F.softplus(h @ W.transpose(-1, -2) + _row(b)).sum(-1)
+        return val + torch.logsumexp(h @ U.transpose(-1, -2) + _row(d), -1)
+
+    return _logsumexp_states(H, chunk, W.device, score)
+
+
+def _logsumexp_states(
+    n: int, chunk: int, device: torch.device, score: Callable[[Tensor], Tensor]
+) -> Tensor:
+    """``logsumexp`` of ``score(s) (*M, S)`` over all ``2^n`` binary states ``s``, visited in
+    chunks of ``chunk`` states (float64), ``(*M,)``: the enumeration every exact ``log Z`` uses."""
     parts = []
-    for start in range(0, 2**H, chunk):
-        s = _bits(start, min(start + chunk, 2**H), H, torch.float64, W.device)  # (S, H)
-        val = (s * _row(c)).sum(-1) + F.softplus(s @ W.transpose(-1, -2) + _row(b)).sum(-1)
-        val = val + torch.logsumexp(s @ U.transpose(-1, -2) + _row(d), -1)  # (*M, S)
-        parts.append(torch.logsumexp(val, -1))
+    for start in range(0, 2**n, chunk):
+        s = _bits(start, min(start + chunk, 2**n), n, torch.float64, device)  # (S, n)
+        parts.append(torch.logsumexp(score(s), -1))  # (*M,)
     return torch.logsumexp(torch.stack(parts, -1), -1)
 
 
