@@ -3,9 +3,12 @@
 * ``<!-- smithing-cli-reference -->`` in a page becomes the command-line reference, generated
   from the argparse parsers of :mod:`smithing.cli` (the ``--help`` of every verb), so it can
   never drift from the code.
-* ``::: smithing.sklearn``: the estimators package is built on another branch; until it is
-  merged into this tree the page says so instead of failing the strict build. Only the
-  modules in ``PENDING`` get this treatment; every other broken reference still fails.
+* Math is rendered at build time: pymdownx.arithmatex (generic mode) marks ``$...$`` /
+  ``$$...$$`` in the pages and in the docstrings as ``<span class="arithmatex">\\(...\\)</span>``
+  and ``<div class="arithmatex">\\[...\\]</div>``; :func:`on_page_content` replaces each with
+  MathML (latex2mathml), which browsers render natively. No script, no CDN: the built site
+  shows its formulas offline. A formula latex2mathml cannot parse fails the build, naming the
+  page and the formula.
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from __future__ import annotations
 import os
 import re
 import sys
+from html import unescape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- smithing-cli-reference -->"
-#: packages referenced by the docs that may not exist in this tree yet (remove once merged)
-PENDING = ("smithing.sklearn",)
+#: what pymdownx.arithmatex (generic mode) emits for inline and display math
+_MATH = re.compile(
+    r'<span class="arithmatex">\\\((?P<inline>.*?)\\\)</span>'
+    r'|<div class="arithmatex">\\\[(?P<block>.*?)\\\]</div>',
+    re.S,
+)
 
 
 def _cli_reference() -> str:
@@ -37,20 +45,27 @@ def _cli_reference() -> str:
     return "\n".join(out)
 
 
-def _exists(module: str) -> bool:
-    base = ROOT / "src" / Path(*module.split("."))
-    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+def render_math(html: str, where: str = "") -> str:
+    """Every arithmatex span / div of ``html`` as MathML (inline or display)."""
+    from latex2mathml.converter import convert
+
+    def one(match: re.Match) -> str:
+        inline = match.group("inline") is not None
+        tex = unescape(match.group("inline") if inline else match.group("block")).strip()
+        try:
+            mathml = convert(tex, display="inline" if inline else "block")
+        except Exception as exc:  # latex2mathml raises its own exception classes
+            raise ValueError(f"{where}: cannot render the formula {tex!r}: {exc}") from exc
+        return mathml if inline else f'<div class="math-display">{mathml}</div>'
+
+    return _MATH.sub(one, html)
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
     if MARKER in markdown:
         markdown = markdown.replace(MARKER, _cli_reference())
-    for module in PENDING:
-        if not _exists(module):
-            markdown = re.sub(
-                rf"^::: {re.escape(module)}\s*$(\n    .*$)*",
-                f'!!! note "Not in this build"\n    `{module}` is not in this source tree yet.',
-                markdown,
-                flags=re.M,
-            )
     return markdown
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    return render_math(html, where=page.file.src_uri)
