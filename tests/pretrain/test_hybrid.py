@@ -294,6 +294,7 @@ def test_bad_values_raise():
 # ----------------------------------------------------------------- estimator
 
 
+@pytest.mark.filterwarnings("ignore:smithing.pretrain.ClassificationRBM is deprecated")
 def test_estimator_fit_predict_score_and_clone():
     x, y = toy_data(n=90)
     labels = np.array(["a", "b", "c"])[y.numpy()]
