@@ -28,6 +28,9 @@ _MATH = re.compile(
     re.S,
 )
 
+#: a TeX command latex2mathml does not know, left in its output as the text of a token
+_UNKNOWN_COMMAND = re.compile(r">(\\[A-Za-z]+)<")
+
 
 def _cli_reference() -> str:
     os.environ["COLUMNS"] = "100"  # argparse wraps its help to the terminal width
@@ -56,6 +59,11 @@ def render_math(html: str, where: str = "") -> str:
             mathml = convert(tex, display="inline" if inline else "block")
         except Exception as exc:  # latex2mathml raises its own exception classes
             raise ValueError(f"{where}: cannot render the formula {tex!r}: {exc}") from exc
+        unknown = _UNKNOWN_COMMAND.search(mathml)  # latex2mathml keeps a command it lacks as text
+        if unknown:
+            raise ValueError(
+                f"{where}: cannot render the formula {tex!r}: unknown command {unknown.group(1)}"
+            )
         return mathml if inline else f'<div class="math-display">{mathml}</div>'
 
     return _MATH.sub(one, html)
