@@ -44,3 +44,31 @@ def test_a_formula_that_cannot_be_rendered_names_its_page(hooks, tex):
 def test_html_without_math_is_unchanged(hooks):
     html = "<p>no <code>$x$</code> math here</p>"
     assert hooks.render_math(html) == html
+
+
+def _extensions():
+    spec = importlib.util.spec_from_file_location(
+        "griffe_ext", HOOKS.with_name("griffe_sphinx_roles.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grouped_parameters_become_one_entry_each_so_griffe_can_check_them():
+    pytest.importorskip("griffe")
+    expand = _extensions().expand_groups
+    doc = (
+        "Summary.\n\nArgs:\n    x, y: inputs and\n        targets.\n\n    lr: the step.\n\n"
+        "Returns:\n    a, b: left alone (not parameters).\n"
+    )
+    assert expand(doc) == (
+        "Summary.\n\nArgs:\n    x: inputs and\n        targets.\n    y: inputs and\n"
+        "        targets.\n\n    lr: the step.\n\nReturns:\n    a, b: left alone (not "
+        "parameters)."
+    )
+    assert expand("Args:\n    *args, **kwargs: passed on.") == (
+        "Args:\n    *args: passed on.\n    **kwargs: passed on."
+    )
+    prose = "Note:\n    Weights, biases: both decay."  # not an Args section
+    assert expand(prose) == prose
