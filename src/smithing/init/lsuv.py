@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -168,7 +169,19 @@ def lsuv(
     )
 
 
-def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_iter, pre_init):
+def _lsuv(
+    model: nn.Module,
+    selected: list[tuple[str, nn.Module]],
+    data: torch.Tensor,
+    *,
+    generator: torch.Generator | None,
+    gain: float | str | None,
+    bias: float | str,
+    activation: str | None,
+    tol: float,
+    max_iter: int,
+    pre_init: str,
+) -> dict[str, float]:
     check(
         isinstance(data, torch.Tensor) and data.shape[0] >= 2,
         "data",
@@ -178,11 +191,12 @@ def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_
     check(tol > 0, "tol", tol, "a positive tolerance")
     check(isinstance(max_iter, int) and max_iter >= 1, "max_iter", max_iter, "a positive int")
     for _, module in selected:
-        initialize(module.weight, pre_init, generator=generator, gain=gain, activation=activation)
+        weight = cast(torch.Tensor, module.weight)  # select_layers keeps tensor weights only
+        initialize(weight, pre_init, generator=generator, gain=gain, activation=activation)
         _set_bias(module, bias)
     flags = {m: m.training for m in model.modules()}
     model.eval()
-    state = {"target": None, "out": None, "order": []}
+    state: dict[str, Any] = {"target": None, "out": None, "order": []}
 
     def make_hook(layer_name):
         def hook(module, inputs, output):
@@ -215,7 +229,7 @@ def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_
                 return float(state["out"].float().var())  # Var(B_L) over batch and units
 
             for layer_name in state["order"]:
-                w = modules[layer_name].weight
+                w = cast(torch.Tensor, modules[layer_name].weight)  # as above
                 v = output_variance(layer_name)
                 for _ in range(max_iter):
                     if not math.isfinite(v) or v == 0.0:

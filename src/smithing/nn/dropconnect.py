@@ -130,6 +130,8 @@ class DropConnectLinear(nn.Module):
     """
 
     stochastic = True  # smithing.nn.dropout.mc_predict keeps the masks on at inference
+    weight: Tensor  # (out_features, in_features), as nn.Linear's
+    bias: Tensor | None  # (out_features,), None with bias=False
 
     def __init__(
         self,

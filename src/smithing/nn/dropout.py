@@ -185,8 +185,8 @@ class SubnetworkAverage:
         return float((self.arithmetic_mean - self.weight_scaled).abs().max())
 
 
-def _droppers(model: nn.Module) -> list[nn.Module]:
-    out = []
+def _droppers(model: nn.Module) -> list[Dropout | nn.Dropout]:
+    out: list[Dropout | nn.Dropout] = []
     for m in model.modules():
         if isinstance(m, Dropout):
             check(m.mode != "gaussian", "mode", m.mode, "'lecture' or 'inverted' dropout")
@@ -202,7 +202,7 @@ def _droppers(model: nn.Module) -> list[nn.Module]:
     return out
 
 
-def _train_output(m: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
+def _train_output(m: Dropout | nn.Dropout, x: Tensor, mask: Tensor) -> Tensor:
     if isinstance(m, Dropout):
         return m.apply_mask(x, mask)
     return x * mask / (1.0 - m.p)  # nn.Dropout: inverted
@@ -262,7 +262,7 @@ def enumerate_subnetworks(
         batch = x.shape[0]
         current: dict[str, Tensor] = {}
 
-        def thin(m: nn.Module, args: tuple, out: Tensor) -> Tensor:
+        def thin(m: Dropout | nn.Dropout, args: tuple, out: Tensor) -> Tensor:
             a, b = slices[m]
             mask = current["mask"][:, a:b].repeat_interleave(batch, dim=0)  # (c*batch, units)
             return _train_output(m, args[0], mask.to(args[0].dtype))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from smithing._registry import check
 from smithing.nn import activations
@@ -44,6 +44,10 @@ class DropConnectHidden(DropConnectLinear, _LinearShell):
     activation; its pre-activation is ``preactivation(x)`` (the mean over masks), which LSUV
     normalizes.
     """
+
+    # torch infers nn.Linear.bias as Parameter (from its `self.bias = Parameter(...)`) although
+    # nn.Linear(bias=False) sets it to None; this layer's bias is DropConnectLinear's
+    bias: Tensor | None  # type: ignore[assignment]
 
 
 class MLP(nn.Module):

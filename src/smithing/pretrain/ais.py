@@ -40,6 +40,7 @@ from smithing.pretrain.rbm import (
     sample_gaussian,
 )
 from smithing.pretrain.rbm.functional import _row
+from smithing.pretrain.rbm.modules import _gaussian_visibles
 
 __all__ = [
     "AISResult",
@@ -101,7 +102,7 @@ class AISResult:
 
 def _params(rbm: BernoulliRBM, dtype: torch.dtype) -> dict[str, Tensor]:
     p = {"W": rbm.W, "b": rbm.b, "c": rbm.c}
-    if rbm.visible_type == "gaussian":
+    if _gaussian_visibles(rbm):
         p["log_var"] = rbm.log_var
     return {k: v.detach().to(dtype) for k, v in p.items()}
 

@@ -26,6 +26,7 @@ from smithing._registry import check
 from smithing.checkpoint import as_checkpointer
 from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
+from smithing.nn.containers import ModuleListOf
 from smithing.pretrain import greedy as _greedy
 from smithing.pretrain.rbm import (
     BernoulliRBM,
@@ -128,6 +129,8 @@ class DBN(nn.Module):
     independent members. The module holds the parameters; training is :func:`train_dbn`.
     """
 
+    rbms: ModuleListOf[BernoulliRBM]  # bottom to top
+
     def __init__(
         self,
         sizes: Sequence[int],
@@ -158,7 +161,7 @@ class DBN(nn.Module):
             "device": device,
             "dtype": dtype,
         }
-        self.rbms = nn.ModuleList(rbm_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
+        self.rbms = ModuleListOf(rbm_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
 
     @classmethod
     def from_rbms(cls, rbms: Sequence[BernoulliRBM]) -> DBN:
@@ -174,7 +177,7 @@ class DBN(nn.Module):
             )
         self = cls.__new__(cls)
         nn.Module.__init__(self)
-        self.rbms = nn.ModuleList(rbms)
+        self.rbms = ModuleListOf(rbms)
         return self
 
     @property

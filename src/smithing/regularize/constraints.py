@@ -65,14 +65,14 @@ def _reduce_dims(w: Tensor, dim: Dims, members_axis: bool) -> int | tuple[int, .
     if dim is None:
         dims = tuple(range(1, ndim))  # all but the units' axis 0: each unit's incoming vector
     else:
-        dims = (dim,) if _is_int(dim) else tuple(dim)
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)  # checked: an int is no bool
     shape = tuple(w.shape[int(members_axis) :])
     in_range = all(-ndim <= d < ndim for d in dims)
     normalized = sorted({d % ndim for d in dims}) if in_range else []
     check(
         in_range and len(normalized) == len(dims) == ndim - 1,
         "dim",
-        dim if _is_int(dim) or dim is None else tuple(dim),
+        dim if dim is None or isinstance(dim, int) else tuple(dim),
         f"the dimensions the norm reduces over, every dimension but one (the one indexing the "
         f"units) of the per-member weight of shape {shape}; None: all but the first, each "
         "unit's whole incoming vector",

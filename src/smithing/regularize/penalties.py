@@ -105,6 +105,15 @@ def _as_list(weights: Tensor | Sequence[Tensor]) -> list[Tensor]:
     return weights
 
 
+def _total(terms: Iterable[Tensor]) -> Tensor:
+    """``t_1 + t_2 + ...``, left to right, of at least one term (``_as_list`` checks)."""
+    it = iter(terms)
+    total = next(it)
+    for term in it:
+        total = total + term
+    return total
+
+
 def _check_n(n: Strength) -> None:
     if isinstance(n, Tensor):
         check(bool((n > 0).all()), "n", n, "a positive training-set size")
@@ -136,12 +145,12 @@ def l2_penalty(
     """
     _check_strength(lam, "lam")
     _check_n(n)
-    total = None
-    for w in _as_list(weights):
+
+    def term(w: Tensor) -> Tensor:
         coef = per_member(lam, w, members_axis, "lam") / (2 * per_member(n, w, members_axis, "n"))
-        term = _sum_per_member(coef * w.square(), members_axis)  # lam/(2n) w^2 (Nielsen ch. 3)
-        total = term if total is None else total + term
-    return total
+        return _sum_per_member(coef * w.square(), members_axis)  # lam/(2n) w^2 (Nielsen ch. 3)
+
+    return _total(term(w) for w in _as_list(weights))
 
 
 def l1_penalty(
@@ -154,12 +163,12 @@ def l1_penalty(
     """
     _check_strength(lam, "lam")
     _check_n(n)
-    total = None
-    for w in _as_list(weights):
+
+    def term(w: Tensor) -> Tensor:
         coef = per_member(lam, w, members_axis, "lam") / per_member(n, w, members_axis, "n")
-        term = _sum_per_member(coef * w.abs(), members_axis)  # lam/n |w| (Nielsen ch. 3)
-        total = term if total is None else total + term
-    return total
+        return _sum_per_member(coef * w.abs(), members_axis)  # lam/n |w| (Nielsen ch. 3)
+
+    return _total(term(w) for w in _as_list(weights))
 
 
 def elastic_net_penalty(
@@ -306,7 +315,7 @@ class Penalty:
         weights = [p for _, p in self.params(named_params)]
         if not weights:
             return 0.0
-        total = 0.0
+        total: Tensor | float = 0.0
         if use_l2:
             total = total + l2_penalty(weights, self.l2, self.n, members_axis=self.members_axis)
         if use_l1:

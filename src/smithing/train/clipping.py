@@ -32,6 +32,7 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
@@ -74,7 +75,14 @@ class ClipReport:
         return not self.nonfinite_layers
 
 
-ParamsLike = nn.Module | Iterable[torch.Tensor] | Iterable[tuple[str, torch.Tensor]]
+ParamsLike = (
+    nn.Module
+    | Iterable[torch.Tensor]
+    | Iterable[tuple[str, torch.Tensor]]
+    | Mapping[str, torch.Tensor]
+)
+# (name, parameter, its gradient) for the parameters that have a gradient
+_WithGrad = list[tuple[str, torch.Tensor, torch.Tensor]]
 
 
 def _named(params: ParamsLike, names: Sequence[str] | None) -> list[tuple[str, torch.Tensor]]:
@@ -85,39 +93,47 @@ def _named(params: ParamsLike, names: Sequence[str] | None) -> list[tuple[str, t
         params = [params]
     if isinstance(params, Mapping):
         params = list(params.items())
-    items = list(params)
+    items: list[torch.Tensor | tuple[str, torch.Tensor]] = list(params)
     if items and isinstance(items[0], tuple):
         check(names is None, "names", names, "None when (name, tensor) pairs are given")
         return [(str(n), p) for n, p in items]
+    tensors = cast("list[torch.Tensor]", items)  # the first item is no pair: tensors were given
     if names is None:
-        names = [f"param{i}" for i in range(len(items))]
+        names = [f"param{i}" for i in range(len(tensors))]
     names = list(names)
     check(
-        len(names) == len(items),
+        len(names) == len(tensors),
         "names",
         f"{len(names)} names",
-        f"one name per parameter ({len(items)})",
+        f"one name per parameter ({len(tensors)})",
     )
-    return list(zip(names, items, strict=True))
+    return list(zip(names, tensors, strict=True))
+
+
+def _with_grad(named: list[tuple[str, torch.Tensor]]) -> _WithGrad:
+    """The parameters that have a gradient, each with its name and gradient."""
+    return [(n, p, g) for n, p in named if (g := p.grad) is not None]
 
 
 def _check_mode(on_nonfinite: str) -> None:
     check(on_nonfinite in _ON_NONFINITE, "on_nonfinite", on_nonfinite, "'raise', 'skip' or 'warn'")
 
 
-def _nonfinite_names(named: list[tuple[str, torch.Tensor]]) -> list[str]:
-    flags = torch.stack([~torch.isfinite(p.grad).all() for _, p in named]).tolist()
-    return [n for (n, _), bad in zip(named, flags, strict=True) if bad]
+def _nonfinite_names(named: _WithGrad) -> list[str]:
+    flags = torch.stack([~torch.isfinite(g).all() for _, _, g in named]).tolist()
+    return [n for (n, _, _), bad in zip(named, flags, strict=True) if bad]
 
 
-def _handle_nonfinite(named, bad: list[str], on_nonfinite: str, total) -> ClipReport:
+def _handle_nonfinite(
+    named: _WithGrad, bad: list[str], on_nonfinite: str, total: float
+) -> ClipReport:
     msg = f"non-finite gradient (NaN or inf) in {', '.join(bad)}"
     if on_nonfinite == "raise":
         raise NonFiniteGradientError(msg, bad)
     if on_nonfinite == "warn":
         warnings.warn(msg + "; gradients left unclipped", NonFiniteGradientWarning, stacklevel=3)
         return ClipReport(total, False, bad)
-    for _, p in named:  # "skip": the next optimizer.step() leaves everything untouched
+    for _, p, _ in named:  # "skip": the next optimizer.step() leaves everything untouched
         p.grad = None
     return ClipReport(total, False, bad, skipped=True)
 
@@ -141,10 +157,10 @@ def clip_grad_norm(
     """
     check(max_norm > 0, "max_norm", max_norm, "a positive number")
     _check_mode(on_nonfinite)
-    named = [(n, p) for n, p in _named(params, names) if p.grad is not None]
+    named = _with_grad(_named(params, names))
     if not named:
         return ClipReport(0.0, False)
-    grads = [p.grad for _, p in named]
+    grads = [g for _, _, g in named]
     total = torch.nn.utils.get_total_norm(grads, norm_type)  # ||g||_p over all gradients
     total_f = float(total)  # the one device sync
     if not math.isfinite(total_f):
@@ -153,7 +169,8 @@ def clip_grad_norm(
             return _handle_nonfinite(named, bad, on_nonfinite, total_f)
         total = torch.nn.utils.get_total_norm([g.double() for g in grads], norm_type)  # overflow
         total_f = float(total)
-    torch.nn.utils.clip_grads_with_norm_([p for _, p in named], max_norm, total)  # g *= min(1, c)
+    params_ = [p for _, p, _ in named]
+    torch.nn.utils.clip_grads_with_norm_(params_, max_norm, total)  # g *= min(1, c)
     return ClipReport(total_f, total_f + 1e-6 > max_norm)
 
 
@@ -172,10 +189,10 @@ def clip_grad_value(
     """
     check(clip_value > 0, "clip_value", clip_value, "a positive number")
     _check_mode(on_nonfinite)
-    named = [(n, p) for n, p in _named(params, names) if p.grad is not None]
+    named = _with_grad(_named(params, names))
     if not named:
         return ClipReport(0.0, False)
-    grads = [p.grad for _, p in named]
+    grads = [g for _, _, g in named]
     total = torch.nn.utils.get_total_norm(grads, 2.0)
     peak = torch.stack([torch.linalg.vector_norm(g, math.inf) for g in grads]).max()  # max |g|
     total_f, peak_f = torch.stack([total.float(), peak.float()]).tolist()  # one sync
@@ -183,7 +200,7 @@ def clip_grad_value(
         bad = _nonfinite_names(named)
         if bad:
             return _handle_nonfinite(named, bad, on_nonfinite, total_f)
-    torch.nn.utils.clip_grad_value_([p for _, p in named], clip_value)  # g <- clamp(g, -c, c)
+    torch.nn.utils.clip_grad_value_([p for _, p, _ in named], clip_value)  # g <- clamp(g, -c, c)
     return ClipReport(total_f, peak_f > clip_value)
 
 
@@ -212,18 +229,18 @@ def clip_grad_norm_per_member(
     member's gradients untouched.
     """
     _check_mode(on_nonfinite)
-    named = [(n, p) for n, p in _named(stacked_params, names) if p.grad is not None]
+    named = _with_grad(_named(stacked_params, names))
     if not named:
         return ClipReport(torch.zeros(0), torch.zeros(0, dtype=torch.bool))
-    members = named[0][1].grad.shape[0]
-    for n, p in named:
+    members = named[0][2].shape[0]
+    for n, _, g in named:
         check(
-            p.grad.dim() >= 1 and p.grad.shape[0] == members,
+            g.dim() >= 1 and g.shape[0] == members,
             n,
-            tuple(p.grad.shape),
+            tuple(g.shape),
             f"a gradient with a leading members axis of size {members}",
         )
-    dev = named[0][1].grad.device
+    dev = named[0][2].device
     if isinstance(max_norm, torch.Tensor):
         check(
             max_norm.shape in ((), (members,)),
@@ -237,8 +254,8 @@ def clip_grad_norm_per_member(
         check(max_norm > 0, "max_norm", max_norm, "a positive number")
     per_param = torch.stack(
         [  # (params, members): each member's norm of each gradient
-            torch.linalg.vector_norm(p.grad.reshape(members, -1).float(), norm_type, dim=1)
-            for _, p in named
+            torch.linalg.vector_norm(g.reshape(members, -1).float(), norm_type, dim=1)
+            for _, _, g in named
         ]
     )
     total = torch.linalg.vector_norm(per_param, norm_type, dim=0)  # (members,)
@@ -249,16 +266,16 @@ def clip_grad_norm_per_member(
         bad_members = (~finite).nonzero().flatten().tolist()
         flags = torch.stack(
             [  # (params, members) element-wise check
-                ~torch.isfinite(p.grad.reshape(members, -1)).all(dim=1) for _, p in named
+                ~torch.isfinite(g.reshape(members, -1)).all(dim=1) for _, _, g in named
             ]
         )
-        bad_names = [n for (n, _), f in zip(named, flags.any(dim=1).tolist(), strict=True) if f]
+        bad_names = [n for (n, _, _), f in zip(named, flags.any(dim=1).tolist(), strict=True) if f]
         really_bad = flags.any(dim=0)  # (members,) excluding mere float32 overflow
         if bool((~really_bad & ~finite).any()):  # overflow only: recompute in float64
             per64 = torch.stack(
                 [
-                    torch.linalg.vector_norm(p.grad.reshape(members, -1).double(), norm_type, dim=1)
-                    for _, p in named
+                    torch.linalg.vector_norm(g.reshape(members, -1).double(), norm_type, dim=1)
+                    for _, _, g in named
                 ]
             )
             total = torch.where(
@@ -283,8 +300,7 @@ def clip_grad_norm_per_member(
     if bad_members:
         bad_mask[bad_members] = True
         coef = torch.where(bad_mask, 0.0 if on_nonfinite == "skip" else 1.0, coef)
-    for _, p in named:
-        g = p.grad
+    for _, _, g in named:
         c = coef.to(g.dtype).reshape(members, *([1] * (g.dim() - 1)))  # (members, 1, ...)
         if on_nonfinite == "skip" and bad_members:
             g.masked_fill_(bad_mask.reshape(c.shape), 0.0)  # NaN * 0 is NaN: fill instead

@@ -42,7 +42,7 @@ import math
 import warnings
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -161,9 +161,11 @@ def layer_gradient_norms(
     Uses ``torch.autograd.grad`` so ``.grad`` is left untouched; a layer the loss does not
     depend on gets 0. ``retain_graph=True`` lets the caller still call ``loss.backward()``.
     """
-    selected = [(n, m) for n, m in _select(model, layers) if isinstance(m.weight, torch.Tensor)]
+    selected = [
+        (n, w) for n, m in _select(model, layers) if isinstance(w := m.weight, torch.Tensor)
+    ]
     check(len(selected) > 0, "layers", layers, "a selector matching at least one layer")
-    weights = [m.weight for _, m in selected]
+    weights = [w for _, w in selected]
     grads = torch.autograd.grad(loss, weights, retain_graph=retain_graph, allow_unused=True)
     norms = [
         torch.linalg.vector_norm(g) if g is not None else torch.zeros((), device=loss.device)
@@ -418,7 +420,8 @@ class GradientMonitor:
                     n = torch.linalg.vector_norm(p.grad.detach().float())
                     add(name, stat, n)
                     sq.append(n.square())
-            add(name, "weight_norm", torch.linalg.vector_norm(m.weight.detach().float()))
+            weight = cast(torch.Tensor, m.weight)  # self.layers: modules with a tensor weight
+            add(name, "weight_norm", torch.linalg.vector_norm(weight.detach().float()))
             if name in self._outputs:
                 mo = _moments(self._outputs[name])
                 add(name, "preact_mean", mo["mean"])

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -240,8 +240,15 @@ def gradient_flow(
     return out
 
 
+class SequenceModel(Protocol):
+    """What :func:`time_lag_gradient_norms` needs of a model (e.g. the readouts of
+    :mod:`smithing.nn.rnn`): its prediction and every hidden state ``[h_1, ..., h_T]``."""
+
+    def forward_with_states(self, x: Tensor) -> tuple[Tensor, list[Tensor]]: ...
+
+
 def time_lag_gradient_norms(
-    model: nn.Module,
+    model: SequenceModel,
     x: Tensor,
     y: Tensor,
     loss_fn: Loss | None = None,

@@ -33,7 +33,7 @@ from smithing.compiled import compile_step, current_compile
 from smithing.data.base import Dataset, Split
 from smithing.history import History
 from smithing.precision import autocast, current_precision, set_matmul_precision
-from smithing.regularize.protocol import as_regularizer, hook, parts
+from smithing.regularize.protocol import as_regularizer, hook, parts, stateful_objects
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -224,7 +224,7 @@ def fit(
         "schedule_options": repr(schedule_options or {}),
         "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
     }
-    stateful = [o for o in (*parts(reg), *callbacks) if hasattr(o, "load_state_dict")]
+    stateful = stateful_objects((*parts(reg), *callbacks))
     signature["stateful"] = [type(o).__name__ for o in stateful]
     if prec != "fp32":
         signature["precision"] = prec
@@ -251,7 +251,7 @@ def fit(
         }
 
     state = None if ckpt is None else ckpt.load()
-    if state is not None:
+    if ckpt is not None and state is not None:
         check_signature(ckpt, state, "fit", signature)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])

@@ -220,10 +220,10 @@ class ElmanRNN(nn.Module):
             dtype=self.weight_hh.dtype,
         )
         with torch.no_grad():
-            ref.weight_ih_l0.copy_(self.weight_ih)
-            ref.weight_hh_l0.copy_(self.weight_hh)
-            ref.bias_ih_l0.copy_(self.bias)
-            ref.bias_hh_l0.zero_()
+            ref.get_parameter("weight_ih_l0").copy_(self.weight_ih)
+            ref.get_parameter("weight_hh_l0").copy_(self.weight_hh)
+            ref.get_parameter("bias_ih_l0").copy_(self.bias)
+            ref.get_parameter("bias_hh_l0").zero_()
         return ref
 
     @classmethod
@@ -235,7 +235,7 @@ class ElmanRNN(nn.Module):
             ref,
             "a one-layer, unidirectional torch.nn.RNN with biases",
         )
-        w = ref.weight_hh_l0
+        w = ref.get_parameter("weight_hh_l0")
         m = cls(
             ref.input_size,
             ref.hidden_size,
@@ -245,9 +245,9 @@ class ElmanRNN(nn.Module):
             **kwargs,
         )
         with torch.no_grad():
-            m.weight_ih.copy_(ref.weight_ih_l0)
-            m.weight_hh.copy_(ref.weight_hh_l0)
-            m.bias.copy_(ref.bias_ih_l0 + ref.bias_hh_l0)
+            m.weight_ih.copy_(ref.get_parameter("weight_ih_l0"))
+            m.weight_hh.copy_(w)
+            m.bias.copy_(ref.get_parameter("bias_ih_l0") + ref.get_parameter("bias_hh_l0"))
         return m
 
     def extra_repr(self) -> str:

@@ -16,6 +16,7 @@ from smithing.checkpoint import (
 )
 from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
+from smithing.nn.containers import ModuleListOf
 from smithing.pretrain import greedy as _greedy
 from smithing.pretrain.autoencoder.functional import (
     _uniform,
@@ -131,6 +132,8 @@ class StackedDAE(nn.Module):
     each layer an ensemble of ``M`` independent autoencoders. Training is :func:`train_sda`.
     """
 
+    daes: ModuleListOf[DenoisingAutoencoder]  # bottom to top
+
     def __init__(
         self,
         sizes: Sequence[int],
@@ -160,7 +163,7 @@ class StackedDAE(nn.Module):
             "device": device,
             "dtype": dtype,
         }
-        self.daes = nn.ModuleList(dae_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
+        self.daes = ModuleListOf(dae_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
         self.activation = activation
 
     @classmethod
@@ -183,7 +186,7 @@ class StackedDAE(nn.Module):
         )
         self = cls.__new__(cls)
         nn.Module.__init__(self)
-        self.daes = nn.ModuleList(daes)
+        self.daes = ModuleListOf(daes)
         self.activation = daes[0].activation
         return self
 

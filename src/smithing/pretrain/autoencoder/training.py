@@ -45,10 +45,12 @@ def _to_py(t: Tensor) -> float | list[float]:
 def _clean_loss(model: DenoisingAutoencoder, x: Tensor, chunk: int = 4096) -> Tensor:
     """Mean reconstruction loss of clean inputs ``x (*M?, n, d)``, in chunks, ``(*M,)``."""
     n = x.shape[-2]
-    total = 0.0
+    total: Tensor | float = 0.0
     for i in range(0, n, chunk):
         xb = x[..., i : i + chunk, :]
         total = total + model.loss(xb) * xb.shape[-2]
+    if not isinstance(total, Tensor):  # no chunk: n == 0
+        raise ValueError(f"x.shape={tuple(x.shape)} is invalid: expected at least one example")
     return total / n
 
 

@@ -98,7 +98,8 @@ class ClassificationRBM:
         self.dtype = dtype
 
     #: the HybridTraining fields this estimator exposes, then all its parameters
-    _TRAINING = ("objective", "alpha", "beta", "lr", "epochs", "batch_size", "method", "k")
+    _TRAINING: tuple[str, ...] = ("objective", "alpha", "beta", "lr", "epochs", "batch_size")
+    _TRAINING += ("method", "k")
     _TRAINING += ("momentum", "weight_decay", "unlabeled_positive", "early_stopping_patience")
     _PARAM_NAMES = ("n_hidden", *_TRAINING, "init_scale", "random_state", "device", "dtype")
 

@@ -207,7 +207,14 @@ def _negative_phase(
         h = sample_bernoulli(ph, generator)  # (*M, B, H)
         xm, ym = visible_probs(h, W, b), class_probs(h, U, d)  # p(x|h), p(y|h)
         x, y = sample_bernoulli(xm, generator), sample_onehot(ym, generator)
-    xn, yn = (xm, ym) if negative_visible == "mean" else (x, y)
+    if negative_visible == "mean":
+        if xm is None or ym is None:  # k == 0: no sweep, so no means
+            raise ValueError(
+                f"k={k!r} is invalid: expected an int >= 1 with negative_visible='mean'"
+            )
+        xn, yn = xm, ym
+    else:
+        xn, yn = x, y
     ph_neg = joint_hidden_probs(xn, yn, W, c, U)  # Rao-Blackwellized negative statistics
     return joint_statistics(xn, yn, ph_neg), (x, y)
 

@@ -30,6 +30,7 @@ from smithing.pretrain.rbm.functional import (
 )
 from smithing.pretrain.rbm.modules import (
     BernoulliRBM,
+    _gaussian_visibles,
 )
 from smithing.pretrain.rbm.sampling import (
     PersistentChains,
@@ -385,6 +386,7 @@ def train_rbm(
                             mean = visible_mean_(h)
                         v = _draw_visible(rbm, mean, generator)
                 else:
+                    assert chains is not None  # method == "pcd": set up before the loop
                     v = chains.v  # PCD: continue the persistent chains
                     for _ in range(k):
                         v, mean = gibbs_step(rbm, v, generator)
@@ -456,6 +458,6 @@ def train_rbm(
 
 
 def _draw_visible(rbm: BernoulliRBM, mean: Tensor, generator: torch.Generator | None) -> Tensor:
-    if rbm.visible_type == "gaussian":
+    if _gaussian_visibles(rbm):
         return sample_gaussian(mean, rbm.log_var, generator)
     return sample_bernoulli(mean, generator)

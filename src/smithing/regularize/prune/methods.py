@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from smithing._registry import Registry, check
+from smithing._registry import Registry, check, given
 from smithing.regularize.penalties import select
 from smithing.regularize.prune.hessian import (
     HESSIAN_DIAGONALS,
@@ -134,14 +134,13 @@ def _magnitude(ctx: _Context):
 def _obd(ctx: _Context):
     """Optimal Brain Damage: s_k = 1/2 h_kk w_k^2 (LeCun, Denker & Solla 1990)"""
     if ctx.hessian == "gauss_newton":
-        check(ctx.data is not None, "data", None, "(x, y) for hessian='gauss_newton'")
+        x = given(ctx.data, "data", "(x, y) for hessian='gauss_newton'")[0]
         names = list(ctx.params)
-        diag = _gauss_newton(ctx.model, names, ctx.data[0], ctx.chunk, diagonal=True)  # (n,)
+        diag = _gauss_newton(ctx.model, names, x, ctx.chunk, diagonal=True)  # (n,)
         h = _unflatten(diag, {n: ctx.params[n].detach() for n in names})
         h = {n: v.to(ctx.params[n].dtype) for n, v in h.items()}
     elif ctx.hessian in ("fisher", "empirical_fisher"):
-        check(ctx.data is not None, "data", None, "(x, y) for a Fisher estimate")
-        x, y = ctx.data
+        x, y = given(ctx.data, "data", "(x, y) for a Fisher estimate")
         h = fisher_diagonal(
             ctx.model,
             list(ctx.params),
@@ -151,7 +150,7 @@ def _obd(ctx: _Context):
             chunk=ctx.chunk if ctx.chunk is not None else x.shape[0],
         )
     else:
-        check(ctx.objective is not None, "objective", None, "an objective or loss_fn + data")
+        objective = given(ctx.objective, "objective", "an objective or loss_fn + data")
         if ctx.hessian == "exact":
             n = sum(p.numel() for p in ctx.params.values())
             check(
@@ -161,7 +160,7 @@ def _obd(ctx: _Context):
                 f">= the {n} weights for an exact Hessian (or hessian='hutchinson'/'fisher')",
             )
         h = HESSIAN_DIAGONALS.get(ctx.hessian)(
-            ctx.objective, ctx.params, samples=ctx.samples, generator=ctx.generator
+            objective, ctx.params, samples=ctx.samples, generator=ctx.generator
         )
     sal = {n: obd_saliency(p.detach(), h[n].detach()) for n, p in ctx.params.items()}
     before = {n: m.clone() for n, m in ctx.mask.masks.items()}
@@ -180,9 +179,17 @@ def _obs(ctx: _Context):
         f"one of {_names_list(OBS_HESSIANS)} for OBS (it needs the full matrix)",
     )
     if ctx.hessian == "gauss_newton":
-        check(ctx.data is not None, "data", None, "(x, y) for hessian='gauss_newton'")
+        x = given(ctx.data, "data", "(x, y) for hessian='gauss_newton'")[0]
+
+        def matrix(names: list[str], sub: dict[str, Tensor]) -> Tensor:
+            return gauss_newton_matrix(ctx.model, names, x, chunk=ctx.chunk)  # (n, n)
+
     else:
-        check(ctx.objective is not None, "objective", None, "an objective or loss_fn + data")
+        objective = given(ctx.objective, "objective", "an objective or loss_fn + data")
+
+        def matrix(names: list[str], sub: dict[str, Tensor]) -> Tensor:
+            return full_hessian(objective, sub).double()  # (n, n)
+
     groups = [list(ctx.params)] if None in ctx.k_new else [[n] for n in ctx.params]
     sal_all: dict[str, Tensor] = {}
     predicted, order = 0.0, []
@@ -196,10 +203,7 @@ def _obs(ctx: _Context):
             f">= the {n_w} weights OBS must hold the inverse Hessian of",
         )
         k = ctx.k_new[None] if None in ctx.k_new else ctx.k_new[names[0]]
-        if ctx.hessian == "gauss_newton":
-            h = gauss_newton_matrix(ctx.model, names, ctx.data[0], chunk=ctx.chunk)  # (n, n)
-        else:
-            h = full_hessian(ctx.objective, sub).double()  # (n, n)
+        h = matrix(names, sub)  # (n, n): the Gauss-Newton matrix or the loss's Hessian
         h = h + ctx.damping * torch.eye(n_w, dtype=h.dtype, device=h.device)  # H + damping I
         w = _flatten({n: p.detach() for n, p in sub.items()}).double()
         removed = ~_flatten({n: ctx.mask.masks[n] for n in names}).to(w.device)
@@ -311,6 +315,7 @@ def prune(
         loss_fn = nn.functional.cross_entropy  # the loss G is the Gauss-Newton matrix of
     if objective is None and loss_fn is not None and data is not None:
         objective = make_objective(model, loss_fn, *data)
+    k_new: dict[str | None, int]  # None -> one global count, else one per parameter
     if scope == "global":
         n_total = sum(p.numel() for p in chosen.values())
         k_new = {None: round(fraction * n_total) - sum(int((~mask.masks[n]).sum()) for n in chosen)}
