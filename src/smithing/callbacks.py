@@ -46,7 +46,8 @@ class EarlyStopping:
             2500 updates an epoch), not in epochs. The validation after epoch ``e`` is update
             ``it = iterations_per_epoch * e - 1`` (0-based); a significant improvement (the
             first validation always is: ``best`` starts at inf) raises the budget to
-            ``max(budget, patience_increase * it)``; the loop breaks after the first update
+            ``max(budget, ceil(patience_increase * it))`` (rounding up changes no comparison
+            with an update index); the loop breaks after the first update
             with ``budget <= it``, so training stops after epoch ``e`` unless
             ``budget > iterations_per_epoch * (e + 1) - 2`` (then the next validation, after
             update ``iterations_per_epoch * (e + 1) - 1``, still runs). (The
@@ -150,7 +151,8 @@ class EarlyStopping:
         if improved:
             scale = self.improvement_threshold ** (1 if self.best > 0 else -1)
             if v < self.best * scale:  # inf * 0.995 = inf: the first validation counts
-                self.budget = max(self.budget, self.patience_increase * it)
+                # budget <= it  <=>  ceil(budget) <= it for an integer update index `it`
+                self.budget = max(self.budget, math.ceil(self.patience_increase * it))
             self.best, self.best_epoch, self.wait = v, epoch, 0
         else:
             self.wait += 1
