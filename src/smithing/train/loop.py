@@ -111,6 +111,7 @@ def fit(
     checkpoint: Checkpointer | str | os.PathLike | None = None,
     precision: str | None = None,
     compile: bool | None = None,
+    shuffle: bool = True,
 ) -> History:
     """Train ``model`` on ``data.train``, validating on ``data.valid`` every epoch.
 
@@ -160,6 +161,9 @@ def fit(
             precision in force (``use_precision``; fp32 by default).
         compile: compile the forward pass and loss with ``torch.compile`` (CUDA graphs on
             CUDA; :mod:`smithing.compiled`); None: the switch in force (off by default).
+        shuffle: a new random order every epoch (the default); False: every epoch visits the
+            training examples in their stored order, as the Theano tutorials' loops do
+            (batch ``i`` is ``x[i * batch_size:(i + 1) * batch_size]``).
 
     Returns:
         a :class:`History`. A loss that becomes NaN/inf, or a training step that raises a
@@ -228,6 +232,8 @@ def fit(
     signature["stateful"] = [type(o).__name__ for o in stateful]
     if prec != "fp32":
         signature["precision"] = prec
+    if not shuffle:
+        signature["shuffle"] = False
     first_epoch, resume, finished, elapsed = 1, None, False, 0.0
 
     def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
@@ -276,7 +282,7 @@ def fit(
         for epoch in range(first_epoch, 0 if finished else epochs + 1):
             model.train()
             if resume is None:
-                perm = torch.randperm(n, generator=gen).to(device)
+                perm = (torch.randperm(n, generator=gen) if shuffle else torch.arange(n)).to(device)
                 loss_sum = torch.zeros((), device=device, dtype=torch.float64)
                 cur_lr, begin = opt.param_groups[0]["lr"], 0
             else:  # a mid-epoch checkpoint: the same order, from the next batch on
