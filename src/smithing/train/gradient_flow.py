@@ -100,7 +100,8 @@ def signal_variances(
     Args:
         model: any module whose forward calls its layers once each (a layer called several
             times reports its last call).
-        x, y: one batch of inputs and targets.
+        x: one batch of inputs.
+        y: its targets.
         loss_fn: ``loss_fn(outputs, y) -> scalar``; default summed cross-entropy on logits.
         layers: which layers' outputs count as ``z_l`` (module types or a predicate
             ``(name, module) -> bool``, as in :mod:`smithing.train.diagnostics`).
@@ -266,7 +267,8 @@ def time_lag_gradient_norms(
         model: has ``forward_with_states(x) -> (prediction, [h_1, ..., h_T])`` (the readouts of
             :mod:`smithing.nn.rnn` and :class:`~smithing.nn.rnn.ElmanRNN` do), every state a
             node of the autograd graph.
-        x, y: one batch of sequences ``(batch, T, n_in)`` and targets.
+        x: one batch of sequences ``(batch, T, n_in)``.
+        y: its targets.
         loss_fn: ``L = loss_fn(prediction, y)``; default by ``model.task``: mean squared error
             for ``"regression"``, cross-entropy for ``"classification"`` (batch means).
         warn: warn (:class:`~smithing.train.diagnostics.NonFiniteGradientWarning`) when a norm
