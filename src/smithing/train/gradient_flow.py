@@ -205,7 +205,8 @@ def gradient_flow(
     Args:
         model: a classifier whose hidden layers are Linear + activation modules (an
             :class:`~smithing.nn.MLP`).
-        x, y: one batch of inputs and integer targets.
+        x: one batch of inputs.
+        y: its integer targets.
         loss_fn: the loss of ``grad_norm`` (default ``F.cross_entropy``, mean).
         bins: number of activation-histogram bins, or None for no histograms.
         log_grad_edges: bin edges of the ``log10 |dL/dz|`` histograms, or None for none.
