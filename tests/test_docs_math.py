@@ -93,6 +93,10 @@ def test_formula_parses(where, tex):
     mathml = latex2mathml.convert(tex)
     assert mathml.startswith("<math")
     assert "merror" not in mathml, f"{where}: latex2mathml marks an error in {tex!r}"
+    # what latex2mathml does not know it prints as text: an alignment ``&`` outside an array /
+    # cases environment (it has no ``aligned``), a backslash (``\`` + newline, an unknown macro)
+    assert "<mi>&</mi>" not in mathml, f"{where}: '&' outside array/cases in {tex!r}"
+    assert "<mi>\\" not in mathml, f"{where}: a stray backslash in {tex!r}"
 
 
 #: the tricks whose docstring must state their formula (display math)

@@ -166,8 +166,8 @@ class DropConnectLinear(nn.Module):
     $$
     r = a\left((M \odot W)\, v + m_b \odot b\right), \quad M_{ij}, m_{b,i} \sim
     \operatorname{Bernoulli}(1 - p) \ \text{(training)}; \qquad
-    r \approx \frac{1}{Z} \sum_{z=1}^{Z} a(u_z),\ u_z \sim \mathcal{N}(\mu, \sigma^2) \
-    \text{(inference)}
+    r \approx \frac{1}{Z} \sum_{z=1}^{Z} a(u_z),\ u_z \sim \mathcal{N}(\mu, \sigma^2)
+    \ \text{(inference)}
     $$
 
     with $v$ the input, $W$ = ``weight``, $b$ = ``bias``, $a$ = ``activation``, $p$ = ``p``,

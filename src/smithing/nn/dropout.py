@@ -62,14 +62,13 @@ class Dropout(nn.Module):
     r"""Dropout with drop probability ``p`` in the given ``mode`` (see the module docstring).
 
     $$
-    \begin{aligned}
-    \text{lecture:} &\quad y = m \odot x \ \text{(training)}, \quad y = (1 - p)\, x \
-    \text{(inference)} \\
-    \text{inverted:} &\quad y = \frac{m \odot x}{1 - p} \ \text{(training)}, \quad y = x \
-    \text{(inference)} \\
-    \text{gaussian:} &\quad y = r \odot x,\ r_i \sim \mathcal{N}\left(1,
-    \tfrac{p}{1 - p}\right) \ \text{(training)}, \quad y = x \ \text{(inference)}
-    \end{aligned}
+    \begin{array}{lll}
+    & \text{training} & \text{inference} \\
+    \text{lecture:} & y = m \odot x & y = (1 - p)\, x \\
+    \text{inverted:} & y = \frac{m \odot x}{1 - p} & y = x \\
+    \text{gaussian:} & y = r \odot x,\ r_i \sim \mathcal{N}\left(1, \tfrac{p}{1 - p}\right)
+    & y = x
+    \end{array}
     $$
 
     with $x$ the input, $p$ = ``p`` the drop probability and

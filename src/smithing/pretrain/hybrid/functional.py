@@ -277,9 +277,9 @@ def discriminative_gradient(
     $$
     a_{y^*} = \mathbb{1}[y^* = y] - p(y^* \mid x), \quad
     g_j = \sum_{y^*} a_{y^*} \sigma(o_{y^*j}(x)), \quad
-    \Delta W_{ij} = \langle x_i g_j \rangle, \ \Delta c_j = \langle g_j \rangle, \
-    \Delta U_{y^*j} = \langle a_{y^*} \sigma(o_{y^*j}) \rangle, \ \Delta d_{y^*} =
-    \langle a_{y^*} \rangle, \ \Delta b = 0
+    \Delta W_{ij} = \langle x_i g_j \rangle, \quad \Delta c_j = \langle g_j \rangle, \quad
+    \Delta U_{y^*j} = \langle a_{y^*} \sigma(o_{y^*j}) \rangle, \quad \Delta d_{y^*} =
+    \langle a_{y^*} \rangle, \quad \Delta b = 0
     $$
 
     with $\langle\cdot\rangle$ the batch mean, $x$ = ``x``, $y$ = ``y`` and $o$ from
