@@ -9,6 +9,10 @@
   MathML (latex2mathml), which browsers render natively. No script, no CDN: the built site
   shows its formulas offline. A formula latex2mathml cannot parse fails the build, naming the
   page and the formula.
+* ``<!-- smithing-init-rules -->`` in a page becomes one section per registered initializer
+  (``smithing.init.INITIALIZERS``, the names ``smithing list`` shows): the rule's name, how it
+  is called and its aliases, then the docstring of the function that implements it (a private
+  function, registered by name, rendered by mkdocstrings), formula included.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- smithing-cli-reference -->"
+INIT_MARKER = "<!-- smithing-init-rules -->"
 #: what pymdownx.arithmatex (generic mode) emits for inline and display math
 _MATH = re.compile(
     r'<span class="arithmatex">\\\((?P<inline>.*?)\\\)</span>'
@@ -48,6 +53,49 @@ def _cli_reference() -> str:
     return "\n".join(out)
 
 
+def _init_rules() -> str:
+    """A section per registered initializer: its name, call, aliases and its docstring."""
+    import inspect
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from smithing.init import ALIASES, INITIALIZERS
+
+    out = []
+    for name in INITIALIZERS.names():
+        rule = INITIALIZERS.get(name)
+        fn = rule.fn
+        params = list(inspect.signature(fn).parameters.values())
+        if rule.model_level:
+            # fn(model, layers, *, generator, gain, bias, activation, **params)
+            skip = {"model", "layers", "generator", "gain", "bias", "activation"}
+            head = f'apply(model, "{name}"'
+        else:  # fn(w, *, generator, gain, **params)
+            skip = {"w", "generator", "gain"}
+            head = f'initialize(weight, "{name}"'
+        extra = [
+            f"{p.name}={p.default!r}" if p.default is not p.empty else p.name
+            for p in params
+            if p.name not in skip and p.kind is not p.VAR_KEYWORD
+        ]
+        if rule.uses_gain:
+            extra.insert(0, "gain=None")
+        call = head + "".join(f", {e}" for e in extra) + ")"
+        aliases = sorted(a for a, target in ALIASES.items() if target == name)
+        out += [f"### `{name}`", "", f"`{call}`"]
+        if aliases:
+            out[-1] += " · aliases: " + ", ".join(f"`{a}`" for a in aliases)
+        out += [
+            "",
+            f"::: {fn.__module__}.{fn.__qualname__}",
+            "    options:",
+            "      show_root_heading: false",
+            "      show_root_toc_entry: false",
+            "      heading_level: 4",
+            "",
+        ]
+    return "\n".join(out)
+
+
 def render_math(html: str, where: str = "") -> str:
     """Every arithmatex span / div of ``html`` as MathML (inline or display)."""
     from latex2mathml.converter import convert
@@ -72,6 +120,8 @@ def render_math(html: str, where: str = "") -> str:
 def on_page_markdown(markdown: str, page, config, files) -> str:
     if MARKER in markdown:
         markdown = markdown.replace(MARKER, _cli_reference())
+    if INIT_MARKER in markdown:
+        markdown = markdown.replace(INIT_MARKER, _init_rules())
     return markdown
 
 

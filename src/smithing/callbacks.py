@@ -24,7 +24,27 @@ MONITORS = ("valid_loss", "valid_error", "train_loss", "recon_loss_valid", "reco
 
 @dataclass
 class EarlyStopping:
-    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+    r"""Stop when ``monitor`` has not improved for ``patience`` epochs.
+
+    $$
+    \text{improved}_t \iff s\, v_t < m_{t-1} - \delta, \qquad
+    m_t = \min\left(m_{t-1}, s\, v_t\right) \text{ if improved}_t, \qquad
+    \text{stop at } t \iff \neg\,\text{improved}_t \wedge w_t \ge P
+    $$
+
+    with $v_t$ the monitored value at epoch $t$, $s = 1$ (``mode="min"``) or $-1$ (``"max"``),
+    $m_t$ the best (signed) value so far ($m_0 = \infty$), $\delta$ = ``min_delta``, $w_t$
+    the epochs in a row without improvement and $P$ = ``patience``. With
+    ``improvement_threshold`` $\tau$ (the Theano tutorials' rule) the budget $B_0 = P$ grows
+    on each significant improvement and training stops when $t \ge B_t$:
+
+    $$
+    B_t = \max\left(B_{t-1}, \lceil \gamma t \rceil\right) \text{ if improved}_t \wedge
+    s\, v_t < \tau\, m_{t-1}
+    $$
+
+    ($\gamma$ = ``patience_increase``; $\tau$ becomes $1/\tau$ when $m_{t-1} \le 0$). A
+    non-finite value is neither an improvement nor a stop.
 
     Args:
         monitor: the per-epoch metric watched (``valid_loss``, ``valid_error``, ``train_loss``;
@@ -58,7 +78,24 @@ class EarlyStopping:
             (None) stops one epoch later after an improvement (at ``2 e`` instead of
             ``2 e - 1`` for ``patience_increase=2``).
         min_delta: an improvement must beat the best by more than this (absolute).
+        improvement_threshold: $\tau \in (0, 1]$ for the Theano tutorials' rule, or ``None``
+            (Keras' rule).
+        patience_increase: $\gamma$, the budget's growth on a significant improvement.
         restore_best_weights: at the end of training, the model holds the best epoch's weights.
+
+    Note:
+        Keras and Lightning restore the best weights only when patience ends training; the
+        trainers here restore them however training ends (module docstring).
+
+    References:
+        Prechelt, "Early stopping - but when?", in Neural Networks: Tricks of the Trade,
+        Springer 1998, Sec. 2; the Theano deep learning tutorials' patience rule
+        (``logistic_sgd.py``, ``mlp.py``).
+
+    Examples:
+        >>> stop = EarlyStopping(patience=2)
+        >>> [stop.update(epoch, v) for epoch, v in enumerate([1.0, 0.9, 0.95, 0.93], start=1)]
+        [(True, False), (True, False), (False, False), (False, True)]
     """
 
     monitor: str = "valid_loss"

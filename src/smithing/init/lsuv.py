@@ -62,18 +62,32 @@ def _lsuv_rule(
     max_iter: int = 10,
     pre_init: str = "orthogonal",
 ) -> None:
-    """Layer-sequential unit-variance init: ``pre_init`` (orthogonal, gain 1 by default), then
+    r"""Layer-sequential unit-variance init: ``pre_init`` (orthogonal, gain 1 by default), then
     each selected layer's weight rescaled, in forward order, ``W_L <- W_L / sqrt(Var(B_L))``
     until its pre-activation output ``B_L`` on ``data`` has variance 1 (see :func:`lsuv`).
 
+    $$
+    W_L \leftarrow \frac{W_L}{\sqrt{\operatorname{Var}(B_L)}} \quad \text{until} \quad
+    \left\lvert \operatorname{Var}(B_L) - 1 \right\rvert < \epsilon_{\text{tol}} \ \text{(at
+    most } T_{\max} \text{ times)}, \qquad L = 1, 2, \dots \text{ in forward order}
+    $$
+
+    with $W_L$ the weight of layer $L$ (after the orthonormal pre-initialization),
+    $\operatorname{Var}(B_L)$ the variance over all examples and units of its pre-activation
+    output on the batch ``data``, $\epsilon_{\text{tol}}$ = ``tol`` and $T_{\max}$ =
+    ``max_iter``.
+
     Args:
-        model, selected: the model and its selected ``(name, module)`` layers.
+        model: the model.
+        selected: its selected ``(name, module)`` layers.
         generator: randomness of ``pre_init``.
-        gain, activation: the gain of ``pre_init`` (default its paper's rule; it does not change
-            the result beyond rounding, since every layer is rescaled afterwards).
+        gain: the gain of ``pre_init`` (default its paper's rule; it does not change the result
+            beyond rounding, since every layer is rescaled afterwards).
+        activation: the activation ``gain="auto"`` reads.
         bias: the bias policy, applied before the rescaling.
         data: a batch of inputs (required).
-        tol, max_iter: the paper's Tol_var (0.1) and T_max (10).
+        tol: the paper's Tol_var (0.1).
+        max_iter: the paper's T_max (10).
         pre_init: the tensor rule applied first.
 
     Returns:
@@ -112,7 +126,18 @@ def lsuv(
     max_iter: int = 10,
     pre_init: str = "orthogonal",
 ) -> dict[str, float]:
-    """Layer-sequential unit-variance (LSUV) initialization; returns each layer's output variance.
+    r"""Layer-sequential unit-variance (LSUV) initialization; returns each layer's output variance.
+
+    $$
+    W_L \leftarrow \frac{W_L}{\sqrt{\operatorname{Var}(B_L)}} \quad \text{until} \quad
+    \left\lvert \operatorname{Var}(B_L) - 1 \right\rvert < \epsilon_{\text{tol}} \ \text{(at
+    most } T_{\max} \text{ times)}, \qquad L = 1, 2, \dots \text{ in forward order}
+    $$
+
+    with $W_L$ the weight of layer $L$ (after the orthonormal pre-initialization),
+    $\operatorname{Var}(B_L)$ the variance over all examples and units of its pre-activation
+    output on the batch ``data``, $\epsilon_{\text{tol}}$ = ``tol`` and $T_{\max}$ =
+    ``max_iter``.
 
     Mishkin & Matas, "All you need is a good init", ICLR 2016, Algorithm 1:
 

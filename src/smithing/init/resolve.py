@@ -141,6 +141,16 @@ def initialize(
 
     Returns:
         ``weight``.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> w = initialize(torch.empty(256, 512), "he_normal", generator=g)  # Var = 2 / 512
+        >>> round(float(w.var() * 512), 1)
+        2.0
+        >>> initialize(torch.empty(2, 3), "identity")
+        tensor([[1., 0., 0.],
+                [0., 1., 0.]])
     """
     spec = INITIALIZERS.get(name)
     if spec.model_level:

@@ -278,15 +278,21 @@ def train_dbn(
         layers: :func:`~smithing.pretrain.rbm.train_rbm` keyword arguments (k, method,
             momentum, weight_decay, sparsity, ...): one mapping for every layer or a sequence
             with one mapping per layer.
-        epochs, lr, batch_size, optimizer, optimizer_options, schedule, schedule_options:
-            every layer's default for :func:`~smithing.pretrain.rbm.train_rbm` (a layer's own
-            ``layers`` entry wins); None leaves that trainer's default. A ready optimizer
-            cannot be shared (each layer has its own parameters): give one per layer in
-            ``layers``.
-        callbacks, progress: handed to every layer's trainer (``cb(epoch, record,
-            layer_module)``, 1-based epochs restarting at each layer); a callback returning
-            True ends *that layer's* training (its History says ``stop_reason="callback"``)
-            and the next layer starts.
+        epochs: every layer's default epochs for :func:`~smithing.pretrain.rbm.train_rbm` (a
+            layer's own ``layers`` entry wins; None leaves that trainer's default), as the
+            next six.
+        lr: every layer's default learning rate.
+        batch_size: every layer's default batch size.
+        optimizer: every layer's default optimizer name. A ready optimizer cannot be shared
+            (each layer has its own parameters): give one per layer in ``layers``.
+        optimizer_options: every layer's default optimizer options.
+        schedule: every layer's default schedule.
+        schedule_options: every layer's default schedule options.
+        callbacks: handed to every layer's trainer (``cb(epoch, record, layer_module)``,
+            1-based epochs restarting at each layer); a callback returning True ends *that
+            layer's* training (its History says ``stop_reason="callback"``) and the next layer
+            starts.
+        progress: handed to every layer's trainer (``progress(epoch, record)``).
         device: move the stack, ``data`` and ``valid_data`` there first.
         propagate: ``"probs"`` or ``"samples"`` (above).
         init_visible_bias: set each RBM's visible biases from its inputs first (guide Sec. 8).

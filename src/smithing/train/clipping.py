@@ -146,14 +146,44 @@ def clip_grad_norm(
     names: Sequence[str] | None = None,
     on_nonfinite: str = "raise",
 ) -> ClipReport:
-    """Scale the gradients so their total norm is at most ``max_norm``; report what happened.
+    r"""Scale the gradients so their total norm is at most ``max_norm``; report what happened.
 
-    ``g <- g * min(1, max_norm / (||g||_p + 1e-6))``, ``||g||_p`` the ``norm_type``-norm of all
-    gradients concatenated (Pascanu et al., ICML 2013, Algorithm 1). ``params`` is a module, an
-    iterable of tensors (named by ``names`` or ``param0, param1, ...``), ``(name, tensor)``
-    pairs or a dict; parameters without a gradient are ignored. Non-finite gradients: see the
-    module docstring. When the norm only overflows (every element finite but the float32 norm
-    is inf), it is recomputed in float64.
+    $$
+    g \leftarrow g \cdot \min\left(1, \frac{c}{\lVert g \rVert_p + 10^{-6}}\right)
+    $$
+
+    with $g$ all gradients concatenated, $\lVert g \rVert_p$ their ``norm_type``-norm ($p$)
+    and $c$ = ``max_norm``. ``params`` is a module, an iterable of tensors (named by ``names``
+    or ``param0, param1, ...``), ``(name, tensor)`` pairs or a dict; parameters without a
+    gradient are ignored. Non-finite gradients: see the module docstring. When the norm only
+    overflows (every element finite but the float32 norm is inf), it is recomputed in float64.
+
+    Args:
+        params: a module, tensors, ``(name, tensor)`` pairs or a dict.
+        max_norm: $c > 0$.
+        norm_type: $p$ (``2.0``; ``inf`` for the max norm).
+        names: names of the tensors in messages (only for plain tensors).
+        on_nonfinite: ``"raise"``, ``"skip"`` or ``"warn"`` (module docstring).
+
+    Returns:
+        A :class:`ClipReport` (the norm before clipping, whether it clipped).
+
+    Note:
+        Pascanu et al. rescale to exactly $c / \lVert g \rVert$ when $\lVert g \rVert \ge c$; the
+        $10^{-6}$ and the clamp at 1 are torch's (a finite result is bitwise
+        ``torch.nn.utils.clip_grad_norm_``), and a NaN/inf gradient is reported instead of spread.
+
+    References:
+        Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks",
+        ICML 2013, Sec. 3.2, Algorithm 1.
+
+    Examples:
+        >>> import torch
+        >>> w = torch.zeros(2, requires_grad=True)
+        >>> w.grad = torch.tensor([3.0, 4.0])
+        >>> report = clip_grad_norm([w], max_norm=1.0)
+        >>> report.total_norm, report.clipped, w.grad
+        (5.0, True, tensor([0.6000, 0.8000]))
     """
     check(max_norm > 0, "max_norm", max_norm, "a positive number")
     _check_mode(on_nonfinite)
@@ -181,7 +211,29 @@ def clip_grad_value(
     names: Sequence[str] | None = None,
     on_nonfinite: str = "raise",
 ) -> ClipReport:
-    """Clamp every gradient element to ``[-clip_value, clip_value]``; report what happened.
+    r"""Clamp every gradient element to ``[-clip_value, clip_value]``; report what happened.
+
+    $$
+    g_k \leftarrow \max\left(-c, \min(c, g_k)\right)
+    $$
+
+    for every element $g_k$ of every gradient, with $c$ = ``clip_value``
+    (``torch.nn.utils.clip_grad_value_``). Unlike norm clipping this changes the gradient's
+    direction.
+
+    Args:
+        params: a module, tensors, ``(name, tensor)`` pairs or a dict.
+        clip_value: $c > 0$.
+        names: names of the tensors in messages (only for plain tensors).
+        on_nonfinite: ``"raise"``, ``"skip"`` or ``"warn"`` (module docstring).
+
+    Returns:
+        A :class:`ClipReport`.
+
+    References:
+        Mikolov, "Statistical language models based on neural networks", PhD thesis, Brno
+        University of Technology, 2012 (element-wise clipping; as discussed by Pascanu et al.,
+        ICML 2013, Sec. 3.2).
 
     ``report.total_norm`` is the 2-norm of all gradients before clamping; ``report.clipped``
     whether any element was beyond ``clip_value``. Non-finite gradients (which torch's
@@ -212,7 +264,15 @@ def clip_grad_norm_per_member(
     names: Sequence[str] | None = None,
     on_nonfinite: str = "raise",
 ) -> ClipReport:
-    """Norm clipping of stacked ensemble parameters, one norm per member.
+    r"""Norm clipping of stacked ensemble parameters, one norm per member.
+
+    $$
+    g^{(m)} \leftarrow g^{(m)} \cdot \min\left(1, \frac{c_m}{\lVert g^{(m)} \rVert_p +
+    10^{-6}}\right)
+    $$
+
+    with $g^{(m)}$ member $m$'s gradients concatenated (the slices ``[m]`` of every ``.grad``)
+    and $c_m$ its radius (``max_norm``).
 
     Each tensor's ``.grad`` has shape ``(members, ...)``. For member m,
     ``n_m = ||(g_1[m], g_2[m], ...)||_p`` and ``g[m] <- g[m] * min(1, max_norm_m / (n_m + 1e-6))``
@@ -227,6 +287,16 @@ def clip_grad_norm_per_member(
     weight decay move that member in the next optimizer step: freeze it in the trainer if that
     matters. ``"raise"`` raises before touching anything; ``"warn"`` warns and leaves that
     member's gradients untouched.
+
+    Args:
+        stacked_params: the stacked parameters (tensors or a dict), gradients ``(members, ...)``.
+        max_norm: $c$, a float or a ``(members,)`` tensor.
+        norm_type: $p$.
+        names: names of the tensors in messages.
+        on_nonfinite: ``"raise"``, ``"skip"`` or ``"warn"``.
+
+    Returns:
+        A :class:`ClipReport` with ``(members,)`` tensors.
     """
     _check_mode(on_nonfinite)
     named = _with_grad(_named(stacked_params, names))

@@ -118,7 +118,9 @@ def fit(
     Args:
         model: any ``nn.Module`` mapping a batch of inputs to outputs (logits).
         data: a :class:`~smithing.data.Dataset`; moved to ``device`` (default: the model's).
-        epochs, lr, batch_size: the usual; the last, smaller batch of an epoch is kept.
+        epochs: the number of passes over ``data.train``.
+        lr: the learning rate.
+        batch_size: examples per mini-batch; the last, smaller batch of an epoch is kept.
         optimizer: a name from ``smithing.optim`` (``sgd``, ``momentum``, ``nesterov``,
             ``adagrad``, ``rmsprop``, ``adam``, ...) with ``optimizer_options``, or a ready
             optimizer over ``model.parameters()``.

@@ -126,8 +126,9 @@ def fit_sequence(
         data: a :class:`~smithing.data.Dataset`; moved to ``device`` (default: the model's).
             ``data.task`` picks the loss and the metrics.
         steps: the number of optimizer steps (``0``: only the evaluation at step 0).
-        lr, batch_size: the learning rate and the mini-batch size (every batch is full; a
-            ``batch_size`` above the training set's size gives batches of the whole set).
+        lr: the learning rate.
+        batch_size: the mini-batch size (every batch is full; a ``batch_size`` above the
+            training set's size gives batches of the whole set).
         optimizer: a name from :mod:`smithing.optim` (``rmsprop``, ``sgd``, ``adam``, ...) with
             ``optimizer_options``, or a ready optimizer over ``model.parameters()`` (then ``lr``
             and ``optimizer_options`` are not used).

@@ -251,14 +251,20 @@ def train_sda(
         layers: :func:`train_autoencoder` keyword arguments (corruption, rate, emphasis,
             contractive, early_stopping, ...): one mapping for every layer or one per layer
             (e.g. the Theano tutorial's corruption 0.1 / 0.2 / 0.3).
-        epochs, lr, batch_size, optimizer, optimizer_options, schedule, schedule_options:
-            every layer's default for :func:`train_autoencoder` (a layer's own ``layers`` entry
-            wins); None leaves that trainer's default. A ready optimizer cannot be shared
+        epochs: every layer's default epochs for :func:`train_autoencoder` (a layer's own
+            ``layers`` entry wins; None leaves that trainer's default), as the next six.
+        lr: every layer's default learning rate.
+        batch_size: every layer's default batch size.
+        optimizer: every layer's default optimizer name. A ready optimizer cannot be shared
             (each layer has its own parameters): give one per layer in ``layers``.
-        callbacks, progress: handed to every layer's trainer (``cb(epoch, record,
-            layer_module)``, 1-based epochs restarting at each layer); a callback returning
-            True ends *that layer's* training (its History says ``stop_reason="callback"``)
-            and the next layer starts.
+        optimizer_options: every layer's default optimizer options.
+        schedule: every layer's default schedule.
+        schedule_options: every layer's default schedule options.
+        callbacks: handed to every layer's trainer (``cb(epoch, record, layer_module)``,
+            1-based epochs restarting at each layer); a callback returning True ends *that
+            layer's* training (its History says ``stop_reason="callback"``) and the next layer
+            starts.
+        progress: handed to every layer's trainer (``progress(epoch, record)``).
         device: move the stack, ``data`` and ``valid_data`` there first.
         valid_data: propagated alongside and handed to each layer for monitoring.
         generator: drives every layer's training.

@@ -93,15 +93,22 @@ def train_autoencoder(
         model: a :class:`DenoisingAutoencoder` (trained in place).
         data: ``(n, n_visible)`` (shared by all members) or ``(M, n, n_visible)``, on the
             model's device.
-        epochs, lr, batch_size: the usual; the last, smaller batch of an epoch is kept.
-        optimizer, optimizer_options: a :mod:`smithing.optim` name (``"sgd"`` by default;
-            e.g. ``"momentum"`` with ``{"momentum": 0.9}``) or a ready ``torch.optim.Optimizer``
-            over ``model.parameters()``.
-        schedule, schedule_options: a :mod:`smithing.optim` schedule name or a callable
-            ``epoch -> factor`` (0-based epoch): the optimizer's learning rate in epoch ``t``
-            is its initial one times ``factor(t)``.
-        corruption, rate, emphasis, contractive: the variant (above).
-        valid_data, monitor_size: the monitored subsets (below).
+        epochs: the number of passes over ``data``.
+        lr: the learning rate.
+        batch_size: examples per mini-batch; the last, smaller batch of an epoch is kept.
+        optimizer: a :mod:`smithing.optim` name (``"sgd"`` by default; e.g. ``"momentum"``) or
+            a ready ``torch.optim.Optimizer`` over ``model.parameters()``.
+        optimizer_options: the named optimizer's options (e.g. ``{"momentum": 0.9}``).
+        schedule: a :mod:`smithing.optim` schedule name or a callable ``epoch -> factor``
+            (0-based epoch): the optimizer's learning rate in epoch ``t`` is its initial one
+            times ``factor(t)``.
+        schedule_options: the named schedule's options.
+        corruption: the corruption's name (:func:`corrupt_with_mask`; above).
+        rate: the corruption rate (above).
+        emphasis: ``(alpha, beta)``, the weights on corrupted / other components, or ``None``.
+        contractive: the contractive penalty's strength (above).
+        valid_data: held-out inputs for the monitoring (below).
+        monitor_size: examples of each set the monitoring uses (below).
         early_stopping: an :class:`~smithing.callbacks.EarlyStopping` watching
             ``recon_loss_valid`` (needs ``valid_data``) or ``recon_loss``; one model only
             (``members=None``). Its best weights are restored at the end when

@@ -139,18 +139,28 @@ def train_rbm(
     Args:
         rbm: a :class:`BernoulliRBM` or :class:`GaussianBernoulliRBM` (trained in place).
         data: ``(n, n_visible)`` or ``(M, n, n_visible)``, on the RBM's device.
-        epochs, lr, batch_size: the usual (``lr``: one rate, or ``M`` for an ensemble).
-        optimizer, optimizer_options: ``"sgd"`` (Hinton's delta form above, with ``momentum``;
-            no options), another :mod:`smithing.optim` name with its options, or a ready
-            optimizer.
-        schedule, schedule_options: a :mod:`smithing.optim` schedule name, or a callable
-            ``epoch -> factor`` (0-based epoch); the learning rate of epoch ``t`` is
-            ``lr * factor(t)``.
-        method, k, n_chains, chains, negative_visible: the negative phase (above).
+        epochs: the number of passes over ``data``.
+        lr: the learning rate: one rate, or ``M`` for an ensemble.
+        batch_size: examples per mini-batch.
+        optimizer: ``"sgd"`` (Hinton's delta form above, with ``momentum``; no options),
+            another :mod:`smithing.optim` name, or a ready optimizer.
+        optimizer_options: the named optimizer's options.
+        schedule: a :mod:`smithing.optim` schedule name, or a callable ``epoch -> factor``
+            (0-based epoch); the learning rate of epoch ``t`` is ``lr * factor(t)``.
+        schedule_options: the named schedule's options.
+        method: ``"cd"`` or ``"pcd"`` (the negative phase, above).
+        k: Gibbs sweeps per update.
+        n_chains: persistent chains for ``"pcd"`` (default ``batch_size``).
+        chains: :class:`PersistentChains` to reuse or inspect (``"pcd"``).
+        negative_visible: ``"sample"`` or ``"mean"`` negative visibles (above).
         momentum: ``optimizer="sgd"`` only: a number, ``"hinton"`` (0.5 for the first 5
             epochs, then 0.9: guide Sec. 9) or a callable ``epoch -> momentum`` (0-based).
-        weight_decay, sparsity_target, sparsity_cost, sparsity_damping: the penalties above.
-        valid_data, monitor_size: what the per-epoch monitoring uses (below).
+        weight_decay: the L2 weight-cost on ``W`` (above).
+        sparsity_target: the target activity of the sparsity penalty, or ``None`` (above).
+        sparsity_cost: the sparsity penalty's strength (above).
+        sparsity_damping: the decay of the running mean activity ``q`` (above).
+        valid_data: held-out examples the per-epoch monitoring uses (below).
+        monitor_size: examples of each set the monitoring uses (below).
         generator: on ``data``'s device; drives batch order, Gibbs sampling and the
             pseudo-likelihood's flips: same seed, same result.
         callbacks: ``cb(epoch, record, rbm)`` after each epoch (1-based epoch); a truthy

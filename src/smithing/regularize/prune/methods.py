@@ -247,20 +247,37 @@ def prune(
     generator: torch.Generator | None = None,
     chunk: int | None = _GN_CHUNK,
 ) -> tuple[PruneMask, PruneReport]:
-    """Prune ``fraction`` of ``model``'s weights by ``method``; returns ``(mask, report)``.
+    r"""Prune ``fraction`` of ``model``'s weights by ``method``; returns ``(mask, report)``.
+
+    $$
+    s_k^{\text{magnitude}} = \lvert w_k \rvert, \qquad
+    s_k^{\text{OBD}} = \tfrac12 h_{kk} w_k^2, \qquad
+    L_q^{\text{OBS}} = \frac{w_q^2}{2 [H^{-1}]_{qq}}, \quad
+    \delta w = -\frac{w_q}{[H^{-1}]_{qq}} H^{-1} e_q
+    $$
+
+    The weights $w_k$ of lowest saliency are set to 0 (:func:`obd_saliency`,
+    :func:`obs_saliency`): $h_{kk}$ is the diagonal of the loss's Hessian (or of its estimate,
+    ``hessian``), $H^{-1}$ the inverse of the full Hessian (plus ``damping`` times $I$) of the
+    kept weights; OBS removes one weight $q$ at a time and moves all the others by $\delta w$
+    (:func:`obs_prune`).
 
     Args:
+        model: the network, whose weights are pruned in place.
         method: ``"magnitude"``, ``"obd"`` or ``"obs"`` (module docstring).
         fraction: the fraction of prunable weights pruned *in total* after this call (weights
             already pruned by ``mask`` count), so repeated calls with a growing fraction and
             retraining in between give the iterative prune-retrain schedule.
-        loss_fn, data: ``loss_fn(model(x), y)`` with ``data = (x, y)``: the training loss whose
-            Hessian OBD/OBS use (use the full training set, or a large batch, at a minimum).
+        loss_fn: ``loss_fn(model(x), y)``: the training loss whose Hessian OBD/OBS use.
+        data: ``(x, y)`` for ``loss_fn`` (use the full training set, or a large batch, at a
+            minimum).
         objective: instead of ``loss_fn``/``data``, any ``params -> scalar`` taking a dict of
             the prunable parameters by name (e.g. a quadratic).
         names: the parameters to prune; default: every parameter that is not a bias
             (``include_biases``) and not matched by ``exclude`` (rules of
             :func:`smithing.regularize.penalties.select`).
+        include_biases: with the default ``names``, prune biases too.
+        exclude: with the default ``names``, parameter names or patterns not pruned.
         scope: ``"global"`` (one ranking over all chosen parameters; OBS: one joint Hessian) or
             ``"layer"`` (``fraction`` of each parameter; OBS: one Hessian block per parameter).
         hessian: the curvature OBD/OBS use (magnitude ignores it). OBD's diagonal:
@@ -274,17 +291,29 @@ def prune(
             ``data`` (only ``x`` is used for them), assume the model outputs logits and the
             loss is the mean softmax cross-entropy; with ``"gauss_newton"`` and no ``loss_fn``,
             the report's losses are that cross-entropy.
+        samples: Hutchinson probes (``hessian="hutchinson"``).
         damping: added to the Hessian's diagonal before OBS inverts it (the kept block of
             ``H + damping I`` must be positive definite).
         mask: an earlier mask to extend (its pruned weights stay pruned).
         max_params: refuse full ``(n, n)`` matrices (exact Hessian, OBS's Gauss-Newton) over
             more weights than this.
+        generator: randomness of the Hutchinson probes and the Fisher's sampled labels.
         chunk: examples per batch of the per-example gradients and Jacobians of the Fisher and
             Gauss-Newton options (memory ``chunk * classes * weights`` numbers); None: all
             ``data`` at once. The batching changes the summation order, hence the last bits.
 
+    Returns:
+        ``(mask, report)``: the :class:`PruneMask` (keep it applied while retraining) and the
+        :class:`PruneReport` (losses before and after, predicted increase, removals).
+
     The model's weights are modified in place (pruned ones set to 0; OBS also moves the others).
     The model should be in eval mode when a loss is evaluated (dropout off).
+
+    References:
+        LeCun, Denker & Solla, "Optimal Brain Damage", NIPS 2, 1990; Hassibi & Stork, "Second
+        order derivatives for network pruning: Optimal Brain Surgeon", NIPS 5, 1993, eq. 5;
+        Han, Pool, Tran & Dally, "Learning both weights and connections for efficient neural
+        networks", NIPS 2015 (magnitude, prune and retrain).
     """
     entry = PRUNE_METHODS.entry(method)
     check(0.0 <= fraction <= 1.0, "fraction", fraction, "a fraction in [0, 1]")
