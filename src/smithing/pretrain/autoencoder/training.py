@@ -14,6 +14,7 @@ from smithing._registry import check
 from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import Checkpointer, Resumable
 from smithing.history import Callback, History, legacy_callback, run_callbacks
+from smithing.pretrain._batches import MemberBatches
 from smithing.pretrain.autoencoder.functional import (
     CORRUPTIONS,
     _check_rate,
@@ -144,15 +145,7 @@ def train_autoencoder(
         data = data.to(device)
         valid_data = None if valid_data is None else valid_data.to(device)
     M = model.members
-    d = model.n_visible
-    shared = data.dim() == 2
-    check(
-        data.shape[-1] == d
-        and (shared or (M is not None and data.dim() == 3 and data.shape[0] == M)),
-        "data.shape",
-        tuple(data.shape),
-        f"(n, {d})" + ("" if M is None else f" or ({M}, n, {d})"),
-    )
+    batches = MemberBatches(data, model.n_visible, M)
     dev, dtype = model.W.device, model.W.dtype
     check(data.device == dev, "data.device", data.device, f"the model's device {dev}")
     data = data.to(dtype)
@@ -173,7 +166,6 @@ def train_autoencoder(
         early_stopping.reset()
     best_state: dict | None = None
     hist = History(config={"epochs": epochs, "lr": lr, "batch_size": batch_size})
-    members_idx = None if M is None else torch.arange(M, device=dev).unsqueeze(-1)  # (M, 1)
     gen_dev = generator.device if generator is not None else torch.device("cpu")
     signature = {
         "epochs": epochs,
@@ -211,15 +203,12 @@ def train_autoencoder(
             perm, loss_sum = resume["perm"].to(dev), resume["loss_sum"].to(dev)
             n_batches, begin, resume = resume["n_batches"], resume["batch"], None
         else:
-            if M is None:
-                perm = torch.randperm(n, generator=generator, device=gen_dev).to(dev)  # (n,)
-            else:  # an independent order per member
-                perm = torch.rand((M, n), generator=generator, device=gen_dev).argsort(-1).to(dev)
+            perm = batches.order(generator, gen_dev).to(dev)  # (*M, n)
             loss_sum = torch.zeros(() if M is None else (M,), dtype=dtype, device=dev)
             n_batches, begin = 0, 0
         for start in range(begin, n, batch_size):
             idx = perm[..., start : start + batch_size]  # (*M, B)
-            xb = data[idx] if (M is None or shared) else data[members_idx, idx]  # (*M, B, d)
+            xb = batches.take(data, idx)  # (*M, B, d)
             x_tilde, mask = corrupt_with_mask(xb, corruption, rate, generator)
             weights = None
             if emphasis is not None:

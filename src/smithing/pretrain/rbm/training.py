@@ -16,6 +16,7 @@ from smithing.checkpoint import Checkpointer, Resumable
 from smithing.compiled import compile_step, current_compile
 from smithing.history import Callback, History, legacy_callback, renamed, run_callbacks
 from smithing.precision import current_precision, mixed
+from smithing.pretrain._batches import MemberBatches
 from smithing.pretrain.rbm.functional import (
     pseudo_likelihood,
     sample_bernoulli,
@@ -211,15 +212,7 @@ def train_rbm(
         data = data.to(device)
         valid_data = None if valid_data is None else valid_data.to(device)
     M = rbm.members
-    expected = f"(n, {rbm.n_visible})" + ("" if M is None else f" or ({M}, n, {rbm.n_visible})")
-    shared = data.dim() == 2
-    check(
-        data.shape[-1] == rbm.n_visible
-        and (shared or (M is not None and data.dim() == 3 and data.shape[0] == M)),
-        "data.shape",
-        tuple(data.shape),
-        expected,
-    )
+    batches = MemberBatches(data, rbm.n_visible, M)
     check(
         data.device == rbm.W.device, "data.device", data.device, f"the RBM's device {rbm.W.device}"
     )
@@ -282,7 +275,6 @@ def train_rbm(
     lr_given = _to_py(torch.as_tensor(lr, dtype=torch.float64))
     hist = History(config={"epochs": epochs, "lr": lr_given, "batch_size": batch_size})
     q = None  # running mean hidden activity (sparsity)
-    members_idx = None if M is None else torch.arange(M, device=dev).unsqueeze(-1)  # (M, 1)
     signature = {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -334,20 +326,12 @@ def train_rbm(
             perm, err_sum = resume["perm"].to(dev), resume["err_sum"].to(dev)
             n_batches, begin, resume = resume["n_batches"], resume["batch"], None
         else:
-            if M is None:
-                perm = torch.randperm(n, generator=generator, device=dev)  # (n,)
-            else:  # an independent order per member
-                perm = torch.rand((M, n), generator=generator, device=dev).argsort(-1)  # (M, n)
+            perm = batches.order(generator, dev)  # (*M, n): one order per member
             err_sum = torch.zeros(() if M is None else (M,), dtype=dtype, device=dev)
             n_batches, begin = 0, 0
         for start in range(begin, n, batch_size):
             idx = perm[..., start : start + batch_size]  # (*M, B)
-            if M is None:
-                v0 = data[idx]  # (B, nv)
-            elif shared:
-                v0 = data[idx]  # (M, B, nv)
-            else:
-                v0 = data[members_idx, idx]  # (M, B, nv)
+            v0 = batches.take(data, idx)  # (*M, B, nv)
             with torch.no_grad():
                 ph0 = hidden_probs_(v0)  # positive phase: probabilities (guide Sec. 3.2)
                 h = sample_bernoulli(ph0, generator)
