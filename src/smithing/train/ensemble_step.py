@@ -18,6 +18,7 @@ import torch
 
 from smithing._registry import check
 from smithing.train.clipping import clip_grad_norm_per_member
+from smithing.train.loop import step_raised
 from smithing.train.stacked import StackedModel
 
 __all__ = ["MemberStep"]
@@ -71,11 +72,6 @@ def nonfinite_members(
         else:
             out.append(None)
     return out
-
-
-def first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else "no message"
 
 
 class MemberStep:
@@ -230,10 +226,7 @@ class MemberStep:
                     raise  # not an overflow of a member: a bug to see
                 self._undo(stage, bad)
                 for m in bad:
-                    self.crashed[m] = (
-                        f"the training step raised {type(err).__name__} ({first_line(err)}) in "
-                        f"epoch {epoch}, batch {batch}: {why[m]}"
-                    )
+                    self.crashed[m] = step_raised(err, epoch, batch, str(why[m]))
                     self.freeze(m, diverged=True)
                 self.refresh()
                 if not any(self.active_l):

@@ -274,11 +274,7 @@ def fit(
                     why = nonfinite_state(model, batch_loss)
                     if why is None:
                         raise  # not an overflow: a bug to see, not a divergence to report
-                    crash = (
-                        f"the training step raised {type(err).__name__} "
-                        f"({_first_line(err)}) in epoch {epoch}, batch {i // batch_size + 1}: "
-                        f"{why}"
-                    )
+                    crash = step_raised(err, epoch, i // batch_size + 1, why)
                     break
                 loss_sum += batch_loss.detach().double() * xb.shape[0]
                 if i + batch_size < n and run.due(batches=i // batch_size + 1):
@@ -352,9 +348,13 @@ def nonfinite_state(model: nn.Module, loss: torch.Tensor | None = None) -> str |
     return None
 
 
-def _first_line(err: BaseException) -> str:
+def step_raised(err: BaseException, epoch: int, batch: int, why: str) -> str:
+    """The message of a training step that raised on non-finite numbers (``why``: what was
+    non-finite), for ``fit`` and each member of ``fit_ensemble``."""
     text = str(err).strip()
-    return text.splitlines()[0] if text else "no message"
+    first = text.splitlines()[0] if text else "no message"
+    where = f"in epoch {epoch}, batch {batch}"
+    return f"the training step raised {type(err).__name__} ({first}) {where}: {why}"
 
 
 def final_metrics(model: nn.Module, data: Dataset, loss_fn: Loss, usable: bool = True) -> dict:
