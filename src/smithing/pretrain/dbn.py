@@ -28,6 +28,7 @@ from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
 from smithing.nn.containers import ModuleListOf
 from smithing.pretrain import greedy as _greedy
+from smithing.pretrain._layout import LayerSizes
 from smithing.pretrain.rbm import (
     BernoulliRBM,
     GaussianBernoulliRBM,
@@ -71,7 +72,7 @@ def rbm_layer(
     return BernoulliRBM(a, b, **kw)
 
 
-class RBMPretrainer:
+class RBMPretrainer(LayerSizes):
     """A :class:`~smithing.pretrain.greedy.LayerPretrainer` that trains one RBM with
     :func:`~smithing.pretrain.rbm.train_rbm` (``train_kwargs``: epochs, lr, k, method, ...).
 
@@ -87,12 +88,8 @@ class RBMPretrainer:
         self.train_kwargs = train_kwargs
 
     @property
-    def n_in(self) -> int:
-        return self.rbm.n_visible
-
-    @property
-    def n_out(self) -> int:
-        return self.rbm.n_hidden
+    def layer(self) -> BernoulliRBM:
+        return self.rbm
 
     def fit(
         self,

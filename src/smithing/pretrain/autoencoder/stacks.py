@@ -18,6 +18,7 @@ from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
 from smithing.nn.containers import ModuleListOf
 from smithing.pretrain import greedy as _greedy
+from smithing.pretrain._layout import LayerSizes
 from smithing.pretrain.autoencoder.functional import (
     _uniform,
 )
@@ -38,7 +39,7 @@ __all__ = [
 # ------------------------------------------------------------------ stacks
 
 
-class DAEPretrainer:
+class DAEPretrainer(LayerSizes):
     """A :class:`~smithing.pretrain.greedy.LayerPretrainer` training one
     :class:`DenoisingAutoencoder` with :func:`train_autoencoder` (``train_kwargs``: epochs, lr,
     batch_size, corruption, rate, emphasis, contractive, ...).
@@ -57,12 +58,8 @@ class DAEPretrainer:
         return self.dae.activation
 
     @property
-    def n_in(self) -> int:
-        return self.dae.n_visible
-
-    @property
-    def n_out(self) -> int:
-        return self.dae.n_hidden
+    def layer(self) -> DenoisingAutoencoder:
+        return self.dae
 
     def fit(
         self,

@@ -1,95 +1,31 @@
-"""Optimizers and learning-rate schedules by name, over ``torch.optim``.
-
-Optimizers (``make(name, params, lr, **options)``): ``sgd``, ``momentum``, ``nesterov``,
-``adagrad``, ``rmsprop``, ``adam``, ``adadelta``, ``adamw``. Nothing is reimplemented: each entry
-builds the ``torch.optim`` class and validates its options. Each entry's docstring (``describe``)
-gives the update rule in the lecture's symbols (cs231n: ``x`` parameters, ``dx`` mini-batch
-gradient, ``lr`` learning rate), the paper, and exactly where PyTorch's formulation differs.
-
-Schedules (``make_schedule(name, optimizer, epochs=...)``, stepped once per epoch): ``constant``,
-``step``, ``exponential``, ``inverse-time``, ``cosine``, ``warmup``, ``warmup-cosine``, over
-``torch.optim.lr_scheduler``; ``schedule_factor`` gives the same ``lr_t / lr_0`` as a pure
-function, for the ensemble runner's per-member learning rates.
-
-The trainers' shared vocabulary: ``resolve(optimizer, params, lr, options)`` takes a name or a
-ready ``torch.optim.Optimizer``; ``resolve_schedule(schedule, epochs, options)`` a name or a
-callable ``epoch -> factor`` (0-based epoch), as a factor function.
-
-Per-member learning rates (``lr_scales_update``): for every optimizer here one step changes the
-parameters by ``-lr * u(state, dx)`` and the new state does not depend on ``lr``. So an ensemble can
-run one optimizer over stacked parameters at a reference rate ``lr_ref`` and give member ``m`` its
-own rate by ``p_new = p_old + (lr_m * f_t / lr_ref) * (p_after - p_old)``
-(``f_t = schedule_factor(...)``); this equals PyTorch run with ``lr_m * f_t`` up to rounding
-(tests/test_optim.py checks it for each optimizer at ``lr_ref = 1``; ``fit_ensemble`` takes
-``lr_ref = max(1, max_m lr_m * f_t)`` so that no factor exceeds 1).
-"""
+"""The optimizers of :mod:`smithing.optim`, each a registered factory over ``torch.optim``
+whose docstring gives the update rule, the paper and where PyTorch differs; ``make`` builds one by
+name and ``lr_scales_update`` says whether its step is linear in the learning rate."""
 
 from __future__ import annotations
 
-import difflib
 import inspect
-import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.optim import lr_scheduler
 
 from smithing._registry import Registry, check
+from smithing.optim._checks import _betas, _flag, _is_number, _nonnegative, _reject_unknown, _unit
 
 __all__ = [
     "OPTIMIZERS",
-    "SCHEDULES",
-    "Schedule",
+    "Params",
     "defaults",
     "describe",
-    "describe_schedule",
     "lr_scales_update",
     "make",
-    "make_schedule",
     "names",
-    "resolve",
-    "resolve_schedule",
-    "schedule_defaults",
-    "schedule_factor",
-    "schedule_names",
 ]
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
-
-
-# --------------------------------------------------------------------------- option checks
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _nonnegative(name: str, v: object) -> None:
-    check(_is_number(v) and v >= 0, name, v, "a finite number >= 0")
-
-
-def _unit(name: str, v: object) -> None:
-    check(_is_number(v) and 0 <= v < 1, name, v, "a number in [0, 1)")
-
-
-def _flag(name: str, v: object) -> None:
-    check(isinstance(v, bool), name, v, "True or False")
-
-
-def _betas(v: object) -> None:
-    ok = (
-        isinstance(v, (tuple, list))
-        and len(v) == 2
-        and all(_is_number(b) and 0 <= b < 1 for b in v)
-    )
-    check(ok, "betas", v, "a pair (beta1, beta2) of numbers in [0, 1)")
-
-
-# --------------------------------------------------------------------------- optimizers
 
 
 @OPTIMIZERS.register("sgd")
@@ -271,7 +207,12 @@ def adam(
     _nonnegative("weight_decay", weight_decay)
     _flag("amsgrad", amsgrad)
     return torch.optim.Adam(
-        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+        params,
+        lr=lr,
+        betas=(betas[0], betas[1]),
+        eps=eps,
+        weight_decay=weight_decay,
+        amsgrad=amsgrad,
     )
 
 
@@ -327,24 +268,18 @@ def adamw(
     _nonnegative("weight_decay", weight_decay)
     _flag("amsgrad", amsgrad)
     return torch.optim.AdamW(
-        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+        params,
+        lr=lr,
+        betas=(betas[0], betas[1]),
+        eps=eps,
+        weight_decay=weight_decay,
+        amsgrad=amsgrad,
     )
 
 
 def _option_names(factory: Callable[..., Any]) -> list[str]:
     sig = inspect.signature(factory)
     return [p.name for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-
-
-def _reject_unknown(kind: str, name: str, given: Iterable[str], valid: list[str]) -> None:
-    for key in given:
-        if key not in valid:
-            msg = f"{kind} {name!r} has no option {key!r}; valid options: "
-            msg += ", ".join(valid) if valid else "none"
-            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-            if close:
-                msg += f" (did you mean {close[0]!r}?)"
-            raise ValueError(msg)
 
 
 def names() -> list[str]:
@@ -413,277 +348,3 @@ def lr_scales_update(name: str) -> bool:
     """
     OPTIMIZERS.get(name)  # unknown names raise, listing the valid ones
     return _LR_LINEAR.get(name, False)
-
-
-# --------------------------------------------------------------------------- schedules
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A learning-rate schedule: ``factor(epoch, epochs, **options) = lr_t / lr_0`` (pure) and
-    ``build(optimizer, epochs, **options)``, the ``torch.optim.lr_scheduler`` that does the same."""
-
-    name: str
-    factor: Callable[..., float]
-    build: Callable[..., lr_scheduler.LRScheduler]
-    defaults: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-
-SCHEDULES: Registry[Schedule] = Registry("schedule")
-
-_SCHEDULE_OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "step_size": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-        "an integer >= 1",
-    ),
-    "gamma": (lambda v: _is_number(v) and v > 0, "a finite number > 0"),
-    "decay": (lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
-    "min_factor": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    "start_factor": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    "warmup": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-        "an integer >= 1",
-    ),
-}
-
-
-def _register_schedule(
-    name: str,
-    description: str,
-    factor: Callable[..., float],
-    build: Callable[..., lr_scheduler.LRScheduler],
-    **defaults_: Any,
-) -> None:
-    SCHEDULES.register(
-        name, Schedule(name, factor, build, defaults_, description), description=description
-    )
-
-
-def _cosine_factor(t: int, period: int, min_factor: float) -> float:
-    # SGDR eq. 5 without restarts: eta_min + (eta_max - eta_min) * (1 + cos(pi * t / T)) / 2
-    return min_factor + (1 - min_factor) * (1 + math.cos(math.pi * t / period)) / 2
-
-
-def _warmup_factor(t: int, warmup: int, start_factor: float) -> float:
-    # start_factor at epoch 0, rising linearly to 1 at epoch `warmup`, then 1
-    return start_factor + (1 - start_factor) * min(t, warmup) / warmup
-
-
-def _warmup_cosine_factor(
-    t: int, epochs: int, warmup: int, start_factor: float, min_factor: float
-) -> float:
-    if t < warmup:
-        return _warmup_factor(t, warmup, start_factor)
-    return _cosine_factor(t - warmup, epochs - warmup, min_factor)
-
-
-def _cosine_scheduler(
-    opt: torch.optim.Optimizer, period: int, min_factor: float
-) -> lr_scheduler.LRScheduler:
-    # lr_0 of each group: "initial_lr" once an earlier scheduler (the warm-up) has changed "lr"
-    lr0s = [g.get("initial_lr", g["lr"]) for g in opt.param_groups]
-    check(
-        min_factor == 0 or len(set(lr0s)) == 1,
-        "min_factor",
-        min_factor,
-        "0 when param groups have different learning rates (CosineAnnealingLR's eta_min is one "
-        "absolute value)",
-    )
-    eta_min = min_factor * lr0s[0]  # absolute floor, lr_min = min_factor * lr_0
-    return lr_scheduler.CosineAnnealingLR(opt, T_max=period, eta_min=eta_min)
-
-
-def _warmup_scheduler(
-    opt: torch.optim.Optimizer, warmup: int, start_factor: float
-) -> lr_scheduler.LRScheduler:
-    return lr_scheduler.LinearLR(opt, start_factor=start_factor, end_factor=1.0, total_iters=warmup)
-
-
-def _warmup_cosine_scheduler(
-    opt: torch.optim.Optimizer, epochs: int, warmup: int, start_factor: float, min_factor: float
-) -> lr_scheduler.LRScheduler:
-    warm = _warmup_scheduler(opt, warmup, start_factor)
-    cos = _cosine_scheduler(opt, epochs - warmup, min_factor)
-    return lr_scheduler.SequentialLR(opt, [warm, cos], milestones=[warmup])
-
-
-_register_schedule(
-    "constant",
-    "lr_t = lr_0",
-    lambda t, epochs: 1.0,
-    lambda opt, epochs: lr_scheduler.LambdaLR(opt, lambda t: 1.0),
-)
-_register_schedule(
-    "step",
-    "lr_t = lr_0 * gamma**(t // step_size) (StepLR)",
-    lambda t, epochs, step_size, gamma: gamma ** (t // step_size),
-    lambda opt, epochs, step_size, gamma: lr_scheduler.StepLR(opt, step_size, gamma),
-    step_size=10,
-    gamma=0.1,
-)
-_register_schedule(
-    "exponential",
-    "lr_t = lr_0 * gamma**t (ExponentialLR)",
-    lambda t, epochs, gamma: gamma**t,
-    lambda opt, epochs, gamma: lr_scheduler.ExponentialLR(opt, gamma),
-    gamma=0.95,
-)
-_register_schedule(
-    "inverse-time",
-    "1/t decay: lr_t = lr_0 / (1 + decay * t) (LambdaLR)",
-    lambda t, epochs, decay: 1 / (1 + decay * t),  # cs231n "1/t decay": lr_0 / (1 + k t)
-    lambda opt, epochs, decay: lr_scheduler.LambdaLR(opt, lambda t: 1 / (1 + decay * t)),
-    decay=0.1,
-)
-_register_schedule(
-    "cosine",
-    "lr_t = lr_min + (lr_0 - lr_min) * (1 + cos(pi t / epochs)) / 2, lr_min = min_factor * lr_0 "
-    "(Loshchilov & Hutter, SGDR, ICLR 2017, eq. 5 without restarts; CosineAnnealingLR)",
-    lambda t, epochs, min_factor: _cosine_factor(t, epochs, min_factor),
-    lambda opt, epochs, min_factor: _cosine_scheduler(opt, epochs, min_factor),
-    min_factor=0.0,
-)
-_register_schedule(
-    "warmup",
-    "linear warm-up: lr_t = lr_0 * (s + (1 - s) * min(t, warmup) / warmup), s = start_factor "
-    "(Goyal et al., Accurate, Large Minibatch SGD, arXiv:1706.02677, 2017; LinearLR)",
-    lambda t, epochs, warmup, start_factor: _warmup_factor(t, warmup, start_factor),
-    lambda opt, epochs, warmup, start_factor: _warmup_scheduler(opt, warmup, start_factor),
-    warmup=5,
-    start_factor=0.1,
-)
-_register_schedule(
-    "warmup-cosine",
-    "linear warm-up over `warmup` epochs, then cosine from lr_0 to min_factor * lr_0 over the "
-    "remaining epochs - warmup (SequentialLR of LinearLR and CosineAnnealingLR)",
-    _warmup_cosine_factor,
-    _warmup_cosine_scheduler,
-    warmup=5,
-    start_factor=0.1,
-    min_factor=0.0,
-)
-
-
-def _schedule_options(name: str, epochs: int, options: dict[str, Any]) -> tuple[Schedule, dict]:
-    sched = SCHEDULES.get(name)
-    _reject_unknown("schedule", name, options, list(sched.defaults))
-    check(
-        isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1,
-        "epochs",
-        epochs,
-        "an integer >= 1",
-    )
-    opts = {**sched.defaults, **options}
-    for key, value in opts.items():
-        ok, allowed = _SCHEDULE_OPTION_CHECKS[key]
-        check(ok(value), key, value, allowed)
-    if name == "warmup-cosine":
-        check(opts["warmup"] < epochs, "warmup", opts["warmup"], f"an integer < epochs={epochs}")
-    return sched, opts
-
-
-def schedule_names() -> list[str]:
-    """The registered schedule names."""
-    return SCHEDULES.names()
-
-
-def describe_schedule(name: str) -> str:
-    """The formula of schedule ``name``."""
-    return SCHEDULES.get(name).description
-
-
-def schedule_defaults(name: str) -> dict[str, Any]:
-    """The options of schedule ``name`` with their default values."""
-    return dict(SCHEDULES.get(name).defaults)
-
-
-def schedule_factor(name: str, epoch: int, *, epochs: int, **options: Any) -> float:
-    """``lr_t / lr_0`` of schedule ``name`` at ``epoch`` (0-based) of a run of ``epochs`` epochs.
-
-    The same numbers as ``make_schedule`` (up to rounding), without an optimizer: the ensemble
-    runner multiplies each member's learning rate by it. ``min_factor`` (cosine schedules) is
-    relative to ``lr_0``, so the factor does not depend on the learning rate.
-    """
-    sched, opts = _schedule_options(name, epochs, options)
-    check(
-        isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0,
-        "epoch",
-        epoch,
-        "an integer >= 0",
-    )
-    return float(sched.factor(epoch, epochs, **opts))
-
-
-def make_schedule(
-    name: str, optimizer: torch.optim.Optimizer, *, epochs: int, **options: Any
-) -> lr_scheduler.LRScheduler:
-    """The ``torch.optim.lr_scheduler`` for schedule ``name``, to be stepped once per epoch.
-
-    Building it sets each group's lr to ``lr_0 * schedule_factor(name, 0, ...)``; after ``t``
-    calls of ``.step()`` the lr is ``lr_0 * schedule_factor(name, t, ...)``. Departure from
-    PyTorch: the cosine floor is ``min_factor`` (relative to ``lr_0``), not the absolute
-    ``eta_min``, so that it means the same for every member of an ensemble.
-    """
-    sched, opts = _schedule_options(name, epochs, options)
-    check(
-        isinstance(optimizer, torch.optim.Optimizer),
-        "optimizer",
-        type(optimizer).__name__,
-        "a torch.optim.Optimizer",
-    )
-    return sched.build(optimizer, epochs, **opts)
-
-
-# ------------------------------------------------------------------- the trainers' vocabulary
-
-
-def resolve(
-    optimizer: str | torch.optim.Optimizer,
-    params: Params,
-    lr: float,
-    options: dict[str, Any] | None = None,
-) -> torch.optim.Optimizer:
-    """The optimizer a trainer steps: ``make(optimizer, params, lr, **options)`` for a name, or
-    ``optimizer`` itself when it is a ready ``torch.optim.Optimizer`` (over the model's
-    parameters; ``lr`` and ``options`` are then its own, and must not be given as options)."""
-    if isinstance(optimizer, torch.optim.Optimizer):
-        check(
-            not options,
-            "optimizer_options",
-            options,
-            "None with a ready optimizer (its options are its own)",
-        )
-        return optimizer
-    check(
-        isinstance(optimizer, str),
-        "optimizer",
-        type(optimizer).__name__,
-        f"a name in {names()} or a torch.optim.Optimizer",
-    )
-    return make(optimizer, params, lr, **(options or {}))
-
-
-def resolve_schedule(
-    schedule: str | Callable[[int], float] | None,
-    epochs: int,
-    options: dict[str, Any] | None = None,
-) -> Callable[[int], float] | None:
-    """A learning-rate schedule as a factor function ``epoch -> lr_t / lr_0`` (0-based epoch),
-    or None for a constant rate: a name (``schedule_factor`` with ``epochs`` and ``options``;
-    checked now), a callable (returned as it is), ``None`` or ``"constant"``."""
-    if schedule is None or schedule == "constant":
-        check(not options, "schedule_options", options, "None without a schedule")
-        return None
-    if callable(schedule):
-        check(not options, "schedule_options", options, "None with a callable schedule")
-        return schedule
-    check(
-        isinstance(schedule, str),
-        "schedule",
-        type(schedule).__name__,
-        f"a name in {schedule_names()}, a callable epoch -> factor, or None",
-    )
-    opts = dict(options or {})
-    _schedule_options(schedule, max(int(epochs), 1), opts)  # unknown names and options raise now
-    return lambda epoch: schedule_factor(schedule, epoch, epochs=max(int(epochs), 1), **opts)
