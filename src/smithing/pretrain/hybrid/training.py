@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -183,7 +183,7 @@ def train_deep_hybrid(
     (:meth:`DeepHybridRBM.log_proba`).
     """
     check(combine in ("top", "mean"), "combine", combine, "'top' or 'mean'")
-    layers = [cast(ClassRBM, layer) for layer in model.layers]  # (a DeepHybridRBM's are)
+    layers = list(model.layers)  # ClassRBMs (ModuleListOf[ClassRBM])
     return _train(
         "train_deep_hybrid", model, layers, lambda v: model.log_proba(v, combine), x, y, options,
         x_unlabeled=x_unlabeled, valid=valid, optimizer=optimizer,
