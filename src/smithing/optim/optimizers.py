@@ -30,7 +30,13 @@ OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer
 
 @OPTIMIZERS.register("sgd")
 def sgd(params: Params, lr: float, *, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """Steepest descent on mini-batches: ``x += -lr * dx``.
+    r"""Steepest descent on mini-batches: ``x += -lr * dx``.
+
+    $$
+    x \leftarrow x - \eta\, \nabla_x L(x)
+    $$
+
+    with $\eta$ = ``lr`` and $\nabla_x L$ (``dx``) the gradient of the mini-batch loss.
 
     Robbins & Monro, "A Stochastic Approximation Method", Annals of Mathematical Statistics,
     1951. ``dx`` is the gradient of the mini-batch loss at ``x``.
@@ -51,7 +57,13 @@ def momentum(
     dampening: float = 0.0,
     weight_decay: float = 0.0,
 ) -> torch.optim.Optimizer:
-    """Momentum: ``v = mu * v - lr * dx; x += v`` with ``mu = momentum``, ``v`` starting at 0.
+    r"""Momentum: ``v = mu * v - lr * dx; x += v`` with ``mu = momentum``, ``v`` starting at 0.
+
+    $$
+    v \leftarrow \mu v - \eta\, \nabla_x L(x), \qquad x \leftarrow x + v
+    $$
+
+    with $\mu$ = ``momentum``, $\eta$ = ``lr`` and $v_0 = 0$.
 
     Polyak, "Some methods of speeding up the convergence of iteration methods", USSR
     Computational Mathematics and Mathematical Physics, 1964; used for backprop by Rumelhart,
@@ -79,7 +91,15 @@ def momentum(
 def nesterov(
     params: Params, lr: float, *, momentum: float = 0.9, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:
-    """Nesterov momentum: ``v_prev = v; v = mu * v - lr * dx; x += -mu * v_prev + (1 + mu) * v``.
+    r"""Nesterov momentum: ``v_prev = v; v = mu * v - lr * dx; x += -mu * v_prev + (1 + mu) * v``.
+
+    $$
+    v_{t} = \mu v_{t-1} - \eta\, \nabla L(x_{t-1}), \qquad
+    x_{t} = x_{t-1} - \mu v_{t-1} + (1 + \mu) v_{t}
+    $$
+
+    the look-ahead form of Sutskever et al.'s $v_t = \mu v_{t-1} - \eta \nabla L(\theta_{t-1} +
+    \mu v_{t-1})$, $\theta_t = \theta_{t-1} + v_t$, with $x = \theta + \mu v$.
 
     Nesterov, "A method of solving a convex programming problem with convergence rate
     O(1/k^2)", Soviet Mathematics Doklady, 1983, in the form of Sutskever, Martens, Dahl & Hinton,
@@ -111,7 +131,13 @@ def adagrad(
     lr_decay: float = 0.0,
     weight_decay: float = 0.0,
 ) -> torch.optim.Optimizer:
-    """AdaGrad: ``cache += dx**2; x += -lr * dx / (sqrt(cache) + eps)``, ``cache`` starting at 0.
+    r"""AdaGrad: ``cache += dx**2; x += -lr * dx / (sqrt(cache) + eps)``, ``cache`` starting at 0.
+
+    $$
+    G \leftarrow G + g \odot g, \qquad x \leftarrow x - \eta\, \frac{g}{\sqrt{G} + \epsilon}
+    $$
+
+    with $g = \nabla_x L(x)$, $G_0 = 0$ (``cache``), $\epsilon$ = ``eps``, elementwise.
 
     Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and Stochastic
     Optimization", JMLR 12, 2011 (diagonal version, ``H_t = delta * I + diag(G_t)^(1/2)``):
@@ -148,7 +174,14 @@ def rmsprop(
     centered: bool = False,
     weight_decay: float = 0.0,
 ) -> torch.optim.Optimizer:
-    """RMSprop: ``cache = decay*cache + (1-decay)*dx**2; x += -lr * dx / (sqrt(cache) + eps)``.
+    r"""RMSprop: ``cache = decay*cache + (1-decay)*dx**2; x += -lr * dx / (sqrt(cache) + eps)``.
+
+    $$
+    r \leftarrow \alpha r + (1 - \alpha)\, g \odot g, \qquad
+    x \leftarrow x - \eta\, \frac{g}{\sqrt{r} + \epsilon}
+    $$
+
+    with $g = \nabla_x L(x)$, $r_0 = 0$ (``cache``), $\alpha$ = ``alpha`` (the lecture's decay).
 
     Tieleman & Hinton, "Lecture 6.5 - rmsprop: Divide the gradient by a running average of its
     recent magnitude", COURSERA: Neural Networks for Machine Learning, 2012. ``cache`` starts at 0.
@@ -187,7 +220,15 @@ def adam(
     weight_decay: float = 0.0,
     amsgrad: bool = False,
 ) -> torch.optim.Optimizer:
-    """Adam: ``m = b1*m + (1-b1)*dx; v = b2*v + (1-b2)*dx**2; x += -lr * mh / (sqrt(vh) + eps)``.
+    r"""Adam: ``m = b1*m + (1-b1)*dx; v = b2*v + (1-b2)*dx**2; x += -lr * mh / (sqrt(vh) + eps)``.
+
+    $$
+    m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+    v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \quad
+    x_t = x_{t-1} - \eta\, \frac{m_t / (1 - \beta_1^t)}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon}
+    $$
+
+    with $g_t$ the gradient at step $t \ge 1$, $m_0 = v_0 = 0$, $(\beta_1, \beta_2)$ = ``betas``.
 
     With bias correction ``mh = m / (1 - b1**t)``, ``vh = v / (1 - b2**t)`` at step ``t`` (from
     1), ``m`` and ``v`` starting at 0, ``(b1, b2) = betas``. Kingma & Ba, "Adam: A Method for
@@ -220,7 +261,16 @@ def adam(
 def adadelta(
     params: Params, lr: float, *, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:
-    """AdaDelta: ``x += lr * step``, ``step = -sqrt(Ed2 + eps) / sqrt(Eg2 + eps) * dx``.
+    r"""AdaDelta: ``x += lr * step``, ``step = -sqrt(Ed2 + eps) / sqrt(Eg2 + eps) * dx``.
+
+    $$
+    E[g^2]_t = \rho E[g^2]_{t-1} + (1 - \rho) g_t^2, \quad
+    \Delta x_t = -\frac{\sqrt{E[\Delta x^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\, g_t,
+    \quad
+    E[\Delta x^2]_t = \rho E[\Delta x^2]_{t-1} + (1 - \rho) \Delta x_t^2
+    $$
+
+    and $x_t = x_{t-1} + \eta\, \Delta x_t$ ($\eta$ = ``lr``; 1 is the paper's rule).
 
     ``Eg2 = rho*Eg2 + (1-rho)*dx**2`` (before the step), ``Ed2 = rho*Ed2 + (1-rho)*step**2``
     (after it); use ``lr = 1`` for the paper's rule.
@@ -251,7 +301,15 @@ def adamw(
     weight_decay: float = 0.01,
     amsgrad: bool = False,
 ) -> torch.optim.Optimizer:
-    """AdamW: ``x += -eta * (alpha * mh / (sqrt(vh) + eps) + lambda * x)`` (``mh``, ``vh``: Adam).
+    r"""AdamW: ``x += -eta * (alpha * mh / (sqrt(vh) + eps) + lambda * x)`` (``mh``, ``vh``: Adam).
+
+    $$
+    x_t = x_{t-1} - \eta_t \left( \alpha\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+    + \lambda x_{t-1} \right)
+    $$
+
+    with $\hat m_t$, $\hat v_t$ Adam's bias-corrected moments, $\alpha$ the learning rate,
+    $\lambda$ the decoupled weight decay and $\eta_t$ the schedule multiplier.
 
     Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, Algorithm 2: the
     decay ``lambda * x`` bypasses Adam's adaptive scaling (unlike an L2 term in ``dx``); ``alpha``
