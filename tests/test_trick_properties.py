@@ -82,3 +82,31 @@ def test_ais_log_weights_match_a_transcription_of_neal_and_salakhutdinov():
     log_za = torch.log1p(torch.exp(bA)).sum() + 3 * torch.log(torch.tensor(2.0, dtype=D))
     want = torch.logsumexp(logw, 0) - torch.log(torch.tensor(4.0, dtype=D)) + log_za
     torch.testing.assert_close(res.log_z, want, rtol=1e-12, atol=1e-12)
+
+
+def test_clipping_by_norm_and_by_value_match_their_formulas():
+    """Gradient clipping (Pascanu, Mikolov & Bengio 2013) from the formulas, not from torch's
+    own clip functions (which ours call): by norm, every gradient times
+    min(1, c / (||g|| + 1e-6)) with ||g|| the 2-norm of ALL gradients concatenated (so the
+    direction is kept); by value, each element clamped to [-c, c]."""
+    from smithing.train import clip_grad_norm, clip_grad_value
+
+    g = torch.Generator().manual_seed(0)
+    params = [torch.zeros(s, dtype=D, requires_grad=True) for s in ((3, 4), (4,), (2, 3))]
+    grads = [3 * torch.randn(p.shape, generator=g, dtype=D) for p in params]
+    total = torch.cat([gr.flatten() for gr in grads]).square().sum().sqrt()
+    for c in (0.7, 1e3):
+        for p, gr in zip(params, grads):
+            p.grad = gr.clone()
+        report = clip_grad_norm(params, c)
+        scale = min(1.0, c / (float(total) + 1e-6))
+        for p, gr in zip(params, grads):
+            torch.testing.assert_close(p.grad, gr * scale, rtol=1e-12, atol=0)
+        assert report.total_norm == pytest.approx(float(total), rel=1e-12)
+        assert report.clipped == (scale < 1)
+    for p, gr in zip(params, grads):
+        p.grad = gr.clone()
+    clip_grad_value(params, 0.5)
+    for p, gr in zip(params, grads):
+        want = torch.where(gr > 0.5, 0.5, torch.where(gr < -0.5, -0.5, gr))
+        assert torch.equal(p.grad, want)
