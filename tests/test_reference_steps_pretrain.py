@@ -136,8 +136,10 @@ def test_class_rbm_steps_match_transcription(case):
     xu = torch.bernoulli(torch.full((5, 5), 0.5, dtype=D), generator=gd) if unlabeled else None
     model = ClassRBM(5, 4, 3, init_scale=1.0, dtype=D, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
-        for bias in (model.b, model.c, model.d):
+        for bias in (model.b, model.c):
             bias.uniform_(-0.5, 0.5, generator=gd)
+        model.d.copy_(torch.tensor([2.0, -1.0, 0.0]))  # p(y | x) far from uniform
+        model.U.mul_(2.0)
     P = {n: p.detach().clone() for n, p in model.named_parameters()}
     kw = dict(lr=0.2, momentum=0.5, weight_decay=0.05)
     train_class_rbm(
