@@ -660,6 +660,7 @@ BREAKS: list[Break] = [
         'per_member(self.l1, w, m, "l1")',
         (
             "tests/regularize/test_penalties.py::test_proximal_l1_gives_lasso_solution_with_exact_zeros",
+            TP + "::test_proximal_l1_step_is_a_soft_threshold_by_lr_times_lambda_over_n",
         ),
         "threshold without the learning rate",
     ),

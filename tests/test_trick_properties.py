@@ -110,3 +110,29 @@ def test_clipping_by_norm_and_by_value_match_their_formulas():
     for p, gr in zip(params, grads):
         want = torch.where(gr > 0.5, 0.5, torch.where(gr < -0.5, -0.5, gr))
         assert torch.equal(p.grad, want)
+
+
+def test_proximal_l1_step_is_a_soft_threshold_by_lr_times_lambda_over_n():
+    """Proximal L1 (ISTA; Tsuruoka et al. 2009's clipping form): after the gradient step of the
+    smooth loss, w <- sgn(w) max(|w| - lr lam / n, 0). At lr = 0.1 (not 1, where a threshold
+    forgetting lr looks the same) one step equals soft(w - lr grad, lr lam / n), and the
+    weights inside the threshold become exact zeros."""
+    from torch import nn
+
+    from smithing.regularize import Penalty
+
+    a = torch.tensor([[1.0, -0.02, 0.3, -0.5, 0.01]], dtype=D)
+    lam, n, lr = 2.0, 5, 0.1
+    lin = nn.Linear(5, 1, bias=False).to(D)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.5, 0.03, -0.2, 0.9, -0.01]], dtype=D))
+    w0 = lin.weight.detach().clone()
+    pen = Penalty(l1=lam, n=n, proximal=True)
+    opt = torch.optim.SGD(lin.parameters(), lr=lr)
+    opt.zero_grad()
+    (0.5 * ((lin.weight - a) ** 2).sum() + pen.penalty(lin.named_parameters())).backward()
+    pen.step(opt, lin.named_parameters(), lr)
+    z = w0 - lr * (w0 - a)  # the gradient step of 1/2 ||w - a||^2
+    want = torch.sign(z) * (z.abs() - lr * lam / n).clamp(min=0)
+    torch.testing.assert_close(lin.weight.detach(), want, rtol=0, atol=1e-15)
+    assert int((lin.weight == 0).sum()) == 2
