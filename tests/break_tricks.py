@@ -947,7 +947,9 @@ def run_break(b: Break, timeout: int = 900) -> tuple[str, str]:
 
 def markdown(rows: list[tuple[Break, str]]) -> str:
     def cell(s: str) -> str:
-        return s.replace("|", "\\|")
+        for ch, esc in (("|", "\\|"), ("*", "\\*"), ("<", "&lt;"), (">", "&gt;")):
+            s = s.replace(ch, esc)
+        return s
 
     lines = [
         "| trick | defining property | test | break tried | fails? |",
