@@ -3,8 +3,6 @@ and samples."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from smithing.experiment import (
@@ -18,11 +16,6 @@ from smithing.studies.dbn.configs import (
 __all__ = [
     "figures",
 ]
-
-
-def _seed0(results, variant: str, key: str):
-    runs = [r for r in results.of(variant) if r.status == "done" and r.extra.get(key)]
-    return min(runs, key=lambda r: r.seed) if runs else None
 
 
 def _pretrain_figure(results, out_dir: str) -> str | None:
@@ -83,23 +76,19 @@ def figures(results, out_dir: str) -> list[Figure]:
             )
         )
     panels = []
-    r = _seed0(results, "dbn-pretrained", "filters_pretrained")
+    r = results.first_done("dbn-pretrained", "filters_pretrained")
     shape = None
     if r is not None:
         shape = tuple(r.extra["image_shape"])
         W = np.asarray(r.extra["filters_pretrained"])
-        panels.append(
-            (f"RBM 1 after pretraining (seed {r.seed})", tile(W, shape, _cols(W), symmetric=True))
-        )
+        panels.append((f"RBM 1 after pretraining (seed {r.seed})", tile(W, shape, symmetric=True)))
     for v in results.variants():
-        r = _seed0(results, v, "filters_finetuned")
+        r = results.first_done(v, "filters_finetuned")
         if r is None:
             continue
         shape = tuple(r.extra["image_shape"])
         W = np.asarray(r.extra["filters_finetuned"])
-        panels.append(
-            (f"{v} after fine-tuning (seed {r.seed})", tile(W, shape, _cols(W), symmetric=True))
-        )
+        panels.append((f"{v} after fine-tuning (seed {r.seed})", tile(W, shape, symmetric=True)))
     if panels:
         out.append(
             Figure(
@@ -108,11 +97,11 @@ def figures(results, out_dir: str) -> list[Figure]:
                 "to its own ±max|w| (grey = 0).",
             )
         )
-    r = _seed0(results, "dbn-pretrained", "samples")
+    r = results.first_done("dbn-pretrained", "samples")
     if r is not None:
         S = np.asarray(r.extra["samples"])
         steps = r.config.get("sample_steps", DEFAULTS["sample_steps"])
-        panel = tile(S, tuple(r.extra["image_shape"]), _cols(S))
+        panel = tile(S, tuple(r.extra["image_shape"]))
         out.append(
             Figure(
                 image_panels([(f"DBN samples (seed {r.seed})", panel)], out_dir, "samples.png"),
@@ -122,7 +111,3 @@ def figures(results, out_dir: str) -> list[Figure]:
             )
         )
     return out
-
-
-def _cols(W: np.ndarray) -> int:
-    return math.ceil(math.sqrt(W.shape[0]))

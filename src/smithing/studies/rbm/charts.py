@@ -16,11 +16,6 @@ __all__ = [
 ]
 
 
-def _first_done(results, variant: str):
-    runs = [r for r in results.of(variant) if r.status == "done" and r.extra.get("W")]
-    return min(runs, key=lambda r: r.seed) if runs else None
-
-
 def _loglik_figure(results, out_dir: str) -> str:
     from smithing.plots import plt, save
 
@@ -95,15 +90,12 @@ def figures(results, out_dir: str) -> list[Figure]:
     ]
     filt, samp = [], []
     for v in results.variants():
-        r = _first_done(results, v)
+        r = results.first_done(v, "W")
         if r is None:
             continue
         shape = tuple(r.extra["image_shape"])
         W = np.asarray(r.extra["W"])  # (n_visible, n_filters)
-        nf = W.shape[1]
-        filt.append(
-            (f"{v} (seed {r.seed})", tile(W.T, shape, math.ceil(math.sqrt(nf)), symmetric=True))
-        )
+        filt.append((f"{v} (seed {r.seed})", tile(W.T, shape, symmetric=True)))
         S = np.asarray(r.extra["samples"])  # (snapshots, chains, n_visible)
         n_shots, n_chains = S.shape[0], S.shape[1]
         grid = S.reshape(n_shots * n_chains, -1)  # row = snapshot, column = chain
