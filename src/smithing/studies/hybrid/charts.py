@@ -17,6 +17,8 @@ from smithing.studies.hybrid.tabulate import (
 )
 
 __all__ = [
+    "bars_figure",
+    "figures",
     "semi_figure",
 ]
 

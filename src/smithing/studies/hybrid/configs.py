@@ -8,6 +8,14 @@ from smithing.experiment import (
 )
 
 __all__ = [
+    "ALPHAS",
+    "BASE",
+    "DEEP",
+    "LABELS",
+    "PAPER",
+    "SEMI",
+    "TRAIN_KEYS",
+    "hybrid_name",
     "variants",
 ]
 

@@ -17,8 +17,12 @@ from smithing.studies.hybrid.configs import (
 )
 
 __all__ = [
+    "RUNNERS",
     "labeled_subset",
     "run",
+    "run_classrbm",
+    "run_dbn",
+    "run_deep_hybrid",
 ]
 
 

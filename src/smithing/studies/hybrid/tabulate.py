@@ -15,6 +15,7 @@ from smithing.studies.hybrid.configs import (
 
 __all__ = [
     "chosen_alpha",
+    "table",
 ]
 
 

@@ -15,6 +15,7 @@ from smithing._registry import check
 __all__ = [
     "ExplodingGradientWarning",
     "GradientWarning",
+    "LayerSelector",
     "NonFiniteGradientWarning",
     "SIGMOID_SATURATION",
     "TANH_SATURATION",
