@@ -96,6 +96,14 @@ def mlp_race(args) -> None:
         print(f"{names[key]:32s} {spe:16.2f} {acc.mean():10.2f} +- {acc.std():.2f} %")
     ratio = np.median([r[0] for r in runs["sklearn"]]) / np.median([r[0] for r in runs["ours"]])
     print(f"time ratio (scikit-learn / ours): {ratio:.2f}x")
+    ours_acc, sk_acc = (100 * np.array([r[1] for r in runs[k]]) for k in ("ours", "sklearn"))
+    print("per seed (ours, scikit-learn): " + ", ".join(
+        f"{a:.2f}/{b:.2f}" for a, b in zip(ours_acc, sk_acc)
+    ))  # fmt: skip
+    if len(ours_acc) > 1:  # Welch's standard error of the difference of the means
+        se = np.sqrt(ours_acc.var(ddof=1) / len(ours_acc) + sk_acc.var(ddof=1) / len(sk_acc))
+        diff = ours_acc.mean() - sk_acc.mean()
+        print(f"accuracy difference (ours - scikit-learn): {diff:+.3f} points, SE {se:.3f}")
 
 
 def _sk_pseudo_likelihood(components, c, b, X, seed: int) -> float:

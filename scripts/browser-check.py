@@ -14,10 +14,11 @@ or broken, the page logs a console error or throws, or a report page shows a Pyt
 clean, 1 otherwise, with one line per problem.
 
 ``--site DIR`` also checks the built documentation site (``make docs`` writes ``site/``): every
-page, and that its formulas were typeset by MathJax. MathJax comes from a CDN at view time;
-``--mathjax DIR`` serves it from a local copy instead (the ``es5`` folder of npm's ``mathjax``
-3 package: ``npm install mathjax@3``), and without it every request off the machine is
-blocked and the formulas are not checked.
+page, and that its formulas render. The site's formulas are MathML written at build time
+(``scripts/docs_hooks.py``); Chromium lays MathML out natively, so a formula that rendered has
+a box of non-zero size, and one left as TeX source (``.arithmatex``, a formula the build did
+not convert) or laid out empty is a problem. Every request off the machine is blocked: the
+site must show everything offline.
 
 Needs: ``apt-get install chromium`` and ``pip install playwright`` (``make browser-check``
 installs Playwright into the venv).
@@ -95,7 +96,13 @@ def build_pages(out: Path, only: list[str] | None) -> tuple[Path, list[Path]]:
     return tour / "report", doctors
 
 
-MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/"
+#: per page: MathML formulas, how many laid out with an empty box, TeX left unconverted
+FORMULAS = """() => {
+  const maths = [...document.querySelectorAll('math')];
+  const empty = maths.filter(m => { const r = m.getBoundingClientRect();
+                                    return r.width < 1 || r.height < 1; });
+  return [maths.length, empty.length, document.querySelectorAll('.arithmatex').length];
+}"""
 
 
 def check_pages(
@@ -103,7 +110,6 @@ def check_pages(
     extra: list[Path],
     shots: Path,
     chromium: str,
-    mathjax: Path | None = None,
 ) -> list[str]:
     try:
         from playwright.sync_api import Error as PlaywrightError
@@ -137,13 +143,9 @@ def check_pages(
             ),
         )
 
-        def offline(route):  # nothing leaves the machine; MathJax from the local copy if given
-            url = route.request.url
-            if mathjax is not None and url.startswith(MATHJAX_CDN):
-                route.fulfill(path=str(mathjax / url[len(MATHJAX_CDN) :].split("?")[0]))
-            else:
-                blocked.append(url)
-                route.abort("blockedbyclient")
+        def offline(route):  # nothing leaves the machine
+            blocked.append(route.request.url)
+            route.abort("blockedbyclient")
 
         blocked: list[str] = []
         page.route(re.compile(r"^https?://"), offline)
@@ -164,15 +166,11 @@ def check_pages(
             broken = page.evaluate(BROKEN_IMAGES)
             n_images = page.evaluate("() => document.images.length")
             tracebacks = page.locator(".err").count()
-            formulas = page.locator(".arithmatex").count()
-            if formulas and mathjax is not None:  # MathJax typesets each into an mjx-container
-                try:
-                    page.wait_for_function(
-                        f"() => document.querySelectorAll('mjx-container').length >= {formulas}",
-                        timeout=15_000,
-                    )
-                except PlaywrightError:
-                    log.append(f"{formulas} formulas, not all typeset by MathJax")
+            formulas, empty, raw_tex = page.evaluate(FORMULAS)
+            if empty:
+                log.append(f"{empty} of {formulas} formulas laid out with an empty box")
+            if raw_tex:
+                log.append(f"{raw_tex} formula(s) left as TeX source (not converted to MathML)")
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
             problems += [f"{url}: missing or broken image {src}" for src in broken]
             problems += [f"{url}: {line}" for line in log]
@@ -202,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", default=None, metavar="STUDY", help="tour studies")
     p.add_argument("--doctor", nargs="*", default=None, help="existing doctor pages to check")
     p.add_argument("--site", default=None, help="also check the docs site built in this folder")
-    p.add_argument("--mathjax", default=None, help="a local MathJax 3 es5 folder for --site")
     p.add_argument("--no-report", action="store_true", help="only --site and --doctor pages")
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = p.parse_args(argv)
@@ -225,10 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (site / "index.html").exists():
             sys.exit(f"browser-check: {site / 'index.html'} does not exist: make docs first")
         pages += sorted(p for p in site.rglob("*.html") if p.name != "404.html")
-    mathjax = Path(args.mathjax) if args.mathjax else None
-    if mathjax is not None and not (mathjax / "tex-mml-chtml.js").exists():
-        sys.exit(f"browser-check: {mathjax} has no tex-mml-chtml.js (npm install mathjax@3)")
-    problems = check_pages(index, pages, out / "screenshots", args.chromium, mathjax)
+    problems = check_pages(index, pages, out / "screenshots", args.chromium)
     for line in problems:
         print(line)
     print(f"{len(problems)} problem(s); screenshots in {out / 'screenshots'}")

@@ -3,7 +3,7 @@
 its tests catch.
 
     python scripts/mutate.py                      # the default targets below
-    python scripts/mutate.py src/smithing/optim.py:tests/test_optim.py,tests/test_schedules.py
+    python scripts/mutate.py src/smithing/optim:tests/test_optim.py,tests/test_schedules.py
 
 Each target ``MODULE:TESTS`` is mutated in a scratch copy of ``src/``, ``tests/`` and
 ``pyproject.toml`` as they are on disk, so the checkout itself is never touched. The score per
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: module : the tests that are meant to catch a broken version of it
 DEFAULT = [
     "src/smithing/regularize/constraints.py:tests/regularize/",
-    "src/smithing/optim.py:tests/test_optim.py,tests/test_schedules.py,"
+    "src/smithing/optim:tests/test_optim.py,tests/test_schedules.py,"
     "tests/train/test_trainer_vocabulary.py",
 ]
 BAR = 0.90
@@ -38,7 +38,7 @@ BAR = 0.90
 def run_target(target: str, keep: bool) -> dict:
     module, _, tests = target.partition(":")
     if not tests:
-        sys.exit(f"mutate: {target!r} is not MODULE:TESTS (e.g. src/smithing/optim.py:tests/)")
+        sys.exit(f"mutate: {target!r} is not MODULE:TESTS (e.g. src/smithing/optim:tests/)")
     test_paths = tests.split(",")  # one or more test files or folders
     for p in (module, *test_paths):
         if not (ROOT / p).exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from smithing._registry import Registry, unknown_name_message
+from smithing._registry import Registry, given, unknown_name_message
 
 
 def _reg():
@@ -89,3 +89,9 @@ def test_case_and_separator_hints_serve_every_registry():
     r.register("initialization", 2)
     with pytest.raises(ValueError, match=r"did you mean 'vanishing-gradients'\?"):
         r.get("vanishing_gradients")
+
+
+def test_given_returns_the_value_or_raises_checks_message():
+    assert given(0, "k", "an int") == 0  # falsy but not None
+    with pytest.raises(ValueError, match=r"^data=None is invalid: expected \(x, y\)$"):
+        given(None, "data", "(x, y)")

@@ -214,6 +214,57 @@ def test_rbm_partial_fit_keeps_its_chains():
     assert pcd._chains.updates == 100 and not np.array_equal(cd.components_, pcd.components_)
 
 
+def test_denoising_autoencoder_partial_fit_keeps_its_optimizer():
+    X, _ = _digits()
+    X = X / 16.0
+    dae = DenoisingAutoencoder(
+        n_components=16, optimizer="momentum", batch_size=20, random_state=0, device="cpu"
+    )
+    dae.partial_fit(X[:200])
+    opt = dae._optimizer
+    buffers = [opt.state[p]["momentum_buffer"].clone() for p in dae.autoencoder_.parameters()]
+    assert all(b.abs().sum() > 0 for b in buffers)  # the momentum built up in call 1 ...
+    dae.partial_fit(X[200:400])
+    assert dae._optimizer is opt and dae.n_iter_ == 2  # ... is the one call 2 continues
+    losses = [dae.partial_fit(X[:400]).history_["recon_loss"][-1] for _ in range(5)]
+    assert losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="features"):
+        dae.partial_fit(X[:10, :20])
+    dae.fit(X[:200])  # fit: a fresh optimizer, not the stream's
+    assert dae._optimizer is None
+
+
+def test_class_rbm_partial_fit_streams_labeled_and_unlabeled_chunks():
+    X, y = _binary_problem(n=600)
+    clf = ClassRBMClassifier(n_components=16, learning_rate=0.1, batch_size=10, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clone(clf).partial_fit(X[:50], y[:50])
+    y_semi = np.where(np.arange(600) % 2 == 0, -1, y)  # every other row unlabeled
+    only_zeros = np.flatnonzero(y == 0)[:40]
+    clf.partial_fit(X[only_zeros], y[only_zeros], classes=[0, 1])  # a chunk with one class
+    assert clf.classes_.tolist() == [0, 1] and clf.n_iter_ == 1
+    for _ in range(4):  # 4 passes over a stream of two chunks ...
+        for i in (0, 250):
+            clf.partial_fit(X[i : i + 250], y_semi[i : i + 250])
+    assert clf.n_iter_ == 9
+    full = clone(clf).set_params(n_iter=4).fit(X[:500], y_semi[:500])  # ... vs 4 epochs of fit
+    assert full.score(X[500:], y[500:]) > 0.9
+    assert clf.score(X[500:], y[500:]) > full.score(X[500:], y[500:]) - 0.03
+    with pytest.raises(ValueError, match=r"labels \[7\] not in classes_"):
+        clf.partial_fit(X[:3], np.array([0, 1, 7]))
+    with pytest.raises(ValueError, match="no labeled row"):
+        clf.partial_fit(X[:3], np.array([-1, -1, -1]))
+    with pytest.raises(ValueError, match="at least 2 labeled classes"):
+        clone(clf).partial_fit(X[:3], y[:3], classes=[1])
+
+
+def test_the_old_classification_rbm_is_deprecated_for_the_sklearn_estimator():
+    from smithing.pretrain import ClassificationRBM
+
+    with pytest.warns(DeprecationWarning, match="smithing.sklearn.ClassRBMClassifier"):
+        ClassificationRBM(8)
+
+
 def test_warm_start_continues_where_fit_stopped():
     X, y = _digits()
     cold = MLPClassifier((32,), learning_rate_init=0.01, max_iter=5, random_state=0)

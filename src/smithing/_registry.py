@@ -151,6 +151,10 @@ def _first_line(doc: str | None) -> str:
     return ""
 
 
+def _invalid(name: str, value: object, allowed: str) -> ValueError:
+    return ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+
+
 def check(condition: bool, name: str, value: object, allowed: str) -> None:
     """Raise the project's one-format ``ValueError`` when ``condition`` is false.
 
@@ -161,7 +165,21 @@ def check(condition: bool, name: str, value: object, allowed: str) -> None:
     ValueError: lr=-0.1 is invalid: expected a positive number
     """
     if not condition:
-        raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+        raise _invalid(name, value, allowed)
+
+
+def given(value: T | None, name: str, allowed: str) -> T:
+    """``value`` when it is not None, else :func:`check`'s ``ValueError`` (so a type checker
+    knows the result is not None).
+
+    >>> given(None, "data", "(x, y) for a Fisher estimate")
+    Traceback (most recent call last):
+    ...
+    ValueError: data=None is invalid: expected (x, y) for a Fisher estimate
+    """
+    if value is None:
+        raise _invalid(name, value, allowed)
+    return value
 
 
 Factory = Callable[..., T]

@@ -24,7 +24,27 @@ MONITORS = ("valid_loss", "valid_error", "train_loss", "recon_loss_valid", "reco
 
 @dataclass
 class EarlyStopping:
-    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+    r"""Stop when ``monitor`` has not improved for ``patience`` epochs.
+
+    $$
+    \text{improved}_t \iff s\, v_t < m_{t-1} - \delta, \qquad
+    m_t = \min\left(m_{t-1}, s\, v_t\right) \text{ if improved}_t, \qquad
+    \text{stop at } t \iff \neg\,\text{improved}_t \wedge w_t \ge P
+    $$
+
+    with $v_t$ the monitored value at epoch $t$, $s = 1$ (``mode="min"``) or $-1$ (``"max"``),
+    $m_t$ the best (signed) value so far ($m_0 = \infty$), $\delta$ = ``min_delta``, $w_t$
+    the epochs in a row without improvement and $P$ = ``patience``. With
+    ``improvement_threshold`` $\tau$ (the Theano tutorials' rule) the budget $B_0 = P$ grows
+    on each significant improvement and training stops when $t \ge B_t$:
+
+    $$
+    B_t = \max\left(B_{t-1}, \lceil \gamma t \rceil\right) \text{ if improved}_t \wedge
+    s\, v_t < \tau\, m_{t-1}
+    $$
+
+    ($\gamma$ = ``patience_increase``; $\tau$ becomes $1/\tau$ when $m_{t-1} \le 0$). A
+    non-finite value is neither an improvement nor a stop.
 
     Args:
         monitor: the per-epoch metric watched (``valid_loss``, ``valid_error``, ``train_loss``;
@@ -41,8 +61,41 @@ class EarlyStopping:
             below ``improvement_threshold * best``, e.g. 0.995) raises the budget to
             ``max(patience, patience_increase * epoch)``; training stops when the epoch reaches
             the budget.
+        iterations_per_epoch: with ``improvement_threshold``, count ``patience`` and the budget
+            in mini-batch updates as the tutorials' loop does (e.g. ``mlp.py``: patience 10000,
+            2500 updates an epoch), not in epochs. The validation after epoch ``e`` is update
+            ``it = iterations_per_epoch * e - 1`` (0-based); a significant improvement (the
+            first validation always is: ``best`` starts at inf) raises the budget to
+            ``max(budget, ceil(patience_increase * it))`` (rounding up changes no comparison
+            with an update index); the loop breaks after the first update
+            with ``budget <= it``, so training stops after epoch ``e`` unless
+            ``budget > iterations_per_epoch * (e + 1) - 2`` (then the next validation, after
+            update ``iterations_per_epoch * (e + 1) - 1``, still runs). (The
+            tutorials break mid-epoch, after updates no later validation sees; we stop at the
+            epoch's end: the weights kept and their test error are the same.) The tutorials
+            validate every ``min(iterations_per_epoch, patience // 2)`` updates: once an epoch
+            needs ``patience >= 2 * iterations_per_epoch``, which is checked. The epoch form
+            (None) stops one epoch later after an improvement (at ``2 e`` instead of
+            ``2 e - 1`` for ``patience_increase=2``).
         min_delta: an improvement must beat the best by more than this (absolute).
+        improvement_threshold: $\tau \in (0, 1]$ for the Theano tutorials' rule, or ``None``
+            (Keras' rule).
+        patience_increase: $\gamma$, the budget's growth on a significant improvement.
         restore_best_weights: at the end of training, the model holds the best epoch's weights.
+
+    Note:
+        Keras and Lightning restore the best weights only when patience ends training; the
+        trainers here restore them however training ends (module docstring).
+
+    References:
+        Prechelt, "Early stopping - but when?", in Neural Networks: Tricks of the Trade,
+        Springer 1998, Sec. 2; the Theano deep learning tutorials' patience rule
+        (``logistic_sgd.py``, ``mlp.py``).
+
+    Examples:
+        >>> stop = EarlyStopping(patience=2)
+        >>> [stop.update(epoch, v) for epoch, v in enumerate([1.0, 0.9, 0.95, 0.93], start=1)]
+        [(True, False), (True, False), (False, False), (False, True)]
     """
 
     monitor: str = "valid_loss"
@@ -52,6 +105,7 @@ class EarlyStopping:
     improvement_threshold: float | None = None
     patience_increase: float = 2.0
     restore_best_weights: bool = True
+    iterations_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
         check(self.monitor in MONITORS, "monitor", self.monitor, f"one of {MONITORS}")
@@ -69,6 +123,22 @@ class EarlyStopping:
                 "improvement_threshold",
                 self.improvement_threshold,
                 "a number in (0, 1]",
+            )
+        if self.iterations_per_epoch is not None:
+            n = self.iterations_per_epoch
+            check(isinstance(n, int) and n >= 1, "iterations_per_epoch", n, "a positive int")
+            check(
+                self.improvement_threshold is not None,
+                "iterations_per_epoch",
+                n,
+                "None unless improvement_threshold is set (the tutorials' rule)",
+            )
+            check(
+                self.patience >= 2 * n,
+                "patience",
+                self.patience,
+                f"at least 2 * iterations_per_epoch = {2 * n} (the tutorials then validate "
+                "once an epoch)",
             )
         self.reset()
 
@@ -90,6 +160,8 @@ class EarlyStopping:
         if not math.isfinite(v):
             return False, False  # divergence is the trainer's business
         improved = v < self.best - self.min_delta
+        if self.iterations_per_epoch is not None:
+            return self._update_iterations(epoch, v, improved)
         if improved:
             if (
                 self.improvement_threshold is not None
@@ -104,6 +176,26 @@ class EarlyStopping:
             stop = epoch >= self.budget
         else:  # Keras: an improving epoch never stops; else stop after `patience` bad epochs
             stop = not improved and self.wait >= self.patience
+        if stop:
+            self.stopped_epoch = epoch
+        return improved, stop
+
+    def _update_iterations(self, epoch: int, v: float, improved: bool) -> tuple[bool, bool]:
+        # the tutorials' loop (mlp.py, test_mlp), counted in updates
+        n = self.iterations_per_epoch
+        assert n is not None and self.improvement_threshold is not None
+        it = n * epoch - 1  # 0-based index of the update this validation follows
+        if improved:
+            scale = self.improvement_threshold ** (1 if self.best > 0 else -1)
+            if v < self.best * scale:  # inf * 0.995 = inf: the first validation counts
+                # budget <= it  <=>  ceil(budget) <= it for an integer update index `it`
+                self.budget = max(self.budget, math.ceil(self.patience_increase * it))
+            self.best, self.best_epoch, self.wait = v, epoch, 0
+        else:
+            self.wait += 1
+        # the loop breaks after the first update `it` with budget <= it: before the next
+        # validation (update n (epoch + 1) - 1) unless budget > n (epoch + 1) - 2
+        stop = self.budget <= n * (epoch + 1) - 2
         if stop:
             self.stopped_epoch = epoch
         return improved, stop

@@ -21,35 +21,42 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import torch
 from torch import nn
 
 from smithing._registry import Registry
 
+if TYPE_CHECKING:
+    from smithing.nn import MLP
+    from smithing.pretrain.stack import Stack
+
+M = TypeVar("M")  # the model type of a kind
+
 FORMAT = "smithing-model/1"
 
 
 @dataclass(frozen=True)
-class ModelKind:
-    """How to save and rebuild one kind of model."""
+class ModelKind(Generic[M]):
+    """How to save and rebuild one kind of model (of type ``M``)."""
 
     kind: str
-    matches: Callable[[object], bool]  # is this object of this kind?
-    describe: Callable[[object], dict]  # object -> JSON-able architecture
-    tensors: Callable[[object], dict[str, torch.Tensor]]  # object -> tensors to save
-    build: Callable[[dict, dict[str, torch.Tensor]], object]  # (architecture, tensors) -> obj
+    matches: Callable[[object], bool]  # is this object of this kind (an M)?
+    describe: Callable[[M], dict]  # model -> JSON-able architecture
+    tensors: Callable[[M], dict[str, torch.Tensor]]  # model -> tensors to save
+    build: Callable[[dict, dict[str, torch.Tensor]], M]  # (architecture, tensors) -> model
 
 
-MODEL_KINDS: Registry[ModelKind] = Registry("model kind")
+MODEL_KINDS: Registry[ModelKind[Any]] = Registry("model kind")
 
 
-def register_kind(kind: ModelKind) -> ModelKind:
+def register_kind(kind: ModelKind[M]) -> ModelKind[M]:
     MODEL_KINDS.register(kind.kind, kind)
     return kind
 
 
-def _build_mlp(arch: dict, tensors: dict[str, torch.Tensor]) -> nn.Module:
+def _build_mlp(arch: dict, tensors: dict[str, torch.Tensor]) -> MLP:
     from smithing.nn import MLP
 
     model = MLP(**arch)
@@ -81,7 +88,7 @@ def _is_stack(obj) -> bool:
     return mod is not None and isinstance(obj, mod.Stack)
 
 
-def _build_stack(arch: dict, tensors: dict[str, torch.Tensor]):
+def _build_stack(arch: dict, tensors: dict[str, torch.Tensor]) -> Stack:
     from smithing.pretrain.stack import Stack
 
     return Stack.from_state(arch, tensors)

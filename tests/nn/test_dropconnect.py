@@ -117,6 +117,10 @@ def test_vmap_members_draw_different_masks():
     out = vmap(f, in_dims=(0, 0, None), randomness="different")(params, buffers, x)
     assert out.shape == (3, 4, 3)
     assert not torch.allclose(out[0], out[1])
+    # the difference is the masks alone: the same draws give identical members
+    same = vmap(f, in_dims=(0, 0, None), randomness="same")(params, buffers, x)
+    assert torch.equal(same[0], same[1]) and torch.equal(same[1], same[2])
+    assert not torch.allclose(same[0], base.eval()(x))  # a sampled mask, not the inference
 
 
 def test_mc_predict_activates_dropconnect_and_validation():

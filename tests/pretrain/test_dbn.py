@@ -141,3 +141,15 @@ def test_dbn_from_rbms_and_rbm_layer():
         assert torch.equal(a.W, b.W)
     with pytest.raises(ValueError, match=r"rbms\[1\].n_visible=8 is invalid"):
         DBN.from_rbms([rbms[0], rbms[0]])
+
+
+def test_layer_lists_are_plain_module_lists():
+    # ModuleListOf only types the items for mypy: the module, its repr and state dict are
+    # nn.ModuleList's
+    from smithing.nn.containers import ModuleListOf
+
+    assert ModuleListOf is nn.ModuleList
+    dbn = DBN([6, 4, 3])
+    assert type(dbn.rbms) is nn.ModuleList
+    assert "(rbms): ModuleList(" in repr(dbn)
+    assert list(dbn.state_dict()) == [f"rbms.{i}.{p}" for i in range(2) for p in "Wbc"]

@@ -124,6 +124,14 @@ def test_discriminative_gradient_matches_autograd_of_exact_log_likelihood():
         torch.testing.assert_close(closed1h[k], closed[k])
 
 
+def test_zero_gibbs_sweeps_have_no_mean_negatives():
+    m = tiny(seed=1)
+    x, y = toy_data(n=4, D=4, C=3, seed=1)
+    with pytest.raises(ValueError, match=r"k=0 is invalid: .*negative_visible='mean'"):
+        H.generative_gradient(x.double(), y, *m.params(), k=0, negative_visible="mean")
+    H.generative_gradient(x.double(), y, *m.params(), k=0)  # sampled negatives: the data
+
+
 def test_generative_statistics_give_the_exact_log_likelihood_gradient():
     """pos - E_model of joint_statistics equals autograd of mean log p(x, y) (exact log Z)."""
     m = tiny(seed=2)
@@ -294,6 +302,7 @@ def test_bad_values_raise():
 # ----------------------------------------------------------------- estimator
 
 
+@pytest.mark.filterwarnings("ignore:smithing.pretrain.ClassificationRBM is deprecated")
 def test_estimator_fit_predict_score_and_clone():
     x, y = toy_data(n=90)
     labels = np.array(["a", "b", "c"])[y.numpy()]

@@ -28,8 +28,8 @@ UPWARD = (
 
 
 def _core_files() -> list[Path]:
-    files = [SRC / "optim.py"]
-    for package in ("init", "nn", "pretrain"):
+    files: list[Path] = []
+    for package in ("init", "nn", "optim", "pretrain"):
         files += sorted((SRC / package).rglob("*.py"))
     return files
 

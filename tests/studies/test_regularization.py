@@ -137,5 +137,9 @@ def test_study_smoke(tmp_path, monkeypatch):
     for name in ("gap.png", "curves.png", "weights.png", "averaging.png"):
         assert (folder / name).stat().st_size > 5000
     page = (tmp_path / "report" / "regularization.html").read_text()
-    assert "1.05" in page and "DropConnect" in page  # the papers' numbers beside ours
+    for r in res.runs:  # our measured test error of every variant is in its table row
+        row = f"<td>{r.variant}</td>"
+        assert row in page, r.variant
+        after = page.split(row, 1)[1].split("</tr>", 1)[0]
+        assert f"{100 * r.final['test_error']:.2f} ± 0.00" in after, (r.variant, after)
     assert np.isfinite(summary["variants"]["none"]["test_error_mean"])

@@ -122,7 +122,7 @@ def _read(f, path, file_size, is_gz, ndim, shape, max_bytes) -> np.ndarray:
         )
     # np.empty does not touch its pages, so a lying header costs no memory before it is caught
     buf = np.empty(n_bytes, dtype=np.uint8)
-    view = memoryview(buf)
+    view = buf.data  # a writable memoryview of buf
     pos = 0
     while pos < n_bytes:
         k = f.readinto(view[pos : pos + _CHUNK])

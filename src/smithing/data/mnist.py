@@ -273,7 +273,7 @@ def _load_standardized(
         x = _flat_float(images)  # (n, 784)
         return x.sub_(mean).mul_(scale)  # (x - mean) / std; constant pixels -> 0
 
-    meta = {"mean": mean, "std": std}
+    meta: dict[str, object] = {"mean": mean, "std": std}
     if source == "fashion-mnist":
         meta["classes"] = FASHION_CLASSES
     x_tr, x_te = standardize(raw.train_images), standardize(raw.test_images)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -61,18 +62,32 @@ def _lsuv_rule(
     max_iter: int = 10,
     pre_init: str = "orthogonal",
 ) -> None:
-    """Layer-sequential unit-variance init: ``pre_init`` (orthogonal, gain 1 by default), then
+    r"""Layer-sequential unit-variance init: ``pre_init`` (orthogonal, gain 1 by default), then
     each selected layer's weight rescaled, in forward order, ``W_L <- W_L / sqrt(Var(B_L))``
     until its pre-activation output ``B_L`` on ``data`` has variance 1 (see :func:`lsuv`).
 
+    $$
+    W_L \leftarrow \frac{W_L}{\sqrt{\operatorname{Var}(B_L)}} \quad \text{until} \quad
+    \left\lvert \operatorname{Var}(B_L) - 1 \right\rvert < \epsilon_{\text{tol}} \ \text{(at
+    most } T_{\max} \text{ times)}, \qquad L = 1, 2, \dots \text{ in forward order}
+    $$
+
+    with $W_L$ the weight of layer $L$ (after the orthonormal pre-initialization),
+    $\operatorname{Var}(B_L)$ the variance over all examples and units of its pre-activation
+    output on the batch ``data``, $\epsilon_{\text{tol}}$ = ``tol`` and $T_{\max}$ =
+    ``max_iter``.
+
     Args:
-        model, selected: the model and its selected ``(name, module)`` layers.
+        model: the model.
+        selected: its selected ``(name, module)`` layers.
         generator: randomness of ``pre_init``.
-        gain, activation: the gain of ``pre_init`` (default its paper's rule; it does not change
-            the result beyond rounding, since every layer is rescaled afterwards).
+        gain: the gain of ``pre_init`` (default its paper's rule; it does not change the result
+            beyond rounding, since every layer is rescaled afterwards).
+        activation: the activation ``gain="auto"`` reads.
         bias: the bias policy, applied before the rescaling.
         data: a batch of inputs (required).
-        tol, max_iter: the paper's Tol_var (0.1) and T_max (10).
+        tol: the paper's Tol_var (0.1).
+        max_iter: the paper's T_max (10).
         pre_init: the tensor rule applied first.
 
     Returns:
@@ -111,7 +126,18 @@ def lsuv(
     max_iter: int = 10,
     pre_init: str = "orthogonal",
 ) -> dict[str, float]:
-    """Layer-sequential unit-variance (LSUV) initialization; returns each layer's output variance.
+    r"""Layer-sequential unit-variance (LSUV) initialization; returns each layer's output variance.
+
+    $$
+    W_L \leftarrow \frac{W_L}{\sqrt{\operatorname{Var}(B_L)}} \quad \text{until} \quad
+    \left\lvert \operatorname{Var}(B_L) - 1 \right\rvert < \epsilon_{\text{tol}} \ \text{(at
+    most } T_{\max} \text{ times)}, \qquad L = 1, 2, \dots \text{ in forward order}
+    $$
+
+    with $W_L$ the weight of layer $L$ (after the orthonormal pre-initialization),
+    $\operatorname{Var}(B_L)$ the variance over all examples and units of its pre-activation
+    output on the batch ``data``, $\epsilon_{\text{tol}}$ = ``tol`` and $T_{\max}$ =
+    ``max_iter``.
 
     Mishkin & Matas, "All you need is a good init", ICLR 2016, Algorithm 1:
 
@@ -168,7 +194,19 @@ def lsuv(
     )
 
 
-def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_iter, pre_init):
+def _lsuv(
+    model: nn.Module,
+    selected: list[tuple[str, nn.Module]],
+    data: torch.Tensor,
+    *,
+    generator: torch.Generator | None,
+    gain: float | str | None,
+    bias: float | str,
+    activation: str | None,
+    tol: float,
+    max_iter: int,
+    pre_init: str,
+) -> dict[str, float]:
     check(
         isinstance(data, torch.Tensor) and data.shape[0] >= 2,
         "data",
@@ -178,11 +216,12 @@ def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_
     check(tol > 0, "tol", tol, "a positive tolerance")
     check(isinstance(max_iter, int) and max_iter >= 1, "max_iter", max_iter, "a positive int")
     for _, module in selected:
-        initialize(module.weight, pre_init, generator=generator, gain=gain, activation=activation)
+        weight = cast(torch.Tensor, module.weight)  # select_layers keeps tensor weights only
+        initialize(weight, pre_init, generator=generator, gain=gain, activation=activation)
         _set_bias(module, bias)
     flags = {m: m.training for m in model.modules()}
     model.eval()
-    state = {"target": None, "out": None, "order": []}
+    state: dict[str, Any] = {"target": None, "out": None, "order": []}
 
     def make_hook(layer_name):
         def hook(module, inputs, output):
@@ -215,7 +254,7 @@ def _lsuv(model, selected, data, *, generator, gain, bias, activation, tol, max_
                 return float(state["out"].float().var())  # Var(B_L) over batch and units
 
             for layer_name in state["order"]:
-                w = modules[layer_name].weight
+                w = cast(torch.Tensor, modules[layer_name].weight)  # as above
                 v = output_variance(layer_name)
                 for _ in range(max_iter):
                     if not math.isfinite(v) or v == 0.0:

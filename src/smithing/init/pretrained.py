@@ -58,7 +58,17 @@ def _pretrained(
     rest: str | None = None,
     **params,
 ) -> None:
-    """Copy pretrained ``(W, b)`` pairs into the selected layers, in order.
+    r"""Copy pretrained ``(W, b)`` pairs into the selected layers, in order.
+
+    $$
+    W_l \leftarrow W_l^{\text{pre}}, \quad b_l \leftarrow b_l^{\text{pre}}, \qquad l = 1,
+    \dots, K
+    $$
+
+    with $(W_l^{\text{pre}}, b_l^{\text{pre}})$ the $K$ pairs of ``source`` (the encoders of a
+    greedily pretrained stack: RBM $p(h = 1 \mid v) = \sigma(W^\top v + c)$ or DAE
+    $h = s(W x + b)$ layers) and $l$ the selected layers in forward order; layers past $K$ get
+    ``rest``.
 
     ``source`` is a registered name (:func:`register_pretrained`; ``"dbn"`` and ``"sda"`` once
     :mod:`smithing.experiment` is imported), a callable with that signature, or a sequence of
@@ -68,9 +78,11 @@ def _pretrained(
     or, with ``rest=None``, left as they are. A pair whose ``b`` is None gets the ``bias`` policy.
 
     Args:
-        model, selected: the model and its selected ``(name, module)`` layers.
+        model: the model.
+        selected: its selected ``(name, module)`` layers.
         generator: passed to a callable or registered source, and to ``rest``.
-        gain, activation: the gain of ``rest`` (default its paper's rule).
+        gain: the gain of ``rest`` (default its paper's rule).
+        activation: the activation ``gain="auto"`` reads for ``rest``.
         bias: the bias policy for pairs without ``b`` and for the ``rest`` layers.
         source: a registered source name, a callable or ``(W, b)`` pairs.
         rest: the tensor rule for layers the source does not cover, or None.

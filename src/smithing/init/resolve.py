@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -72,13 +73,11 @@ def _resolve_gain(spec: Initializer, gain, activation: str | None) -> float:
     if gain is None or gain == "paper":
         return spec.paper_gain  # the name means its paper's rule, whatever the activation
     if gain == "auto":
-        check(
-            activation is not None,
-            "gain",
-            gain,
-            "an activation to take the gain from: pass activation= (or a model with an "
-            "'activation' attribute, such as an MLP)",
-        )
+        if activation is None:
+            raise ValueError(
+                f"gain={gain!r} is invalid: expected an activation to take the gain from: pass "
+                "activation= (or a model with an 'activation' attribute, such as an MLP)"
+            )
         return _activations.gain(activation)  # torch.nn.init.calculate_gain's convention
     if gain == "theano":
         raise ValueError(
@@ -142,6 +141,16 @@ def initialize(
 
     Returns:
         ``weight``.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> w = initialize(torch.empty(256, 512), "he_normal", generator=g)  # Var = 2 / 512
+        >>> round(float(w.var() * 512), 1)
+        2.0
+        >>> initialize(torch.empty(2, 3), "identity")
+        tensor([[1., 0., 0.],
+                [0., 1., 0.]])
     """
     spec = INITIALIZERS.get(name)
     if spec.model_level:
@@ -269,6 +278,7 @@ def apply(
         )
         return model
     for _, module in selected:
-        initialize(module.weight, name, generator=generator, gain=gain, activation=act, **params)
+        weight = cast(torch.Tensor, module.weight)  # select_layers keeps tensor weights only
+        initialize(weight, name, generator=generator, gain=gain, activation=act, **params)
         _set_bias(module, bias)
     return model

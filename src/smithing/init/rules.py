@@ -24,7 +24,13 @@ __all__ = []
 
 @_register("uniform", description="U(-a, a), a fixed scale (default a = 0.05)")
 def _uniform(w: torch.Tensor, *, generator=None, gain=1.0, a: float = 0.05) -> None:
-    """W_ij ~ U(-a, a): the classic fixed-scale init, Var(W) = a^2 / 3 (no gain).
+    r"""W_ij ~ U(-a, a): the classic fixed-scale init, Var(W) = a^2 / 3 (no gain).
+
+    $$
+    W_{ij} \sim \mathcal{U}(-a, a), \qquad \operatorname{Var}(W_{ij}) = \frac{a^2}{3}
+    $$
+
+    with $a$ = ``a`` the half-width, independent of the layer's shape.
 
     Independent of the layer's fans, so deep or wide networks see their signals shrink or grow
     layer by layer (the problem the fan-based rules fix). Exactly torch.nn.init.uniform_(w, -a,
@@ -50,7 +56,13 @@ def _uniform(w: torch.Tensor, *, generator=None, gain=1.0, a: float = 0.05) -> N
 
 @_register("normal", description="N(0, sigma^2), a fixed scale (default sigma = 0.01)")
 def _normal(w: torch.Tensor, *, generator=None, gain=1.0, sigma: float = 0.01) -> None:
-    """W_ij ~ N(0, sigma^2) with a fixed sigma (default 0.01; no gain).
+    r"""W_ij ~ N(0, sigma^2) with a fixed sigma (default 0.01; no gain).
+
+    $$
+    W_{ij} \sim \mathcal{N}(0, \sigma^2)
+    $$
+
+    with $\sigma$ = ``sigma``, independent of the layer's shape.
 
     Exactly torch.nn.init.normal_(w, 0, sigma) (torch's default sigma is 1, Keras'
     ``random_normal`` 0.05; ours is Hinton's).
@@ -78,8 +90,16 @@ def _normal(w: torch.Tensor, *, generator=None, gain=1.0, sigma: float = 0.01) -
     description="Glorot & Bengio 2010 normalized init, U(+-gain sqrt(6/(fan_in+fan_out))), gain 1",
 )
 def _glorot_uniform(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
-    """W_ij ~ U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)), so
+    r"""W_ij ~ U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)), so
     Var(W) = gain^2 * 2 / (fan_in + fan_out); the paper's rule is gain = 1.
+
+    $$
+    W_{ij} \sim \mathcal{U}(-b, b), \quad b = g \sqrt{\frac{6}{n_{in} + n_{out}}}, \qquad
+    \operatorname{Var}(W_{ij}) = g^2 \frac{2}{n_{in} + n_{out}}
+    $$
+
+    with $g$ = ``gain`` (1 in the paper), $n_{in}$ = fan_in and $n_{out}$ = fan_out of ``w``
+    (``in * prod(kernel)`` and ``out * prod(kernel)`` for a weight ``(out, in, *kernel)``).
 
     The "normalized initialization": the compromise between keeping the forward variance
     (fan_in Var W = 1) and the backward variance (fan_out Var W = 1) of a near-linear unit.
@@ -107,7 +127,13 @@ def _glorot_uniform(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
     description="Glorot & Bengio 2010, N(0, gain^2 2/(fan_in+fan_out)), gain 1",
 )
 def _glorot_normal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
-    """W_ij ~ N(0, gain^2 * 2 / (fan_in + fan_out)); the paper's variance is gain = 1.
+    r"""W_ij ~ N(0, gain^2 * 2 / (fan_in + fan_out)); the paper's variance is gain = 1.
+
+    $$
+    W_{ij} \sim \mathcal{N}\left(0,\ g^2 \frac{2}{n_{in} + n_{out}}\right)
+    $$
+
+    with $g$ = ``gain`` (1 in the paper), $n_{in}$, $n_{out}$ the fans of ``w``.
 
     The Gaussian with the variance of the normalized initialization (the compromise of the
     forward and backward conditions, eq. 12). Exactly torch.nn.init.xavier_normal_(w, gain).
@@ -151,9 +177,17 @@ def _scaled_uniform(w, gain, mode, generator):
     description="He et al. 2015, N(0, gain^2/fan_in), gain sqrt 2 (the rule for ReLU)",
 )
 def _he_normal(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fan_in") -> None:
-    """W_ij ~ N(0, gain^2 / fan), fan = fan_in (default) or fan_out; the paper's rule is
+    r"""W_ij ~ N(0, gain^2 / fan), fan = fan_in (default) or fan_out; the paper's rule is
     gain = sqrt(2), i.e. Var(W) = 2 / fan_in (for ReLU units; sqrt(2 / (1 + a^2)) for a
     leaky ReLU of slope a, eq. 15, is ``gain="auto"`` on a leaky_relu network).
+
+    $$
+    W_{ij} \sim \mathcal{N}\left(0,\ \frac{g^2}{n}\right), \qquad g = \sqrt{2} \text{ in
+    the paper: } \operatorname{Var}(W_{ij}) = \frac{2}{n_{in}}
+    $$
+
+    with $g$ = ``gain`` and $n$ the fan chosen by ``mode`` ($n_{in}$ by default, $n_{out}$
+    for ``mode="fan_out"``).
 
     Same arithmetic as torch.nn.init.kaiming_normal_ (bitwise equal for nonlinearity="relu"),
     with the gain given as a number instead of a nonlinearity name. Departs from Keras'
@@ -182,8 +216,16 @@ def _he_normal(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fa
     description="He et al. 2015, U(+-gain sqrt(3/fan_in)), gain sqrt 2 (the rule for ReLU)",
 )
 def _he_uniform(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fan_in") -> None:
-    """W_ij ~ U(-b, b), b = gain * sqrt(3 / fan): the uniform law with He et al.'s variance
+    r"""W_ij ~ U(-b, b), b = gain * sqrt(3 / fan): the uniform law with He et al.'s variance
     gain^2 / fan; the paper's rule is gain = sqrt(2), i.e. b = sqrt(6 / fan_in).
+
+    $$
+    W_{ij} \sim \mathcal{U}(-b, b), \quad b = g \sqrt{\frac{3}{n}}, \qquad
+    \operatorname{Var}(W_{ij}) = \frac{g^2}{n}
+    $$
+
+    with $g$ = ``gain`` ($\sqrt 2$ in the paper, $b = \sqrt{6 / n_{in}}$) and $n$ the fan
+    chosen by ``mode``.
 
     Same arithmetic as torch.nn.init.kaiming_uniform_ (bitwise equal for nonlinearity="relu").
 
@@ -206,8 +248,16 @@ def _he_uniform(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="f
     "lecun_normal", uses_gain=True, description="LeCun et al. 1998, N(0, gain^2/fan_in), gain 1"
 )
 def _lecun_normal(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -> None:
-    """W_ij ~ N(0, gain^2 / fan_in); the paper's rule is gain = 1, Var(W) = 1 / fan_in: each
+    r"""W_ij ~ N(0, gain^2 / fan_in); the paper's rule is gain = 1, Var(W) = 1 / fan_in: each
     unit's weighted sum then has unit variance when its inputs do.
+
+    $$
+    W_{ij} \sim \mathcal{N}\left(0,\ \frac{g^2}{n}\right), \qquad g = 1 \text{ in the
+    paper: } \operatorname{Var}(W_{ij}) = \frac{1}{n_{in}}
+    $$
+
+    with $g$ = ``gain`` and $n$ the fan chosen by ``mode`` ($n_{in}$, the paper's $m$, by
+    default).
 
     LeCun et al. meant it for the scaled tanh 1.7159 tanh(2x/3); on any network the name
     means this rule (``gain="auto"`` on a ReLU network gives He's rule). torch has no LeCun
@@ -236,9 +286,17 @@ def _lecun_normal(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -
     description="LeCun et al. 1998, U(+-gain sqrt(3/fan_in)), gain 1",
 )
 def _lecun_uniform(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -> None:
-    """W_ij ~ U(-b, b), b = gain * sqrt(3 / fan_in): LeCun et al.'s variance gain^2 / fan_in
+    r"""W_ij ~ U(-b, b), b = gain * sqrt(3 / fan_in): LeCun et al.'s variance gain^2 / fan_in
     with a uniform law; the paper's rule is gain = 1, Var(W) = 1 / fan_in. (Gain 1/sqrt(3),
     b = 1/sqrt(fan_in), is torch's nn.Linear default and Glorot & Bengio's "standard" init.)
+
+    $$
+    W_{ij} \sim \mathcal{U}(-b, b), \quad b = g \sqrt{\frac{3}{n}}, \qquad
+    \operatorname{Var}(W_{ij}) = \frac{g^2}{n}
+    $$
+
+    with $g$ = ``gain`` (1 in the paper) and $n$ the fan chosen by ``mode`` ($n_{in}$ by
+    default).
 
     Args:
         w: the weight ``(out, in, *kernel)``, filled in place.
@@ -261,8 +319,18 @@ def _lecun_uniform(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") 
     description="Saxe et al. 2014, gain * Q, Q Haar-orthogonal from the SVD of a Gaussian, gain 1",
 )
 def _orthogonal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
-    """W = gain * Q, Q the U or V^T factor of the thin SVD of a Gaussian matrix of W's shape,
+    r"""W = gain * Q, Q the U or V^T factor of the thin SVD of a Gaussian matrix of W's shape,
     its signs fixed so that Q is Haar-distributed; the paper's rule is gain = 1.
+
+    $$
+    A \sim \mathcal{N}(0, 1)^{r \times k}, \quad A = U S V^\top, \qquad
+    W = \begin{cases} g\, U \operatorname{diag}(\operatorname{sgn} V_{0,:}) & r \ge k \\
+    g\, \operatorname{diag}(\operatorname{sgn} U_{0,:})\, V^\top & r < k \end{cases}
+    $$
+
+    with $r$ the rows (``w.shape[0]``), $k$ = ``prod(w.shape[1:])`` the columns, $g$ =
+    ``gain``; then $W^\top W = g^2 I$ (or $W W^\top = g^2 I$): every singular value of $W$ is
+    $g$.
 
     A ~ N(0, 1) of shape (rows, cols), cols = prod(shape[1:]); A = U S V^T. When rows >= cols,
     Q = U D with D = diag(sign(V[0, :])) (orthonormal columns, W^T W = gain^2 I); else
@@ -314,8 +382,14 @@ def _signs(x: torch.Tensor) -> torch.Tensor:
 def _identity(
     w: torch.Tensor, *, generator=None, gain=1.0, scale: float = 1.0, noise: float = 0.0
 ) -> None:
-    """W = scale * I (+ N(0, noise^2) noise when ``noise > 0``; no gain); a rectangular W gets
+    r"""W = scale * I (+ N(0, noise^2) noise when ``noise > 0``; no gain); a rectangular W gets
     the identity in its leading square block and zeros elsewhere (torch.nn.init.eye_).
+
+    $$
+    W = s\, I + \sigma \epsilon, \qquad \epsilon_{ij} \sim \mathcal{N}(0, 1)
+    $$
+
+    with $s$ = ``scale`` and $\sigma$ = ``noise`` (0 by default: $W = s I$ exactly).
 
     The recurrent weights of an IRNN start at the identity (a scaled identity 0.01 I for some
     tasks), so the hidden state is copied forward and gradients neither vanish nor explode at
@@ -346,9 +420,18 @@ def _identity(
 
 @_register("sparse", description="Martens 2010, k non-zero N(0, sigma^2) incoming weights per unit")
 def _sparse(w: torch.Tensor, *, generator=None, gain=1.0, k: int = 15, sigma: float = 1.0) -> None:
-    """Each unit (row of W) gets exactly ``min(k, fan_in)`` non-zero incoming weights, at
+    r"""Each unit (row of W) gets exactly ``min(k, fan_in)`` non-zero incoming weights, at
     inputs chosen uniformly at random without replacement, with values N(0, sigma^2); the rest
     are 0. Var(W) = sigma^2 k / fan_in (no gain).
+
+    $$
+    W_{ij} = \begin{cases} z_{ij} \sim \mathcal{N}(0, \sigma^2) & j \in S_i \\ 0 &
+    \text{otherwise} \end{cases}, \qquad \lvert S_i \rvert = \min(k, n_{in}), \qquad
+    \operatorname{Var}(W_{ij}) = \frac{\sigma^2 \min(k, n_{in})}{n_{in}}
+    $$
+
+    with $S_i$ the inputs of unit $i$ chosen uniformly without replacement, $k$ = ``k`` and
+    $\sigma$ = ``sigma``.
 
     Martens' "sparse initialization" (15 non-zero incoming weights per unit, unit-Gaussian
     values; Sutskever et al., ICML 2013, section 3 restate it). Departs from
@@ -390,7 +473,11 @@ def _check_constant(value) -> None:
 
 @_register("zeros", description="W = 0 (torch zeros_, Keras zeros): no symmetry breaking")
 def _zeros(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
-    """W = 0 (no gain, no randomness): the initialization not to use for the weights.
+    r"""W = 0 (no gain, no randomness): the initialization not to use for the weights.
+
+    $$
+    W_{ij} = 0
+    $$
 
     Every unit of a layer then computes the same function and receives the same gradient, so
     the units stay identical (the symmetry is never broken); with all weights 0 the hidden
@@ -416,8 +503,12 @@ def _zeros(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
 
 @_register("ones", description="W = 1 (torch ones_, Keras ones): no symmetry breaking")
 def _ones(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
-    """W = 1 (no gain, no randomness); every unit of a layer computes the same function (see
+    r"""W = 1 (no gain, no randomness); every unit of a layer computes the same function (see
     ``zeros``). Exactly torch.nn.init.ones_ (Keras ``ones``).
+
+    $$
+    W_{ij} = 1
+    $$
 
     Args:
         w: the weight, filled in place.
@@ -436,8 +527,14 @@ def _ones(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
 
 @_register("constant", description="W = value (torch constant_, Keras constant), default 0")
 def _constant(w: torch.Tensor, *, generator=None, gain=1.0, value: float = 0.0) -> None:
-    """W = value everywhere (no gain, no randomness); every unit of a layer computes the same
+    r"""W = value everywhere (no gain, no randomness); every unit of a layer computes the same
     function (see ``zeros``). Exactly torch.nn.init.constant_ (Keras ``constant``).
+
+    $$
+    W_{ij} = v
+    $$
+
+    with $v$ = ``value``.
 
     Args:
         w: the weight, filled in place.

@@ -79,10 +79,28 @@ DROPCONNECT_INFERENCE.register("mean", "mean", description="a(E[u]) with E[u] = 
 def masked_preactivation(
     v: Tensor, weight: Tensor, bias: Tensor | None, mask: Tensor, bias_mask: Tensor | None
 ) -> Tensor:
-    """``u = (M * W) v + m_b * b`` for per-example masks.
+    r"""``u = (M * W) v + m_b * b`` for per-example masks.
 
-    Shapes: ``v`` ``(batch, in)``, ``weight`` ``(out, in)``, ``mask`` ``(batch, out, in)`` or
-    ``(out, in)`` (shared), ``bias_mask`` ``(batch, out)``/``(out,)`` or ``None`` (bias kept).
+    $$
+    u = (M \odot W)\, v + m_b \odot b
+    $$
+
+    with $v$ = ``v`` the input, $W$ = ``weight``, $b$ = ``bias``, $M$ = ``mask`` and $m_b$ =
+    ``bias_mask`` the 0/1 keep-masks (one per example, or shared).
+
+    Args:
+        v: the inputs ``(batch, in)``.
+        weight: $W$, ``(out, in)``.
+        bias: $b$, ``(out,)``, or ``None``.
+        mask: $M$, ``(batch, out, in)`` or ``(out, in)``.
+        bias_mask: $m_b$, ``(batch, out)`` or ``(out,)``, or ``None`` (the bias kept).
+
+    Returns:
+        $u$, ``(batch, out)``.
+
+    References:
+        Wan, Zeiler, Zhang, LeCun & Fergus, "Regularization of Neural Networks using
+        DropConnect", ICML 2013, Sec. 2.
     """
     if mask.ndim == 2:
         u = v @ (mask * weight).T  # (batch, out)
@@ -96,10 +114,39 @@ def masked_preactivation(
 def dropconnect_moments(
     v: Tensor, weight: Tensor, bias: Tensor | None, p: float, *, drop_bias: bool = True
 ) -> tuple[Tensor, Tensor]:
-    """Mean and variance of ``u`` over the masks (Wan et al. 2013, Sec. 3, Algorithm 2).
+    r"""Mean and variance of ``u`` over the masks (Wan et al. 2013, Sec. 3, Algorithm 2).
 
-    ``mu = (1 - p) (W v + b)``, ``sigma^2 = p (1 - p) ((W * W)(v * v) + b * b)``; each
-    ``(batch, out)``. Without ``drop_bias`` the bias is added to ``mu`` and not to ``sigma^2``.
+    $$
+    \mu = (1 - p)(W v + b), \qquad
+    \sigma^2 = p (1 - p)\left((W \odot W)(v \odot v) + b \odot b\right)
+    $$
+
+    the exact mean and variance over $M_{ij}, m_{b,i} \sim \operatorname{Bernoulli}(1 - p)$
+    of the pre-activation $u = (M \odot W) v + m_b \odot b$, with $v$ = ``v``, $W$ =
+    ``weight``, $b$ = ``bias`` and $p$ = ``p`` the drop probability. Without ``drop_bias`` the
+    bias is added to $\mu$ unscaled and not to $\sigma^2$.
+
+    Args:
+        v: the inputs ``(batch, in)``.
+        weight: $W$, ``(out, in)``.
+        bias: $b$, ``(out,)``, or ``None``.
+        p: the drop probability.
+        drop_bias: whether the bias is masked too.
+
+    Returns:
+        ``(mu, var)``, each ``(batch, out)``.
+
+    Note:
+        The paper writes $p$ for the keep probability; here $p$ drops, as in dropout.
+
+    References:
+        Wan, Zeiler, Zhang, LeCun & Fergus, "Regularization of Neural Networks using
+        DropConnect", ICML 2013, Sec. 3 and Algorithm 2.
+
+    Examples:
+        >>> import torch
+        >>> dropconnect_moments(torch.tensor([[2.0]]), torch.tensor([[1.0]]), None, 0.5)
+        (tensor([[1.]]), tensor([[1.]]))
     """
     keep = 1.0 - p
     mu = keep * (v @ weight.T)  # (batch, out), (1-p) W v
@@ -114,10 +161,22 @@ def dropconnect_moments(
 
 
 class DropConnectLinear(nn.Module):
-    """``a((M * W) v + m_b * b)`` with per-example Bernoulli(1 - p) weight masks in training.
+    r"""``a((M * W) v + m_b * b)`` with per-example Bernoulli(1 - p) weight masks in training.
+
+    $$
+    r = a\left((M \odot W)\, v + m_b \odot b\right), \quad M_{ij}, m_{b,i} \sim
+    \operatorname{Bernoulli}(1 - p) \ \text{(training)}; \qquad
+    r \approx \frac{1}{Z} \sum_{z=1}^{Z} a(u_z),\ u_z \sim \mathcal{N}(\mu, \sigma^2)
+    \ \text{(inference)}
+    $$
+
+    with $v$ the input, $W$ = ``weight``, $b$ = ``bias``, $a$ = ``activation``, $p$ = ``p``,
+    $Z$ = ``samples`` and $\mu, \sigma^2$ the masks' mean and variance of the pre-activation
+    (:func:`dropconnect_moments`); ``inference="mean"`` returns $a(\mu)$ instead.
 
     Args:
-        in_features, out_features, bias: as ``nn.Linear`` (same initialization).
+        in_features: as ``nn.Linear`` (same initialization).
+        out_features: as ``nn.Linear``.
         p: drop probability of each weight, in ``[0, 1)``.
         activation: the activation applied after the layer (the layer returns ``a(u)``).
         inference: ``"gaussian"`` (moment matching) or ``"mean"`` (see the module docstring).
@@ -125,11 +184,22 @@ class DropConnectLinear(nn.Module):
         drop_bias: mask the bias too (the paper) or keep it.
         per_example: one mask per example (the paper) or one per forward call.
         max_mask_elements: chunk the batch so a chunk's mask has at most this many entries.
+        bias: as ``nn.Linear``.
         masks: ``"bits"`` (packed per-example masks, fused kernels; default) or ``"float"``
             (the materialized float masks, for comparison); see the module docstring.
+
+    Note:
+        The paper's $p$ is the keep probability; here $p$ drops. No rescaling at training time
+        (not "inverted"), as in the paper.
+
+    References:
+        Wan, Zeiler, Zhang, LeCun & Fergus, "Regularization of Neural Networks using
+        DropConnect", ICML 2013, Sec. 2 (training) and Sec. 3, Algorithm 2 (inference).
     """
 
     stochastic = True  # smithing.nn.dropout.mc_predict keeps the masks on at inference
+    weight: Tensor  # (out_features, in_features), as nn.Linear's
+    bias: Tensor | None  # (out_features,), None with bias=False
 
     def __init__(
         self,

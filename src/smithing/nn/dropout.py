@@ -59,7 +59,46 @@ DROPOUT_MODES.register(
 
 
 class Dropout(nn.Module):
-    """Dropout with drop probability ``p`` in the given ``mode`` (see the module docstring)."""
+    r"""Dropout with drop probability ``p`` in the given ``mode`` (see the module docstring).
+
+    $$
+    \begin{array}{lll}
+    & \text{training} & \text{inference} \\
+    \text{lecture:} & y = m \odot x & y = (1 - p)\, x \\
+    \text{inverted:} & y = \frac{m \odot x}{1 - p} & y = x \\
+    \text{gaussian:} & y = r \odot x,\ r_i \sim \mathcal{N}\left(1, \tfrac{p}{1 - p}\right)
+    & y = x
+    \end{array}
+    $$
+
+    with $x$ the input, $p$ = ``p`` the drop probability and
+    $m_i \sim \operatorname{Bernoulli}(1 - p)$ a keep-mask drawn per element; every mode keeps the
+    mean, $\mathbb{E}[y_{\text{train}}] = y_{\text{inference}}$.
+
+    Args:
+        p: the drop probability, in ``[0, 1)``.
+        mode: ``"inverted"`` (``nn.Dropout``), ``"lecture"`` or ``"gaussian"``
+            (:data:`DROPOUT_MODES`).
+
+    Note:
+        The papers write $p$ for the *retain* probability (their $p$ is our $1 - p$), and
+        scale the outgoing weights by it at test time (``"lecture"``); PyTorch's ``nn.Dropout``
+        scales at training time (``"inverted"``). The Gaussian variance is the paper's
+        $\sigma^2 = (1 - p_{\text{retain}}) / p_{\text{retain}}$.
+
+    References:
+        Hinton, Srivastava, Krizhevsky, Sutskever & Salakhutdinov, "Improving neural networks
+        by preventing co-adaptation of feature detectors", arXiv:1207.0580, 2012; Srivastava,
+        Hinton, Krizhevsky, Sutskever & Salakhutdinov, "Dropout: A Simple Way to Prevent Neural
+        Networks from Overfitting", JMLR 15, 2014, Sec. 4 (model, eq. for $\tilde y$), Sec. 10
+        (Gaussian dropout).
+
+    Examples:
+        >>> import torch
+        >>> drop = Dropout(0.5, mode="lecture").eval()
+        >>> drop(torch.ones(3))  # inference: (1 - p) x
+        tensor([0.5000, 0.5000, 0.5000])
+    """
 
     stochastic = True  # mc_predict switches this module to training behaviour
 
@@ -99,7 +138,15 @@ class Dropout(nn.Module):
 
 
 def make_dropout(p: float, mode: str = "inverted") -> nn.Module:
-    """A dropout module: ``nn.Dropout(p)`` for ``"inverted"``, :class:`Dropout` otherwise."""
+    """A dropout module: ``nn.Dropout(p)`` for ``"inverted"``, :class:`Dropout` otherwise.
+
+    Args:
+        p: the drop probability, in ``[0, 1)``.
+        mode: a name in :data:`DROPOUT_MODES`.
+
+    Returns:
+        The module (the formulas are :class:`Dropout`'s).
+    """
     DROPOUT_MODES.get(mode)  # validates the name
     if mode == "inverted":
         check(isinstance(p, (int, float)) and 0.0 <= p < 1.0, "p", p, "a probability in [0, 1)")
@@ -145,17 +192,32 @@ def mc_predict(
     generator: torch.Generator | None = None,
     return_samples: bool = False,
 ) -> Tensor:
-    """Monte-Carlo dropout: the average of ``softmax(model(x))`` over ``samples`` dropout masks.
+    r"""Monte-Carlo dropout: the average of ``softmax(model(x))`` over ``samples`` dropout masks.
 
-    ``(1/T) sum_t softmax(f(x; m_t))`` (Gal & Ghahramani, "Dropout as a Bayesian
-    Approximation", ICML 2016): every dropout module (``nn.Dropout*``, :class:`Dropout`,
-    ``DropConnectLinear``; anything with ``stochastic = True``) keeps its training behaviour while
-    all other modules (batch norm, ...) are in eval mode; modes are restored afterwards. Runs
+    $$
+    p(y \mid x) \approx \frac{1}{T} \sum_{t=1}^{T} \operatorname{softmax}\left(f(x;
+    m_t)\right)
+    $$
+
+    with $f$ = ``model`` (outputting logits), $x$ = ``x``, $T$ = ``samples`` and $m_t$ the
+    $t$-th draw of every dropout mask (Gal & Ghahramani, "Dropout as a Bayesian
+    Approximation", ICML 2016, Sec. 3, the predictive mean): every dropout module
+    (``nn.Dropout*``, :class:`Dropout`, ``DropConnectLinear``; anything with ``stochastic =
+    True``) keeps its training behaviour while all other modules (batch norm, ...) are in eval
+    mode; modes are restored afterwards. Runs
     without gradients. ``generator`` seeds the global RNG for the call (the masks are drawn in
     ``forward``); the global RNG state is restored afterwards.
 
-    Returns ``(batch, classes)`` probabilities, or ``(samples, batch, classes)`` when
-    ``return_samples``.
+    Args:
+        model: the network, outputting logits ``(batch, classes)``.
+        x: the inputs.
+        samples: $T$, a positive int.
+        generator: seeds the global RNG for the call (restored afterwards).
+        return_samples: return every sample's probabilities instead of their mean.
+
+    Returns:
+        ``(batch, classes)`` probabilities, or ``(samples, batch, classes)`` when
+        ``return_samples``.
     """
     check(isinstance(samples, int) and samples >= 1, "samples", samples, "a positive int")
     with torch.no_grad(), _modes(model, _is_stochastic), _seeded(generator, x.device):
@@ -185,8 +247,8 @@ class SubnetworkAverage:
         return float((self.arithmetic_mean - self.weight_scaled).abs().max())
 
 
-def _droppers(model: nn.Module) -> list[nn.Module]:
-    out = []
+def _droppers(model: nn.Module) -> list[Dropout | nn.Dropout]:
+    out: list[Dropout | nn.Dropout] = []
     for m in model.modules():
         if isinstance(m, Dropout):
             check(m.mode != "gaussian", "mode", m.mode, "'lecture' or 'inverted' dropout")
@@ -202,7 +264,7 @@ def _droppers(model: nn.Module) -> list[nn.Module]:
     return out
 
 
-def _train_output(m: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
+def _train_output(m: Dropout | nn.Dropout, x: Tensor, mask: Tensor) -> Tensor:
     if isinstance(m, Dropout):
         return m.apply_mask(x, mask)
     return x * mask / (1.0 - m.p)  # nn.Dropout: inverted
@@ -211,7 +273,17 @@ def _train_output(m: nn.Module, x: Tensor, mask: Tensor) -> Tensor:
 def enumerate_subnetworks(
     model: nn.Module, x: Tensor, *, max_units: int = 16, chunk: int = 1024
 ) -> SubnetworkAverage:
-    """Dropout as model averaging, by brute force over all ``2^n`` thinned networks.
+    r"""Dropout as model averaging, by brute force over all ``2^n`` thinned networks.
+
+    $$
+    P(m) = \prod_u (1 - p_u)^{m_u} p_u^{1 - m_u}, \qquad
+    G = \operatorname{softmax}\left(\sum_m P(m) \log \operatorname{softmax}(z_m)\right),
+    \qquad A = \sum_m P(m) \operatorname{softmax}(z_m)
+    $$
+
+    over the keep-masks $m \in \{0, 1\}^n$ of the $n$ units fed to dropout (drop probability
+    $p_u$ each), with $z_m$ the logits of the network thinned by $m$: $G$ is the normalized
+    weighted geometric mean, $A$ the arithmetic mean, compared with the weight-scaled network.
 
     Every unit fed to a dropout module of ``model`` (``nn.Dropout`` or :class:`Dropout` in
     ``"lecture"``/``"inverted"`` mode, inputs of shape ``(batch, units)``) is either kept or
@@ -231,8 +303,18 @@ def enumerate_subnetworks(
     after the dropped units the equality is only approximate; ``gap`` measures it.
 
     Args:
+        model: the network, outputting logits, with ``nn.Dropout`` or :class:`Dropout` modules.
+        x: the inputs ``(batch, ...)``.
         max_units: refuse more units than this (``2^n`` forward rows per input).
         chunk: masks evaluated per batched forward.
+
+    Returns:
+        A :class:`SubnetworkAverage` ($G$, $A$, the weight-scaled network's probabilities).
+
+    References:
+        Hinton et al., arXiv:1207.0580, 2012, Sec. 1; Srivastava et al., JMLR 15, 2014, Sec. 4
+        and Sec. 7.5; Baldi & Sadowski, "Understanding dropout", NIPS 2013 (the normalized
+        weighted geometric mean).
     """
     check(isinstance(chunk, int) and chunk >= 1, "chunk", chunk, "a positive int")
     droppers = _droppers(model)
@@ -262,7 +344,7 @@ def enumerate_subnetworks(
         batch = x.shape[0]
         current: dict[str, Tensor] = {}
 
-        def thin(m: nn.Module, args: tuple, out: Tensor) -> Tensor:
+        def thin(m: Dropout | nn.Dropout, args: tuple, out: Tensor) -> Tensor:
             a, b = slices[m]
             mask = current["mask"][:, a:b].repeat_interleave(batch, dim=0)  # (c*batch, units)
             return _train_output(m, args[0], mask.to(args[0].dtype))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from smithing._registry import check
 from smithing.nn import activations
@@ -45,6 +45,10 @@ class DropConnectHidden(DropConnectLinear, _LinearShell):
     normalizes.
     """
 
+    # torch infers nn.Linear.bias as Parameter (from its `self.bias = Parameter(...)`) although
+    # nn.Linear(bias=False) sets it to None; this layer's bias is DropConnectLinear's
+    bias: Tensor | None  # type: ignore[assignment]
+
 
 class MLP(nn.Module):
     """Fully connected feed-forward network.
@@ -54,9 +58,10 @@ class MLP(nn.Module):
         hidden: sizes of the hidden layers, e.g. ``(500,)`` or ``(1000, 1000)``.
         n_outputs: number of outputs (classes for a classifier).
         activation: hidden activation name (see ``smithing list``).
-        input_dropout, dropout: drop probabilities of the inputs and of each hidden layer's
-            units (0 disables); ``dropout_mode`` picks the inverted or the lecture's form
-            (see :mod:`smithing.nn.dropout`).
+        input_dropout: drop probability of the inputs (0 disables).
+        dropout: drop probability of each hidden layer's units (0 disables).
+        dropout_mode: the dropout form, ``"inverted"`` (default), ``"lecture"`` or
+            ``"gaussian"`` (:mod:`smithing.nn.dropout`).
         dropconnect: drop probability of each hidden layer's weights (and biases), one mask per
             example (Wan et al., "Regularization of Neural Networks using DropConnect", ICML
             2013); 0 disables and leaves the network exactly the plain MLP.

@@ -1,10 +1,11 @@
-"""The sizes every bipartite layer of :mod:`smithing.pretrain` reads off its weight matrix."""
+"""The sizes every bipartite layer of :mod:`smithing.pretrain` reads off its weight matrix, and
+the sizes a greedy layer trainer reads off its layer."""
 
 from __future__ import annotations
 
 from torch import Tensor
 
-__all__ = ["WeightLayout"]
+__all__ = ["LayerSizes", "WeightLayout"]
 
 
 class WeightLayout:
@@ -27,3 +28,21 @@ class WeightLayout:
     @property
     def members(self) -> int | None:
         return self.W.shape[0] if self.W.dim() == 3 else None
+
+
+class LayerSizes:
+    """``n_in`` / ``n_out`` of a greedy layer trainer (a
+    :class:`~smithing.pretrain.greedy.LayerPretrainer`): the visible and hidden sizes of the
+    layer it trains, :attr:`layer` (an RBM, an autoencoder: a :class:`WeightLayout`)."""
+
+    @property
+    def layer(self) -> WeightLayout:
+        raise NotImplementedError  # pragma: no cover - each trainer names its layer
+
+    @property
+    def n_in(self) -> int:
+        return self.layer.n_visible
+
+    @property
+    def n_out(self) -> int:
+        return self.layer.n_hidden

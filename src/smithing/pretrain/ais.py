@@ -40,6 +40,7 @@ from smithing.pretrain.rbm import (
     sample_gaussian,
 )
 from smithing.pretrain.rbm.functional import _row
+from smithing.pretrain.rbm.modules import _gaussian_visibles
 
 __all__ = [
     "AISResult",
@@ -101,7 +102,7 @@ class AISResult:
 
 def _params(rbm: BernoulliRBM, dtype: torch.dtype) -> dict[str, Tensor]:
     p = {"W": rbm.W, "b": rbm.b, "c": rbm.c}
-    if rbm.visible_type == "gaussian":
+    if _gaussian_visibles(rbm):
         p["log_var"] = rbm.log_var
     return {k: v.detach().to(dtype) for k, v in p.items()}
 
@@ -117,9 +118,31 @@ def ais_log_z(
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> AISResult:
-    """Estimate ``log Z`` of ``rbm`` (ensembles: one estimate per member) by AIS.
+    r"""Estimate ``log Z`` of ``rbm`` (ensembles: one estimate per member) by AIS.
+
+    $$
+    f_\beta(v) = e^{(1 - \beta) b_A^\top v + \beta b^\top v} \prod_j \left(1 +
+    e^{\beta (c_j + \sum_i v_i W_{ij})}\right), \qquad
+    \log w^{(r)} = \sum_{k=1}^{K} \left[\log f_{\beta_k}(v_k^{(r)}) - \log
+    f_{\beta_{k-1}}(v_k^{(r)})\right]
+    $$
+
+    $$
+    \hat Z_B = Z_A \cdot \frac{1}{R} \sum_{r=1}^{R} w^{(r)}, \qquad Z_A = 2^{n_h}
+    \prod_i \left(1 + e^{b_{A,i}}\right)
+    $$
+
+    with $0 = \beta_0 < \beta_1 < \dots < \beta_K = 1$ the inverse temperatures
+    (``betas``), $b_A$ the base-rate model's visible biases (``base_biases`` or fitted to
+    ``data``), $W, b, c$ the RBM's parameters, $n_h$ its hidden units, $R$ = ``n_runs`` runs,
+    $v_1^{(r)} \sim p_A$ and $v_{k+1}^{(r)}$ drawn from $v_k^{(r)}$ by one Gibbs sweep that
+    leaves $p_{\beta_k} \propto f_{\beta_k}$ invariant. The estimate is computed in the log
+    domain (``logsumexp``); $\mathbb{E}[\hat Z_B] = Z_B$, so $\log \hat Z_B$ tends to
+    underestimate $\log Z_B$ (Jensen). For a Gaussian RBM the $b^\top v$ terms become
+    $-\sum_i (v_i - b_i)^2 / (2 \sigma_i^2)$ (module docstring).
 
     Args:
+        rbm: the RBM (Bernoulli or Gaussian-Bernoulli visible units; an ensemble allowed).
         data: training data for the base-rate model (:func:`base_rate_biases`; for a Gaussian
             RBM, its mean). Without it (and without ``base_biases``) the base model is uniform
             (Bernoulli) or ``N(0, sigma^2)`` (Gaussian), as in the authors' code.
@@ -127,8 +150,23 @@ def ais_log_z(
         betas: increasing inverse temperatures from 0 to 1 (a tensor), a count for a uniform
             ``linspace(0, 1, betas)``, or None for :func:`salakhutdinov_betas` (~14,500).
         base_biases: explicit base-model visible biases (Bernoulli) or mean (Gaussian).
+        generator: randomness of the initial states and the Gibbs sweeps.
         dtype: computation dtype; float64 by default because ``log w`` sums ~14,500 small
             differences of large softplus sums.
+
+    Returns:
+        An :class:`AISResult`: $\log \hat Z_B$, its $\pm 3$ standard-deviation interval, the
+        log weights and $\log Z_A$.
+
+    Note:
+        Departure from the paper: the Gaussian-Bernoulli extension (the paper treats binary
+        RBMs), and the base-rate probabilities clipped to ``[eps, 1 - eps]``
+        (:func:`base_rate_biases`).
+
+    References:
+        Neal, "Annealed importance sampling", Statistics and Computing 11, 2001; Salakhutdinov
+        & Murray, "On the quantitative analysis of deep belief networks", ICML 2008, Sec. 3 and
+        their code ``RBM_AIS.m``.
 
     Cost: one Python loop over betas with two ``(n_runs, n_visible) x (n_visible, n_hidden)``
     matmuls per step.
@@ -242,8 +280,17 @@ def _bits(start: int, stop: int, n: int, dtype: torch.dtype, device: torch.devic
 
 
 def exact_log_z(rbm: BernoulliRBM | ClassRBM, *, max_units: int = 24, chunk: int = 2**14) -> Tensor:
-    """``log Z`` by brute-force enumeration (float64), ``(*M,)``: the one exact partition function
+    r"""``log Z`` by brute-force enumeration (float64), ``(*M,)``: the one exact partition function
     of the library, for RBMs, Gaussian RBMs and classification RBMs.
+
+    $$
+    \log Z = \log \sum_{h \in \{0,1\}^{n_h}} \exp\left(c^\top h + \sum_i
+    \operatorname{softplus}\left(b_i + \sum_j W_{ij} h_j\right)\right)
+    = \log \sum_{v \in \{0,1\}^{n_v}} e^{-F(v)}
+    $$
+
+    for a Bernoulli RBM with weights $W$, visible biases $b$ and hidden biases $c$, enumerated
+    over the smaller layer ($F$ the free energy). The other models:
 
     Classification RBM (:class:`~smithing.pretrain.ClassRBM`): over the hiddens, summing out ``x``
     and ``y`` in closed form, ``log Z = logsumexp_h [c^T h + sum_i softplus(b_i + (W h)_i)
@@ -255,6 +302,24 @@ def exact_log_z(rbm: BernoulliRBM | ClassRBM, *, max_units: int = 24, chunk: int
     of ``chunk``; ``n > max_units`` raises ``ValueError``. Differentiable with respect to a
     classification RBM's parameters (the exact log-likelihood gradient in the tests); an RBM's
     ``log Z`` is computed without autograd.
+
+    Args:
+        rbm: a :class:`~smithing.pretrain.BernoulliRBM` (Bernoulli or Gaussian visible units)
+            or a :class:`~smithing.pretrain.ClassRBM`; an ensemble allowed.
+        max_units: the most units of the enumerated layer ($2^n$ states).
+        chunk: states per batch of the enumeration.
+
+    Returns:
+        $\log Z$, ``(*M,)`` float64.
+
+    Examples:
+        >>> import math, torch
+        >>> from smithing.pretrain import BernoulliRBM
+        >>> rbm = BernoulliRBM(3, 2)
+        >>> with torch.no_grad():
+        ...     _ = rbm.W.zero_(), rbm.b.zero_(), rbm.c.zero_()
+        >>> round(float(exact_log_z(rbm)), 4) == round(5 * math.log(2), 4)  # 2^(3+2) states
+        True
     """
     if isinstance(rbm, ClassRBM):
         return _class_rbm_log_z(rbm, max_units=max_units, chunk=chunk)
@@ -323,8 +388,27 @@ def _logsumexp_states(
 
 @torch.no_grad()
 def average_log_prob(rbm: BernoulliRBM, data: Tensor, log_z: Tensor | float | AISResult) -> Tensor:
-    """Mean log-probability ``mean_n(-F(v_n)) - log Z`` of ``data (*M, n, n_visible)`` (nats,
-    float64), ``(*M,)``. With an AIS ``log Z`` this is the paper's test log-probability."""
+    r"""Mean log-probability ``mean_n(-F(v_n)) - log Z`` of ``data (*M, n, n_visible)`` (nats,
+    float64), ``(*M,)``. With an AIS ``log Z`` this is the paper's test log-probability.
+
+    $$
+    \frac{1}{N} \sum_{n=1}^{N} \log p(v_n) = -\frac{1}{N} \sum_{n=1}^{N} F(v_n) - \log Z
+    $$
+
+    with $v_n$ the $N$ rows of ``data``, $F$ the RBM's free energy and $\log Z$ = ``log_z``.
+
+    Args:
+        rbm: the RBM.
+        data: the examples ``(*M, N, n_visible)``.
+        log_z: $\log Z$ (a tensor, a float, or an :class:`AISResult`).
+
+    Returns:
+        The mean log-probability in nats, ``(*M,)`` float64.
+
+    References:
+        Salakhutdinov & Murray, "On the quantitative analysis of deep belief networks", ICML
+        2008.
+    """
     if isinstance(log_z, AISResult):
         log_z = log_z.log_z
     P = _params(rbm, torch.float64)

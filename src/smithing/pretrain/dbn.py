@@ -26,7 +26,9 @@ from smithing._registry import check
 from smithing.checkpoint import as_checkpointer
 from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
+from smithing.nn.containers import ModuleListOf
 from smithing.pretrain import greedy as _greedy
+from smithing.pretrain._layout import LayerSizes
 from smithing.pretrain.rbm import (
     BernoulliRBM,
     GaussianBernoulliRBM,
@@ -70,7 +72,7 @@ def rbm_layer(
     return BernoulliRBM(a, b, **kw)
 
 
-class RBMPretrainer:
+class RBMPretrainer(LayerSizes):
     """A :class:`~smithing.pretrain.greedy.LayerPretrainer` that trains one RBM with
     :func:`~smithing.pretrain.rbm.train_rbm` (``train_kwargs``: epochs, lr, k, method, ...).
 
@@ -86,12 +88,8 @@ class RBMPretrainer:
         self.train_kwargs = train_kwargs
 
     @property
-    def n_in(self) -> int:
-        return self.rbm.n_visible
-
-    @property
-    def n_out(self) -> int:
-        return self.rbm.n_hidden
+    def layer(self) -> BernoulliRBM:
+        return self.rbm
 
     def fit(
         self,
@@ -128,6 +126,8 @@ class DBN(nn.Module):
     independent members. The module holds the parameters; training is :func:`train_dbn`.
     """
 
+    rbms: ModuleListOf[BernoulliRBM]  # bottom to top
+
     def __init__(
         self,
         sizes: Sequence[int],
@@ -158,7 +158,7 @@ class DBN(nn.Module):
             "device": device,
             "dtype": dtype,
         }
-        self.rbms = nn.ModuleList(rbm_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
+        self.rbms = ModuleListOf(rbm_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
 
     @classmethod
     def from_rbms(cls, rbms: Sequence[BernoulliRBM]) -> DBN:
@@ -174,7 +174,7 @@ class DBN(nn.Module):
             )
         self = cls.__new__(cls)
         nn.Module.__init__(self)
-        self.rbms = nn.ModuleList(rbms)
+        self.rbms = ModuleListOf(rbms)
         return self
 
     @property
@@ -275,15 +275,21 @@ def train_dbn(
         layers: :func:`~smithing.pretrain.rbm.train_rbm` keyword arguments (k, method,
             momentum, weight_decay, sparsity, ...): one mapping for every layer or a sequence
             with one mapping per layer.
-        epochs, lr, batch_size, optimizer, optimizer_options, schedule, schedule_options:
-            every layer's default for :func:`~smithing.pretrain.rbm.train_rbm` (a layer's own
-            ``layers`` entry wins); None leaves that trainer's default. A ready optimizer
-            cannot be shared (each layer has its own parameters): give one per layer in
-            ``layers``.
-        callbacks, progress: handed to every layer's trainer (``cb(epoch, record,
-            layer_module)``, 1-based epochs restarting at each layer); a callback returning
-            True ends *that layer's* training (its History says ``stop_reason="callback"``)
-            and the next layer starts.
+        epochs: every layer's default epochs for :func:`~smithing.pretrain.rbm.train_rbm` (a
+            layer's own ``layers`` entry wins; None leaves that trainer's default), as the
+            next six.
+        lr: every layer's default learning rate.
+        batch_size: every layer's default batch size.
+        optimizer: every layer's default optimizer name. A ready optimizer cannot be shared
+            (each layer has its own parameters): give one per layer in ``layers``.
+        optimizer_options: every layer's default optimizer options.
+        schedule: every layer's default schedule.
+        schedule_options: every layer's default schedule options.
+        callbacks: handed to every layer's trainer (``cb(epoch, record, layer_module)``,
+            1-based epochs restarting at each layer); a callback returning True ends *that
+            layer's* training (its History says ``stop_reason="callback"``) and the next layer
+            starts.
+        progress: handed to every layer's trainer (``progress(epoch, record)``).
         device: move the stack, ``data`` and ``valid_data`` there first.
         propagate: ``"probs"`` or ``"samples"`` (above).
         init_visible_bias: set each RBM's visible biases from its inputs first (guide Sec. 8).

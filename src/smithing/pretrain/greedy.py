@@ -59,9 +59,14 @@ class LayerPretrainer(Protocol):
     (``sample=False``) or binary samples of them (``sample=True``), the next layer's inputs.
     """
 
-    n_in: int
-    n_out: int
-    activation: str
+    @property
+    def n_in(self) -> int: ...
+
+    @property
+    def n_out(self) -> int: ...
+
+    @property
+    def activation(self) -> str: ...
 
     def fit(
         self,

@@ -77,7 +77,13 @@ from smithing.pretrain.greedy import (
     to_mlp,
 )
 from smithing.pretrain.stack_cache import StackCache, tensor_digest
-from smithing.pretrain.stack_spec import STACK_KINDS, StackKind, StackSpec, _jsonable
+from smithing.pretrain.stack_spec import (
+    STACK_KINDS,
+    StackKind,
+    StackModule,
+    StackSpec,
+    _jsonable,
+)
 
 __all__ = [
     "OUTPUT_INITS",
@@ -87,6 +93,7 @@ __all__ = [
     "Stack",
     "StackCache",
     "StackKind",
+    "StackModule",
     "StackSpec",
     "finetune",
     "greedy_stack",
@@ -119,7 +126,7 @@ class Stack:
     def __init__(
         self,
         spec: StackSpec,
-        module: nn.Module,
+        module: StackModule,
         histories: Sequence[History] | None = None,
         meta: Mapping | None = None,
     ) -> None:
@@ -261,7 +268,7 @@ class Stack:
         )
 
 
-def _blank_layers(spec: StackSpec, kind: StackKind, device, dtype) -> list[nn.Module]:
+def _blank_layers(spec: StackSpec, kind: StackKind[Any, Any], device, dtype) -> list[nn.Module]:
     """Layers of ``spec`` whose parameters are about to be overwritten (a throwaway generator:
     building them leaves every other random state alone)."""
     g = torch.Generator(device=device)

@@ -12,23 +12,43 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
-from torch import nn
+from torch import Tensor, nn
 
 from smithing._registry import Registry, check
-from smithing.pretrain.autoencoder import CODE_ACTIVATIONS, DAEPretrainer, StackedDAE, dae_layer
+from smithing.pretrain.autoencoder import (
+    CODE_ACTIVATIONS,
+    DAEPretrainer,
+    DenoisingAutoencoder,
+    StackedDAE,
+    dae_layer,
+)
 from smithing.pretrain.dbn import DBN, RBMPretrainer, rbm_layer
 from smithing.pretrain.greedy import LayerPretrainer, per_layer
+from smithing.pretrain.rbm import BernoulliRBM
 
-__all__ = ["STACK_KINDS", "StackKind", "StackSpec"]
+__all__ = ["STACK_KINDS", "StackKind", "StackModule", "StackSpec"]
 
 
 # ------------------------------------------------------------------ layer kinds
 
 
+class StackModule(Protocol):
+    """What a kind's assembled module (an ``nn.Module``: ``DBN``, ``StackedDAE``) offers every
+    kind alike: the layers' encoders in ``nn.Linear`` layout and the codes of every layer."""
+
+    def encoders(self) -> list[tuple[Tensor, Tensor]]: ...
+
+    def upward(self, x: Tensor) -> list[Tensor]: ...
+
+
+L = TypeVar("L", bound=nn.Module)  # a kind's layer (BernoulliRBM, DenoisingAutoencoder)
+S = TypeVar("S", bound=StackModule)  # its assembled module (DBN, StackedDAE)
+
+
 @dataclass(frozen=True)
-class StackKind:
+class StackKind(Generic[L, S]):
     """One kind of greedy layer.
 
     ``layer(spec, index, *, generator, device, dtype)`` builds layer ``index`` of ``spec``
@@ -40,15 +60,15 @@ class StackKind:
     """
 
     name: str
-    layer: Callable[..., nn.Module]
-    pretrainer: Callable[[nn.Module, StackSpec, int], LayerPretrainer]
-    assemble: Callable[[list[nn.Module]], nn.Module]
-    layers_of: Callable[[nn.Module], list[nn.Module]]
+    layer: Callable[..., L]
+    pretrainer: Callable[[L, StackSpec, int], LayerPretrainer]
+    assemble: Callable[[list[L]], S]
+    layers_of: Callable[[S], list[L]]
     options: tuple[str, ...]
     activations: tuple[str, ...]
 
 
-def _dbn_layer(spec: StackSpec, index: int, *, generator, device, dtype) -> nn.Module:
+def _dbn_layer(spec: StackSpec, index: int, *, generator, device, dtype) -> BernoulliRBM:
     opts = {k: v for k, v in spec.options.items() if k != "init_visible_bias"}
     return rbm_layer(
         list(spec.sizes),
@@ -61,15 +81,15 @@ def _dbn_layer(spec: StackSpec, index: int, *, generator, device, dtype) -> nn.M
     )
 
 
-def _dbn_pretrainer(layer: nn.Module, spec: StackSpec, index: int) -> LayerPretrainer:
+def _dbn_pretrainer(layer: BernoulliRBM, spec: StackSpec, index: int) -> LayerPretrainer:
     return RBMPretrainer(
         layer,
         init_visible_bias=spec.options.get("init_visible_bias", True),
-        **spec.layers[index],
+        **spec.layer_settings[index],
     )
 
 
-def _sda_layer(spec: StackSpec, index: int, *, generator, device, dtype) -> nn.Module:
+def _sda_layer(spec: StackSpec, index: int, *, generator, device, dtype) -> DenoisingAutoencoder:
     return dae_layer(
         list(spec.sizes),
         index,
@@ -82,12 +102,12 @@ def _sda_layer(spec: StackSpec, index: int, *, generator, device, dtype) -> nn.M
     )
 
 
-def _sda_pretrainer(layer: nn.Module, spec: StackSpec, index: int) -> LayerPretrainer:
-    return DAEPretrainer(layer, **spec.layers[index])
+def _sda_pretrainer(layer: DenoisingAutoencoder, spec: StackSpec, index: int) -> LayerPretrainer:
+    return DAEPretrainer(layer, **spec.layer_settings[index])
 
 
 #: layer kinds of a greedy stack: ``"dbn"`` (RBMs) and ``"sda"`` (denoising autoencoders)
-STACK_KINDS: Registry[StackKind] = Registry("pretraining stack")
+STACK_KINDS: Registry[StackKind[Any, Any]] = Registry("pretraining stack")
 STACK_KINDS.register(
     "dbn",
     StackKind(
@@ -208,6 +228,11 @@ class StackSpec:
         object.__setattr__(self, "options", options)
 
     @property
+    def layer_settings(self) -> tuple[dict, ...]:
+        """``layers`` as ``__post_init__`` leaves it: one dict of settings per layer."""
+        return cast("tuple[dict, ...]", self.layers)  # normalized by __post_init__
+
+    @property
     def n_layers(self) -> int:
         return len(self.sizes) - 1
 
@@ -217,7 +242,7 @@ class StackSpec:
         return StackSpec(
             self.kind,
             self.sizes[: n + 1],
-            self.layers[:n],
+            self.layer_settings[:n],
             self.activation,
             self.propagate,
             self.members,
@@ -231,7 +256,7 @@ class StackSpec:
             {
                 "kind": self.kind,
                 "sizes": list(self.sizes),
-                "layers": [dict(s) for s in self.layers],
+                "layers": [dict(s) for s in self.layer_settings],
                 "activation": self.activation,
                 "propagate": self.propagate,
                 "members": self.members,

@@ -65,14 +65,14 @@ def _reduce_dims(w: Tensor, dim: Dims, members_axis: bool) -> int | tuple[int, .
     if dim is None:
         dims = tuple(range(1, ndim))  # all but the units' axis 0: each unit's incoming vector
     else:
-        dims = (dim,) if _is_int(dim) else tuple(dim)
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)  # checked: an int is no bool
     shape = tuple(w.shape[int(members_axis) :])
     in_range = all(-ndim <= d < ndim for d in dims)
     normalized = sorted({d % ndim for d in dims}) if in_range else []
     check(
         in_range and len(normalized) == len(dims) == ndim - 1,
         "dim",
-        dim if _is_int(dim) or dim is None else tuple(dim),
+        dim if dim is None or isinstance(dim, int) else tuple(dim),
         f"the dimensions the norm reduces over, every dimension but one (the one indexing the "
         f"units) of the per-member weight of shape {shape}; None: all but the first, each "
         "unit's whole incoming vector",
@@ -89,7 +89,15 @@ def unit_norms(w: Tensor, *, dim: Dims = None, members_axis: bool = False) -> Te
 
 @torch.no_grad()
 def max_norm_(w: Tensor, c: Strength, *, dim: Dims = None, members_axis: bool = False) -> Tensor:
-    """In place ``w_j <- w_j min(1, c / ||w_j||_2)`` with the norm over ``dim``; returns ``w``.
+    r"""In place ``w_j <- w_j min(1, c / ||w_j||_2)`` with the norm over ``dim``; returns ``w``.
+
+    $$
+    w_j \leftarrow w_j \min\left(1, \frac{c}{\lVert w_j \rVert_2}\right)
+    $$
+
+    where $w_j$ is unit $j$'s incoming weight vector (the slice of ``w`` the norm reduces over
+    ``dim``) and $c$ is the radius ``c``: the Euclidean projection onto the ball
+    $\lVert w_j \rVert_2 \le c$; a vector already inside (or zero) is unchanged.
 
     Args:
         w: weight, ``(out, in)`` for ``nn.Linear``, ``(out, in, kh, kw)`` for ``nn.Conv2d``, or
@@ -98,6 +106,26 @@ def max_norm_(w: Tensor, c: Strength, *, dim: Dims = None, members_axis: bool = 
         dim: the dimension(s) the norm reduces over, per member: every dimension but the one
             indexing the units (module docstring); None (default): all but the first, each
             output unit's (or channel's) whole incoming vector.
+        members_axis: ``w`` has a leading members axis (``c`` may be one radius per member).
+
+    Returns:
+        ``w``.
+
+    Note:
+        ``torch.renorm(w, 2, 0, c)`` is the same projection with ``dim`` naming the other axis
+        and a ``1e-7`` added to the norm; here the factor is exactly $c / \lVert w_j \rVert_2$
+        (module docstring).
+
+    References:
+        Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov, "Dropout: A Simple Way to
+        Prevent Neural Networks from Overfitting", JMLR 15, 2014, Sec. 5.1; Srebro, Rennie &
+        Jaakkola, "Maximum-margin matrix factorization", NIPS 2005.
+
+    Examples:
+        >>> import torch
+        >>> max_norm_(torch.tensor([[3.0, 4.0], [0.3, 0.4]]), c=1.0)  # rows: norms 5 and 0.5
+        tensor([[0.6000, 0.8000],
+                [0.3000, 0.4000]])
     """
     c_t = per_member(c, w, members_axis, "c")
     check(bool((c_t > 0).all()), "c", c, "a positive radius")
@@ -108,7 +136,26 @@ def max_norm_(w: Tensor, c: Strength, *, dim: Dims = None, members_axis: bool = 
 
 @dataclass(frozen=True)
 class MaxNorm:
-    """Max-norm constraint on a model's weight matrices, applied after every optimizer step.
+    r"""Max-norm constraint on a model's weight matrices, applied after every optimizer step.
+
+    $$
+    w_j \leftarrow w_j \min\left(1, \frac{c}{\lVert w_j \rVert_2}\right)
+    \quad \text{after every step, for every unit } j
+    $$
+
+    with $w_j$ unit $j$'s incoming weight vector and $c$ = ``c`` (:func:`max_norm_`).
+
+    Args:
+        c: the radius $c > 0$; a float, or a ``(members,)`` tensor with ``members_axis``.
+        dim: the dimension(s) the norm reduces over (:func:`max_norm_`).
+        include_biases: constrain 1-D parameters (biases) too.
+        exclude: names or patterns of parameters left alone (as :class:`Penalty`'s).
+        only: constrain only these parameter names (``None``: every weight matrix).
+        members_axis: parameters carry a leading members axis.
+
+    References:
+        Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from Overfitting",
+        JMLR 15, 2014, Sec. 5.1.
 
     ``MaxNorm(c=3.0).apply_after_step(model)`` projects every weight matrix (biases excluded
     unless ``include_biases``; names in ``exclude`` skipped, same rules as

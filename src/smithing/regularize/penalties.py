@@ -105,6 +105,15 @@ def _as_list(weights: Tensor | Sequence[Tensor]) -> list[Tensor]:
     return weights
 
 
+def _total(terms: Iterable[Tensor]) -> Tensor:
+    """``t_1 + t_2 + ...``, left to right, of at least one term (``_as_list`` checks)."""
+    it = iter(terms)
+    total = next(it)
+    for term in it:
+        total = total + term
+    return total
+
+
 def _check_n(n: Strength) -> None:
     if isinstance(n, Tensor):
         check(bool((n > 0).all()), "n", n, "a positive training-set size")
@@ -129,37 +138,89 @@ def _is_zero(lam: Strength) -> bool:
 def l2_penalty(
     weights: Tensor | Sequence[Tensor], lam: Strength, n: Strength = 1, *, members_axis=False
 ) -> Tensor:
-    """``lam/(2n) sum_w w^2`` over all ``weights`` (Nielsen 2015, ch. 3, "L2 regularization").
+    r"""``lam/(2n) sum_w w^2`` over all ``weights`` (Nielsen 2015, ch. 3, "L2 regularization").
 
-    With ``members_axis=True`` each tensor is ``(members, ...)``, ``lam`` may be ``(members,)``
-    and the result is ``(members,)``; otherwise a scalar.
+    $$
+    \Omega_{2}(w) = \frac{\lambda}{2n} \sum_{k} w_k^2,
+    \qquad \frac{\partial \Omega_{2}}{\partial w_k} = \frac{\lambda}{n} w_k
+    $$
+
+    where $w_k$ runs over every entry of every tensor of ``weights``, $\lambda$ is ``lam`` and
+    $n$ is ``n``. With ``members_axis=True`` each tensor is ``(members, ...)``, ``lam`` may be
+    ``(members,)`` and the result is ``(members,)``; otherwise a scalar.
+
+    Args:
+        weights: one tensor or a sequence of tensors (the penalized weights).
+        lam: the strength $\lambda \ge 0$; a float, or a ``(members,)`` tensor with
+            ``members_axis``.
+        n: the training-set size $n > 0$ (Nielsen's ``n``; ``1`` gives
+            $\frac{\lambda}{2} \sum w^2$).
+        members_axis: every tensor has a leading members axis (a stacked ensemble).
+
+    Returns:
+        The penalty: a scalar tensor, or a ``(members,)`` tensor with ``members_axis``.
+
+    References:
+        Nielsen, *Neural Networks and Deep Learning*, Determination Press 2015, ch. 3,
+        "Regularization"; Krogh & Hertz, "A simple weight decay can improve generalization",
+        NIPS 1992.
+
+    Examples:
+        >>> import torch
+        >>> l2_penalty(torch.tensor([3.0, 4.0]), lam=0.1, n=5)  # 0.1 / 10 * 25
+        tensor(0.2500)
     """
     _check_strength(lam, "lam")
     _check_n(n)
-    total = None
-    for w in _as_list(weights):
+
+    def term(w: Tensor) -> Tensor:
         coef = per_member(lam, w, members_axis, "lam") / (2 * per_member(n, w, members_axis, "n"))
-        term = _sum_per_member(coef * w.square(), members_axis)  # lam/(2n) w^2 (Nielsen ch. 3)
-        total = term if total is None else total + term
-    return total
+        return _sum_per_member(coef * w.square(), members_axis)  # lam/(2n) w^2 (Nielsen ch. 3)
+
+    return _total(term(w) for w in _as_list(weights))
 
 
 def l1_penalty(
     weights: Tensor | Sequence[Tensor], lam: Strength, n: Strength = 1, *, members_axis=False
 ) -> Tensor:
-    """``lam/n sum_w |w|`` over all ``weights`` (Nielsen 2015, ch. 3, "L1 regularization").
+    r"""``lam/n sum_w |w|`` over all ``weights`` (Nielsen 2015, ch. 3, "L1 regularization").
 
-    Its autograd gradient is the subgradient ``(lam/n) sgn(w)`` with ``sgn(0) = 0``. Shapes as in
-    :func:`l2_penalty`.
+    $$
+    \Omega_{1}(w) = \frac{\lambda}{n} \sum_{k} \lvert w_k \rvert,
+    \qquad \frac{\partial \Omega_{1}}{\partial w_k} = \frac{\lambda}{n} \operatorname{sgn}(w_k)
+    $$
+
+    where $w_k$ runs over every entry of every tensor of ``weights``, $\lambda$ is ``lam``, $n$
+    is ``n``; the derivative is autograd's subgradient, with $\operatorname{sgn}(0) = 0$. Shapes
+    as in :func:`l2_penalty`.
+
+    Args:
+        weights: one tensor or a sequence of tensors (the penalized weights).
+        lam: the strength $\lambda \ge 0$; a float, or a ``(members,)`` tensor with
+            ``members_axis``.
+        n: the training-set size $n > 0$.
+        members_axis: every tensor has a leading members axis (a stacked ensemble).
+
+    Returns:
+        The penalty: a scalar tensor, or a ``(members,)`` tensor with ``members_axis``.
+
+    References:
+        Nielsen, *Neural Networks and Deep Learning*, 2015, ch. 3, "L1 regularization";
+        Tibshirani, "Regression shrinkage and selection via the lasso", JRSS-B 58(1), 1996.
+
+    Examples:
+        >>> import torch
+        >>> l1_penalty(torch.tensor([3.0, -4.0]), lam=0.1, n=7)  # 0.1 / 7 * 7
+        tensor(0.1000)
     """
     _check_strength(lam, "lam")
     _check_n(n)
-    total = None
-    for w in _as_list(weights):
+
+    def term(w: Tensor) -> Tensor:
         coef = per_member(lam, w, members_axis, "lam") / per_member(n, w, members_axis, "n")
-        term = _sum_per_member(coef * w.abs(), members_axis)  # lam/n |w| (Nielsen ch. 3)
-        total = term if total is None else total + term
-    return total
+        return _sum_per_member(coef * w.abs(), members_axis)  # lam/n |w| (Nielsen ch. 3)
+
+    return _total(term(w) for w in _as_list(weights))
 
 
 def elastic_net_penalty(
@@ -170,7 +231,36 @@ def elastic_net_penalty(
     *,
     members_axis: bool = False,
 ) -> Tensor:
-    """``l1/n sum |w| + l2/(2n) sum w^2`` (Zou & Hastie 2005, in Nielsen's scaling)."""
+    r"""``l1/n sum |w| + l2/(2n) sum w^2`` (Zou & Hastie 2005, in Nielsen's scaling).
+
+    $$
+    \Omega(w) = \frac{\lambda_1}{n} \sum_{k} \lvert w_k \rvert
+    + \frac{\lambda_2}{2n} \sum_{k} w_k^2
+    $$
+
+    with $\lambda_1$ = ``l1``, $\lambda_2$ = ``l2``, $n$ = ``n`` and $w_k$ every entry of
+    ``weights``: :func:`l1_penalty` plus :func:`l2_penalty`.
+
+    Args:
+        weights: one tensor or a sequence of tensors (the penalized weights).
+        l1: the L1 strength $\lambda_1 \ge 0$ (float or ``(members,)`` tensor).
+        l2: the L2 strength $\lambda_2 \ge 0$ (float or ``(members,)`` tensor).
+        n: the training-set size $n > 0$.
+        members_axis: every tensor has a leading members axis (a stacked ensemble).
+
+    Returns:
+        The penalty: a scalar tensor, or a ``(members,)`` tensor with ``members_axis``.
+
+    Note:
+        Zou & Hastie write the penalty on the unscaled sum of squares,
+        $\lambda_1 \lVert w \rVert_1 + \lambda_2 \lVert w \rVert_2^2$; here the two terms carry
+        Nielsen's $1/n$ and $1/(2n)$, so ``l1`` and ``l2`` mean what they mean in the L1 and L2
+        penalties.
+
+    References:
+        Zou & Hastie, "Regularization and variable selection via the elastic net", JRSS-B 67(2),
+        2005, eq. 3.
+    """
     return l1_penalty(weights, l1, n, members_axis=members_axis) + l2_penalty(
         weights, l2, n, members_axis=members_axis
     )
@@ -178,10 +268,35 @@ def elastic_net_penalty(
 
 @torch.no_grad()
 def soft_threshold_(w: Tensor, thresh: Strength, *, members_axis: bool = False) -> Tensor:
-    """In place ``w <- sgn(w) max(|w| - thresh, 0)``; returns ``w``.
+    r"""In place ``w <- sgn(w) max(|w| - thresh, 0)``; returns ``w``.
 
-    The proximal operator of ``thresh * |w|``: weights within ``thresh`` of 0 become exactly 0.
-    ``thresh`` may be ``(members,)`` with ``members_axis=True``.
+    $$
+    w_k \leftarrow \operatorname{sgn}(w_k) \max\left(\lvert w_k \rvert - \tau, 0\right)
+    = \operatorname*{arg\,min}_{u} \tfrac12 (u - w_k)^2 + \tau \lvert u \rvert
+    $$
+
+    with $\tau$ = ``thresh`` and $w_k$ each entry of ``w``: the proximal operator of
+    $\tau \lvert w \rvert$ (soft threshold); weights within $\tau$ of 0 become exactly 0.
+    :class:`Penalty` calls it after the optimizer step with $\tau = \eta \lambda / n$
+    (ISTA's step).
+
+    Args:
+        w: the tensor, changed in place.
+        thresh: the threshold $\tau \ge 0$; a ``(members,)`` tensor with ``members_axis``.
+        members_axis: ``w`` has a leading members axis (one threshold per member).
+
+    Returns:
+        ``w``.
+
+    References:
+        Daubechies, Defrise & De Mol, "An iterative thresholding algorithm for linear inverse
+        problems with a sparsity constraint", Comm. Pure Appl. Math. 57(11), 2004, eq. (2.4)
+        (ISTA).
+
+    Examples:
+        >>> import torch
+        >>> soft_threshold_(torch.tensor([-0.3, 0.05, 1.0]), 0.1)
+        tensor([-0.2000,  0.0000,  0.9000])
     """
     t = per_member(thresh, w, members_axis, "thresh")
     check(bool((t >= 0).all()), "thresh", thresh, "a non-negative threshold")
@@ -191,7 +306,32 @@ def soft_threshold_(w: Tensor, thresh: Strength, *, members_axis: bool = False) 
 
 @torch.no_grad()
 def decay_(w: Tensor, factor: Strength, *, members_axis: bool = False) -> Tensor:
-    """In place decoupled weight decay ``w <- (1 - factor) w`` (``factor = lr * weight_decay``)."""
+    r"""In place decoupled weight decay ``w <- (1 - factor) w`` (``factor = lr * weight_decay``).
+
+    $$
+    w \leftarrow (1 - \eta \lambda_{wd})\, w
+    $$
+
+    with $\eta \lambda_{wd}$ = ``factor`` (the learning rate times the weight decay), applied
+    next to the optimizer step, outside the loss.
+
+    Args:
+        w: the tensor, changed in place.
+        factor: $\eta \lambda_{wd}$; a ``(members,)`` tensor with ``members_axis``.
+        members_axis: ``w`` has a leading members axis (one factor per member).
+
+    Returns:
+        ``w``.
+
+    Note:
+        As ``torch.optim.AdamW``, the factor is ``lr * weight_decay``; the paper's update is
+        $\eta_t \lambda w$ with a schedule multiplier $\eta_t$ separate from the step size
+        (the same thing under a constant schedule).
+
+    References:
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, Algorithm 1
+        line 9 (SGDW) and Algorithm 2 line 12 (AdamW).
+    """
     f = per_member(factor, w, members_axis, "factor")
     return w.mul_(1 - f)  # Loshchilov & Hutter 2019, Alg. 1 (SGDW) / Alg. 2 (AdamW)
 
@@ -230,15 +370,29 @@ def select(
 # --------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class Penalty:
-    """Weight penalties of one training run (or of an ensemble, one strength per member).
+    r"""Weight penalties of one training run (or of an ensemble, one strength per member).
 
-    Fields:
+    $$
+    C = C_0 + \frac{\lambda_2}{2n} \sum_{k} w_k^2 + \frac{\lambda_1}{n} \sum_{k}
+    \lvert w_k \rvert, \qquad w \leftarrow (1 - \eta \lambda_{wd})\, w \ \text{(before the
+    step)}
+    $$
+
+    with $C_0$ the unregularized loss, $\lambda_2$ = ``l2``, $\lambda_1$ = ``l1``, $n$ =
+    ``n``, $\lambda_{wd}$ = ``weight_decay``, $\eta$ the learning rate and $w_k$ the entries
+    of the selected parameters. With ``proximal`` the L1 term leaves the loss and becomes the
+    soft threshold
+    $w_k \leftarrow \operatorname{sgn}(w_k) \max(\lvert w_k \rvert - \eta \lambda_1 / n, 0)$
+    after the step.
+
+    Args:
         l2: ``lam`` of the L2 term ``lam/(2n) sum w^2`` added to the loss.
         l1: ``lam`` of the L1 term ``lam/n sum |w|``: in the loss (subgradient) unless
             ``proximal``, then applied after the step as a soft threshold of ``lr l1/n``.
         n: training-set size (Nielsen's ``n``).
         weight_decay: decoupled decay ``w <- (1 - lr weight_decay) w`` before the step.
-        include_biases, exclude: which parameters are penalized (module docstring).
+        include_biases: penalize the biases too (default: not; module docstring).
+        exclude: names or patterns of parameters not penalized (module docstring).
         proximal: L1 by the proximal step instead of the subgradient.
         members_axis: parameters carry a leading members axis; strengths and ``lr`` may be
             ``(members,)`` tensors and :meth:`penalty` returns ``(members,)``.
@@ -306,7 +460,7 @@ class Penalty:
         weights = [p for _, p in self.params(named_params)]
         if not weights:
             return 0.0
-        total = 0.0
+        total: Tensor | float = 0.0
         if use_l2:
             total = total + l2_penalty(weights, self.l2, self.n, members_axis=self.members_axis)
         if use_l1:

@@ -38,7 +38,7 @@ the penalties are summed, ``before_step`` and ``after_step`` run in the order gi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from torch import Tensor, nn
 
@@ -48,12 +48,14 @@ __all__ = [
     "HOOKS",
     "Regularizer",
     "Regularizers",
+    "Stateful",
     "as_regularizer",
     "for_members",
     "hook",
     "hooks",
     "named_params",
     "parts",
+    "stateful_objects",
 ]
 
 #: the methods of the protocol; a regularizer has at least one of them
@@ -88,6 +90,8 @@ def named_params(params: Any) -> list[tuple[str, Tensor]]:
 
 class Regularizers:
     """Several regularizers as one: penalties summed, steps applied in order."""
+
+    parts: list[object]
 
     def __init__(self, regularizers: Sequence[object]) -> None:
         flat: list[object] = []
@@ -164,3 +168,21 @@ def parts(regularizer: object | None) -> list[object]:
     if isinstance(regularizer, Regularizers):
         return list(regularizer.parts)
     return [regularizer]
+
+
+class Stateful(Protocol):
+    """A regularizer or callback whose state the trainers save in their checkpoints."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def _is_stateful(obj: object) -> TypeGuard[Stateful]:
+    return hasattr(obj, "load_state_dict")
+
+
+def stateful_objects(objects: Iterable[object]) -> list[Stateful]:
+    """The ``objects`` (regularizers, callbacks) that have ``load_state_dict``: those whose
+    ``state_dict()`` a trainer's checkpoint saves and restores."""
+    return [o for o in objects if _is_stateful(o)]

@@ -155,6 +155,21 @@ class DenoisingAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             self.
         """
         first = not (self.warm_start and hasattr(self, "autoencoder_"))
+        return self._fit(X, epochs=int(self.n_iter), first=first)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One epoch over ``X (n_samples, n_features)`` in mini-batches of ``batch_size``,
+        continuing from the current parameters and the optimizer's state (momentum buffers,
+        Adam's moments), which persist from one ``partial_fit`` call to the next (``fit``
+        starts a fresh optimizer).
+
+        Returns:
+            self.
+        """
+        return self._fit(X, epochs=1, first=not hasattr(self, "autoencoder_"), incremental=True)
+
+    def _fit(self, X, *, epochs: int, first: bool, incremental: bool = False):
         X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32])
         if self.corruption != "gaussian" and self.corruption_rate > 1:
             raise ValueError(
@@ -167,6 +182,7 @@ class DenoisingAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             self._dtype = torch_dtype(X)
             self.reconstruction_loss_ = reconstruction_loss_for(X, self.reconstruction_loss)
             self.n_iter_ = 0
+            self._optimizer = None
         x = to_tensor(X, self.device_, self._dtype)
         seed = draw_seed(self._random_state)
         with seeded(seed, self.device_) as gen:
@@ -181,13 +197,24 @@ class DenoisingAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
                     device=self.device_,
                     dtype=self._dtype,
                 )
+            optimizer = self.optimizer
+            if incremental:  # one optimizer for the whole stream of partial_fit calls
+                if getattr(self, "_optimizer", None) is None:
+                    self._optimizer = _optim.make(
+                        self.optimizer,
+                        list(self.autoencoder_.parameters()),
+                        float(self.learning_rate),
+                    )
+                optimizer = self._optimizer
+            else:
+                self._optimizer = None
             self.history_ = train_autoencoder(
                 self.autoencoder_,
                 x,
-                epochs=int(self.n_iter),
+                epochs=epochs,
                 lr=float(self.learning_rate),
                 batch_size=min(int(self.batch_size), x.shape[0]),
-                optimizer=self.optimizer,
+                optimizer=optimizer,
                 corruption=self.corruption,
                 rate=float(self.corruption_rate),
                 contractive=float(self.contractive),

@@ -74,7 +74,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
     Attributes:
         model_: the trained :class:`smithing.pretrain.ClassRBM`.
         classes_: the class labels (``-1`` excluded).
-        history_: per-epoch metrics of the last ``fit``.
+        history_: per-epoch metrics of the last ``fit`` / ``partial_fit``.
         n_iter_: epochs run over all calls.
         n_features_in_: input features.
 
@@ -170,12 +170,45 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
             ValueError: when fewer than two classes are labeled.
         """
         first = not (self.warm_start and hasattr(self, "model_"))
+        return self._fit(X, y, epochs=int(self.n_iter), first=first, classes=None)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``(X, y)`` (rows labeled ``-1`` unlabeled), continuing from the
+        current parameters: training on a stream of mini-batches or of chunks too large to
+        fit at once.
+
+        No early stopping (there is no held-out set within one call). The update's momentum
+        restarts at each call (the trainer's momentum buffer lives for one call); with
+        ``momentum=0`` consecutive calls are plain SGD over the concatenated stream.
+
+        Args:
+            X: ``(n_samples, n_features)``.
+            y: labels, ``-1`` for unlabeled rows.
+            classes: every label the classifier will see (``-1`` excluded); required on the
+                first call, as in scikit-learn's ``partial_fit``.
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: ``classes`` missing on the first call, or with fewer than two labels;
+                a label of ``y`` not in ``classes``.
+        """
+        if not hasattr(self, "model_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            classes = np.unique(np.asarray(classes))
+            return self._fit(X, y, epochs=1, first=True, classes=classes, incremental=True)
+        return self._fit(X, y, epochs=1, first=False, classes=None, incremental=True)
+
+    def _fit(self, X, y, *, epochs: int, first: bool, classes, incremental: bool = False):
         X, y = validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         unlabeled = _unlabeled_mask(y)
         y_lab = y[~unlabeled]
         if first:
-            self._label_encoder = LabelEncoder().fit(y_lab)
+            self._label_encoder = LabelEncoder().fit(y_lab if classes is None else classes)
             self.classes_ = self._label_encoder.classes_
             if len(self.classes_) < 2:
                 raise ValueError(
@@ -192,11 +225,16 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         seed = draw_seed(self._random_state)
         X_lab, yi = X[~unlabeled], self._label_encoder.transform(y_lab)
         valid = None
-        if self.early_stopping:
+        if self.early_stopping and not incremental:
             tr, va = validation_split(len(yi), self.validation_fraction, seed, yi)
             valid = (self._tensor(X_lab[va]), torch.as_tensor(yi[va], device=self.device_))
             X_lab, yi = X_lab[tr], yi[tr]
         x_u = self._tensor(X[unlabeled]) if unlabeled.any() else None
+        if len(yi) == 0:
+            raise ValueError(
+                "y has no labeled row (every label is -1): at least one labeled example is "
+                "needed per call"
+            )
         with seeded(seed, self.device_) as gen:
             if first:
                 self.model_ = ClassRBM(
@@ -218,7 +256,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
                 alpha=float(self.alpha),
                 beta=float(self.beta),
                 lr=float(self.learning_rate),
-                epochs=int(self.n_iter),
+                epochs=epochs,
                 batch_size=min(int(self.batch_size), len(X_lab)),
                 method=self.method,
                 k=int(self.k),

@@ -221,13 +221,13 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 momentum=float(self.momentum),
                 weight_decay=float(self.weight_decay),
                 generator=gen,
-                callback=self._report if self.verbose else None,
+                callbacks=(self._report,) if self.verbose else (),
             )
         self.n_iter_ += self.history_.epochs_run
         self._log_z = {}  # cached by score_samples: the parameters changed
         return self
 
-    def _report(self, epoch: int, record: dict) -> None:
+    def _report(self, epoch: int, record: dict, rbm=None) -> None:  # epoch: 1-based
         pl = record.get("pseudo_likelihood", float("nan"))
         print(f"[RBM] epoch {self.n_iter_ + epoch}, pseudo-likelihood = {pl:.2f}")
 

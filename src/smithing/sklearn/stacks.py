@@ -29,6 +29,16 @@ class _StackClassifier(_ClassifierBase):
     _kind = "dbn"
 
     def _layer_settings(self, n: int) -> dict:
+        """Every layer's pretraining settings: the shared epochs / lr / batch size, then the
+        kind's own (:meth:`_kind_settings`)."""
+        return {
+            "epochs": int(self.pretrain_epochs),
+            "lr": float(self.pretrain_learning_rate),
+            "batch_size": min(int(self.pretrain_batch_size), n),
+            **self._kind_settings(),
+        }
+
+    def _kind_settings(self) -> dict:
         raise NotImplementedError
 
     def _options(self, X: torch.Tensor) -> dict:
@@ -164,11 +174,8 @@ class DBNClassifier(_StackClassifier):
         self.pretrain_weight_decay = pretrain_weight_decay
         _set_finetune(self, locals())
 
-    def _layer_settings(self, n: int) -> dict:
+    def _kind_settings(self) -> dict:
         return {
-            "epochs": int(self.pretrain_epochs),
-            "lr": float(self.pretrain_learning_rate),
-            "batch_size": min(int(self.pretrain_batch_size), n),
             "method": self.pretrain_method,
             "k": int(self.pretrain_k),
             "momentum": float(self.pretrain_momentum),
@@ -281,11 +288,8 @@ class SdAClassifier(_StackClassifier):
         self.pretrain_batch_size = pretrain_batch_size
         _set_finetune(self, locals())
 
-    def _layer_settings(self, n: int) -> dict:
+    def _kind_settings(self) -> dict:
         return {
-            "epochs": int(self.pretrain_epochs),
-            "lr": float(self.pretrain_learning_rate),
-            "batch_size": min(int(self.pretrain_batch_size), n),
             "corruption": self.corruption,
             "rate": float(self.corruption_rate),
         }

@@ -31,220 +31,39 @@ otherwise) and runs at it, without rescaling.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
-from torch.nn import functional as F
 
 from smithing._registry import check
 from smithing.callbacks import EarlyStopping
-from smithing.checkpoint import (
-    Checkpointer,
-    CheckpointError,
-    as_checkpointer,
-    check_signature,
-    rng_state,
-    set_rng_state,
-)
+from smithing.checkpoint import Checkpointer, Resumable
 from smithing.compiled import compile_step, current_compile
-from smithing.data.base import Dataset, Split
+from smithing.data.base import Dataset
 from smithing.history import History
 from smithing.precision import autocast, current_precision, set_matmul_precision
 from smithing.regularize.protocol import as_regularizer, for_members, hook, parts
-from smithing.train.clipping import clip_grad_norm_per_member
+from smithing.train.ensemble_step import MemberStep, clip_norms
+from smithing.train.stacked import (
+    MemberHooks,
+    MemberLoss,
+    StackedModel,
+    evaluate_members,
+    member_loss,
+)
 
-
-@dataclass
-class MemberHooks:
-    """A regularizer of the protocol (:mod:`smithing.regularize.protocol`) made of functions
-    on the stacked parameters.
-
-    ``penalty(params) -> Tensor (members,)`` is added to each member's loss;
-    ``before_step(params, lrs)`` runs before and ``after_step(params, lrs)`` after each
-    optimizer step, where ``params`` maps names to stacked tensors ``(members, ...)`` and
-    ``lrs`` is the ``(members,)`` tensor of current learning rates (0 for a frozen member).
-    Unset hooks are skipped.
-    """
-
-    penalty: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
-    after_step: Callable[[dict[str, torch.Tensor], torch.Tensor], None] | None = None
-    before_step: Callable[[dict[str, torch.Tensor], torch.Tensor], None] | None = None
-
-
-class StackedModel:
-    """Stacked parameters of same-shape models and a vmapped forward pass."""
-
-    def __init__(self, models: Sequence[nn.Module]) -> None:
-        check(len(models) > 0, "models", models, "at least one model")
-        sig = _signature(models[0])
-        for i, m in enumerate(models):
-            if _signature(m) != sig:
-                raise ValueError(
-                    f"models[{i}] has a different architecture than models[0]; an ensemble "
-                    "needs same-shape members"
-                )
-        params, buffers = stack_module_state(list(models))
-        self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
-        self.buffers = buffers
-        self.base = copy.deepcopy(models[0]).to("meta")
-        self.n_members = len(models)
-
-        def call(p, b, x):
-            return functional_call(self.base, (p, b), (x,))
-
-        self._train_fwd = vmap(call, in_dims=(0, 0, 0), randomness="different")
-        self._eval_fwd = vmap(call, in_dims=(0, 0, None), randomness="different")
-
-    def forward_train(self, xb: torch.Tensor) -> torch.Tensor:
-        """``xb`` (members, batch, ...) -> outputs (members, batch, out)."""
-        self.base.train()
-        return self._train_fwd(self.params, self.buffers, xb)
-
-    @torch.no_grad()
-    def forward_eval(self, x: torch.Tensor) -> torch.Tensor:
-        """Shared inputs ``x`` (batch, ...) -> outputs (members, batch, out), eval mode."""
-        self.base.eval()
-        return self._eval_fwd(self.params, self.buffers, x)
-
-    def member_state(self, m: int) -> dict[str, torch.Tensor]:
-        out = {k: v[m].detach().clone() for k, v in self.params.items()}
-        out.update({k: v[m].clone() for k, v in self.buffers.items()})
-        return out
-
-    @torch.no_grad()
-    def write_back(self, models: Sequence[nn.Module]) -> None:
-        """Copy each member's parameters and buffers (e.g. BatchNorm running statistics) into
-        its original module."""
-        for m, model in enumerate(models):
-            model.load_state_dict(self.member_state(m), strict=False)
-
-
-def _signature(model: nn.Module):
-    return (
-        type(model),
-        tuple((k, tuple(v.shape)) for k, v in model.named_parameters()),
-        tuple((k, tuple(v.shape)) for k, v in model.named_buffers()),
-        repr(model),
-    )
-
-
-def _member_losses(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
-    """out (M, B, C), y (M, B) -> per-member mean loss (M,)."""
-    M, B = y.shape[0], y.shape[1]
-    if task == "classification":
-        per = F.cross_entropy(out.reshape(M * B, -1), y.reshape(-1), reduction="none")
-        return per.view(M, B).mean(1)
-    return ((out.reshape(y.shape) - y) ** 2).reshape(M, B, -1).mean((1, 2))
-
-
-def _member_errors(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
-    """out (M, N, C), y (N,) -> summed error per member (M,)."""
-    if task == "classification":
-        return (out.argmax(-1) != y.unsqueeze(0)).sum(1).double()
-    return (
-        ((out.reshape(out.shape[0], *y.shape) - y.unsqueeze(0)) ** 2)
-        .reshape(out.shape[0], -1)
-        .sum(1)
-        .double()
-    )
-
-
-MemberLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def member_loss(loss: Callable | None, task: str) -> MemberLoss:
-    """``(out (M, B, C), y (M, B)) -> (M,)``: each member's mean loss.
-
-    The default (``loss=None``) is cross-entropy / MSE by ``task``; a ``loss(outputs, targets)``
-    of :func:`smithing.train.fit` is mapped over the members with ``torch.func.vmap`` (so it
-    must be vmap-able: no ``.item()``, no data-dependent Python control flow).
-    """
-    if loss is None:
-        return lambda out, y: _member_losses(out, y, task)
-    return vmap(loss)
-
-
-@torch.no_grad()
-def evaluate_members(
-    stacked: StackedModel,
-    split: Split,
-    task: str,
-    chunk: int | None = None,
-    loss: Callable | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-member mean loss and error rate (or MSE) on ``split``: two (members,) tensors.
-
-    ``loss``: the training loss of :func:`fit_ensemble` (default cross-entropy / MSE)."""
-    M, n = stacked.n_members, len(split)
-    if chunk is None:
-        width = max(v.shape[-1] for v in stacked.params.values())
-        chunk = max(64, int(3e7 // max(1, M * width)))
-    losses = member_loss(loss, task)
-    total = torch.zeros(M, dtype=torch.float64, device=split.x.device)
-    err = torch.zeros(M, dtype=torch.float64, device=split.x.device)
-    for i in range(0, n, chunk):
-        xb, yb = split.x[i : i + chunk], split.y[i : i + chunk]
-        out = stacked.forward_eval(xb)  # (M, b, C)
-        yy = yb.unsqueeze(0).expand(M, *yb.shape)
-        total += losses(out, yy).double() * xb.shape[0]
-        err += _member_errors(out, yb, task)
-    return total / n, err / n
-
-
-def _clip_norms(clip_norm, M: int, device) -> float | torch.Tensor | None:
-    if clip_norm is None:
-        return None
-    if isinstance(clip_norm, (int, float)) and not isinstance(clip_norm, bool):
-        check(
-            clip_norm > 0 and math.isfinite(clip_norm), "clip_norm", clip_norm, "a positive number"
-        )
-        return float(clip_norm)
-    values = [float(v) for v in clip_norm]
-    check(
-        len(values) == M and all(v > 0 and math.isfinite(v) for v in values),
-        "clip_norm",
-        list(clip_norm),
-        f"a positive number, or {M} of them (one per member)",
-    )
-    return torch.tensor(values, dtype=torch.float32, device=device)
-
-
-def _nonfinite_members(
-    params: dict[str, torch.Tensor], losses: torch.Tensor | None, M: int
-) -> list[str | None]:
-    """Per member: what is NaN/inf (its loss, a gradient, its parameters), or None."""
-    bad_loss = torch.zeros(M, dtype=torch.bool)
-    bad_grad = torch.zeros(M, dtype=torch.bool)
-    bad_param = torch.zeros(M, dtype=torch.bool)
-    if losses is not None:
-        bad_loss |= ~torch.isfinite(losses.detach()).cpu()
-    for p in params.values():
-        bad_param |= ~torch.isfinite(p.detach()).reshape(M, -1).all(1).cpu()
-        if p.grad is not None:
-            bad_grad |= ~torch.isfinite(p.grad).reshape(M, -1).all(1).cpu()
-    out: list[str | None] = []
-    for m in range(M):
-        if bad_loss[m]:
-            out.append(f"its loss is {float(losses[m].detach())}")
-        elif bad_grad[m]:
-            out.append("a non-finite gradient")
-        elif bad_param[m]:
-            out.append("non-finite parameters")
-        else:
-            out.append(None)
-    return out
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else "no message"
+__all__ = [
+    "MemberHooks",
+    "MemberLoss",
+    "StackedModel",
+    "evaluate_members",
+    "fit_ensemble",
+    "member_loss",
+]
 
 
 def fit_ensemble(
@@ -350,14 +169,12 @@ def fit_ensemble(
         "rate or train them with fit",
     )
     if device is None:
-        p = next(models[0].parameters())
-        device = p.device
+        device = next(models[0].parameters()).device
     device = torch.device(device)
-    for m in models:
-        m.to(device)
+    for model in models:
+        model.to(device)
     data = data.to(device)
     task = data.task
-    clip = _clip_norms(clip_norm, M, device)
     losses_of = member_loss(loss, task)
     stacked = StackedModel(models)
     prec = current_precision(precision)
@@ -368,22 +185,12 @@ def fit_ensemble(
 
     if current_compile(compile):
         forward_losses = compile_step(forward_losses, device)
-    params = list(stacked.params.values())
-    buffers = list(stacked.buffers.values())
-    old = [torch.empty_like(p) for p in params]  # p_old buffers, reused every step
 
     given = [r for r in (regularizer, hooks) if r is not None]
     reg = as_regularizer(given[0] if len(given) == 1 else given)
     reg = None if reg is None else for_members(reg, M)
-    penalty, before_step = hook(reg, "penalty"), hook(reg, "before_step")
-    after_step = hook(reg, "after_step")
     stateful = [o for o in parts(reg) if hasattr(o, "load_state_dict")]
-    # the parameters before the regularizer's before_step / after_step: a step that raises
-    # there is redone from them
-    pre = [torch.empty_like(p) for p in params] if before_step is not None else None
-    mid = [torch.empty_like(p) for p in params] if after_step is not None else None
-    old_buffers = [torch.empty_like(b) for b in buffers]
-
+    params = list(stacked.params.values())
     opt = _optim.make(optimizer, params, 1.0, **(optimizer_options or {}))
     base_lrs = torch.tensor(list(lrs), dtype=params[0].dtype, device=device)
     stoppers = [early_stopping() for _ in range(M)] if early_stopping is not None else None
@@ -392,7 +199,19 @@ def fit_ensemble(
     has_best = [False] * M
     active = torch.ones(M, dtype=torch.bool, device=device)
     active_l = [True] * M
-    crashed: dict[int, str] = {}  # members frozen in this epoch by a step that raised
+    member_step = MemberStep(
+        stacked,
+        opt,
+        forward_losses,
+        linear=linear,
+        clip=clip_norms(clip_norm, M, device),
+        penalty=hook(reg, "penalty"),
+        before_step=hook(reg, "before_step"),
+        after_step=hook(reg, "after_step"),
+        active=active,
+        active_l=active_l,
+    )
+    crashed = member_step.crashed  # members frozen in this epoch by a step that raised
     hists = [
         History(
             config={
@@ -407,9 +226,7 @@ def fit_ensemble(
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     x, y = data.train.x, data.train.y
     n = x.shape[0]
-    t0 = time.perf_counter()
 
-    ckpt = as_checkpointer(checkpoint)
     signature = {
         "members": M,
         "seeds": [int(v) for v in seeds],
@@ -430,227 +247,66 @@ def fit_ensemble(
         signature["clip_norm"] = repr(clip_norm)
     if prec != "fp32":
         signature["precision"] = prec
-    first_epoch, resume, finished, elapsed = 1, None, False, 0.0
-    epoch_gens: list[torch.Tensor] | None = None  # the generators at the epoch's start
+    run = _resumable(
+        checkpoint, signature, device, stacked, best, gens, active, active_l, crashed, stoppers
+    )
+    run.optimizer(opt)
 
-    def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
-        return {
-            "trainer": "fit_ensemble",
-            "signature": signature,
-            "epoch": epoch,
-            "position": position,
-            "finished": done,
-            "elapsed": time.perf_counter() - t0,
-            "params": stacked.params,
-            "buffers": stacked.buffers,
-            "optimizer": opt.state_dict(),
-            "generators": [g.get_state() for g in gens],
-            "rng": rng_state(device),
-            "active": list(active_l),
-            "crashed": dict(crashed),
-            "early_stopping": None if stoppers is None else [s.state_dict() for s in stoppers],
-            "best": best,
-            "has_best": list(has_best),
-            "histories": [h.state_dict() for h in hists],
-            "stateful": [o.state_dict() for o in stateful],
-        }
+    def put_has_best(saved: list[bool]) -> None:
+        has_best[:] = saved
 
-    state = None if ckpt is None else ckpt.load()
-    if state is not None:
-        check_signature(ckpt, state, "fit_ensemble", signature)
-        with torch.no_grad():
-            for k, v in stacked.params.items():
-                v.copy_(state["params"][k])
-            for k, v in stacked.buffers.items():
-                v.copy_(state["buffers"][k])
-            if best is not None:
-                for k, v in best.items():
-                    if k in state["best"]:  # (older checkpoints kept no buffers there)
-                        v.copy_(state["best"][k])
-        opt.load_state_dict(state["optimizer"])
-        for g, gs in zip(gens, state["generators"]):
-            g.set_state(gs)
-        active_l[:] = state["active"]
-        active.copy_(torch.tensor(active_l, dtype=torch.bool))
-        crashed.update(state.get("crashed", {}))
-        if stoppers is not None:
-            for s, ss in zip(stoppers, state["early_stopping"]):
-                s.load_state_dict(ss)
-        has_best[:] = state["has_best"]
-        for h, hs in zip(hists, state["histories"]):
-            h.load_state_dict(hs)
-        for o, os_ in zip(stateful, state.get("stateful", [])):
-            o.load_state_dict(os_)
-        first_epoch, resume = state["epoch"], state["position"]
-        finished, elapsed = state["finished"], state["elapsed"]
-        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
-    t0 = time.perf_counter() - elapsed
-    if ckpt is not None:
-        ckpt.start()
-
-    def views(p: torch.Tensor) -> list[int]:
-        return [M, *([1] * (p.dim() - 1))]  # (M, 1, ..., 1): one value per member
-
-    def freeze(m: int) -> None:
-        """Member m trains no more; a diverged one's non-finite parameters become 0."""
-        _freeze(m, active, active_l)
-        if hists[m].status == "diverged" or m in crashed:
-            with torch.no_grad():
-                for v in stacked.params.values():
-                    torch.nan_to_num_(v[m], nan=0.0, posinf=0.0, neginf=0.0)
-
-    step_state: dict = {}  # what the steps of this epoch use
-
-    def refresh() -> None:  # at the epoch's start and after `active` changed
-        cur, ref = step_state["cur"], step_state["ref"]
-        eff = torch.where(active, cur / ref, torch.zeros_like(cur))  # frozen: 0
-        step_state["lr_views"] = [eff.view(views(p)) for p in params]
-        step_state["active_views"] = [active.view(views(p)) for p in params]
-        step_state["buffer_views"] = [active.view(views(b)) for b in buffers]
-        step_state["hook_lrs"] = torch.where(active, cur, 0.0)  # (M,) for the hooks
-        step_state["all_active"] = all(active_l)
-
-    def forward_backward(idx: torch.Tensor) -> torch.Tensor:
-        xb, yb = x[idx], y[idx]  # (M, B, ...), (M, B)
-        all_active = step_state["all_active"]
-        if not all_active and buffers:  # a frozen member's buffers stay as they are
-            torch._foreach_copy_(old_buffers, buffers)
-        losses = forward_losses(xb, yb)  # (M,)
-        total = losses if penalty is None else losses + penalty(stacked.params)
-        opt.zero_grad(set_to_none=True)
-        torch.where(active, total, torch.zeros_like(total)).sum().backward()
-        if not all_active and buffers:  # (after backward: BatchNorm saved them for it)
-            with torch.no_grad():
-                for b, ob, a in zip(buffers, old_buffers, step_state["buffer_views"]):
-                    b.copy_(torch.where(a, b, ob))
-        return losses
-
-    @torch.no_grad()
-    def update(stage: list[str], from_after_step: bool = False) -> None:
-        all_active = step_state["all_active"]
-        hook_lrs = step_state["hook_lrs"]
-        if not from_after_step:
-            if not all_active:  # a frozen member's gradient (maybe NaN) is not used
-                for p, a in zip(params, step_state["active_views"]):
-                    if p.grad is not None:
-                        p.grad.masked_fill_(~a, 0.0)
-            if clip is not None:  # each member's own global norm
-                clip_grad_norm_per_member(stacked.params, clip, on_nonfinite="warn")
-            if pre is not None:
-                torch._foreach_copy_(pre, params)
-                stage[0] = "pre"
-                before_step(stacked.params, hook_lrs)  # e.g. decoupled decay
-            torch._foreach_copy_(old, params)  # p_old
-            stage[0] = "old"
-            opt.step()  # at lr = lr_ref: p_after = p_old - lr_ref * u
-            if linear:
-                # per-member lr: p = p_old + (lr_m / lr_ref) * (p_after - p_old);
-                # frozen members keep p_old exactly (their factor is 0, and where()
-                # guards against non-finite u)
-                torch._foreach_sub_(params, old)
-                torch._foreach_mul_(params, step_state["lr_views"])
-                torch._foreach_add_(params, old)
-            if not all_active:
-                for p, o, a in zip(params, old, step_state["active_views"]):
-                    p.copy_(torch.where(a, p, o))
-        if after_step is not None:
-            torch._foreach_copy_(mid, params)
-            stage[0] = "mid"
-            after_step(stacked.params, hook_lrs)
-        stage[0] = "done"
+    run.part("has_best", lambda: list(has_best), put_has_best)
+    run.stateful(hists, "histories")
+    run.stateful(stateful)
+    run.resume()
+    resume = run.position
+    epoch_gens: list[torch.Tensor] = []  # the generators at the epoch's start
 
     restore_matmul = set_matmul_precision(prec)  # tf32: CUDA matmuls may use TF32 from here
     try:
-        for epoch in range(first_epoch, 0 if finished else epochs + 1):
+        for epoch in run.epochs(epochs + 1):
             if not any(active_l):
                 break
             factor = 1.0 if factor_at is None else float(factor_at(epoch - 1))
             cur = base_lrs * factor  # (M,) each member's learning rate in this epoch
-            # The optimizer runs at lr_ref and member m's update is scaled by lr_m / lr_ref:
-            # lr_ref = max(1, max lr_m of the training members), so no member's update is
-            # scaled up (p_after - p_old scaled by lr_m > 1 would multiply its rounding
-            # error). An optimizer not linear in lr has one rate for all and runs at it.
-            if linear:
-                ref = max(1.0, float(torch.where(active, cur, torch.zeros_like(cur)).max()))
-            else:
-                ref = float(cur[0])
-            for group in opt.param_groups:
-                group["lr"] = ref
-            step_state["cur"], step_state["ref"] = cur, ref
-            refresh()
+            member_step.set_rates(cur)
             begin = 0
             if resume is not None:  # mid-epoch: redraw this epoch's orders, go on from there
                 saved_gens = [g.get_state() for g in gens]
                 for g, gs in zip(gens, resume["epoch_generators"]):
                     g.set_state(gs)
-            if ckpt is not None:
+            if run.checkpointer is not None:
                 epoch_gens = [g.get_state() for g in gens]
             perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
             loss_sum = torch.zeros(M, dtype=torch.float64, device=device)
             if resume is not None:
                 if not all(torch.equal(g.get_state(), gs) for g, gs in zip(gens, saved_gens)):
-                    raise CheckpointError(
-                        ckpt.loaded_from or ckpt.path,
-                        "the data-order generators do not replay to their saved states",
-                    )
+                    raise run.error("the data-order generators do not replay to their saved states")
                 loss_sum.copy_(resume["loss_sum"])
                 begin, resume = resume["batch"], None
 
             for i in range(begin, n, batch_size):
                 idx = perms[:, i : i + batch_size]  # (M, B)
-                losses, stage = None, ["forward"]
-                while True:  # once, unless a member's non-finite numbers make a part raise
-                    try:
-                        if stage[0] == "forward":
-                            losses = forward_backward(idx)
-                        update(stage, from_after_step=stage[0] == "mid")
-                        break
-                    except (RuntimeError, FloatingPointError) as err:
-                        why = _nonfinite_members(stacked.params, losses, M)
-                        bad = [m for m in range(M) if active_l[m] and why[m] is not None]
-                        if not bad:
-                            raise  # not an overflow of a member: a bug to see
-                        with torch.no_grad():  # undo the part that raised
-                            if stage[0] == "mid":
-                                torch._foreach_copy_(params, mid)
-                                for p, o in zip(params, old):
-                                    for m in bad:
-                                        p[m].copy_(o[m])
-                            elif stage[0] in ("pre", "old"):
-                                torch._foreach_copy_(params, pre if pre is not None else old)
-                                stage[0] = "grads"
-                        for m in bad:
-                            crashed[m] = (
-                                f"the training step raised {type(err).__name__} "
-                                f"({_first_line(err)}) in epoch {epoch}, batch "
-                                f"{i // batch_size + 1}: {why[m]}"
-                            )
-                            freeze(m)
-                        refresh()
-                        if not any(active_l):
-                            break
-                if not any(active_l):
+                xb, yb = x[idx], y[idx]  # (M, B, ...), (M, B)
+                losses = member_step.step(xb, yb, epoch=epoch, batch=i // batch_size + 1)
+                if losses is None:
                     break
                 loss_sum += losses.detach().double() * idx.shape[1]
-                if (
-                    ckpt is not None
-                    and i + batch_size < n
-                    and ckpt.due(batches=i // batch_size + 1)
-                ):
+                if i + batch_size < n and run.due(batches=i // batch_size + 1):
                     pos = {"epoch_generators": epoch_gens, "batch": i + batch_size}
-                    ckpt.save(snapshot(epoch, pos | {"loss_sum": loss_sum}))
+                    run.save(epoch, pos | {"loss_sum": loss_sum})
             train_loss = (loss_sum / n).tolist()
-            v_loss, v_err = evaluate_members(stacked, data.valid, task, loss=loss)
-            v_loss, v_err = v_loss.tolist(), v_err.tolist()
+            valid = evaluate_members(stacked, data.valid, task, loss=loss)
+            v_loss, v_err = valid[0].tolist(), valid[1].tolist()
             if eval_train:
-                t_loss, t_err = evaluate_members(stacked, data.train, task, loss=loss)
-                t_loss, t_err = t_loss.tolist(), t_err.tolist()
-            secs = time.perf_counter() - t0
-            recs = []
+                train = evaluate_members(stacked, data.train, task, loss=loss)
+                t_loss, t_err = train[0].tolist(), train[1].tolist()
+            secs = run.seconds()
+            recs: list[dict[str, Any]] = []
             for m in range(M):
                 if m in crashed:  # frozen in this epoch by a step that raised
-                    rec = {"epoch": epoch, "train_loss": math.nan, "lr": float(cur[m])}
-                    rec["seconds"] = secs
+                    rec: dict[str, Any] = {"epoch": epoch, "train_loss": math.nan}
+                    rec |= {"lr": float(cur[m]), "seconds": secs}
                     hists[m].epochs.append(rec)
                     hists[m].status = hists[m].stop_reason = "diverged"
                     hists[m].message = crashed.pop(m)
@@ -671,57 +327,47 @@ def fit_ensemble(
                     rec["train_eval_loss"], rec["train_error"] = t_loss[m], t_err[m]
                 hists[m].epochs.append(rec)
                 recs.append(rec)
-                bad = [k for k in ("train_loss", "valid_loss") if not math.isfinite(rec[k])]
-                if bad:
+                nonfinite = [k for k in ("train_loss", "valid_loss") if not math.isfinite(rec[k])]
+                if nonfinite:
+                    what = nonfinite[0]
                     hists[m].status = hists[m].stop_reason = "diverged"
                     hists[
                         m
-                    ].message = f"{bad[0].replace('_', ' ')} became {rec[bad[0]]} in epoch {epoch}"
-                    freeze(m)
+                    ].message = f"{what.replace('_', ' ')} became {rec[what]} in epoch {epoch}"
+                    member_step.freeze(m, diverged=True)
                     continue
                 reason = None
                 if stoppers is not None:
                     improved, stop = stoppers[m].update(epoch, rec[stoppers[m].monitor])
-                    if improved and stoppers[m].restore_best_weights:
+                    if improved and stoppers[m].restore_best_weights and best is not None:
                         with torch.no_grad():
                             for k, v in state_of.items():
                                 best[k][m].copy_(v[m])
                         has_best[m] = True
                     if stop:
                         reason = "patience"
-                if callbacks:
-                    with torch.no_grad():  # the member's current state, in its own module
-                        models[m].load_state_dict(stacked.member_state(m), strict=False)
-                    stop = False
-                    for cb in callbacks:
-                        stop = bool(cb(epoch, rec, models[m])) or stop
-                    with torch.no_grad():  # and what the callbacks made of it
-                        own = models[m].state_dict()
-                        for k, v in state_of.items():
-                            v[m].copy_(own[k])
-                    if stop and reason is None:
-                        reason = "callback"
+                if callbacks and _run_callbacks(callbacks, epoch, rec, models[m], m, stacked):
+                    reason = reason or "callback"
                 if reason is not None:
                     hists[m].stop_reason = reason
-                    freeze(m)
+                    member_step.freeze(m, diverged=False)
             if progress is not None:
                 progress(epoch, recs)
-            if ckpt is not None and epoch < epochs and ckpt.due(epoch_end=True):
-                ckpt.save(snapshot(epoch + 1))
-        if ckpt is not None and ckpt.save_final and not finished:
-            ckpt.save(snapshot(epochs + 1, done=True))
+            if epoch < epochs and run.due(epoch_end=True):
+                run.save(epoch + 1)
+        run.save_final(epochs + 1)
     finally:
         restore_matmul()
         with torch.no_grad():
             for m in range(M):
                 if stoppers is not None:
                     hists[m].best_epoch = stoppers[m].best_epoch
-                    if stoppers[m].restore_best_weights and has_best[m]:
+                    if stoppers[m].restore_best_weights and has_best[m] and best is not None:
                         for k, v in state_of.items():
                             v[m].copy_(best[k][m])
         stacked.write_back(models)
 
-    total_secs = time.perf_counter() - t0
+    total_secs = run.seconds()
     if not final_eval:  # benchmarks timing the training loop only
         for h in hists:
             h.seconds = total_secs
@@ -739,6 +385,74 @@ def fit_ensemble(
     return hists
 
 
-def _freeze(m: int, active: torch.Tensor, active_l: list[bool]) -> None:
-    active[m] = False
-    active_l[m] = False
+def _resumable(
+    checkpoint: Checkpointer | str | os.PathLike | None,
+    signature: dict[str, Any],
+    device: torch.device,
+    stacked: StackedModel,
+    best: dict[str, torch.Tensor] | None,
+    gens: list[torch.Generator],
+    active: torch.Tensor,
+    active_l: list[bool],
+    crashed: dict[int, str],
+    stoppers: list[EarlyStopping] | None,
+) -> Resumable:
+    """The checkpoint of :func:`fit_ensemble`: the stacked tensors, the members' best weights,
+    data-order generators, active flags, crash messages and early-stopping states."""
+    run = Resumable(checkpoint, "fit_ensemble", signature, device=device, first_epoch=1)
+
+    def copier(into: dict[str, torch.Tensor] | None) -> Callable[[dict], None]:
+        def put(saved: dict) -> None:
+            with torch.no_grad():
+                for k, v in (into or {}).items():
+                    if k in saved:  # (older checkpoints kept no buffers in "best")
+                        v.copy_(saved[k])
+
+        return put
+
+    def put_active(saved: list[bool]) -> None:
+        active_l[:] = saved
+        active.copy_(torch.tensor(active_l, dtype=torch.bool))
+
+    def put_generators(saved: list) -> None:
+        for g, state in zip(gens, saved):
+            g.set_state(state)
+
+    def put_stoppers(saved: list | None) -> None:
+        for s, state in zip(stoppers or [], saved or []):
+            s.load_state_dict(state)
+
+    run.part("params", lambda: stacked.params, copier(stacked.params))
+    run.part("buffers", lambda: stacked.buffers, copier(stacked.buffers))
+    run.part("generators", lambda: [g.get_state() for g in gens], put_generators)
+    run.part("active", lambda: list(active_l), put_active)
+    run.part("crashed", lambda: dict(crashed), crashed.update, missing={})
+    run.part(
+        "early_stopping",
+        lambda: None if stoppers is None else [s.state_dict() for s in stoppers],
+        put_stoppers,
+    )
+    run.part("best", lambda: best, copier(best))
+    return run
+
+
+def _run_callbacks(
+    callbacks: Sequence[Callable[[int, dict, nn.Module], bool | None]],
+    epoch: int,
+    rec: dict,
+    model: nn.Module,
+    m: int,
+    stacked: StackedModel,
+) -> bool:
+    """Run the callbacks on member ``m`` in its own module (``model``); keep what they made of
+    its parameters and buffers; whether one asked to stop."""
+    with torch.no_grad():  # the member's current state, in its own module
+        model.load_state_dict(stacked.member_state(m), strict=False)
+    stop = False
+    for cb in callbacks:
+        stop = bool(cb(epoch, rec, model)) or stop
+    with torch.no_grad():  # and what the callbacks made of it
+        own = model.state_dict()
+        for k, v in {**stacked.params, **stacked.buffers}.items():
+            v[m].copy_(own[k])
+    return stop

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -100,7 +100,8 @@ def signal_variances(
     Args:
         model: any module whose forward calls its layers once each (a layer called several
             times reports its last call).
-        x, y: one batch of inputs and targets.
+        x: one batch of inputs.
+        y: its targets.
         loss_fn: ``loss_fn(outputs, y) -> scalar``; default summed cross-entropy on logits.
         layers: which layers' outputs count as ``z_l`` (module types or a predicate
             ``(name, module) -> bool``, as in :mod:`smithing.train.diagnostics`).
@@ -204,7 +205,8 @@ def gradient_flow(
     Args:
         model: a classifier whose hidden layers are Linear + activation modules (an
             :class:`~smithing.nn.MLP`).
-        x, y: one batch of inputs and integer targets.
+        x: one batch of inputs.
+        y: its integer targets.
         loss_fn: the loss of ``grad_norm`` (default ``F.cross_entropy``, mean).
         bins: number of activation-histogram bins, or None for no histograms.
         log_grad_edges: bin edges of the ``log10 |dL/dz|`` histograms, or None for none.
@@ -240,8 +242,15 @@ def gradient_flow(
     return out
 
 
+class SequenceModel(Protocol):
+    """What :func:`time_lag_gradient_norms` needs of a model (e.g. the readouts of
+    :mod:`smithing.nn.rnn`): its prediction and every hidden state ``[h_1, ..., h_T]``."""
+
+    def forward_with_states(self, x: Tensor) -> tuple[Tensor, list[Tensor]]: ...
+
+
 def time_lag_gradient_norms(
-    model: nn.Module,
+    model: SequenceModel,
     x: Tensor,
     y: Tensor,
     loss_fn: Loss | None = None,
@@ -266,7 +275,8 @@ def time_lag_gradient_norms(
         model: has ``forward_with_states(x) -> (prediction, [h_1, ..., h_T])`` (the readouts of
             :mod:`smithing.nn.rnn` and :class:`~smithing.nn.rnn.ElmanRNN` do), every state a
             node of the autograd graph.
-        x, y: one batch of sequences ``(batch, T, n_in)`` and targets.
+        x: one batch of sequences ``(batch, T, n_in)``.
+        y: its targets.
         loss_fn: ``L = loss_fn(prediction, y)``; default by ``model.task``: mean squared error
             for ``"regression"``, cross-entropy for ``"classification"`` (batch means).
         warn: warn (:class:`~smithing.train.diagnostics.NonFiniteGradientWarning`) when a norm

@@ -12,8 +12,8 @@ import copy
 import math
 import os
 import random
-import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,18 +22,12 @@ from torch.nn import functional as F
 
 from smithing._registry import check
 from smithing.callbacks import EarlyStopping
-from smithing.checkpoint import (
-    Checkpointer,
-    as_checkpointer,
-    check_signature,
-    rng_state,
-    set_rng_state,
-)
+from smithing.checkpoint import Checkpointer, Resumable
 from smithing.compiled import compile_step, current_compile
 from smithing.data.base import Dataset, Split
 from smithing.history import History
 from smithing.precision import autocast, current_precision, set_matmul_precision
-from smithing.regularize.protocol import as_regularizer, hook, parts
+from smithing.regularize.protocol import as_regularizer, hook, parts, stateful_objects
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -111,13 +105,16 @@ def fit(
     checkpoint: Checkpointer | str | os.PathLike | None = None,
     precision: str | None = None,
     compile: bool | None = None,
+    shuffle: bool = True,
 ) -> History:
     """Train ``model`` on ``data.train``, validating on ``data.valid`` every epoch.
 
     Args:
         model: any ``nn.Module`` mapping a batch of inputs to outputs (logits).
         data: a :class:`~smithing.data.Dataset`; moved to ``device`` (default: the model's).
-        epochs, lr, batch_size: the usual; the last, smaller batch of an epoch is kept.
+        epochs: the number of passes over ``data.train``.
+        lr: the learning rate.
+        batch_size: examples per mini-batch; the last, smaller batch of an epoch is kept.
         optimizer: a name from ``smithing.optim`` (``sgd``, ``momentum``, ``nesterov``,
             ``adagrad``, ``rmsprop``, ``adam``, ...) with ``optimizer_options``, or a ready
             optimizer over ``model.parameters()``.
@@ -160,6 +157,9 @@ def fit(
             precision in force (``use_precision``; fp32 by default).
         compile: compile the forward pass and loss with ``torch.compile`` (CUDA graphs on
             CUDA; :mod:`smithing.compiled`); None: the switch in force (off by default).
+        shuffle: a new random order every epoch (the default); False: every epoch visits the
+            training examples in their stored order, as the Theano tutorials' loops do
+            (batch ``i`` is ``x[i * batch_size:(i + 1) * batch_size]``).
 
     Returns:
         a :class:`History`. A loss that becomes NaN/inf, or a training step that raises a
@@ -211,7 +211,6 @@ def fit(
     gen = torch.Generator().manual_seed(int(seed))
     hist = History(config={"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed})
     best_state: dict | None = None
-    ckpt = as_checkpointer(checkpoint)
     signature = {
         "epochs": epochs,
         "lr": lr,
@@ -224,59 +223,36 @@ def fit(
         "schedule_options": repr(schedule_options or {}),
         "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
     }
-    stateful = [o for o in (*parts(reg), *callbacks) if hasattr(o, "load_state_dict")]
+    stateful = stateful_objects((*parts(reg), *callbacks))
     signature["stateful"] = [type(o).__name__ for o in stateful]
     if prec != "fp32":
         signature["precision"] = prec
-    first_epoch, resume, finished, elapsed = 1, None, False, 0.0
+    if not shuffle:
+        signature["shuffle"] = False
+    run = Resumable(checkpoint, "fit", signature, device=device, first_epoch=1)
+    run.module("model", model)
+    run.optimizer(opt)
 
-    def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
-        # everything needed to continue from the start of `epoch` (or from `position` in it)
-        return {
-            "trainer": "fit",
-            "signature": signature,
-            "epoch": epoch,
-            "position": position,
-            "finished": done,
-            "elapsed": time.perf_counter() - t0,
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "schedule": None if sched is None else sched.state_dict(),
-            "generator": gen.get_state(),
-            "rng": rng_state(device),
-            "early_stopping": None if early_stopping is None else early_stopping.state_dict(),
-            "best_state": best_state,
-            "history": hist.state_dict(),
-            "stateful": [o.state_dict() for o in stateful],
-        }
-
-    state = None if ckpt is None else ckpt.load()
-    if state is not None:
-        check_signature(ckpt, state, "fit", signature)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+    def put_schedule(saved: Any) -> None:
         if sched is not None:
-            sched.load_state_dict(state["schedule"])
-        gen.set_state(state["generator"])
-        if early_stopping is not None:
-            early_stopping.load_state_dict(state["early_stopping"])
-        if state["best_state"] is not None:
-            best_state = {k: v.to(device) for k, v in state["best_state"].items()}
-        hist.load_state_dict(state["history"])
-        for o, s in zip(stateful, state["stateful"]):
-            o.load_state_dict(s)
-        first_epoch, resume = state["epoch"], state["position"]
-        finished, elapsed = state["finished"], state["elapsed"]
-        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
-    t0 = time.perf_counter() - elapsed
-    if ckpt is not None:
-        ckpt.start()
+            sched.load_state_dict(saved)
+
+    run.part("schedule", lambda: None if sched is None else sched.state_dict(), put_schedule)
+    run.generator(gen)
+    run.early_stopping(early_stopping)
+    run.part("best_state", lambda: best_state)
+    run.history(hist)
+    run.stateful(stateful)
+    state = run.resume()
+    if state is not None and state["best_state"] is not None:
+        best_state = {k: v.to(device) for k, v in state["best_state"].items()}
+    resume = run.position
     restore_matmul = set_matmul_precision(prec)  # tf32: CUDA matmuls may use TF32 from here
     try:
-        for epoch in range(first_epoch, 0 if finished else epochs + 1):
+        for epoch in run.epochs(epochs + 1):
             model.train()
             if resume is None:
-                perm = torch.randperm(n, generator=gen).to(device)
+                perm = (torch.randperm(n, generator=gen) if shuffle else torch.arange(n)).to(device)
                 loss_sum = torch.zeros((), device=device, dtype=torch.float64)
                 cur_lr, begin = opt.param_groups[0]["lr"], 0
             else:  # a mid-epoch checkpoint: the same order, from the next batch on
@@ -306,26 +282,18 @@ def fit(
                     why = nonfinite_state(model, batch_loss)
                     if why is None:
                         raise  # not an overflow: a bug to see, not a divergence to report
-                    crash = (
-                        f"the training step raised {type(err).__name__} "
-                        f"({_first_line(err)}) in epoch {epoch}, batch {i // batch_size + 1}: "
-                        f"{why}"
-                    )
+                    crash = step_raised(err, epoch, i // batch_size + 1, why)
                     break
                 loss_sum += batch_loss.detach().double() * xb.shape[0]
-                if (
-                    ckpt is not None
-                    and i + batch_size < n
-                    and ckpt.due(batches=i // batch_size + 1)
-                ):
+                if i + batch_size < n and run.due(batches=i // batch_size + 1):
                     pos = {"perm": perm, "batch": i + batch_size, "loss_sum": loss_sum}
-                    ckpt.save(snapshot(epoch, pos | {"lr": cur_lr}))
+                    run.save(epoch, pos | {"lr": cur_lr})
             train_loss = math.nan if crash is not None else (loss_sum / n).item()
             rec = {"epoch": epoch, "train_loss": train_loss, "lr": cur_lr}
             if not math.isfinite(train_loss):
                 hist.status, hist.stop_reason = "diverged", "diverged"
                 hist.message = crash or f"training loss became {train_loss} in epoch {epoch}"
-                rec["seconds"] = time.perf_counter() - t0
+                rec["seconds"] = run.seconds()
                 hist.epochs.append(rec)
                 break
             rec["valid_loss"], rec["valid_error"] = evaluate(model, data.valid, data.task, loss_fn)
@@ -333,7 +301,7 @@ def fit(
                 rec["train_eval_loss"], rec["train_error"] = evaluate(
                     model, data.train, data.task, loss_fn
                 )
-            rec["seconds"] = time.perf_counter() - t0
+            rec["seconds"] = run.seconds()
             hist.epochs.append(rec)
             if progress is not None:
                 progress(epoch, rec)
@@ -353,10 +321,9 @@ def fit(
                 break
             if sched is not None:
                 sched.step()
-            if ckpt is not None and epoch < epochs and ckpt.due(epoch_end=True):
-                ckpt.save(snapshot(epoch + 1))
-        if ckpt is not None and ckpt.save_final and not finished:
-            ckpt.save(snapshot(epochs + 1, done=True))
+            if epoch < epochs and run.due(epoch_end=True):
+                run.save(epoch + 1)
+        run.save_final(epochs + 1)
     finally:
         restore_matmul()
         # ALWAYS restore the best weights, whatever ended training (even an exception)
@@ -366,7 +333,7 @@ def fit(
                 model.load_state_dict(best_state)
     if hist.best_epoch is None and hist.status == "done":
         hist.best_epoch = hist.epochs_run
-    hist.seconds = time.perf_counter() - t0
+    hist.seconds = run.seconds()
     if not final_eval:
         return hist
     hist.final = final_metrics(
@@ -389,9 +356,13 @@ def nonfinite_state(model: nn.Module, loss: torch.Tensor | None = None) -> str |
     return None
 
 
-def _first_line(err: BaseException) -> str:
+def step_raised(err: BaseException, epoch: int, batch: int, why: str) -> str:
+    """The message of a training step that raised on non-finite numbers (``why``: what was
+    non-finite), for ``fit`` and each member of ``fit_ensemble``."""
     text = str(err).strip()
-    return text.splitlines()[0] if text else "no message"
+    first = text.splitlines()[0] if text else "no message"
+    where = f"in epoch {epoch}, batch {batch}"
+    return f"the training step raised {type(err).__name__} ({first}) {where}: {why}"
 
 
 def final_metrics(model: nn.Module, data: Dataset, loss_fn: Loss, usable: bool = True) -> dict:

@@ -44,7 +44,7 @@ from smithing.checkpoint import (
 )
 from smithing.data.base import Dataset, Split
 from smithing.history import History
-from smithing.regularize.protocol import as_regularizer, hook, parts
+from smithing.regularize.protocol import as_regularizer, hook, parts, stateful_objects
 from smithing.train.clipping import clip_grad_norm
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -126,8 +126,9 @@ def fit_sequence(
         data: a :class:`~smithing.data.Dataset`; moved to ``device`` (default: the model's).
             ``data.task`` picks the loss and the metrics.
         steps: the number of optimizer steps (``0``: only the evaluation at step 0).
-        lr, batch_size: the learning rate and the mini-batch size (every batch is full; a
-            ``batch_size`` above the training set's size gives batches of the whole set).
+        lr: the learning rate.
+        batch_size: the mini-batch size (every batch is full; a ``batch_size`` above the
+            training set's size gives batches of the whole set).
         optimizer: a name from :mod:`smithing.optim` (``rmsprop``, ``sgd``, ``adam``, ...) with
             ``optimizer_options``, or a ready optimizer over ``model.parameters()`` (then ``lr``
             and ``optimizer_options`` are not used).
@@ -225,7 +226,7 @@ def fit_sequence(
     perm, pos = torch.randperm(n, generator=gen), 0
     window = {"loss": 0.0, "norm": 0.0, "clipped": 0, "steps": 0}
     ckpt = as_checkpointer(checkpoint)
-    stateful = [o for o in (*parts(reg), *callbacks) if hasattr(o, "load_state_dict")]
+    stateful = stateful_objects((*parts(reg), *callbacks))
     signature = {
         "steps": steps,
         "lr": lr,
@@ -261,7 +262,7 @@ def fit_sequence(
         }
 
     state = None if ckpt is None else ckpt.load()
-    if state is not None:
+    if ckpt is not None and state is not None:
         check_signature(ckpt, state, "fit_sequence", signature)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -323,7 +324,7 @@ def fit_sequence(
         total.backward()
         if clip_norm is not None:
             rep = clip_grad_norm(model, clip_norm, on_nonfinite="skip")
-            norm, clipped = rep.total_norm, bool(rep.clipped)
+            norm, clipped = float(rep.total_norm), bool(rep.clipped)  # a float: one norm
         else:
             grads = [p.grad for p in model.parameters() if p.grad is not None]
             norm = float(torch.nn.utils.get_total_norm(grads))

@@ -212,5 +212,5 @@ def load_mnist_back_rand(
     )
 
 
-load_mnist_rot.__doc__ += _MNIST_SPLIT_DOC
-load_mnist_back_rand.__doc__ += _MNIST_SPLIT_DOC
+load_mnist_rot.__doc__ = (load_mnist_rot.__doc__ or "") + _MNIST_SPLIT_DOC  # None under -OO
+load_mnist_back_rand.__doc__ = (load_mnist_back_rand.__doc__ or "") + _MNIST_SPLIT_DOC

@@ -35,11 +35,32 @@ def _check_square(w: Tensor) -> None:
 
 @torch.no_grad()
 def clip_singular_values_(w: Tensor, max_value: float = 1.0, min_value: float = 0.0) -> Tensor:
-    """In place ``W <- U diag(clamp(s, min_value, max_value)) V^T``; returns ``w``.
+    r"""In place ``W <- U diag(clamp(s, min_value, max_value)) V^T``; returns ``w``.
 
-    The Frobenius-nearest matrix whose singular values lie in ``[min_value, max_value]``
-    (``max_value=1``: spectral norm <= 1). Vorontsov et al., ICML 2017 (singular values in
-    ``[1 - m, 1 + m]``). Accepts ``(..., H, H)`` stacks (one SVD per matrix).
+    $$
+    W = U \operatorname{diag}(s) V^\top \;\Rightarrow\; W \leftarrow U
+    \operatorname{diag}\left(\min(\max(s, s_{\min}), s_{\max})\right) V^\top
+    $$
+
+    with $W$ = ``w``, $s$ its singular values, $s_{\min}$ = ``min_value`` and $s_{\max}$ =
+    ``max_value``: the Frobenius-nearest matrix whose singular values lie in $[s_{\min}, s_{\max}]$
+    (``max_value=1``: spectral norm $\le 1$). Accepts ``(..., H, H)`` stacks (one SVD per matrix).
+
+    Args:
+        w: the square matrix ``(..., H, H)``, changed in place.
+        max_value: $s_{\max} > 0$.
+        min_value: $s_{\min} \in [0, s_{\max}]$.
+
+    Returns:
+        ``w``.
+
+    Note:
+        Vorontsov et al. keep $s \in [1 - m, 1 + m]$ by parametrizing $W = U S V^\top$ with
+        geodesic steps on $U, V$; here a plain gradient step is followed by this projection.
+
+    References:
+        Vorontsov, Trabelsi, Kadoury & Pal, "On orthogonality and learning recurrent networks
+        with long term dependencies", ICML 2017, Sec. 2.
     """
     _check_square(w)
     check(max_value > 0, "max_value", max_value, "a positive number")
@@ -56,8 +77,25 @@ def clip_singular_values_(w: Tensor, max_value: float = 1.0, min_value: float = 
 
 @torch.no_grad()
 def project_orthogonal_(w: Tensor) -> Tensor:
-    """In place ``W <- U V^T`` (``W = U diag(s) V^T``): the nearest orthogonal matrix (polar
-    factor); returns ``w``. Arjovsky et al., ICML 2016 for why; accepts ``(..., H, H)``."""
+    r"""In place ``W <- U V^T`` (``W = U diag(s) V^T``): the nearest orthogonal matrix (polar
+    factor); returns ``w``. Arjovsky et al., ICML 2016 for why; accepts ``(..., H, H)``.
+
+    $$
+    W = U \operatorname{diag}(s) V^\top \;\Rightarrow\; W \leftarrow U V^\top =
+    \operatorname*{arg\,min}_{Q^\top Q = I} \lVert W - Q \rVert_F
+    $$
+
+    Args:
+        w: the square matrix ``(..., H, H)``, changed in place.
+
+    Returns:
+        ``w``.
+
+    References:
+        Higham, "Computing the polar decomposition, with applications", SIAM J. Sci. Stat.
+        Comput. 7(4), 1986; Arjovsky, Shah & Bengio, "Unitary evolution recurrent neural
+        networks", ICML 2016 (why an orthogonal $W$).
+    """
     _check_square(w)
     u, _, vh = torch.linalg.svd(w, full_matrices=False)  # (..., H, H)
     return w.copy_(u @ vh)  # W = U V^T
@@ -65,11 +103,26 @@ def project_orthogonal_(w: Tensor) -> Tensor:
 
 @torch.no_grad()
 def project_identity_ball_(w: Tensor, radius: float = 0.1) -> Tensor:
-    """In place projection onto ``{W : ||W - I||_2 <= radius}``; returns ``w``.
+    r"""In place projection onto ``{W : ||W - I||_2 <= radius}``; returns ``w``.
 
-    ``W - I = U diag(s) V^T -> W = I + U diag(min(s, radius)) V^T`` (clipping the singular values
-    of ``W - I`` is the Frobenius-nearest point of the spectral-norm ball). Accepts
-    ``(..., H, H)``.
+    $$
+    W - I = U \operatorname{diag}(s) V^\top \;\Rightarrow\; W \leftarrow I + U
+    \operatorname{diag}\left(\min(s, \rho)\right) V^\top
+    $$
+
+    with $W$ = ``w`` and $\rho$ = ``radius`` (clipping the singular values of $W - I$ is the
+    Frobenius-nearest point of the spectral-norm ball $\lVert W - I \rVert_2 \le \rho$).
+    Accepts ``(..., H, H)``.
+
+    Args:
+        w: the square matrix ``(..., H, H)``, changed in place.
+        radius: $\rho > 0$.
+
+    Returns:
+        ``w``.
+
+    Note:
+        Le et al. initialize the IRNN at $I$ but do not constrain it; this projection is ours.
     """
     _check_square(w)
     check(radius > 0, "radius", radius, "a positive number")
@@ -81,8 +134,26 @@ def project_identity_ball_(w: Tensor, radius: float = 0.1) -> Tensor:
 
 
 def identity_penalty(w: Tensor) -> Tensor:
-    """``||W - I||_F^2``, summed over the last two axes (shape ``w.shape[:-2]``): the soft pull
-    toward the IRNN's initialization (add ``strength * identity_penalty(W_hh)`` to the loss)."""
+    r"""``||W - I||_F^2``, summed over the last two axes (shape ``w.shape[:-2]``): the soft pull
+    toward the IRNN's initialization (add ``strength * identity_penalty(W_hh)`` to the loss).
+
+    $$
+    \Omega(W) = \lVert W - I \rVert_F^2 = \sum_{i,j} (W_{ij} - \delta_{ij})^2
+    $$
+
+    with $W$ = ``w`` and $\delta_{ij}$ the identity's entries.
+
+    Args:
+        w: the square matrix ``(..., H, H)``.
+
+    Returns:
+        $\Omega(W)$, shape ``w.shape[:-2]``.
+
+    Examples:
+        >>> import torch
+        >>> identity_penalty(2 * torch.eye(3))
+        tensor(3.)
+    """
     _check_square(w)
     eye = torch.eye(w.shape[-1], dtype=w.dtype, device=w.device)
     return (w - eye).square().sum(dim=(-2, -1))  # ||W - I||_F^2

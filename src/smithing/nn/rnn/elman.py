@@ -34,10 +34,26 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"tanh": torch.tanh, "relu
 
 
 def elman_unroll(u: Tensor, h0: Tensor, weight_hh: Tensor, activation: str) -> list[Tensor]:
-    """The recurrence on precomputed input terms: ``h_t = f(u_t + h_{t-1} W_hh^T)``.
+    r"""The recurrence on precomputed input terms: ``h_t = f(u_t + h_{t-1} W_hh^T)``.
 
-    ``u``: ``(T, batch, H)`` = ``W_ih x_t + b`` for every step; ``h0``: ``(batch, H)``. Returns
-    the list of the ``T`` hidden states ``(batch, H)``, each a node of the autograd graph.
+    $$
+    h_t = f\left(u_t + W_{hh} h_{t-1}\right), \qquad t = 1, \dots, T
+    $$
+
+    with $u_t = W_{ih} x_t + b$ the input terms ``u``, $h_0$ = ``h0``, $W_{hh}$ = ``weight_hh``
+    and $f$ = ``activation`` (tanh or relu).
+
+    Args:
+        u: the input terms ``(T, batch, H)``.
+        h0: the initial state ``(batch, H)``.
+        weight_hh: $W_{hh}$, ``(H, H)``.
+        activation: ``"tanh"`` or ``"relu"``.
+
+    Returns:
+        The list of the ``T`` hidden states ``(batch, H)``, each a node of the autograd graph.
+
+    References:
+        Elman, "Finding structure in time", Cognitive Science 14, 1990.
     """
     f = _ACTIVATIONS[activation]
     h = h0
@@ -53,11 +69,26 @@ def _stacked_unroll(u: Tensor, h0: Tensor, weight_hh: Tensor, activation: str) -
 
 
 class ElmanRNN(nn.Module):
-    """One-layer Elman RNN, ``h_t = f(W_ih x_t + W_hh h_{t-1} + b)``, ``h_0 = 0`` (see the module
+    r"""One-layer Elman RNN, ``h_t = f(W_ih x_t + W_hh h_{t-1} + b)``, ``h_0 = 0`` (see the module
     docstring for the initializations and constraints).
 
+    $$
+    h_t = f\left(W_{ih} x_t + W_{hh} h_{t-1} + b\right), \quad h_0 = 0, \qquad
+    \frac{\partial L}{\partial h_{t-1}} = W_{hh}^\top \left(f'(a_t) \odot
+    \frac{\partial L}{\partial h_t}\right)
+    $$
+
+    with $x_t$ the input at step $t$, $W_{ih} \sim \mathcal{N}(0, \sigma_{in}^2)$ the input
+    weights (``weight_ih``, $\sigma_{in}$ = ``input_std``), $W_{hh}$ = ``weight_hh`` (the
+    recurrent init), $b$ = ``bias`` (0 at the start), $f$ = ``activation`` and $a_t$ its
+    pre-activation; the backward recursion is why the gradient vanishes or explodes
+    geometrically with the time lag unless $W_{hh}$ keeps norms (identity, orthogonal). The
+    IRNN is ``activation="relu", init="identity"`` ($W_{hh} = I$), optionally kept near $I$
+    by ``identity_penalty`` ($\lambda \lVert W_{hh} - I \rVert_F^2$) or a constraint.
+
     Args:
-        n_in, n_hidden: input and hidden sizes.
+        n_in: input size.
+        n_hidden: hidden size $H$.
         activation: ``"tanh"`` or ``"relu"``.
         init: recurrent initialization (:data:`RECURRENT_INITS`): ``"gaussian"``,
             ``"orthogonal"``, ``"identity"``, ``"scaled-identity"``.
@@ -73,6 +104,14 @@ class ElmanRNN(nn.Module):
             (``torch.compile(mode="reduce-overhead")``, CUDA graphs) and stays eager on CPU;
             ``"cpu"`` compiles on CPU too (``mode="default"``).
         generator: randomness of the initialization.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
+
+    References:
+        Elman, "Finding structure in time", Cognitive Science 14, 1990; Le, Jaitly & Hinton, "A
+        simple way to initialize recurrent networks of rectified linear units",
+        arXiv:1504.00941, 2015 (IRNN); Pascanu, Mikolov & Bengio, "On the difficulty of training
+        recurrent neural networks", ICML 2013, Sec. 2 (the backward recursion).
 
     Departure from ``torch.nn.RNN``: one bias ``b`` instead of ``b_ih + b_hh`` (the sum is all
     that matters); the hidden state returned is ``(batch, H)``, not ``(1, batch, H)``.
@@ -220,10 +259,10 @@ class ElmanRNN(nn.Module):
             dtype=self.weight_hh.dtype,
         )
         with torch.no_grad():
-            ref.weight_ih_l0.copy_(self.weight_ih)
-            ref.weight_hh_l0.copy_(self.weight_hh)
-            ref.bias_ih_l0.copy_(self.bias)
-            ref.bias_hh_l0.zero_()
+            ref.get_parameter("weight_ih_l0").copy_(self.weight_ih)
+            ref.get_parameter("weight_hh_l0").copy_(self.weight_hh)
+            ref.get_parameter("bias_ih_l0").copy_(self.bias)
+            ref.get_parameter("bias_hh_l0").zero_()
         return ref
 
     @classmethod
@@ -235,7 +274,7 @@ class ElmanRNN(nn.Module):
             ref,
             "a one-layer, unidirectional torch.nn.RNN with biases",
         )
-        w = ref.weight_hh_l0
+        w = ref.get_parameter("weight_hh_l0")
         m = cls(
             ref.input_size,
             ref.hidden_size,
@@ -245,9 +284,9 @@ class ElmanRNN(nn.Module):
             **kwargs,
         )
         with torch.no_grad():
-            m.weight_ih.copy_(ref.weight_ih_l0)
-            m.weight_hh.copy_(ref.weight_hh_l0)
-            m.bias.copy_(ref.bias_ih_l0 + ref.bias_hh_l0)
+            m.weight_ih.copy_(ref.get_parameter("weight_ih_l0"))
+            m.weight_hh.copy_(w)
+            m.bias.copy_(ref.get_parameter("bias_ih_l0") + ref.get_parameter("bias_hh_l0"))
         return m
 
     def extra_repr(self) -> str:

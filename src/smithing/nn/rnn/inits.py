@@ -75,7 +75,34 @@ def init_recurrent_(
     scale: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Fill the recurrent weight ``(H, H)`` (or ``(members, H, H)``) with rule ``name``."""
+    r"""Fill the recurrent weight ``(H, H)`` (or ``(members, H, H)``) with rule ``name``.
+
+    $$
+    \text{gaussian: } W_{ij} \sim \mathcal{N}\left(0, \tfrac{\gamma^2}{H}\right), \quad
+    \text{orthogonal: } W = \gamma Q,\ Q^\top Q = I, \quad
+    \text{identity: } W = I, \quad
+    \text{scaled-identity: } W = \gamma I
+    $$
+
+    with $W$ = ``weight`` ``(H, H)``, $\gamma$ = ``scale`` (the rule's default when ``None``:
+    1, or 0.01 for ``scaled-identity``). By the circular law the Gaussian rule's spectral radius
+    is about $\gamma$.
+
+    Args:
+        weight: the recurrent weight ``(H, H)`` or ``(members, H, H)``, filled in place.
+        name: a rule of :data:`RECURRENT_INITS`.
+        scale: $\gamma > 0$, or ``None`` for the rule's default.
+        generator: source of randomness.
+
+    Returns:
+        ``weight``.
+
+    References:
+        Le, Jaitly & Hinton, "A simple way to initialize recurrent networks of rectified linear
+        units", arXiv:1504.00941, 2015 (identity, scaled identity); Saxe, McClelland & Ganguli,
+        "Exact solutions to the nonlinear dynamics of learning in deep linear neural networks",
+        ICLR 2014 (orthogonal).
+    """
     spec = RECURRENT_INITS.get(name)
     scale = spec.default_scale if scale is None else scale
     check(

@@ -86,11 +86,41 @@ def _check_rate(kind: str, rate: float) -> None:
 def corrupt_with_mask(
     x: Tensor, kind: str = "masking", rate: float = 0.25, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:
-    """``(x~, mask)``: the corrupted inputs and which components were corrupted (bool).
+    r"""``(x~, mask)``: the corrupted inputs and which components were corrupted (bool).
 
-    ``kind`` is a name in :data:`CORRUPTIONS` (``"masking"``, ``"gaussian"``,
-    ``"salt_and_pepper"``, ``"none"``); see the module docstring for each formula. ``x`` is not
-    modified. Any shape (a leading members axis included).
+    $$
+    \text{masking: } \tilde x_i = \begin{cases} 0 & \text{w.p. } \nu \\ x_i &
+    \text{otherwise} \end{cases} \qquad
+    \text{gaussian: } \tilde x_i = x_i + \nu \epsilon_i,\ \epsilon_i \sim
+    \mathcal{N}(0, 1) \qquad
+    \text{salt and pepper: } \tilde x_i = \begin{cases} 0 \text{ or } 1 \text{ (1/2 each)} &
+    \text{w.p. } \nu \\ x_i & \text{otherwise} \end{cases}
+    $$
+
+    with $x_i$ the components of ``x``, $\nu$ = ``rate`` (a probability, or the noise's
+    standard deviation for ``"gaussian"``), each component independently. ``kind`` is a name in
+    :data:`CORRUPTIONS` (``"masking"``, ``"gaussian"``, ``"salt_and_pepper"``, ``"none"``). ``x``
+    is not modified. Any shape (a leading members axis included).
+
+    Args:
+        x: the clean inputs.
+        kind: the corruption's name in :data:`CORRUPTIONS`.
+        rate: $\nu$: a probability in ``[0, 1]``, or a standard deviation ``>= 0`` for
+            ``"gaussian"``.
+        generator: source of randomness (``None``: ``rand_like``, vmap-safe).
+
+    Returns:
+        ``(x_tilde, mask)``: the corrupted inputs and the bool mask of corrupted components
+        (all ``True`` for ``"gaussian"``, all ``False`` for ``"none"``), both shaped like ``x``.
+
+    Note:
+        Masking draws each component independently (the Theano tutorial's binomial mask)
+        instead of zeroing exactly $\nu d$ of the $d$ components chosen at random (Vincent et
+        al. 2008).
+
+    References:
+        Vincent, Larochelle, Lajoie, Bengio & Manzagol, "Stacked denoising autoencoders", JMLR
+        11, 2010, Sec. 4.3.
     """
     fn = CORRUPTIONS.get(kind)
     _check_rate(kind, rate)
@@ -100,7 +130,35 @@ def corrupt_with_mask(
 def corrupt(
     x: Tensor, kind: str = "masking", rate: float = 0.25, generator: torch.Generator | None = None
 ) -> Tensor:
-    """The corrupted inputs ``x~ ~ q(x~ | x)`` (see :func:`corrupt_with_mask`)."""
+    r"""The corrupted inputs ``x~ ~ q(x~ | x)`` (see :func:`corrupt_with_mask`).
+
+    $$
+    \tilde x \sim q_{\nu}(\tilde x \mid x)
+    $$
+
+    with $q_\nu$ the corruption ``kind`` at rate $\nu$ = ``rate`` (masking, additive Gaussian,
+    salt-and-pepper: the formulas are in :func:`corrupt_with_mask`).
+
+    Args:
+        x: the clean inputs.
+        kind: the corruption's name in :data:`CORRUPTIONS`.
+        rate: $\nu$ (probability, or standard deviation for ``"gaussian"``).
+        generator: source of randomness.
+
+    Returns:
+        $\tilde x$, shaped like ``x``.
+
+    References:
+        Vincent, Larochelle, Bengio & Manzagol, "Extracting and composing robust features with
+        denoising autoencoders", ICML 2008, Sec. 2.3; Vincent et al., JMLR 11, 2010, Sec. 4.3.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x_tilde = corrupt(torch.ones(1000), "masking", 0.25, generator=g)
+        >>> bool(((x_tilde == 0) | (x_tilde == 1)).all()), abs(float(x_tilde.mean()) - 0.75) < 0.05
+        (True, True)
+    """
     return corrupt_with_mask(x, kind, rate, generator)[0]
 
 
@@ -150,13 +208,48 @@ def reconstruction_loss(
     decoder: str = "sigmoid",
     weights: Tensor | None = None,
 ) -> Tensor:
-    """Mean over the batch of the summed per-component loss; returns ``(*M,)`` (or ``()``).
+    r"""Mean over the batch of the summed per-component loss; returns ``(*M,)`` (or ``()``).
 
-    ``a_dec (*M, batch, n_visible)`` is the decoder's pre-activation ``W' h + c``.
-    ``"cross_entropy"`` needs the sigmoid decoder and is computed from ``a_dec`` stably,
-    ``-x log s(a) - (1 - x) log(1 - s(a)) = softplus(a) - x a``; ``"squared_error"`` is
-    ``(x - z)^2`` with ``z`` the decoder's output. ``weights`` (broadcastable to ``a_dec``)
-    multiply the per-component losses (emphasis).
+    $$
+    L_H(x, z) = -\sum_i \left[x_i \log z_i + (1 - x_i) \log(1 - z_i)\right]
+    = \sum_i \left[\operatorname{softplus}(a_i) - x_i a_i\right], \qquad
+    L_2(x, z) = \sum_i (x_i - z_i)^2
+    $$
+
+    with $x$ = ``x``, $a$ = ``a_dec`` the decoder's pre-activation $W' h + c$, and $z$ the
+    decoder's output ($z = \sigma(a)$ for ``decoder="sigmoid"``, $z = a$ for ``"linear"``).
+    The cross-entropy $L_H$ needs the sigmoid decoder and is computed from $a$ (stable). With
+    ``weights`` $\omega$ each term $\ell_i$ is multiplied by $\omega_i$; the emphasized
+    denoising autoencoder passes $\omega_i = \alpha$ on the corrupted components and
+    $\beta$ on the others:
+
+    $$
+    L = \alpha \sum_{i \in \mathcal{J}(\tilde x)} \ell_i + \beta \sum_{i \notin
+    \mathcal{J}(\tilde x)} \ell_i
+    $$
+
+    ($\mathcal{J}(\tilde x)$ the corrupted components). The result is the mean of $L$ over
+    the batch.
+
+    Args:
+        x: the clean targets ``(*M, batch, n_visible)``.
+        a_dec: the decoder's pre-activation ``(*M, batch, n_visible)``.
+        loss: ``"cross_entropy"`` ($L_H$) or ``"squared_error"`` ($L_2$).
+        decoder: ``"sigmoid"`` or ``"linear"``.
+        weights: per-component weights $\omega$ broadcastable to ``a_dec`` (emphasis), or
+            ``None``.
+
+    Returns:
+        The mean loss, ``(*M,)`` (or ``()`` without a members axis).
+
+    References:
+        Vincent et al., "Stacked denoising autoencoders", JMLR 11, 2010, Sec. 2.3 (the losses)
+        and Sec. 4.4 (emphasis).
+
+    Examples:
+        >>> import torch
+        >>> reconstruction_loss(torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2))  # 2 log 2
+        tensor(1.3863)
     """
     check(loss in LOSSES, "loss", loss, f"one of {LOSSES}")
     check(decoder in DECODERS, "decoder", decoder, f"one of {DECODERS}")
@@ -172,10 +265,30 @@ def reconstruction_loss(
 
 
 def contractive_penalty(h: Tensor, W: Tensor, activation: str = "sigmoid", a=None) -> Tensor:
-    """Mean over the batch of ``||J_f(x)||_F^2 = sum_j s'(a_j)^2 sum_i W_ji^2`` (Rifai 2011).
+    r"""Mean over the batch of ``||J_f(x)||_F^2 = sum_j s'(a_j)^2 sum_i W_ji^2`` (Rifai 2011).
 
-    ``h (*M, batch, n_hidden)`` are the codes of the inputs, ``W (*M, n_hidden, n_visible)``
-    the encoder weight, ``a`` the pre-activations (needed for relu). Returns ``(*M,)``.
+    $$
+    \lVert J_f(x) \rVert_F^2 = \sum_{j} s'(a_j)^2 \sum_{i} W_{ji}^2, \qquad
+    J_f(x) = \frac{\partial h}{\partial x} = \operatorname{diag}(s'(a))\, W
+    $$
+
+    with $h = s(a)$ the codes ``h``, $a = W x + b$ their pre-activations ``a``, $W$ = ``W``
+    the encoder weight and $s'$ the derivative of the code activation: $h_j (1 - h_j)$ for
+    sigmoid (Rifai et al.'s closed form), $1 - h_j^2$ for tanh, $\mathbb{1}[a_j > 0]$ for relu.
+
+    Args:
+        h: the codes of the inputs ``(*M, batch, n_hidden)``.
+        W: the encoder weight ``(*M, n_hidden, n_visible)``.
+        activation: ``"sigmoid"``, ``"tanh"`` or ``"relu"``.
+        a: the pre-activations ``(*M, batch, n_hidden)`` (needed for relu).
+
+    Returns:
+        The batch mean of $\lVert J_f(x) \rVert_F^2$, ``(*M,)``.
+
+    References:
+        Rifai, Vincent, Muller, Glorot & Bengio, "Contractive auto-encoders: explicit
+        invariance during feature extraction", ICML 2011, Sec. 2 (eq. 2 and the sigmoid closed
+        form).
     """
     check(activation in CODE_ACTIVATIONS, "activation", activation, f"one of {CODE_ACTIVATIONS}")
     d = CODE_ACTIVATIONS[activation][1](h, a)  # s'(a) (*M, batch, n_hidden)
@@ -197,11 +310,38 @@ def dae_loss(
     weights: Tensor | None = None,
     contractive: float = 0.0,
 ) -> Tensor:
-    """The denoising objective ``L(x, g(f(x~))) + contractive * ||J_f(x)||_F^2``, ``(*M,)``.
+    r"""The denoising objective ``L(x, g(f(x~))) + contractive * ||J_f(x)||_F^2``, ``(*M,)``.
 
-    ``h = s(x~ W^T + b)``, ``a' = h W_dec^T + c`` with ``W_dec (*M, n_visible, n_hidden)``, or
-    ``W_dec = W^T`` when None (tied weights: the gradient wrt ``W`` is the sum of the encoder's
-    and the transposed decoder's). See :func:`reconstruction_loss`, :func:`contractive_penalty`.
+    $$
+    h = s(W \tilde x + b), \qquad a' = W' h + c, \qquad
+    \mathcal{L} = L\left(x, a'\right) + \lambda \lVert J_f(x) \rVert_F^2
+    $$
+
+    with $\tilde x$ = ``x_tilde`` (the corrupted input), $x$ = ``x`` (the clean target),
+    $W$ = ``W``, $b$ = ``b``, $c$ = ``c``, $W'$ = ``W_dec`` or $W^\top$ when ``None`` (tied
+    weights: the gradient in $W$ is the sum of the encoder's and the transposed decoder's),
+    $L$ the reconstruction loss (:func:`reconstruction_loss`) and $\lambda$ = ``contractive``
+    (:func:`contractive_penalty`, at the clean $x$).
+
+    Args:
+        x: the clean inputs ``(*M, batch, n_visible)``.
+        x_tilde: the corrupted inputs, same shape.
+        W: the encoder weight ``(*M, n_hidden, n_visible)``.
+        b: the code biases ``(*M, n_hidden)``.
+        c: the reconstruction biases ``(*M, n_visible)``.
+        W_dec: the untied decoder weight ``(*M, n_visible, n_hidden)``, or ``None`` (tied).
+        activation: the code activation $s$.
+        decoder: ``"sigmoid"`` or ``"linear"``.
+        loss: ``"cross_entropy"`` or ``"squared_error"``.
+        weights: per-component weights (emphasis), or ``None``.
+        contractive: $\lambda \ge 0$.
+
+    Returns:
+        $\mathcal{L}$, ``(*M,)``.
+
+    References:
+        Vincent et al., "Stacked denoising autoencoders", JMLR 11, 2010, Sec. 3; Rifai et al.,
+        "Contractive auto-encoders", ICML 2011, eq. 2.
     """
     h, a = _encode(x_tilde, W, b, activation)  # (*M, batch, n_hidden)
     Wd = _t(W) if W_dec is None else W_dec  # (*M, n_visible, n_hidden)

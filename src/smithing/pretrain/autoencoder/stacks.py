@@ -16,7 +16,9 @@ from smithing.checkpoint import (
 )
 from smithing.history import Callback, History, renamed
 from smithing.nn import MLP
+from smithing.nn.containers import ModuleListOf
 from smithing.pretrain import greedy as _greedy
+from smithing.pretrain._layout import LayerSizes
 from smithing.pretrain.autoencoder.functional import (
     _uniform,
 )
@@ -37,7 +39,7 @@ __all__ = [
 # ------------------------------------------------------------------ stacks
 
 
-class DAEPretrainer:
+class DAEPretrainer(LayerSizes):
     """A :class:`~smithing.pretrain.greedy.LayerPretrainer` training one
     :class:`DenoisingAutoencoder` with :func:`train_autoencoder` (``train_kwargs``: epochs, lr,
     batch_size, corruption, rate, emphasis, contractive, ...).
@@ -56,12 +58,8 @@ class DAEPretrainer:
         return self.dae.activation
 
     @property
-    def n_in(self) -> int:
-        return self.dae.n_visible
-
-    @property
-    def n_out(self) -> int:
-        return self.dae.n_hidden
+    def layer(self) -> DenoisingAutoencoder:
+        return self.dae
 
     def fit(
         self,
@@ -131,6 +129,8 @@ class StackedDAE(nn.Module):
     each layer an ensemble of ``M`` independent autoencoders. Training is :func:`train_sda`.
     """
 
+    daes: ModuleListOf[DenoisingAutoencoder]  # bottom to top
+
     def __init__(
         self,
         sizes: Sequence[int],
@@ -160,7 +160,7 @@ class StackedDAE(nn.Module):
             "device": device,
             "dtype": dtype,
         }
-        self.daes = nn.ModuleList(dae_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
+        self.daes = ModuleListOf(dae_layer(sizes, i, **kw) for i in range(len(sizes) - 1))
         self.activation = activation
 
     @classmethod
@@ -183,7 +183,7 @@ class StackedDAE(nn.Module):
         )
         self = cls.__new__(cls)
         nn.Module.__init__(self)
-        self.daes = nn.ModuleList(daes)
+        self.daes = ModuleListOf(daes)
         self.activation = daes[0].activation
         return self
 
@@ -248,14 +248,20 @@ def train_sda(
         layers: :func:`train_autoencoder` keyword arguments (corruption, rate, emphasis,
             contractive, early_stopping, ...): one mapping for every layer or one per layer
             (e.g. the Theano tutorial's corruption 0.1 / 0.2 / 0.3).
-        epochs, lr, batch_size, optimizer, optimizer_options, schedule, schedule_options:
-            every layer's default for :func:`train_autoencoder` (a layer's own ``layers`` entry
-            wins); None leaves that trainer's default. A ready optimizer cannot be shared
+        epochs: every layer's default epochs for :func:`train_autoencoder` (a layer's own
+            ``layers`` entry wins; None leaves that trainer's default), as the next six.
+        lr: every layer's default learning rate.
+        batch_size: every layer's default batch size.
+        optimizer: every layer's default optimizer name. A ready optimizer cannot be shared
             (each layer has its own parameters): give one per layer in ``layers``.
-        callbacks, progress: handed to every layer's trainer (``cb(epoch, record,
-            layer_module)``, 1-based epochs restarting at each layer); a callback returning
-            True ends *that layer's* training (its History says ``stop_reason="callback"``)
-            and the next layer starts.
+        optimizer_options: every layer's default optimizer options.
+        schedule: every layer's default schedule.
+        schedule_options: every layer's default schedule options.
+        callbacks: handed to every layer's trainer (``cb(epoch, record, layer_module)``,
+            1-based epochs restarting at each layer); a callback returning True ends *that
+            layer's* training (its History says ``stop_reason="callback"``) and the next layer
+            starts.
+        progress: handed to every layer's trainer (``progress(epoch, record)``).
         device: move the stack, ``data`` and ``valid_data`` there first.
         valid_data: propagated alongside and handed to each layer for monitoring.
         generator: drives every layer's training.

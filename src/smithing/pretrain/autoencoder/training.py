@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -13,14 +12,9 @@ from torch import Tensor
 from smithing import optim as _optim
 from smithing._registry import check
 from smithing.callbacks import EarlyStopping
-from smithing.checkpoint import (
-    Checkpointer,
-    as_checkpointer,
-    check_signature,
-    rng_state,
-    set_rng_state,
-)
+from smithing.checkpoint import Checkpointer, Resumable
 from smithing.history import Callback, History, legacy_callback, run_callbacks
+from smithing.pretrain._batches import MemberBatches
 from smithing.pretrain.autoencoder.functional import (
     CORRUPTIONS,
     _check_rate,
@@ -45,10 +39,12 @@ def _to_py(t: Tensor) -> float | list[float]:
 def _clean_loss(model: DenoisingAutoencoder, x: Tensor, chunk: int = 4096) -> Tensor:
     """Mean reconstruction loss of clean inputs ``x (*M?, n, d)``, in chunks, ``(*M,)``."""
     n = x.shape[-2]
-    total = 0.0
+    total: Tensor | float = 0.0
     for i in range(0, n, chunk):
         xb = x[..., i : i + chunk, :]
         total = total + model.loss(xb) * xb.shape[-2]
+    if not isinstance(total, Tensor):  # no chunk: n == 0
+        raise ValueError(f"x.shape={tuple(x.shape)} is invalid: expected at least one example")
     return total / n
 
 
@@ -91,15 +87,22 @@ def train_autoencoder(
         model: a :class:`DenoisingAutoencoder` (trained in place).
         data: ``(n, n_visible)`` (shared by all members) or ``(M, n, n_visible)``, on the
             model's device.
-        epochs, lr, batch_size: the usual; the last, smaller batch of an epoch is kept.
-        optimizer, optimizer_options: a :mod:`smithing.optim` name (``"sgd"`` by default;
-            e.g. ``"momentum"`` with ``{"momentum": 0.9}``) or a ready ``torch.optim.Optimizer``
-            over ``model.parameters()``.
-        schedule, schedule_options: a :mod:`smithing.optim` schedule name or a callable
-            ``epoch -> factor`` (0-based epoch): the optimizer's learning rate in epoch ``t``
-            is its initial one times ``factor(t)``.
-        corruption, rate, emphasis, contractive: the variant (above).
-        valid_data, monitor_size: the monitored subsets (below).
+        epochs: the number of passes over ``data``.
+        lr: the learning rate.
+        batch_size: examples per mini-batch; the last, smaller batch of an epoch is kept.
+        optimizer: a :mod:`smithing.optim` name (``"sgd"`` by default; e.g. ``"momentum"``) or
+            a ready ``torch.optim.Optimizer`` over ``model.parameters()``.
+        optimizer_options: the named optimizer's options (e.g. ``{"momentum": 0.9}``).
+        schedule: a :mod:`smithing.optim` schedule name or a callable ``epoch -> factor``
+            (0-based epoch): the optimizer's learning rate in epoch ``t`` is its initial one
+            times ``factor(t)``.
+        schedule_options: the named schedule's options.
+        corruption: the corruption's name (:func:`corrupt_with_mask`; above).
+        rate: the corruption rate (above).
+        emphasis: ``(alpha, beta)``, the weights on corrupted / other components, or ``None``.
+        contractive: the contractive penalty's strength (above).
+        valid_data: held-out inputs for the monitoring (below).
+        monitor_size: examples of each set the monitoring uses (below).
         early_stopping: an :class:`~smithing.callbacks.EarlyStopping` watching
             ``recon_loss_valid`` (needs ``valid_data``) or ``recon_loss``; one model only
             (``members=None``). Its best weights are restored at the end when
@@ -151,15 +154,7 @@ def train_autoencoder(
         data = data.to(device)
         valid_data = None if valid_data is None else valid_data.to(device)
     M = model.members
-    d = model.n_visible
-    shared = data.dim() == 2
-    check(
-        data.shape[-1] == d
-        and (shared or (M is not None and data.dim() == 3 and data.shape[0] == M)),
-        "data.shape",
-        tuple(data.shape),
-        f"(n, {d})" + ("" if M is None else f" or ({M}, n, {d})"),
-    )
+    batches = MemberBatches(data, model.n_visible, M)
     dev, dtype = model.W.device, model.W.dtype
     check(data.device == dev, "data.device", data.device, f"the model's device {dev}")
     data = data.to(dtype)
@@ -180,9 +175,7 @@ def train_autoencoder(
         early_stopping.reset()
     best_state: dict | None = None
     hist = History(config={"epochs": epochs, "lr": lr, "batch_size": batch_size})
-    members_idx = None if M is None else torch.arange(M, device=dev).unsqueeze(-1)  # (M, 1)
     gen_dev = generator.device if generator is not None else torch.device("cpu")
-    ckpt = as_checkpointer(checkpoint)
     signature = {
         "epochs": epochs,
         "lr": lr,
@@ -199,45 +192,18 @@ def train_autoencoder(
     }
     if not isinstance(optimizer, str):
         signature["optimizer"] = type(optimizer).__name__
-    first_epoch, resume, finished, elapsed = 0, None, False, 0.0
-
-    def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
-        return {
-            "trainer": "train_autoencoder",
-            "signature": signature,
-            "epoch": epoch,
-            "position": position,
-            "finished": done,
-            "elapsed": time.perf_counter() - t_start,
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "generator": None if generator is None else generator.get_state(),
-            "rng": rng_state(dev),
-            "early_stopping": None if early_stopping is None else early_stopping.state_dict(),
-            "best_state": best_state,
-            "history": hist.state_dict(),
-        }
-
-    state = None if ckpt is None else ckpt.load()
-    if state is not None:
-        check_signature(ckpt, state, "train_autoencoder", signature)
-        with torch.no_grad():
-            model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if generator is not None:
-            generator.set_state(state["generator"])
-        if early_stopping is not None:
-            early_stopping.load_state_dict(state["early_stopping"])
-        if state["best_state"] is not None:
-            best_state = {k: v.to(dev) for k, v in state["best_state"].items()}
-        hist.load_state_dict(state["history"])
-        first_epoch, resume, finished = state["epoch"], state["position"], state["finished"]
-        elapsed = state["elapsed"]
-        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
-    t_start = time.perf_counter() - elapsed
-    if ckpt is not None:
-        ckpt.start()
-    for epoch in range(first_epoch, 0 if finished else epochs):  # 0-based here; records 1-based
+    run = Resumable(checkpoint, "train_autoencoder", signature, device=dev)
+    run.module("model", model)
+    run.optimizer(opt)
+    run.generator(generator)
+    run.early_stopping(early_stopping)
+    run.part("best_state", lambda: best_state)
+    run.history(hist)
+    state = run.resume()
+    if state is not None and state["best_state"] is not None:
+        best_state = {k: v.to(dev) for k, v in state["best_state"].items()}
+    resume = run.position
+    for epoch in run.epochs(epochs):  # 0-based here; records 1-based
         if factor_at is not None:
             factor = float(factor_at(epoch))
             for group, base in zip(opt.param_groups, base_lrs):
@@ -246,15 +212,12 @@ def train_autoencoder(
             perm, loss_sum = resume["perm"].to(dev), resume["loss_sum"].to(dev)
             n_batches, begin, resume = resume["n_batches"], resume["batch"], None
         else:
-            if M is None:
-                perm = torch.randperm(n, generator=generator, device=gen_dev).to(dev)  # (n,)
-            else:  # an independent order per member
-                perm = torch.rand((M, n), generator=generator, device=gen_dev).argsort(-1).to(dev)
+            perm = batches.order(generator, gen_dev).to(dev)  # (*M, n)
             loss_sum = torch.zeros(() if M is None else (M,), dtype=dtype, device=dev)
             n_batches, begin = 0, 0
         for start in range(begin, n, batch_size):
             idx = perm[..., start : start + batch_size]  # (*M, B)
-            xb = data[idx] if (M is None or shared) else data[members_idx, idx]  # (*M, B, d)
+            xb = batches.take(data, idx)  # (*M, B, d)
             x_tilde, mask = corrupt_with_mask(xb, corruption, rate, generator)
             weights = None
             if emphasis is not None:
@@ -266,9 +229,9 @@ def train_autoencoder(
             opt.step()
             loss_sum += losses.detach()
             n_batches += 1
-            if ckpt is not None and start + batch_size < n and ckpt.due(batches=n_batches):
+            if start + batch_size < n and run.due(batches=n_batches):
                 pos = {"perm": perm, "batch": start + batch_size, "loss_sum": loss_sum}
-                ckpt.save(snapshot(epoch, pos | {"n_batches": n_batches}))
+                run.save(epoch, pos | {"n_batches": n_batches})
         record = {
             "epoch": epoch + 1,
             "lr": opt.param_groups[0]["lr"],
@@ -277,7 +240,7 @@ def train_autoencoder(
         }
         if mon_valid is not None:
             record["recon_loss_valid"] = _to_py(_clean_loss(model, mon_valid))
-        record["seconds"] = time.perf_counter() - t_start
+        record["seconds"] = run.seconds()
         hist.epochs.append(record)
         if M is None and not torch.isfinite(loss_sum).all():
             hist.status = hist.stop_reason = "diverged"
@@ -296,10 +259,9 @@ def train_autoencoder(
         if patience_stop or callback_stop:
             hist.stop_reason = "patience" if patience_stop else "callback"
             break
-        if ckpt is not None and epoch + 1 < epochs and ckpt.due(epoch_end=True):
-            ckpt.save(snapshot(epoch + 1))
-    if ckpt is not None and ckpt.save_final and not finished:
-        ckpt.save(snapshot(epochs, done=True))
+        if epoch + 1 < epochs and run.due(epoch_end=True):
+            run.save(epoch + 1)
+    run.save_final(epochs)
     opt.zero_grad(set_to_none=True)
     hist.best_epoch = hist.epochs_run if hist.status == "done" else None
     if early_stopping is not None:
@@ -307,5 +269,5 @@ def train_autoencoder(
         if early_stopping.restore_best_weights and best_state is not None:
             with torch.no_grad():
                 model.load_state_dict(best_state)
-    hist.seconds = time.perf_counter() - t_start
+    hist.seconds = run.seconds()
     return hist

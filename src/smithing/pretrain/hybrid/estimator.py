@@ -3,6 +3,8 @@ estimator that passes scikit-learn's checks is :class:`smithing.sklearn.ClassRBM
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -41,6 +43,12 @@ class ClassificationRBM:
     ``random_state`` seeds initialization, batch order and sampling (same seed, same model).
     After ``fit``: ``model_`` (the :class:`ClassRBM`), ``classes_``, ``history_`` (the
     :class:`~smithing.history.History` of :func:`train_class_rbm`).
+
+    Deprecated: use :class:`smithing.sklearn.ClassRBMClassifier`, a real
+    scikit-learn estimator (it passes scikit-learn's estimator checks, marks unlabeled rows
+    ``-1`` as :mod:`sklearn.semi_supervised` does, and has ``partial_fit`` and early
+    stopping on a validation fraction). Constructing this class warns
+    (``DeprecationWarning``); it will be removed in a later release.
     """
 
     def __init__(
@@ -64,6 +72,13 @@ class ClassificationRBM:
         device: str = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
+        warnings.warn(
+            "smithing.pretrain.ClassificationRBM is deprecated: use "
+            "smithing.sklearn.ClassRBMClassifier (a scikit-learn estimator; unlabeled rows "
+            "are marked y = -1 instead of X_unlabeled=)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         self.n_hidden = n_hidden
         self.objective = objective
         self.alpha = alpha
@@ -83,7 +98,8 @@ class ClassificationRBM:
         self.dtype = dtype
 
     #: the HybridTraining fields this estimator exposes, then all its parameters
-    _TRAINING = ("objective", "alpha", "beta", "lr", "epochs", "batch_size", "method", "k")
+    _TRAINING: tuple[str, ...] = ("objective", "alpha", "beta", "lr", "epochs", "batch_size")
+    _TRAINING += ("method", "k")
     _TRAINING += ("momentum", "weight_decay", "unlabeled_positive", "early_stopping_patience")
     _PARAM_NAMES = ("n_hidden", *_TRAINING, "init_scale", "random_state", "device", "dtype")
 

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from smithing._registry import check
+from smithing.nn.containers import ModuleListOf
 from smithing.pretrain._layout import WeightLayout
 from smithing.pretrain.hybrid.functional import (
     _onehot,
@@ -148,6 +149,8 @@ class DeepHybridRBM(nn.Module):
     layer's ``p(y | .)`` (``"mean"``).
     """
 
+    layers: ModuleListOf[ClassRBM]  # bottom to top
+
     def __init__(
         self,
         sizes: Sequence[int],
@@ -166,7 +169,7 @@ class DeepHybridRBM(nn.Module):
             sizes,
             "at least two positive ints [n_visible, n_hidden_1, ...]",
         )
-        self.layers = nn.ModuleList(
+        self.layers = ModuleListOf(
             ClassRBM(
                 a,
                 h,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 from torch import Tensor, nn
@@ -145,6 +145,7 @@ class GaussianBernoulliRBM(BernoulliRBM):
     """
 
     visible_type = "gaussian"
+    log_var: Tensor  # (*M, n_visible): a parameter with learn_variance, else a buffer
 
     def __init__(
         self,
@@ -220,3 +221,8 @@ class GaussianBernoulliRBM(BernoulliRBM):
         """Draws from ``N(b, sigma^2)`` ``(*M, n, n_visible)``."""
         mean = _row(self.b.detach()).expand(*self.b.shape[:-1], n, self.n_visible)
         return sample_gaussian(mean.contiguous(), self.log_var.detach(), generator)
+
+
+def _gaussian_visibles(rbm: BernoulliRBM) -> TypeGuard[GaussianBernoulliRBM]:
+    """Whether ``rbm`` has Gaussian visibles (``visible_type == "gaussian"``, so a ``log_var``)."""
+    return rbm.visible_type == "gaussian"

@@ -15,6 +15,7 @@ from smithing.pretrain.rbm.functional import (
 )
 from smithing.pretrain.rbm.modules import (
     BernoulliRBM,
+    _gaussian_visibles,
 )
 
 __all__ = [
@@ -32,7 +33,7 @@ def gibbs_step(
     """One block-Gibbs sweep ``v -> h ~ p(h|v) -> v' ~ p(v|h)``; returns ``(v', E[v'|h])``."""
     h = sample_bernoulli(rbm.hidden_probs(v), generator)  # (*M, n, n_hidden)
     mean = rbm.visible_mean(h)  # (*M, n, n_visible)
-    if rbm.visible_type == "gaussian":
+    if _gaussian_visibles(rbm):
         return sample_gaussian(mean, rbm.log_var, generator), mean
     return sample_bernoulli(mean, generator), mean
 

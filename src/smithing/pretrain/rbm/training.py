@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,16 +12,11 @@ from torch import Tensor
 
 from smithing import optim as _optim
 from smithing._registry import check
-from smithing.checkpoint import (
-    Checkpointer,
-    as_checkpointer,
-    check_signature,
-    rng_state,
-    set_rng_state,
-)
+from smithing.checkpoint import Checkpointer, Resumable
 from smithing.compiled import compile_step, current_compile
 from smithing.history import Callback, History, legacy_callback, renamed, run_callbacks
 from smithing.precision import current_precision, mixed
+from smithing.pretrain._batches import MemberBatches
 from smithing.pretrain.rbm.functional import (
     pseudo_likelihood,
     sample_bernoulli,
@@ -30,6 +24,7 @@ from smithing.pretrain.rbm.functional import (
 )
 from smithing.pretrain.rbm.modules import (
     BernoulliRBM,
+    _gaussian_visibles,
 )
 from smithing.pretrain.rbm.sampling import (
     PersistentChains,
@@ -138,18 +133,28 @@ def train_rbm(
     Args:
         rbm: a :class:`BernoulliRBM` or :class:`GaussianBernoulliRBM` (trained in place).
         data: ``(n, n_visible)`` or ``(M, n, n_visible)``, on the RBM's device.
-        epochs, lr, batch_size: the usual (``lr``: one rate, or ``M`` for an ensemble).
-        optimizer, optimizer_options: ``"sgd"`` (Hinton's delta form above, with ``momentum``;
-            no options), another :mod:`smithing.optim` name with its options, or a ready
-            optimizer.
-        schedule, schedule_options: a :mod:`smithing.optim` schedule name, or a callable
-            ``epoch -> factor`` (0-based epoch); the learning rate of epoch ``t`` is
-            ``lr * factor(t)``.
-        method, k, n_chains, chains, negative_visible: the negative phase (above).
+        epochs: the number of passes over ``data``.
+        lr: the learning rate: one rate, or ``M`` for an ensemble.
+        batch_size: examples per mini-batch.
+        optimizer: ``"sgd"`` (Hinton's delta form above, with ``momentum``; no options),
+            another :mod:`smithing.optim` name, or a ready optimizer.
+        optimizer_options: the named optimizer's options.
+        schedule: a :mod:`smithing.optim` schedule name, or a callable ``epoch -> factor``
+            (0-based epoch); the learning rate of epoch ``t`` is ``lr * factor(t)``.
+        schedule_options: the named schedule's options.
+        method: ``"cd"`` or ``"pcd"`` (the negative phase, above).
+        k: Gibbs sweeps per update.
+        n_chains: persistent chains for ``"pcd"`` (default ``batch_size``).
+        chains: :class:`PersistentChains` to reuse or inspect (``"pcd"``).
+        negative_visible: ``"sample"`` or ``"mean"`` negative visibles (above).
         momentum: ``optimizer="sgd"`` only: a number, ``"hinton"`` (0.5 for the first 5
             epochs, then 0.9: guide Sec. 9) or a callable ``epoch -> momentum`` (0-based).
-        weight_decay, sparsity_target, sparsity_cost, sparsity_damping: the penalties above.
-        valid_data, monitor_size: what the per-epoch monitoring uses (below).
+        weight_decay: the L2 weight-cost on ``W`` (above).
+        sparsity_target: the target activity of the sparsity penalty, or ``None`` (above).
+        sparsity_cost: the sparsity penalty's strength (above).
+        sparsity_damping: the decay of the running mean activity ``q`` (above).
+        valid_data: held-out examples the per-epoch monitoring uses (below).
+        monitor_size: examples of each set the monitoring uses (below).
         generator: on ``data``'s device; drives batch order, Gibbs sampling and the
             pseudo-likelihood's flips: same seed, same result.
         callbacks: ``cb(epoch, record, rbm)`` after each epoch (1-based epoch); a truthy
@@ -218,15 +223,7 @@ def train_rbm(
         data = data.to(device)
         valid_data = None if valid_data is None else valid_data.to(device)
     M = rbm.members
-    expected = f"(n, {rbm.n_visible})" + ("" if M is None else f" or ({M}, n, {rbm.n_visible})")
-    shared = data.dim() == 2
-    check(
-        data.shape[-1] == rbm.n_visible
-        and (shared or (M is not None and data.dim() == 3 and data.shape[0] == M)),
-        "data.shape",
-        tuple(data.shape),
-        expected,
-    )
+    batches = MemberBatches(data, rbm.n_visible, M)
     check(
         data.device == rbm.W.device, "data.device", data.device, f"the RBM's device {rbm.W.device}"
     )
@@ -289,8 +286,6 @@ def train_rbm(
     lr_given = _to_py(torch.as_tensor(lr, dtype=torch.float64))
     hist = History(config={"epochs": epochs, "lr": lr_given, "batch_size": batch_size})
     q = None  # running mean hidden activity (sparsity)
-    members_idx = None if M is None else torch.arange(M, device=dev).unsqueeze(-1)  # (M, 1)
-    ckpt = as_checkpointer(checkpoint)
     signature = {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -308,45 +303,28 @@ def train_rbm(
         "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
         "optimizer_options": repr(optimizer_options or {}),
     }
-    first_epoch, resume, finished, elapsed = 0, None, False, 0.0
+    run = Resumable(checkpoint, "train_rbm", signature, device=dev)
+    run.module("rbm", rbm)
+    run.optimizer(opt)
 
-    def snapshot(epoch: int, position: dict | None = None, done: bool = False) -> dict:
-        return {
-            "trainer": "train_rbm",
-            "signature": signature,
-            "epoch": epoch,
-            "position": position,
-            "finished": done,
-            "elapsed": time.perf_counter() - t_start,
-            "rbm": rbm.state_dict(),
-            "optimizer": opt.state_dict(),
-            "chains": None if chains is None else {"v": chains.v, "updates": chains.updates},
-            "q": q,
-            "generator": None if generator is None else generator.get_state(),
-            "rng": rng_state(dev),
-            "history": hist.state_dict(),
-        }
-
-    state = None if ckpt is None else ckpt.load()
-    if state is not None:
-        check_signature(ckpt, state, "train_rbm", signature)
-        with torch.no_grad():
-            rbm.load_state_dict(state["rbm"])
-        opt.load_state_dict(state["optimizer"])
+    def put_chains(saved: dict) -> None:  # written into the caller's chains
         if chains is not None:
-            chains.v = state["chains"]["v"].to(device=dev, dtype=chains.v.dtype)
-            chains.updates = state["chains"]["updates"]
-        q = None if state["q"] is None else state["q"].to(dev)
-        if generator is not None:
-            generator.set_state(state["generator"])
-        hist.load_state_dict(state["history"])
-        first_epoch, resume, finished = state["epoch"], state["position"], state["finished"]
-        elapsed = state["elapsed"]
-        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
-    t_start = time.perf_counter() - elapsed
-    if ckpt is not None:
-        ckpt.start()
-    for epoch in range(first_epoch, 0 if finished else epochs):  # 0-based here; records 1-based
+            chains.v = saved["v"].to(device=dev, dtype=chains.v.dtype)
+            chains.updates = saved["updates"]
+
+    run.part(
+        "chains",
+        lambda: None if chains is None else {"v": chains.v, "updates": chains.updates},
+        put_chains,
+    )
+    run.part("q", lambda: q)
+    run.generator(generator)
+    run.history(hist)
+    state = run.resume()
+    if state is not None and state["q"] is not None:
+        q = state["q"].to(dev)
+    resume = run.position
+    for epoch in run.epochs(epochs):  # 0-based here; records 1-based
         factor = 1.0 if factor_at is None else float(factor_at(epoch))
         if delta:
             mom = float(momentum_at(epoch))
@@ -359,20 +337,12 @@ def train_rbm(
             perm, err_sum = resume["perm"].to(dev), resume["err_sum"].to(dev)
             n_batches, begin, resume = resume["n_batches"], resume["batch"], None
         else:
-            if M is None:
-                perm = torch.randperm(n, generator=generator, device=dev)  # (n,)
-            else:  # an independent order per member
-                perm = torch.rand((M, n), generator=generator, device=dev).argsort(-1)  # (M, n)
+            perm = batches.order(generator, dev)  # (*M, n): one order per member
             err_sum = torch.zeros(() if M is None else (M,), dtype=dtype, device=dev)
             n_batches, begin = 0, 0
         for start in range(begin, n, batch_size):
             idx = perm[..., start : start + batch_size]  # (*M, B)
-            if M is None:
-                v0 = data[idx]  # (B, nv)
-            elif shared:
-                v0 = data[idx]  # (M, B, nv)
-            else:
-                v0 = data[members_idx, idx]  # (M, B, nv)
+            v0 = batches.take(data, idx)  # (*M, B, nv)
             with torch.no_grad():
                 ph0 = hidden_probs_(v0)  # positive phase: probabilities (guide Sec. 3.2)
                 h = sample_bernoulli(ph0, generator)
@@ -385,6 +355,7 @@ def train_rbm(
                             mean = visible_mean_(h)
                         v = _draw_visible(rbm, mean, generator)
                 else:
+                    assert chains is not None  # method == "pcd": set up before the loop
                     v = chains.v  # PCD: continue the persistent chains
                     for _ in range(k):
                         v, mean = gibbs_step(rbm, v, generator)
@@ -417,9 +388,9 @@ def train_rbm(
                 for p in params.values():  # momentum 0), so momentum switched on later continues
                     if p.grad is not None:  # (always set above)
                         opt.state[p]["momentum_buffer"] = p.grad.detach().clone()
-            if ckpt is not None and start + batch_size < n and ckpt.due(batches=n_batches):
+            if start + batch_size < n and run.due(batches=n_batches):
                 pos = {"perm": perm, "batch": start + batch_size, "err_sum": err_sum}
-                ckpt.save(snapshot(epoch, pos | {"n_batches": n_batches}))
+                run.save(epoch, pos | {"n_batches": n_batches})
         with torch.no_grad():
             record: dict[str, Any] = {"epoch": epoch + 1}
             record["lr"] = _to_py(lr_t * factor) if delta else opt.param_groups[0]["lr"]
@@ -434,7 +405,7 @@ def train_rbm(
                 record["pseudo_likelihood"] = _to_py(pl.mean(-1))
             if mon_valid is not None:
                 record["free_energy_valid"] = _to_py(rbm.free_energy(mon_valid).mean(-1))
-        record["seconds"] = time.perf_counter() - t_start
+        record["seconds"] = run.seconds()
         hist.epochs.append(record)
         if M is None and not all(bool(torch.isfinite(p).all()) for p in params.values()):
             hist.status = hist.stop_reason = "diverged"
@@ -445,17 +416,16 @@ def train_rbm(
         if run_callbacks(callbacks, epoch + 1, record, rbm):
             hist.stop_reason = "callback"
             break
-        if ckpt is not None and epoch + 1 < epochs and ckpt.due(epoch_end=True):
-            ckpt.save(snapshot(epoch + 1))
-    if ckpt is not None and ckpt.save_final and not finished:
-        ckpt.save(snapshot(epochs, done=True))
+        if epoch + 1 < epochs and run.due(epoch_end=True):
+            run.save(epoch + 1)
+    run.save_final(epochs)
     opt.zero_grad(set_to_none=True)
     hist.best_epoch = hist.epochs_run if hist.status == "done" else None
-    hist.seconds = time.perf_counter() - t_start
+    hist.seconds = run.seconds()
     return hist
 
 
 def _draw_visible(rbm: BernoulliRBM, mean: Tensor, generator: torch.Generator | None) -> Tensor:
-    if rbm.visible_type == "gaussian":
+    if _gaussian_visibles(rbm):
         return sample_gaussian(mean, rbm.log_var, generator)
     return sample_bernoulli(mean, generator)

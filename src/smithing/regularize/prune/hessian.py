@@ -106,12 +106,35 @@ def fisher_diagonal(
     generator: torch.Generator | None = None,
     chunk: int = 256,
 ) -> dict[str, Tensor]:
-    """``mean_i g_i^2`` with ``g_i = d(-log softmax(model(x_i))_{y_i}) / dw`` (per example).
+    r"""``mean_i g_i^2`` with ``g_i = d(-log softmax(model(x_i))_{y_i}) / dw`` (per example).
+
+    $$
+    F_{kk} = \frac{1}{N} \sum_{i=1}^{N} \left(\frac{\partial}{\partial w_k}
+    \left(-\log \operatorname{softmax}(z_i)_{y_i}\right)\right)^2
+    $$
+
+    with $z_i$ the logits of example $x_i$ (the rows of ``x``, $N$ of them), $w_k$ a weight of
+    the parameters ``names`` and $y_i$ its label (``y``, or drawn from the model's softmax).
 
     With ``y=None`` the labels are sampled from the model's own softmax: an unbiased estimate of
     the diagonal of the Gauss-Newton matrix ``J^T (diag(q) - q q^T) J`` of the mean cross-entropy
     (the Fisher); with the data's ``y`` it is the empirical Fisher. Assumes ``model`` outputs
     logits and the loss is the mean cross-entropy. The model runs in eval mode.
+
+    Args:
+        model: the network, outputting logits ``(N, C)``.
+        names: the parameter names whose diagonal is estimated.
+        x: the inputs ``(N, ...)``.
+        y: the labels ``(N,)``, or ``None`` to sample them from the model (the true Fisher).
+        generator: randomness of the sampled labels.
+        chunk: examples per vectorized gradient batch (memory bound).
+
+    Returns:
+        ``{name: diagonal}``, each shaped like its parameter.
+
+    References:
+        Martens, "New insights and perspectives on the natural gradient method", JMLR 21, 2020,
+        Sec. 9 (the Fisher as the Gauss-Newton matrix; the empirical Fisher).
     """
     was_training = model.training
     model.eval()
@@ -184,7 +207,16 @@ def _gauss_newton(
 def gauss_newton_matrix(
     model: nn.Module, names: Sequence[str], x: Tensor, *, chunk: int | None = None
 ) -> Tensor:
-    """The Gauss-Newton (outer-product) matrix of the mean softmax cross-entropy.
+    r"""The Gauss-Newton (outer-product) matrix of the mean softmax cross-entropy.
+
+    $$
+    G = \frac{1}{N} \sum_{i=1}^{N} J_i^\top \left(\operatorname{diag}(q_i) - q_i
+    q_i^\top\right) J_i, \qquad J_i = \frac{\partial z_i}{\partial w}, \quad q_i =
+    \operatorname{softmax}(z_i)
+    $$
+
+    with $z_i$ the logits of example $i$ of ``x`` ($N$ examples, $C$ classes) and $w$ the
+    weights ``names`` flattened.
 
     ``G = (1/N) sum_i J_i^T (diag(q_i) - q_i q_i^T) J_i`` over the weights ``names``, with
     ``J_i = d z_i / d w`` the ``(C, n)`` Jacobian of example ``i``'s logits ``z_i = model(x_i)``
@@ -202,6 +234,19 @@ def gauss_newton_matrix(
     cast to float64; ``chunk`` examples at a time (default: all at once) bounds their memory,
     ``chunk * C * n`` numbers. The model runs in eval mode (restored afterwards) and must output
     logits ``(N, C)``. Not ensemble-aware (one model; no members axis).
+
+    Args:
+        model: the network, outputting logits ``(N, C)``.
+        names: the parameter names (the order of the rows and columns).
+        x: the inputs ``(N, ...)``.
+        chunk: examples per Jacobian batch (``None``: all at once).
+
+    Returns:
+        $G$, ``(n, n)`` float64.
+
+    References:
+        Hassibi & Stork, "Second order derivatives for network pruning: Optimal Brain
+        Surgeon", NIPS 5, 1993, Sec. 3.
     """
     return _gauss_newton(model, names, x, chunk, diagonal=False)
 
@@ -214,9 +259,33 @@ def hessian_diagonal(
     samples: int = 100,
     generator: torch.Generator | None = None,
 ) -> dict[str, Tensor]:
-    """Diagonal of the Hessian of ``objective`` at ``params`` (``"exact"`` or ``"hutchinson"``).
+    r"""Diagonal of the Hessian of ``objective`` at ``params`` (``"exact"`` or ``"hutchinson"``).
 
-    The Fisher estimates need the model and data: :func:`fisher_diagonal`.
+    $$
+    h_{kk} = \frac{\partial^2 E}{\partial w_k^2}, \qquad
+    \hat h = \frac{1}{S} \sum_{s=1}^{S} z_s \odot (H z_s)
+    $$
+
+    with $E$ = ``objective``, $w_k$ the entries of ``params``; ``"exact"`` takes the diagonal of
+    the full Hessian $H$ (``torch.func.hessian``, $n^2$ memory), ``"hutchinson"`` the unbiased
+    estimate $\hat h$ from $S$ = ``samples`` Rademacher vectors $z_s$ ($\pm 1$ entries) and
+    Hessian-vector products. The Fisher estimates need the model and data:
+    :func:`fisher_diagonal`.
+
+    Args:
+        objective: ``params -> loss`` (:func:`make_objective`).
+        params: ``{name: tensor}``, the point and the weights differentiated.
+        method: ``"exact"`` or ``"hutchinson"``.
+        samples: Hutchinson's $S$.
+        generator: randomness of the Rademacher vectors.
+
+    Returns:
+        ``{name: diagonal}``, each shaped like its parameter.
+
+    References:
+        LeCun, Denker & Solla, "Optimal Brain Damage", NIPS 2, 1990 (the diagonal);
+        Bekas, Kokiopoulou & Saad, "An estimator for the diagonal of a matrix", Applied
+        Numerical Mathematics 57, 2007 (the stochastic estimate).
     """
     check(method in ("exact", "hutchinson"), "method", method, "'exact' or 'hutchinson'")
     return HESSIAN_DIAGONALS.get(method)(objective, params, samples=samples, generator=generator)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -38,21 +38,22 @@ class PruneMask:
     def ones_like(cls, named_params: Iterable[tuple[str, Tensor]]) -> PruneMask:
         return cls({n: torch.ones_like(p, dtype=torch.bool) for n, p in named_params})
 
-    def _params(self, model: nn.Module | dict[str, Tensor]) -> dict[str, Tensor]:
-        named = model if isinstance(model, dict) else dict(model.named_parameters())
+    def _params(self, model: nn.Module | Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        named: Mapping[str, Tensor]
+        named = model if isinstance(model, Mapping) else dict(model.named_parameters())
         missing = [n for n in self.masks if n not in named]
         check(not missing, "model", missing, "parameters named as in the mask")
         return named
 
     @torch.no_grad()
-    def apply_(self, model: nn.Module | dict[str, Tensor]) -> None:
+    def apply_(self, model: nn.Module | Mapping[str, Tensor]) -> None:
         """Zero the pruned weights in place (call after every optimizer step)."""
         named = self._params(model)
         for name, m in self.masks.items():
             named[name].masked_fill_(~m.to(named[name].device), 0)  # w <- m * w
 
     @torch.no_grad()
-    def apply_grad_(self, model: nn.Module | dict[str, Tensor]) -> None:
+    def apply_grad_(self, model: nn.Module | Mapping[str, Tensor]) -> None:
         """Zero the gradients of pruned weights (keeps momentum buffers from growing there)."""
         named = self._params(model)
         for name, m in self.masks.items():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from smithing._registry import Registry, check
+from smithing._registry import Registry, check, given
 from smithing.regularize.penalties import select
 from smithing.regularize.prune.hessian import (
     HESSIAN_DIAGONALS,
@@ -134,14 +134,13 @@ def _magnitude(ctx: _Context):
 def _obd(ctx: _Context):
     """Optimal Brain Damage: s_k = 1/2 h_kk w_k^2 (LeCun, Denker & Solla 1990)"""
     if ctx.hessian == "gauss_newton":
-        check(ctx.data is not None, "data", None, "(x, y) for hessian='gauss_newton'")
+        x = given(ctx.data, "data", "(x, y) for hessian='gauss_newton'")[0]
         names = list(ctx.params)
-        diag = _gauss_newton(ctx.model, names, ctx.data[0], ctx.chunk, diagonal=True)  # (n,)
+        diag = _gauss_newton(ctx.model, names, x, ctx.chunk, diagonal=True)  # (n,)
         h = _unflatten(diag, {n: ctx.params[n].detach() for n in names})
         h = {n: v.to(ctx.params[n].dtype) for n, v in h.items()}
     elif ctx.hessian in ("fisher", "empirical_fisher"):
-        check(ctx.data is not None, "data", None, "(x, y) for a Fisher estimate")
-        x, y = ctx.data
+        x, y = given(ctx.data, "data", "(x, y) for a Fisher estimate")
         h = fisher_diagonal(
             ctx.model,
             list(ctx.params),
@@ -151,7 +150,7 @@ def _obd(ctx: _Context):
             chunk=ctx.chunk if ctx.chunk is not None else x.shape[0],
         )
     else:
-        check(ctx.objective is not None, "objective", None, "an objective or loss_fn + data")
+        objective = given(ctx.objective, "objective", "an objective or loss_fn + data")
         if ctx.hessian == "exact":
             n = sum(p.numel() for p in ctx.params.values())
             check(
@@ -161,7 +160,7 @@ def _obd(ctx: _Context):
                 f">= the {n} weights for an exact Hessian (or hessian='hutchinson'/'fisher')",
             )
         h = HESSIAN_DIAGONALS.get(ctx.hessian)(
-            ctx.objective, ctx.params, samples=ctx.samples, generator=ctx.generator
+            objective, ctx.params, samples=ctx.samples, generator=ctx.generator
         )
     sal = {n: obd_saliency(p.detach(), h[n].detach()) for n, p in ctx.params.items()}
     before = {n: m.clone() for n, m in ctx.mask.masks.items()}
@@ -180,9 +179,17 @@ def _obs(ctx: _Context):
         f"one of {_names_list(OBS_HESSIANS)} for OBS (it needs the full matrix)",
     )
     if ctx.hessian == "gauss_newton":
-        check(ctx.data is not None, "data", None, "(x, y) for hessian='gauss_newton'")
+        x = given(ctx.data, "data", "(x, y) for hessian='gauss_newton'")[0]
+
+        def matrix(names: list[str], sub: dict[str, Tensor]) -> Tensor:
+            return gauss_newton_matrix(ctx.model, names, x, chunk=ctx.chunk)  # (n, n)
+
     else:
-        check(ctx.objective is not None, "objective", None, "an objective or loss_fn + data")
+        objective = given(ctx.objective, "objective", "an objective or loss_fn + data")
+
+        def matrix(names: list[str], sub: dict[str, Tensor]) -> Tensor:
+            return full_hessian(objective, sub).double()  # (n, n)
+
     groups = [list(ctx.params)] if None in ctx.k_new else [[n] for n in ctx.params]
     sal_all: dict[str, Tensor] = {}
     predicted, order = 0.0, []
@@ -196,10 +203,7 @@ def _obs(ctx: _Context):
             f">= the {n_w} weights OBS must hold the inverse Hessian of",
         )
         k = ctx.k_new[None] if None in ctx.k_new else ctx.k_new[names[0]]
-        if ctx.hessian == "gauss_newton":
-            h = gauss_newton_matrix(ctx.model, names, ctx.data[0], chunk=ctx.chunk)  # (n, n)
-        else:
-            h = full_hessian(ctx.objective, sub).double()  # (n, n)
+        h = matrix(names, sub)  # (n, n): the Gauss-Newton matrix or the loss's Hessian
         h = h + ctx.damping * torch.eye(n_w, dtype=h.dtype, device=h.device)  # H + damping I
         w = _flatten({n: p.detach() for n, p in sub.items()}).double()
         removed = ~_flatten({n: ctx.mask.masks[n] for n in names}).to(w.device)
@@ -243,20 +247,37 @@ def prune(
     generator: torch.Generator | None = None,
     chunk: int | None = _GN_CHUNK,
 ) -> tuple[PruneMask, PruneReport]:
-    """Prune ``fraction`` of ``model``'s weights by ``method``; returns ``(mask, report)``.
+    r"""Prune ``fraction`` of ``model``'s weights by ``method``; returns ``(mask, report)``.
+
+    $$
+    s_k^{\text{magnitude}} = \lvert w_k \rvert, \qquad
+    s_k^{\text{OBD}} = \tfrac12 h_{kk} w_k^2, \qquad
+    L_q^{\text{OBS}} = \frac{w_q^2}{2 [H^{-1}]_{qq}}, \quad
+    \delta w = -\frac{w_q}{[H^{-1}]_{qq}} H^{-1} e_q
+    $$
+
+    The weights $w_k$ of lowest saliency are set to 0 (:func:`obd_saliency`,
+    :func:`obs_saliency`): $h_{kk}$ is the diagonal of the loss's Hessian (or of its estimate,
+    ``hessian``), $H^{-1}$ the inverse of the full Hessian (plus ``damping`` times $I$) of the
+    kept weights; OBS removes one weight $q$ at a time and moves all the others by $\delta w$
+    (:func:`obs_prune`).
 
     Args:
+        model: the network, whose weights are pruned in place.
         method: ``"magnitude"``, ``"obd"`` or ``"obs"`` (module docstring).
         fraction: the fraction of prunable weights pruned *in total* after this call (weights
             already pruned by ``mask`` count), so repeated calls with a growing fraction and
             retraining in between give the iterative prune-retrain schedule.
-        loss_fn, data: ``loss_fn(model(x), y)`` with ``data = (x, y)``: the training loss whose
-            Hessian OBD/OBS use (use the full training set, or a large batch, at a minimum).
+        loss_fn: ``loss_fn(model(x), y)``: the training loss whose Hessian OBD/OBS use.
+        data: ``(x, y)`` for ``loss_fn`` (use the full training set, or a large batch, at a
+            minimum).
         objective: instead of ``loss_fn``/``data``, any ``params -> scalar`` taking a dict of
             the prunable parameters by name (e.g. a quadratic).
         names: the parameters to prune; default: every parameter that is not a bias
             (``include_biases``) and not matched by ``exclude`` (rules of
             :func:`smithing.regularize.penalties.select`).
+        include_biases: with the default ``names``, prune biases too.
+        exclude: with the default ``names``, parameter names or patterns not pruned.
         scope: ``"global"`` (one ranking over all chosen parameters; OBS: one joint Hessian) or
             ``"layer"`` (``fraction`` of each parameter; OBS: one Hessian block per parameter).
         hessian: the curvature OBD/OBS use (magnitude ignores it). OBD's diagonal:
@@ -270,17 +291,29 @@ def prune(
             ``data`` (only ``x`` is used for them), assume the model outputs logits and the
             loss is the mean softmax cross-entropy; with ``"gauss_newton"`` and no ``loss_fn``,
             the report's losses are that cross-entropy.
+        samples: Hutchinson probes (``hessian="hutchinson"``).
         damping: added to the Hessian's diagonal before OBS inverts it (the kept block of
             ``H + damping I`` must be positive definite).
         mask: an earlier mask to extend (its pruned weights stay pruned).
         max_params: refuse full ``(n, n)`` matrices (exact Hessian, OBS's Gauss-Newton) over
             more weights than this.
+        generator: randomness of the Hutchinson probes and the Fisher's sampled labels.
         chunk: examples per batch of the per-example gradients and Jacobians of the Fisher and
             Gauss-Newton options (memory ``chunk * classes * weights`` numbers); None: all
             ``data`` at once. The batching changes the summation order, hence the last bits.
 
+    Returns:
+        ``(mask, report)``: the :class:`PruneMask` (keep it applied while retraining) and the
+        :class:`PruneReport` (losses before and after, predicted increase, removals).
+
     The model's weights are modified in place (pruned ones set to 0; OBS also moves the others).
     The model should be in eval mode when a loss is evaluated (dropout off).
+
+    References:
+        LeCun, Denker & Solla, "Optimal Brain Damage", NIPS 2, 1990; Hassibi & Stork, "Second
+        order derivatives for network pruning: Optimal Brain Surgeon", NIPS 5, 1993, eq. 5;
+        Han, Pool, Tran & Dally, "Learning both weights and connections for efficient neural
+        networks", NIPS 2015 (magnitude, prune and retrain).
     """
     entry = PRUNE_METHODS.entry(method)
     check(0.0 <= fraction <= 1.0, "fraction", fraction, "a fraction in [0, 1]")
@@ -311,6 +344,7 @@ def prune(
         loss_fn = nn.functional.cross_entropy  # the loss G is the Gauss-Newton matrix of
     if objective is None and loss_fn is not None and data is not None:
         objective = make_objective(model, loss_fn, *data)
+    k_new: dict[str | None, int]  # None -> one global count, else one per parameter
     if scope == "global":
         n_total = sum(p.numel() for p in chosen.values())
         k_new = {None: round(fraction * n_total) - sum(int((~mask.masks[n]).sum()) for n in chosen)}

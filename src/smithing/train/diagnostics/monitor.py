@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -226,7 +226,8 @@ class GradientMonitor:
                     n = torch.linalg.vector_norm(p.grad.detach().float())
                     add(name, stat, n)
                     sq.append(n.square())
-            add(name, "weight_norm", torch.linalg.vector_norm(m.weight.detach().float()))
+            weight = cast(torch.Tensor, m.weight)  # self.layers: modules with a tensor weight
+            add(name, "weight_norm", torch.linalg.vector_norm(weight.detach().float()))
             if name in self._outputs:
                 mo = _moments(self._outputs[name])
                 add(name, "preact_mean", mo["mean"])

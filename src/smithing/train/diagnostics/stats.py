@@ -136,9 +136,11 @@ def layer_gradient_norms(
     Uses ``torch.autograd.grad`` so ``.grad`` is left untouched; a layer the loss does not
     depend on gets 0. ``retain_graph=True`` lets the caller still call ``loss.backward()``.
     """
-    selected = [(n, m) for n, m in _select(model, layers) if isinstance(m.weight, torch.Tensor)]
+    selected = [
+        (n, w) for n, m in _select(model, layers) if isinstance(w := m.weight, torch.Tensor)
+    ]
     check(len(selected) > 0, "layers", layers, "a selector matching at least one layer")
-    weights = [m.weight for _, m in selected]
+    weights = [w for _, w in selected]
     grads = torch.autograd.grad(loss, weights, retain_graph=retain_graph, allow_unused=True)
     norms = [
         torch.linalg.vector_norm(g) if g is not None else torch.zeros((), device=loss.device)
