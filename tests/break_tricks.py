@@ -863,7 +863,7 @@ BREAKS: list[Break] = [
     Break(
         "gradient norms",
         "||dL/dW||_F per layer",
-        S + "train/diagnostics.py",
+        S + "train/diagnostics/stats.py",
         "torch.linalg.vector_norm(g) if g is not None",
         "g.abs().max() if g is not None",
         ("tests/train/test_diagnostics.py::test_layer_gradient_norms_and_grad_untouched",),
@@ -872,7 +872,7 @@ BREAKS: list[Break] = [
     Break(
         "saturation",
         "sigmoid saturated when a < 0.01 or a > 0.99",
-        S + "train/diagnostics.py",
+        S + "train/diagnostics/stats.py",
         'out["saturated"] = ((a < lo) | (a > hi)).float().mean()',
         'out["saturated"] = (a > hi).float().mean()',
         ("tests/train/test_diagnostics.py::test_saturation_on_crafted_input",),
@@ -881,7 +881,7 @@ BREAKS: list[Break] = [
     Break(
         "first/last ratio",
         "first layer's gradient norm over the last's",
-        S + "train/diagnostics.py",
+        S + "train/diagnostics/monitor.py",
         'add("global", "first_last_ratio", norms[first] / norms[last])',
         'add("global", "first_last_ratio", norms[last] / norms[first])',
         ("tests/train/test_diagnostics.py",),

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from smithing.experiment.store import Store
+from smithing.plots import tile
 from smithing.studies import rbm as S
 from studytools import run_study
 
@@ -95,7 +96,7 @@ def test_config_errors_name_the_parameter():
 
 def test_tile_layout():
     imgs = np.arange(5 * 4, dtype=float).reshape(5, 4)  # five 2x2 images
-    out = S.tile(imgs, (2, 2), 3, symmetric=True)
+    out = tile(imgs, (2, 2), 3, symmetric=True)
     assert out.shape == (2 * 3 + 1, 3 * 3 + 1)
     assert out.min() >= 0 and out.max() <= 1
     assert out[1, 1] == pytest.approx(0.5)  # first image's 0 is grey

@@ -113,7 +113,7 @@ def test_model_averaging_exact_for_softmax_layer():
 
 
 def test_study_smoke(tmp_path, monkeypatch):
-    monkeypatch.setattr(R, "AVERAGING", {"n_units": 3, "epochs": 1})
+    monkeypatch.setattr(R.averaging, "AVERAGING", {"n_units": 3, "epochs": 1})
     overrides = {"epochs": 2, "hidden": [16, 16], "n_train": 100}
     summary = run_study(
         "regularization", seeds=1, out=str(tmp_path), quiet=True, overrides=overrides

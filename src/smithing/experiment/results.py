@@ -71,6 +71,12 @@ class StudyResults:
             if not only_done or r.status == "done"
         ]
 
+    def first_done(self, variant: str, extra: str) -> RunRecord | None:
+        """The done run of ``variant`` with the lowest seed whose ``extra[extra]`` is set (the run
+        a figure draws filters or samples from), or None."""
+        runs = [r for r in self.of(variant) if r.status == "done" and r.extra.get(extra)]
+        return min(runs, key=lambda r: r.seed) if runs else None
+
     def curves(self, variant: str, key: str) -> list[list[float]]:
         return [
             [float(e.get(key, math.nan)) for e in r.epochs] for r in self.of(variant) if r.epochs

@@ -99,12 +99,13 @@ def final_box(results, key="test_error", out_dir=".", name="final.png", title=""
 
 
 def tile(
-    images: np.ndarray, shape: tuple[int, int], cols: int, *, symmetric: bool = False
+    images: np.ndarray, shape: tuple[int, int], cols: int | None = None, *, symmetric: bool = False
 ) -> np.ndarray:
-    """Images ``(n, rows * cols_px)`` laid out in a grid with ``cols`` columns and 1-pixel
-    borders; each image scaled to ``[0, 1]`` on its own (``symmetric``: ``[-max|x|, max|x|]``,
-    grey = 0, for filters) or kept as is (probabilities)."""
+    """Images ``(n, rows * cols_px)`` laid out in a grid with ``cols`` columns (default: a square
+    grid, ``ceil(sqrt(n))``) and 1-pixel borders; each image scaled to ``[0, 1]`` on its own
+    (``symmetric``: ``[-max|x|, max|x|]``, grey = 0, for filters) or kept as is (probabilities)."""
     n = images.shape[0]
+    cols = cols or math.ceil(math.sqrt(n))
     r, c = shape
     rows = max(1, math.ceil(n / cols))
     out = np.ones((rows * (r + 1) + 1, cols * (c + 1) + 1))

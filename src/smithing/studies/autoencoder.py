@@ -139,20 +139,14 @@ def tile_images(images, image_shape, cols: int, *, scale: str = "each", pad: int
     return out
 
 
-def _first_done(results, variant):
-    runs = [r for r in results.of(variant) if r.status == "done" and r.extra.get("filters")]
-    runs.sort(key=lambda r: r.seed)
-    return runs[0] if runs else None
-
-
 def _filters_figure(results, out_dir: str) -> str:
     from smithing.plots import plt, save
 
     p = plt()
-    vs = [v for v in results.variants() if _first_done(results, v)]
+    vs = [v for v in results.variants() if results.first_done(v, "filters")]
     fig, axes = p.subplots(1, max(1, len(vs)), figsize=(4.6 * max(1, len(vs)), 4.9), squeeze=False)
     for ax, v in zip(axes[0], vs):
-        r = _first_done(results, v)
+        r = results.first_done(v, "filters")
         shape = tuple(r.extra["image_shape"])
         cols = math.ceil(math.sqrt(len(r.extra["filters"])))
         ax.imshow(
@@ -169,19 +163,19 @@ def _rows_figure(results, out_dir: str, name: str, title: str, denoise: bool) ->
     from smithing.plots import plt, save
 
     p = plt()
-    vs = [v for v in results.variants() if _first_done(results, v)]
+    vs = [v for v in results.variants() if results.first_done(v, "filters")]
     key = "recon_corrupted" if denoise else "recon_clean"
     rows = []
     if vs:
-        r0 = _first_done(results, vs[0])
+        r0 = results.first_done(vs[0], "filters")
         rows.append(("clean test inputs", r0.extra["clean"]))
         if denoise:
             rows.append((f"{int(100 * DENOISE_RATE)}% masked", r0.extra["corrupted"]))
     for v in vs:
-        rows.append((f"reconstruction\n({v})", _first_done(results, v).extra[key]))
+        rows.append((f"reconstruction\n({v})", results.first_done(v, "filters").extra[key]))
     fig, axes = p.subplots(len(rows), 1, figsize=(8, 1.05 * len(rows) + 0.6), squeeze=False)
     for ax, (label, imgs) in zip(axes[:, 0], rows):
-        shape = tuple(_first_done(results, vs[0]).extra["image_shape"])
+        shape = tuple(results.first_done(vs[0], "filters").extra["image_shape"])
         mosaic = tile_images(imgs, shape, len(imgs), scale="none")
         ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
@@ -196,7 +190,7 @@ def figures(results, out_dir: str) -> list[Figure]:
     from smithing.plots import learning_curves
 
     out = []
-    if any(_first_done(results, v) for v in results.variants()):
+    if any(results.first_done(v, "filters") for v in results.variants()):
         out.append(
             Figure(
                 _filters_figure(results, out_dir),

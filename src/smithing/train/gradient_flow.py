@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from smithing._registry import check
-from smithing.train.diagnostics import (
+from smithing.train.diagnostics.stats import (
     LayerSelector,
     NonFiniteGradientWarning,
     VanishingGradientWarning,

@@ -1,41 +1,10 @@
-"""The results store: one SQLite file per output directory.
-
-Tables:
-
-* ``runs``: one row per (study, scale, variant, seed, config): the configuration as JSON, the
-  status (``pending`` / ``running`` / ``done`` / ``diverged`` / ``failed``), timings, final
-  metrics and any extra JSON a study's figures need.
-* ``epochs``: the per-epoch curves of each run (metrics as JSON).
-* ``sessions``: each ``smithing run`` invocation: command, versions, machine, wall time.
-
-A run is recorded in ONE transaction (its epochs, its final metrics and its status flip to a
-final state together), so killing the process at any moment leaves each run either fully
-recorded or not at all.
-
-**Leases.** A worker (a ``smithing run`` process, a process-pool or Ray driver) claims a group of
-runs with :meth:`Store.claim`: one ``BEGIN IMMEDIATE`` transaction checks that every run of the
-group is claimable (pending, failed before this worker started, or running under a lease that
-has expired) and marks them ``running`` under the worker's name with an expiry ``ttl`` seconds
-ahead. The worker renews its leases (:meth:`Store.heartbeat`) while it trains; a worker killed
-with SIGKILL stops renewing, its leases expire, and another worker claims the runs and continues
-them from their checkpoints. A worker of this machine that is no longer alive (its process id
-is gone) need not be waited out: its runs are claimable at once. Only the lease holder may
-record a run.
-
-**Schema versions.** The schema version is SQLite's ``user_version``: 1 is the first store
-layout (no leases), 2 adds the lease and progress columns. Older stores are migrated in place
-when opened; a store of a newer version, a file that is not an SQLite database, a corrupt or
-truncated database and an SQLite database that is not a results store raise :class:`StoreError`
-(one line naming the file and the problem) and are never written to.
-"""
+""":class:`Store`: the results store of one output directory (runs, leases, sessions, reading);
+see :mod:`smithing.experiment.store`."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import socket
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -43,158 +12,25 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from smithing.experiment.results import RunRecord, StudyResults
+from smithing.experiment.store.leases import (
+    _claimable,
+)
+from smithing.experiment.store.schema import (
+    _V2_COLUMNS,
+    FINAL_STATUSES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    StoreError,
+    _check_header,
+    _db_problem,
+    _dumps,
+    config_hash,
+)
 from smithing.experiment.study import RunResult
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    study TEXT NOT NULL,
-    scale TEXT NOT NULL,
-    variant TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    config_hash TEXT NOT NULL,
-    config TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    started REAL,
-    finished REAL,
-    seconds REAL,
-    final TEXT,
-    extra TEXT,
-    message TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_expires REAL,
-    progress TEXT,
-    UNIQUE (study, scale, variant, seed, config_hash)
-);
-CREATE TABLE IF NOT EXISTS epochs (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL,
-    metrics TEXT NOT NULL,
-    PRIMARY KEY (run_id, epoch)
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY,
-    study TEXT NOT NULL,
-    scale TEXT NOT NULL,
-    command TEXT NOT NULL,
-    started REAL NOT NULL,
-    finished REAL,
-    seconds REAL,
-    environment TEXT NOT NULL,
-    run_ids TEXT NOT NULL DEFAULT '[]'
-);
-"""
-
-FINAL_STATUSES = ("done", "diverged", "failed")
-#: statuses whose runs are complete: never trained again (failed runs are retried by a later
-#: invocation)
-COMPLETE_STATUSES = ("done", "diverged")
-SCHEMA_VERSION = 2
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-#: columns added by schema version 2 (leases and progress)
-_V2_COLUMNS = (("lease_owner", "TEXT"), ("lease_expires", "REAL"), ("progress", "TEXT"))
-
-
-class StoreError(ValueError):
-    """A results store that cannot be used: not a store, corrupt, or of a newer schema.
-
-    The message is one line naming the file and the problem; the file is left untouched."""
-
-
-def _host() -> str:
-    return os.environ.get("SMITHING_WORKER_HOST") or socket.gethostname()
-
-
-def worker_name() -> str:
-    """This process's name in leases: ``host:pid`` (``$SMITHING_WORKER_HOST`` overrides the
-    host name, e.g. for containers that share one)."""
-    return f"{_host()}:{os.getpid()}"
-
-
-def config_hash(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _dumps(obj) -> str:
-    return json.dumps(obj, default=_json_default, allow_nan=True)
-
-
-def _json_default(o):
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    return str(o)
-
-
-def _check_header(path: Path) -> None:
-    with open(path, "rb") as fh:
-        head = fh.read(100)
-    if not head.startswith(_SQLITE_MAGIC):
-        raise StoreError(f"{path}: not a smithing results store (not an SQLite database)")
-    if len(head) < 100:
-        raise StoreError(f"{path}: the database is truncated ({len(head)} bytes)")
-    page = int.from_bytes(head[16:18], "big")
-    page = 65536 if page == 1 else page
-    pages = int.from_bytes(head[28:32], "big")
-    size = path.stat().st_size
-    wal = path.with_name(path.name + "-wal")
-    if pages and page * pages > size and not (wal.exists() and wal.stat().st_size > 0):
-        raise StoreError(f"{path}: the database is truncated ({size} bytes of {page * pages})")
-
-
-def _claimable(status, lease_owner, expires, finished, owner, now, retry_failed_before) -> bool:
-    if status == "pending":
-        return True
-    if status == "failed":
-        return retry_failed_before is not None and (finished or 0) < retry_failed_before
-    if status == "running":  # our own lease, or a dead worker's (expired, or a pre-lease store)
-        return (
-            lease_owner == owner
-            or expires is None
-            or expires < now
-            or _dead_local_worker(lease_owner)
-        )
-    return False
-
-
-def _dead_local_worker(owner: str | None) -> bool:
-    """Whether ``owner`` (``host:pid[:tag]``) is a process of this machine that no longer runs:
-    its lease need not be waited out (a worker killed with SIGKILL, then the same command
-    run again)."""
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid = rest.split(":", 1)[0]
-    if host != _host() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return False  # another driver in this very process: alive
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return _is_zombie(int(pid))
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _db_problem(e: sqlite3.DatabaseError) -> str:
-    msg = str(e)
-    if "not a database" in msg:
-        return "not a smithing results store (not an SQLite database)"
-    if "malformed" in msg or "corrupt" in msg:
-        return f"the database is corrupt ({msg})"
-    return f"cannot be read as a results store ({msg})"
+__all__ = [
+    "Store",
+]
 
 
 class Store:
