@@ -298,8 +298,10 @@ _ADDING_DEPARTURES = (
     "the test MSE is the last evaluation's, after 20,000 steps (not the best one)",
 )
 _ADDING_STATUS = (
-    "unconfirmed (U): only the paper's abstract and introduction could be read; the recipe "
-    "follows common re-implementations (e.g. Keras' IRNN example), not the paper"
+    "unconfirmed (U): only the paper's abstract and introduction could be read (searched "
+    "again 2026-12-02: section 4.1 was not found); the recipe follows common "
+    "re-implementations (e.g. Keras' IRNN example), not the paper; the 0.1667 baseline "
+    "is arithmetic (predicting 1 gives MSE 1/6), not a number read from the paper"
 )
 
 register_reproduction(

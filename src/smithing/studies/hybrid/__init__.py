@@ -111,13 +111,22 @@ LAROCHELLE_BENGIO = Paper(
 _CLASSRBM_DEPARTURES = (
     "the recipe is a recollection of Larochelle & Bengio's Table 1, not confirmed in the "
     "paper (U): its experiments section could not be read",
-    "momentum 0.9 throughout (the paper's use of momentum is not known)",
-    "a fixed 30 epochs at batch 20, keeping the epoch with the lowest validation error (the "
-    "paper's epochs, batch size and stopping rule are not known)",
-    "visible biases start at logit(mean pixel) (the paper's initialization is not known)",
+    "momentum 0.9 throughout; Larochelle's own PLearn code (DiscriminativeRBM.cc, 2008, "
+    "repository odelalleau/PLearn; the repository does not tie it to the paper) uses none",
+    "a fixed 30 epochs at batch 20, keeping the epoch with the lowest validation error; the "
+    "PLearn code updates one example at a time with a decaying rate lr / (1 + c t) (the "
+    "paper's epochs and stopping rule are not known)",
+    "visible biases start at logit(mean pixel); the PLearn code draws W uniform in "
+    "+-1 / sqrt(max(n_inputs, n_hidden)) with every bias at zero",
     "MNIST split 50k train / 10k validation / 10k test (believed to be the paper's, U)",
 )
-_CLASSRBM_STATUS = "hyperparameters recalled from the paper's Table 1, unverified (U)"
+_CLASSRBM_STATUS = (
+    "hyperparameters recalled from the paper's Table 1, unverified (U): neither the ICML 2008 "
+    "paper's nor the JMLR 2012 paper's experiments could be read here (searched 2026-12-02); "
+    "the training procedure (exact discriminative gradient, CD-1 generative term weighted "
+    "by alpha, unlabeled labels drawn from p(y|x)) agrees with Larochelle's PLearn code (C, "
+    "code); its MNIST settings are not in that code"
+)
 
 
 def _classrbm_reproduction(name: str, *, departures: tuple[str, ...], **fields) -> Reproduction:

@@ -109,10 +109,17 @@ _RBM_DEPARTURES = (
     "100 epochs with k fixed throughout: the paper's epochs and whether k was raised "
     "gradually during CD-25 training are not known (U)",
     "50,000 training images (the authors' code: all 60,000), binarized stochastically once "
-    "by us: the code's Matlab draws (rand('state', 30)) cannot be reproduced",
+    "by us: the code's Matlab draws (rand('state', 30)) cannot be reproduced; copies of "
+    "the authors' rbm.m re-binarize each mini-batch at every use (data > rand), while "
+    "TFDS attributes one fixed binarization to this paper: the sources disagree",
+    "two copies of rbm.m raise k as ceil(epoch / 10) (k = 25 near epoch 250): a hint, not "
+    "a confirmation, that CD-25 was reached gradually; we keep k fixed",
 )
 _RBM_STATUS = (
-    "AIS protocol confirmed from Salakhutdinov's AIS code (C); training lr 0.05, weight cost "
+    "AIS protocol confirmed from Salakhutdinov's AIS code (C: betas 0:1/1000:0.5, "
+    "0.5:1/10000:0.9, 0.9:1/100000:1, 100 runs, a base-rate model of the training data; "
+    "the Matlab vector repeats 0.5 and 0.9, which only adds two Gibbs steps); training "
+    "lr 0.05, weight cost "
     "2e-4, batch 100, init N(0, 0.01^2), sampled negative visibles from two derivative copies "
     "of his rbm.m (C, copies); epochs and CD schedule unknown (U); the paper's text was not "
     "found"
