@@ -341,3 +341,20 @@ def test_reexports_of_the_functional_core():
 
     for name in ("greedy_stack", "to_mlp", "pretrained_weights", "OUTPUT_INITS"):
         assert getattr(S, name) is getattr(greedy, name)
+
+
+@pytest.mark.parametrize("kind,layer", [("dbn", RBM_LAYER), ("sda", DAE_LAYER)])
+@pytest.mark.parametrize("mode", [{"generator": "g"}, {"seed": 3}], ids=["shared", "seeded"])
+def test_pretraining_reports_every_epoch_of_every_layer_as_a_phase(kind, layer, mode):
+    x = binary()
+    calls: list[tuple[int, int, str]] = []
+    mode = {"generator": gen()} if "generator" in mode else mode
+    spec = StackSpec(kind, [12, 8, 5], layer)
+    pretrain_stack(spec, x, progress=lambda e, n, phase: calls.append((e, n, phase)), **mode)
+    assert calls == [(1, 2, "layer0"), (2, 2, "layer0"), (1, 2, "layer1"), (2, 2, "layer1")]
+    # reporting changes nothing: the same stack without a progress callback
+    mode2 = {"generator": gen()} if "generator" in mode else mode
+    a = pretrain_stack(spec, x, **mode2).module
+    mode3 = {"generator": gen()} if "generator" in mode else mode
+    b = pretrain_stack(spec, x, progress=lambda *_: None, **mode3).module
+    assert _equal_params(a, b)

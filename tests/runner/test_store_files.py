@@ -164,3 +164,37 @@ def test_without_ray_the_flag_says_how_to_install(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "pip install 'smithing[ray]'" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_a_multi_phase_run_reports_its_phase_and_the_phase_eta(tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    from smithing.runner.execute import _ProgressWriter
+
+    with Store(tmp_path) as s:
+        ids = s.ensure_runs("study-y", "quick", [("dbn", 0, {})])
+        assert s.claim(ids, "host:1:a", 60)
+    task = SimpleNamespace(run_ids=ids, out=str(tmp_path), progress_every=0.0)
+    clock = iter([100.0, 110.0, 120.0, 150.0, 160.0])  # the writer starts at t=100
+    fake_time = SimpleNamespace(time=lambda: next(clock))  # the writer's clock only
+    monkeypatch.setattr("smithing.runner.execute.time", fake_time)
+    forwarded: list = []
+    writer = _ProgressWriter(task, lambda e, n: forwarded.append((e, n)))
+
+    def progress() -> dict:
+        assert main(["status", "--out", str(tmp_path), "--json"]) == 0
+        rep = json.loads(capsys.readouterr().out)
+        return rep["studies"]["study-y"]["running"][0]["progress"]
+
+    writer(1, 50, "layer0")  # t=110
+    writer(2, 50, "layer0")  # t=120: 2 epochs in 20 s -> 48 epochs left, 480 s
+    p = progress()
+    assert p["phase"] == "layer0" and p["epoch"] == 2 and p["eta_s"] == pytest.approx(480.0)
+    writer(5, 100, "finetune")  # t=150: a new (resumed) phase, timed from t=120, epoch 5 on
+    writer(7, 100, "finetune")  # t=160: 3 epochs in 40 s -> 93 epochs left, 1240 s
+    writer.close()
+    p = progress()
+    assert p["phase"] == "finetune" and p["epoch"] == 7 and p["eta_s"] == pytest.approx(1240.0)
+    assert forwarded == [(1, 50), (2, 50), (5, 100), (7, 100)]
+    assert main(["status", "--out", str(tmp_path)]) == 0
+    assert "finetune 7/100" in capsys.readouterr().out

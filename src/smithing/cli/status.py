@@ -65,6 +65,8 @@ def run(args) -> int:
         for r in s["running"]:
             p = r["progress"]
             epoch = f"{p['epoch']}/{p['epochs']}" if p.get("epoch") else "-"  # - : not reported
+            if p.get("epoch") and p.get("phase"):
+                epoch = f"{p['phase']} {epoch}"  # a multi-phase run, e.g. "layer1 23/50"
             table.add_row(
                 str(r["run_id"]),
                 r["variant"],

@@ -98,12 +98,15 @@ class RBMPretrainer(LayerSizes):
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
         checkpoint: Any = None,
+        progress: Callable[[int, dict], None] | None = None,
     ) -> History:
         if self.init_visible_bias:
             self.rbm.init_visible_bias_(x)  # (a resumed run then loads the checkpoint's)
         kwargs = {"valid_data": valid, "generator": generator, **self.train_kwargs}
         if checkpoint is not None:
             kwargs["checkpoint"] = checkpoint
+        if progress is not None:
+            kwargs["progress"] = _greedy.chain_progress(kwargs.get("progress"), progress)
         return train_rbm(self.rbm, x, **kwargs)
 
     def encoder(self) -> tuple[Tensor, Tensor]:

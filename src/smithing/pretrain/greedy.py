@@ -21,6 +21,7 @@ Salakhutdinov, "Reducing the dimensionality of data with neural networks", Scien
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,9 @@ __all__ = [
     "OUTPUT_INITS",
     "GreedyResult",
     "LayerPretrainer",
+    "chain_progress",
     "greedy_stack",
+    "phase_progress",
     "per_layer",
     "shared_settings",
     "pretrained_weights",
@@ -123,6 +126,7 @@ def greedy_stack(
     generator: torch.Generator | None = None,
     callback: Callable[[int, LayerPretrainer, History], None] | None = None,
     checkpoint: Any = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> GreedyResult:
     """Train ``pretrainers`` bottom-up, each on the previous layer's codes of ``data``.
 
@@ -136,6 +140,10 @@ def greedy_stack(
     resumable: layer ``l`` trains with its own child, ``checkpoint.sub(f"layer{l}")``, so a
     rerun restores the finished layers (their trainers skip training and restore their final
     state, the generators' included) and continues the interrupted one; bitwise on CPU.
+
+    ``progress(epoch, epochs, phase)`` is called after every epoch of every layer, with
+    ``phase = f"layer{l}"`` and ``epochs`` that layer's epoch count (the runner shows it in
+    ``smithing status``); a pretrainer whose ``fit`` takes no ``progress`` is not reported.
     """
     check(propagate in ("probs", "samples"), "propagate", propagate, "'probs' or 'samples'")
     check(len(pretrainers) > 0, "pretrainers", pretrainers, "at least one layer")
@@ -148,7 +156,12 @@ def greedy_stack(
             layer.n_in,
             f"the size of its inputs, {x.shape[-1]}",
         )
-        kw = {} if checkpoint is None else {"checkpoint": checkpoint.sub(f"layer{i}")}
+        kw: dict[str, Any] = {}
+        if checkpoint is not None:
+            kw["checkpoint"] = checkpoint.sub(f"layer{i}")
+        if progress is not None and "progress" in inspect.signature(layer.fit).parameters:
+            epochs = int(getattr(layer, "train_kwargs", {}).get("epochs", 0))
+            kw["progress"] = phase_progress(progress, epochs, f"layer{i}")
         hist = layer.fit(x, valid=valid, generator=generator, **kw)
         histories.append(hist)
         if callback is not None:
@@ -158,6 +171,27 @@ def greedy_stack(
                 x = layer.transform(x, sample=propagate == "samples", generator=generator)
                 valid = None if valid is None else layer.transform(valid)
     return GreedyResult(list(pretrainers), histories, propagate)
+
+
+def phase_progress(
+    progress: Callable[[int, int, str], None], epochs: int, phase: str
+) -> Callable[[int, dict], None]:
+    """A trainer's ``progress(epoch, record)`` that reports ``progress(epoch, epochs, phase)``."""
+    return lambda epoch, record: progress(epoch, epochs, phase)
+
+
+def chain_progress(
+    first: Callable[[int, dict], None] | None, second: Callable[[int, dict], None]
+) -> Callable[[int, dict], None]:
+    """``progress(epoch, record)`` calling ``first`` (when given) then ``second``."""
+    if first is None:
+        return second
+
+    def both(epoch: int, record: dict) -> None:
+        first(epoch, record)
+        second(epoch, record)
+
+    return both
 
 
 def shared_settings(**given) -> dict:

@@ -58,6 +58,7 @@ are re-exported here.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -73,6 +74,7 @@ from smithing.pretrain.greedy import (
     GreedyResult,
     LayerPretrainer,
     greedy_stack,
+    phase_progress,
     pretrained_weights,
     to_mlp,
 )
@@ -291,6 +293,7 @@ def pretrain_stack(
     data_key: str | None = None,
     callback: Callable[[int, LayerPretrainer, History], None] | None = None,
     checkpoint: Any = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Stack:
     """Greedy layer-wise pretraining of ``spec`` on ``data (n, sizes[0])`` (or ``(M, n,
     sizes[0])`` for an ensemble); returns the trained :class:`Stack`.
@@ -310,6 +313,8 @@ def pretrain_stack(
     restores the finished layers without training them and continues the interrupted one,
     bitwise on CPU); a layer taken from the ``cache`` needs none. Fine-tuning is
     :func:`finetune`'s, e.g. ``finetune(..., checkpoint=checkpoint.sub("finetune"))``.
+    ``progress(epoch, epochs, phase)`` follows every layer's epochs, ``phase = f"layer{l}"``
+    (see :func:`~smithing.pretrain.greedy.greedy_stack`; a layer from the cache reports none).
     """
     check(isinstance(spec, StackSpec), "spec", type(spec).__name__, "a StackSpec")
     check(isinstance(data, Tensor), "data", type(data).__name__, "a tensor (n, n_inputs)")
@@ -333,7 +338,9 @@ def pretrain_stack(
     )
     kind = STACK_KINDS.get(spec.kind)
     if seed is None:
-        return _pretrain_shared(spec, kind, data, generator, valid_data, callback, checkpoint)
+        return _pretrain_shared(
+            spec, kind, data, generator, valid_data, callback, checkpoint, progress
+        )
     check(
         isinstance(seed, int) and not isinstance(seed, bool),
         "seed",
@@ -341,11 +348,13 @@ def pretrain_stack(
         "an int (or None with a generator)",
     )
     return _pretrain_seeded(
-        spec, kind, data, seed, valid_data, cache, data_key, callback, checkpoint
+        spec, kind, data, seed, valid_data, cache, data_key, callback, checkpoint, progress
     )
 
 
-def _pretrain_shared(spec, kind, data, generator, valid_data, callback, checkpoint) -> Stack:
+def _pretrain_shared(
+    spec, kind, data, generator, valid_data, callback, checkpoint, progress=None
+) -> Stack:
     # = DBN(...) / StackedDAE(...) then train_dbn / train_sda: the layers are built bottom to
     # top from the generator, then trained in order with it
     layers = [
@@ -362,6 +371,7 @@ def _pretrain_shared(spec, kind, data, generator, valid_data, callback, checkpoi
         generator=generator,
         callback=callback,
         checkpoint=checkpoint,
+        progress=progress,
     )
     return Stack(spec, module, result.histories, {"mode": "generator"})
 
@@ -372,7 +382,7 @@ def _codes(x: Tensor, W: Tensor, b: Tensor, activation: str) -> Tensor:
 
 
 def _pretrain_seeded(
-    spec, kind, data, seed, valid_data, cache, data_key, callback, checkpoint
+    spec, kind, data, seed, valid_data, cache, data_key, callback, checkpoint, progress=None
 ) -> Stack:
     dev, dtype = data.device, data.dtype
     if cache is not None:
@@ -398,7 +408,12 @@ def _pretrain_seeded(
             g = torch.Generator(device=dev).manual_seed(seed + _LAYER_SEED_STRIDE * i)
             layer = kind.layer(spec, i, generator=g, device=dev, dtype=dtype)
             pretrainer = kind.pretrainer(layer, spec, i)
-            kw = {} if checkpoint is None else {"checkpoint": checkpoint.sub(f"layer{i}")}
+            kw: dict[str, Any] = {}
+            if checkpoint is not None:
+                kw["checkpoint"] = checkpoint.sub(f"layer{i}")
+            if progress is not None and "progress" in inspect.signature(pretrainer.fit).parameters:
+                epochs = int(getattr(pretrainer, "train_kwargs", {}).get("epochs", 0))
+                kw["progress"] = phase_progress(progress, epochs, f"layer{i}")
             history = pretrainer.fit(x, valid=valid, generator=g, **kw)
             if key is not None:
                 cache.put(key, layer.state_dict(), history)

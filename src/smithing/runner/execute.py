@@ -190,27 +190,37 @@ def _run_custom(study: Study, task: GroupTask, ckpt, reporter) -> list[tuple[int
 
 
 class _ProgressWriter:
-    """``progress(epoch, epochs)``: forwards to the caller's callback and, at most every
-    ``task.progress_every`` seconds, writes epoch, epochs and ETA to the store."""
+    """``progress(epoch, epochs, phase=None)``: forwards ``(epoch, epochs)`` to the caller's
+    callback and, at most every ``task.progress_every`` seconds, writes epoch, epochs, the
+    phase and the phase's ETA to the store. A multi-phase run (a DBN's ``layer0``, ``layer1``,
+    ..., ``finetune``) names its phase; the ETA is that phase's, timed from when the previous
+    phase reported its last epoch (a resumed phase from its first epoch after the resume)."""
 
     def __init__(self, task: GroupTask, forward: Callable[[int, int], None] | None) -> None:
         self.task, self.forward = task, forward
         self.t0 = time.time()
         self.first_epoch: int | None = None
+        self.phase: str | None = None
+        self.last_call: float | None = None
         self.last_write = 0.0
         self._store = None
 
-    def __call__(self, epoch: int, epochs: int) -> None:
+    def __call__(self, epoch: int, epochs: int, phase: str | None = None) -> None:
         if self.forward is not None:
             self.forward(epoch, epochs)
         now = time.time()
+        if phase != self.phase:  # a new phase: its own clock, from the previous phase's end
+            self.phase, self.first_epoch, self.last_write = phase, None, 0.0
+            if self.last_call is not None:
+                self.t0 = self.last_call
+        self.last_call = now
         if self.first_epoch is None:
             self.first_epoch = epoch - 1  # a resumed run starts past epoch 0
         if now - self.last_write < self.task.progress_every and epoch < epochs:
             return
         self.last_write = now
         done = epoch - self.first_epoch
-        eta = (now - self.t0) / done * (epochs - epoch) if done > 0 else None
+        eta = (now - self.t0) / done * (epochs - epoch) if done > 0 and epochs else None
         try:
             if self._store is None:
                 from smithing.experiment.store import Store
@@ -218,7 +228,7 @@ class _ProgressWriter:
                 self._store = Store(self.task.out, create=False)
             self._store.set_progress(
                 self.task.run_ids,
-                {"epoch": epoch, "epochs": epochs, "eta_s": eta, "updated": now},
+                {"epoch": epoch, "epochs": epochs, "phase": phase, "eta_s": eta, "updated": now},
             )
         except Exception:  # noqa: BLE001 - progress is best effort; training goes on
             pass

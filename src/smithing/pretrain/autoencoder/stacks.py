@@ -68,10 +68,13 @@ class DAEPretrainer(LayerSizes):
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
         checkpoint: Checkpointer | None = None,
+        progress: Callable[[int, dict], None] | None = None,
     ) -> History:
         kwargs = {"valid_data": valid, "generator": generator, **self.train_kwargs}
         if checkpoint is not None:
             kwargs["checkpoint"] = checkpoint
+        if progress is not None:
+            kwargs["progress"] = _greedy.chain_progress(kwargs.get("progress"), progress)
         return train_autoencoder(self.dae, x, **kwargs)
 
     def encoder(self) -> tuple[Tensor, Tensor]:

@@ -43,16 +43,24 @@ def _output_init(cfg: dict):
     return randn
 
 
+def _finetune_progress(progress, epochs: int):
+    """The fine-tuning's ``progress(epoch, record)`` for the runner's phase-aware reporter."""
+    return None if progress is None else (lambda e, rec: progress(e, epochs, "finetune"))
+
+
 def _phase(checkpoint, name: str):
     """The run's checkpoint for one of its phases (None: no checkpoints)."""
     return None if checkpoint is None else checkpoint.sub(name)
 
 
-def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+def run(
+    config: dict, seed: int, device: str = "cpu", *, checkpoint=None, progress=None
+) -> RunResult:
     """Pretrain (or not) the stack, fine-tune it with early stopping, keep curves and images.
 
     ``checkpoint`` (the runner's): each RBM trains with its child ``layer<l>``, the
-    fine-tuning with ``finetune``; a rerun skips the finished phases."""
+    fine-tuning with ``finetune``; a rerun skips the finished phases. ``progress(epoch,
+    epochs, phase)`` (the runner's) follows the phases ``layer<l>`` and ``finetune``."""
     from smithing import init as _init
     from smithing.data import load
     from smithing.nn import MLP
@@ -95,7 +103,12 @@ def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> Run
                 options=options,
             )
             stack = pretrain_stack(
-                spec, x_train, generator=g, valid_data=x_valid, checkpoint=checkpoint
+                spec,
+                x_train,
+                generator=g,
+                valid_data=x_valid,
+                checkpoint=checkpoint,
+                progress=progress,
             )
             dbn, hists = stack.module, stack.histories
             extra["pretrain"] = [
@@ -140,6 +153,7 @@ def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> Run
             early_stopping=stopper,
             device=dev,
             checkpoint=_phase(checkpoint, "finetune"),
+            progress=_finetune_progress(progress, cfg["epochs"]),
         )
     extra["filters_finetuned"] = rounded(model.linears[0].weight[:nf])  # (nf, n_in)
     extra.update(

@@ -68,7 +68,9 @@ def _phase(checkpoint, name: str):
     return None if checkpoint is None else checkpoint.sub(name)
 
 
-def run_classrbm(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+def run_classrbm(
+    config: dict, seed: int, device: str = "cpu", *, checkpoint=None, progress=None
+) -> RunResult:
     """One classification RBM (any objective; ``n_labels`` / ``semi`` for the curve)."""
     from smithing.pretrain.hybrid import ClassRBM, train_class_rbm
 
@@ -90,14 +92,17 @@ def run_classrbm(config: dict, seed: int, device: str = "cpu", *, checkpoint=Non
     model.init_visible_bias_(data.train.x)
     hist = train_class_rbm(
         model, x, y, x_unlabeled=xu, valid=(data.valid.x, data.valid.y), generator=g,
-        monitor_size=500, checkpoint=checkpoint, **opts,
+        monitor_size=500, checkpoint=checkpoint,
+        progress=_report(progress, _epochs(opts), "train"), **opts,
     )  # fmt: skip
     extra.update(best_epoch=hist.best_epoch, steps_per_epoch=hist.config["steps_per_epoch"])
     return RunResult(hist.status, _final(model.log_proba, data), hist.epochs, extra,
                      hist.message, time.perf_counter() - t0)  # fmt: skip
 
 
-def run_deep_hybrid(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+def run_deep_hybrid(
+    config: dict, seed: int, device: str = "cpu", *, checkpoint=None, progress=None
+) -> RunResult:
     """A deep hybrid stack trained in one stage; final metrics for ``combine`` (top/mean)."""
     from smithing.pretrain.hybrid import DeepHybridRBM, chunked, train_deep_hybrid
 
@@ -112,7 +117,7 @@ def run_deep_hybrid(config: dict, seed: int, device: str = "cpu", *, checkpoint=
     hist = train_deep_hybrid(
         model, data.train.x, data.train.y, combine=combine,
         valid=(data.valid.x, data.valid.y), generator=g, monitor_size=500,
-        checkpoint=checkpoint, **opts,
+        checkpoint=checkpoint, progress=_report(progress, _epochs(opts), "train"), **opts,
     )  # fmt: skip
     final = _final(lambda v: model.log_proba(v, combine), data)
     for how in ("top", "mean"):
@@ -129,7 +134,9 @@ def run_deep_hybrid(config: dict, seed: int, device: str = "cpu", *, checkpoint=
                      time.perf_counter() - t0)  # fmt: skip
 
 
-def run_dbn(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+def run_dbn(
+    config: dict, seed: int, device: str = "cpu", *, checkpoint=None, progress=None
+) -> RunResult:
     """The two-stage pipeline: greedy CD-1 DBN pretraining, then backprop fine-tuning
     (:func:`smithing.pretrain.stack.pretrain_stack`, ``to_mlp``, ``finetune``); with a
     ``checkpoint``, each RBM resumes from its child ``layer<l>``, fine-tuning from
@@ -145,13 +152,16 @@ def run_dbn(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) ->
     layer_opts = {"epochs": int(config["pretrain_epochs"]), "lr": float(config["pretrain_lr"]),
                   "batch_size": int(config["batch_size"]), "momentum": "hinton"}  # fmt: skip
     spec = StackSpec("dbn", sizes, layer_opts)
-    stack = pretrain_stack(spec, data.train.x, generator=g, checkpoint=checkpoint)
+    stack = pretrain_stack(
+        spec, data.train.x, generator=g, checkpoint=checkpoint, progress=progress
+    )
     mlp = stack.to_mlp(data.n_classes, "sigmoid", generator=g)
     stop = EarlyStopping(monitor="valid_error", patience=10**6, restore_best_weights=True)
     hist = finetune(
         mlp, data, fit=fit, epochs=int(config["epochs"]), lr=float(config["lr"]),
         batch_size=int(config["batch_size"]), optimizer="momentum", seed=int(seed),
         early_stopping=stop, device=device, checkpoint=_phase(checkpoint, "finetune"),
+        progress=_report(progress, int(config["epochs"]), "finetune"),
     )  # fmt: skip
     extra = {
         "best_epoch": hist.best_epoch,
@@ -161,14 +171,29 @@ def run_dbn(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) ->
                      time.perf_counter() - t0)  # fmt: skip
 
 
+def _epochs(opts: dict) -> int:
+    """The epochs a hybrid trainer runs with ``opts`` (HybridTraining's default if not set)."""
+    from smithing.pretrain.hybrid import HybridTraining
+
+    return int(opts.get("epochs", HybridTraining.epochs))
+
+
+def _report(progress, epochs: int, phase: str):
+    """A trainer's ``progress(epoch, record)`` reporting to the runner's phase-aware one."""
+    return None if progress is None else (lambda e, rec: progress(e, epochs, phase))
+
+
 RUNNERS = {"classrbm": run_classrbm, "deep-hybrid": run_deep_hybrid, "dbn": run_dbn}
 
 
-def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+def run(
+    config: dict, seed: int, device: str = "cpu", *, checkpoint=None, progress=None
+) -> RunResult:
     """The study's ``run``: dispatch on ``config["run"]`` (the variant's kind, see RUNNERS);
-    ``checkpoint`` (the runner's) makes every kind resumable."""
+    ``checkpoint`` (the runner's) makes every kind resumable; ``progress(epoch, epochs,
+    phase)`` (the runner's) follows the training phases."""
     from smithing._registry import check
 
     kind = config.get("run")
     check(kind in RUNNERS, "config['run']", kind, f"one of {tuple(RUNNERS)}")
-    return RUNNERS[kind](config, seed, device, checkpoint=checkpoint)
+    return RUNNERS[kind](config, seed, device, checkpoint=checkpoint, progress=progress)

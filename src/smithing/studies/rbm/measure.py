@@ -39,7 +39,9 @@ def gibbs_snapshots(rbm, n: int, steps: list[int], generator=None) -> torch.Tens
     return torch.stack(shots)
 
 
-def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> RunResult:
+def run(
+    config: dict, seed: int, device: str = "cpu", *, checkpoint=None, progress=None
+) -> RunResult:
     """Train one RBM (CD-k or PCD), estimate its ``log Z`` by AIS (and exactly when small).
 
     ``checkpoint`` (the runner's :class:`~smithing.checkpoint.Checkpointer`) makes the
@@ -84,6 +86,7 @@ def run(config: dict, seed: int, device: str = "cpu", *, checkpoint=None) -> Run
             monitor_size=cfg["monitor_size"],
             generator=g,
             checkpoint=checkpoint,
+            progress=None if progress is None else (lambda e, rec: progress(e, epochs, "train")),
         )
         records = []
         for i in range(len(hist["epoch"])):
