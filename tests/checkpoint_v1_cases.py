@@ -6,7 +6,7 @@ was killed in the middle of an epoch, written by the code of commit 957e1cf (bef
 trainers shared :class:`smithing.checkpoint.Resumable`) under torch 2.13 on CPU. Rewrite them
 (only when the format is meant to change) from a checkout of the old code::
 
-    PYTHONPATH=<old checkout>/src python tests/checkpoint_v1_cases.py tests/fixtures/checkpoints_v1
+    PYTHONPATH=<old checkout>/src python tests/checkpoint_v1_cases.py tests/fixtures/checkpoints_v1 [CASE ...]
 
 Every case is ``run(checkpoint=None) -> {name: tensor}`` (the trained parameters and the
 history's numbers), deterministic on one thread.
@@ -148,6 +148,21 @@ def deep_hybrid_case(checkpoint=None):
     return {**_params(model), **_history(h)}
 
 
+def sequence_case(checkpoint=None):
+    from smithing.data import load
+    from smithing.nn.rnn import readout_from_config
+    from smithing.train import fit_sequence
+
+    data = load("adding", "cpu", T=6, n_train=40, n_valid=0, n_test=16, seed=0)
+    model = readout_from_config({"hidden": 5, "activation": "relu", "init": "identity"}, 2, 1,
+                                "regression", seed=3)  # fmt: skip
+    h = fit_sequence(
+        model, data, steps=12, lr=1e-2, batch_size=8, eval_every=4, seed=4, clip_norm=1.0,
+        checkpoint=checkpoint,
+    )  # fmt: skip
+    return {**_params(model), **_history(h)}
+
+
 CASES = {
     "fit": fit_case,
     "fit_ensemble": fit_ensemble_case,
@@ -155,14 +170,15 @@ CASES = {
     "train_rbm": rbm_case,
     "train_class_rbm": class_rbm_case,
     "train_deep_hybrid": deep_hybrid_case,
+    "fit_sequence": sequence_case,  # written by commit 819efc5 (before it shared Resumable)
 }
 #: the save after which each case's run was killed (a mid-epoch one of epoch 2 or 3)
 KILL_AFTER = {name: 7 for name in CASES}
 
 
-def write(folder: Path) -> None:
-    """Run every case, killed after its ``KILL_AFTER``-th save (every batch saves), and keep the
-    checkpoint it left as ``<folder>/<case>.safetensors``."""
+def write(folder: Path, names: list[str] | None = None) -> None:
+    """Run every case (or those ``names``), killed after its ``KILL_AFTER``-th save (every
+    batch saves), and keep the checkpoint it left as ``<folder>/<case>.safetensors``."""
     from smithing.checkpoint import Checkpointer
 
     class Killed(Exception):
@@ -182,6 +198,8 @@ def write(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     for name, case in CASES.items():
+        if names and name not in names:
+            continue
         scratch = folder / f"{name}.tmp.safetensors"
         try:
             case(checkpoint=KillAfter(scratch, KILL_AFTER[name]))
@@ -193,4 +211,4 @@ def write(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    write(Path(sys.argv[1]))
+    write(Path(sys.argv[1]), sys.argv[2:])

@@ -32,7 +32,8 @@ def test_an_old_mid_epoch_checkpoint_resumes_bitwise(tmp_path, name):
     old = FOLDER / f"{name}.safetensors"
     state = read_checkpoint(old)  # the format and its checksum as they were
     assert state["trainer"] == name and not state["finished"]
-    assert state["step" if "hybrid" in name or "class_rbm" in name else "position"]
+    position = {"train_class_rbm": "step", "train_deep_hybrid": "step", "fit_sequence": "pos"}
+    assert state[position.get(name, "position")]
 
     ref = CASES[name]()
     path = tmp_path / "run.safetensors"

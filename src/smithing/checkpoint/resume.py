@@ -76,6 +76,8 @@ class Resumable:
         device: the training device (the CUDA generators are saved on a CUDA device).
         first_epoch: where a fresh run starts, in the trainer's numbering.
         position_key: the key of the position in the epoch (``"position"``).
+        epoch_key: the key of the epoch (``"epoch"``; ``"step"`` for a trainer that counts
+            steps, as :func:`~smithing.train.fit_sequence`).
 
     The trainer registers its parts in the order they are to be restored (:meth:`part` and
     the shorthands :meth:`module`, :meth:`optimizer`, :meth:`generator`, :meth:`history`,
@@ -95,12 +97,14 @@ class Resumable:
         device: torch.device | str | None = None,
         first_epoch: int = 0,
         position_key: str = "position",
+        epoch_key: str = "epoch",
     ) -> None:
         self.checkpointer = as_checkpointer(checkpoint)
         self.trainer = trainer
         self.signature = signature
         self.device = device
         self.position_key = position_key
+        self.epoch_key = epoch_key
         self.epoch = first_epoch
         self.position: Any = None
         self.finished = False
@@ -190,7 +194,7 @@ class Resumable:
             for name, (_, put, missing) in self._parts.items():
                 if put is not None:
                     put(state[name] if missing is _REQUIRED else state.get(name, missing))
-            self.epoch, self.position = state["epoch"], state[self.position_key]
+            self.epoch, self.position = state[self.epoch_key], state[self.position_key]
             self.finished, self.elapsed = state["finished"], state["elapsed"]
             set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
         self.started = time.perf_counter() - self.elapsed
@@ -211,7 +215,7 @@ class Resumable:
         state: dict[str, Any] = {
             "trainer": self.trainer,
             "signature": self.signature,
-            "epoch": epoch,
+            self.epoch_key: epoch,
             self.position_key: position,
             "finished": done,
             "elapsed": self.seconds(),

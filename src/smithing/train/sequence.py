@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -35,13 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from smithing._registry import check
-from smithing.checkpoint import (
-    Checkpointer,
-    as_checkpointer,
-    check_signature,
-    rng_state,
-    set_rng_state,
-)
+from smithing.checkpoint import Checkpointer, Resumable
 from smithing.data.base import Dataset, Split
 from smithing.history import History
 from smithing.regularize.protocol import as_regularizer, hook, parts, stateful_objects
@@ -225,7 +218,6 @@ def fit_sequence(
     gen = torch.Generator().manual_seed(int(seed))
     perm, pos = torch.randperm(n, generator=gen), 0
     window = {"loss": 0.0, "norm": 0.0, "clipped": 0, "steps": 0}
-    ckpt = as_checkpointer(checkpoint)
     stateful = stateful_objects((*parts(reg), *callbacks))
     signature = {
         "steps": steps,
@@ -240,43 +232,26 @@ def fit_sequence(
         "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
         "stateful": [type(o).__name__ for o in stateful],
     }
-    first_step, finished, elapsed = 1, False, 0.0
-
-    def snapshot(next_step: int, done: bool = False) -> dict:
-        # everything needed to continue with step `next_step`
-        return {
-            "trainer": "fit_sequence",
-            "signature": signature,
-            "step": next_step,
-            "finished": done,
-            "elapsed": time.perf_counter() - t0,
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "generator": gen.get_state(),
-            "perm": perm,
-            "pos": pos,
-            "window": dict(window),
-            "rng": rng_state(device),
-            "history": hist.state_dict(),
-            "stateful": [o.state_dict() for o in stateful],
-        }
-
-    state = None if ckpt is None else ckpt.load()
-    if ckpt is not None and state is not None:
-        check_signature(ckpt, state, "fit_sequence", signature)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        perm, pos = state["perm"], state["pos"]
-        window.update(state["window"])
-        hist.load_state_dict(state["history"])
-        for o, s in zip(stateful, state["stateful"]):
-            o.load_state_dict(s)
-        first_step, finished, elapsed = state["step"], state["finished"], state["elapsed"]
-        set_rng_state(state["rng"])  # last: nothing may draw from the global generators after
-    t0 = time.perf_counter() - elapsed
-    if ckpt is not None:
-        ckpt.start()
+    # the checkpoint: "step" is the next step, "pos" the position in the permutation "perm"
+    run = Resumable(
+        checkpoint,
+        "fit_sequence",
+        signature,
+        device=device,
+        first_epoch=1,
+        epoch_key="step",
+        position_key="pos",
+    )
+    run.module("model", model)
+    run.optimizer(opt)
+    run.generator(gen)
+    run.part("perm", lambda: perm)  # read back from the state below
+    run.part("window", lambda: dict(window), window.update)
+    run.history(hist)
+    run.stateful(stateful)
+    state = run.resume()
+    if state is not None:
+        perm, pos = state["perm"], run.position
 
     def record(step: int) -> dict:
         w = max(window["steps"], 1)
@@ -306,7 +281,7 @@ def fit_sequence(
     if state is None:
         record(0)
     model.train()
-    for step in range(first_step, 0 if finished else steps + 1):
+    for step in run.epochs(steps + 1):
         if pos + batch_size > n:
             perm, pos = torch.randperm(n, generator=gen), 0
         idx = perm[pos : pos + batch_size].to(xs.device)
@@ -350,11 +325,10 @@ def fit_sequence(
             if stop:
                 hist.stop_reason = "callback"
                 break
-        if ckpt is not None and step < steps and ckpt.due(epoch_end=evaluated, batches=step):
-            ckpt.save(snapshot(step + 1))
-    if ckpt is not None and ckpt.save_final and not finished:
-        ckpt.save(snapshot(steps + 1, done=True))
-    hist.seconds = time.perf_counter() - t0
+        if step < steps and run.due(epoch_end=evaluated, batches=step):
+            run.save(step + 1, pos)
+    run.save_final(steps + 1, pos)
+    hist.seconds = run.seconds()
     hist.final = {k: v for k, v in hist.epochs[-1].items() if k != "step"}
     return hist
 
