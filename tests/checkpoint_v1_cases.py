@@ -6,7 +6,8 @@ was killed in the middle of an epoch, written by the code of commit 957e1cf (bef
 trainers shared :class:`smithing.checkpoint.Resumable`) under torch 2.13 on CPU. Rewrite them
 (only when the format is meant to change) from a checkout of the old code::
 
-    PYTHONPATH=<old checkout>/src python tests/checkpoint_v1_cases.py tests/fixtures/checkpoints_v1 [CASE ...]
+    PYTHONPATH=<old checkout>/src python tests/checkpoint_v1_cases.py \
+        tests/fixtures/checkpoints_v1 [CASE ...]
 
 Every case is ``run(checkpoint=None) -> {name: tensor}`` (the trained parameters and the
 history's numbers), deterministic on one thread.
