@@ -596,3 +596,30 @@ def test_hinton_momentum_schedule():
 
     at = _momentum_schedule("hinton")
     assert [at(e) for e in range(7)] == [0.5] * 5 + [0.9] * 2
+
+
+def test_monitor_reconstruction_off_skips_only_the_monitoring():
+    from smithing.pretrain import BernoulliRBM, train_rbm
+    from smithing.pretrain.rbm.sampling import PersistentChains
+
+    x = (torch.rand(64, 12, generator=torch.Generator().manual_seed(0)) < 0.4).float()
+
+    def trained(method, monitor):
+        g = torch.Generator().manual_seed(1)
+        rbm = BernoulliRBM(12, 6, generator=g)
+        chains = PersistentChains.init(rbm, 16, generator=g) if method == "pcd" else None
+        h = train_rbm(rbm, x, epochs=2, batch_size=16, lr=0.1, method=method, chains=chains,
+                      monitor_reconstruction=monitor, generator=g)  # fmt: skip
+        return rbm, h
+
+    on, h_on = trained("cd", True)
+    off, h_off = trained("cd", False)
+    # CD needs the reconstruction for its negative phase: the same draws, the same RBM
+    assert all(torch.equal(a, b) for a, b in zip(on.parameters(), off.parameters()))
+    assert "recon_error" in h_on.epochs[0] and "recon_error" not in h_off.epochs[0]
+    assert h_on["free_energy_train"] == h_off["free_energy_train"]
+    # PCD's reconstruction is monitoring only: off, it is not drawn (another random stream)
+    pcd_on, _ = trained("pcd", True)
+    pcd_off, h = trained("pcd", False)
+    assert not torch.equal(pcd_on.W, pcd_off.W) and "recon_error" not in h.epochs[-1]
+    assert torch.isfinite(pcd_off.W).all() and len(h.epochs) == 2

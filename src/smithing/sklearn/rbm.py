@@ -220,6 +220,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 chains=self._chains if self.method == "pcd" else None,
                 momentum=float(self.momentum),
                 weight_decay=float(self.weight_decay),
+                monitor_reconstruction=False,  # not reported: PCD skips the work (scikit-learn's)
                 generator=gen,
                 callbacks=(self._report,) if self.verbose else (),
             )
