@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+__all__ = ["Entry", "Factory", "Registry", "check", "given", "unknown_name_message"]
+
 T = TypeVar("T")
 
 

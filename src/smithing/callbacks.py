@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from smithing._registry import check
 
+__all__ = ["MONITORS", "EarlyStopping"]
+
 #: the metrics a trainer can watch: ``fit`` / ``fit_ensemble`` and the hybrid trainers record
 #: ``valid_loss``, ``valid_error`` and ``train_loss``; ``train_autoencoder`` records
 #: ``recon_loss_valid`` (and ``recon_loss``, on training inputs). Each trainer refuses up front a

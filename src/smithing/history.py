@@ -20,6 +20,16 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
+__all__ = [
+    "STATUSES",
+    "STOP_REASONS",
+    "History",
+    "Callback",
+    "run_callbacks",
+    "renamed",
+    "legacy_callback",
+]
+
 STATUSES = ("done", "diverged")
 #: what ended a run: the epoch (or, for ``fit_sequence``, step) limit, early stopping, a
 #: callback, or divergence

@@ -28,6 +28,17 @@ from torch import nn
 
 from smithing._registry import Registry
 
+__all__ = [
+    "M",
+    "FORMAT",
+    "ModelKind",
+    "MODEL_KINDS",
+    "register_kind",
+    "save_model",
+    "describe_model",
+    "load_model",
+]
+
 if TYPE_CHECKING:
     from smithing.nn import MLP
     from smithing.pretrain.stack import Stack

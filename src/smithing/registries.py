@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+__all__ = ["REGISTRIES", "all_registries"]
+
 #: (title, module, attribute) of each registry ``smithing list`` shows, in that order
 REGISTRIES = (
     ("datasets", "smithing.data", "DATASETS"),

@@ -17,6 +17,18 @@ import torch
 
 from smithing._registry import Registry
 
+__all__ = [
+    "DataUnavailableError",
+    "Split",
+    "Dataset",
+    "DatasetSpec",
+    "DATASETS",
+    "register_dataset",
+    "data_dir",
+    "load",
+    "names",
+]
+
 
 class DataUnavailableError(RuntimeError):
     """A dataset's files are missing and could not be downloaded (e.g. offline)."""

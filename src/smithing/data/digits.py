@@ -15,6 +15,8 @@ import torch
 from smithing._optional import require
 from smithing.data.base import Dataset, Split, register_dataset
 
+__all__ = ["load_digits"]
+
 N_TRAIN, N_VALID, N_TEST = 1197, 300, 300
 
 

@@ -28,6 +28,18 @@ from pathlib import Path
 
 from smithing.data.base import DataUnavailableError
 
+__all__ = [
+    "ChecksumError",
+    "RemoteFile",
+    "md5sum",
+    "offline",
+    "file_status",
+    "ensure_file",
+    "download_file",
+    "check_md5",
+    "ensure_files",
+]
+
 _CHUNK = 1 << 16
 _USER_AGENT = "smithing (python urllib)"
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["DTYPES", "MAX_BYTES", "IDXFormatError", "read_idx", "write_idx"]
+
 #: IDX dtype code -> numpy dtype (big-endian as stored in the file).
 DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),

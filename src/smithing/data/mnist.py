@@ -43,6 +43,32 @@ from smithing.data.base import DATASETS, Dataset, Split, data_dir, register_data
 from smithing.data.download import RemoteFile, check_md5, ensure_file, file_status
 from smithing.data.idx import read_idx
 
+__all__ = [
+    "MIRRORS",
+    "FILE_NAMES",
+    "MD5",
+    "N_TRAIN",
+    "IMAGE_SHAPE",
+    "N_PIXELS",
+    "FASHION_CLASSES",
+    "SOURCE_OF",
+    "RawImages",
+    "remote_files",
+    "raw_arrays",
+    "clear_cache",
+    "load_mnist",
+    "load_fashion_mnist",
+    "binarize",
+    "load_mnist_binarized",
+    "train_pixel_stats",
+    "load_mnist_standardized",
+    "load_fashion_mnist_standardized",
+    "status",
+    "verify",
+    "fetch",
+    "DESCRIPTIONS",
+]
+
 #: Base URLs tried in order (the file name is appended).
 MIRRORS: dict[str, tuple[str, ...]] = {
     "mnist": (

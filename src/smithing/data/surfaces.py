@@ -22,6 +22,20 @@ import torch
 
 from smithing._registry import Registry, check
 
+__all__ = [
+    "Point",
+    "Surface",
+    "SURFACES",
+    "surface",
+    "names",
+    "rosenbrock",
+    "beale",
+    "HIMMELBLAU_MINIMA",
+    "himmelblau",
+    "saddle",
+    "quadratic",
+]
+
 Point = tuple[float, float]
 
 

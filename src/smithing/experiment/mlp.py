@@ -20,6 +20,17 @@ from smithing.data import Dataset, load
 from smithing.nn import MLP, activations
 from smithing.train import EarlyStopping, History, fit, seed_everything
 
+__all__ = [
+    "PER_MEMBER_FIELDS",
+    "MLPConfig",
+    "load_data",
+    "build_model",
+    "train_one",
+    "can_batch",
+    "train_group",
+    "with_overrides",
+]
+
 #: fields that may differ between members of one batched ensemble
 PER_MEMBER_FIELDS = ("seed", "lr", "init", "init_options", "l2", "l1", "max_norm")
 

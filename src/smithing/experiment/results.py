@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+__all__ = ["Figure", "Table", "RunRecord", "StudyResults", "mean_std_ci", "error_table"]
+
 
 @dataclass(frozen=True)
 class Figure:

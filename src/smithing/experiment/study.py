@@ -26,6 +26,17 @@ from dataclasses import dataclass, field
 from smithing._registry import Registry
 from smithing.experiment.results import Figure, StudyResults, Table
 
+__all__ = [
+    "SCALES",
+    "Variant",
+    "RunResult",
+    "Study",
+    "STUDIES",
+    "register",
+    "rounded",
+    "unwrap_paragraphs",
+]
+
 SCALES = ("quick", "paper")
 
 

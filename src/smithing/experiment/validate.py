@@ -14,6 +14,8 @@ from dataclasses import fields
 from smithing.experiment.mlp import MLPConfig
 from smithing.experiment.study import Study, Variant
 
+__all__ = ["validate_mlp_config", "mlp_part", "validate_runs"]
+
 
 def validate_mlp_config(cfg: MLPConfig) -> None:
     """Raise ``ValueError`` (the registries' one format) on any unknown name or option."""

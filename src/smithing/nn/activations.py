@@ -15,6 +15,8 @@ from torch import nn
 
 from smithing._registry import Registry
 
+__all__ = ["Activation", "ACTIVATIONS", "get", "make", "gain", "torch_gain_name", "derivative"]
+
 
 @dataclass(frozen=True)
 class Activation:

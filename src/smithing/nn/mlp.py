@@ -25,6 +25,8 @@ from smithing._registry import check
 from smithing.nn import activations
 from smithing.nn.dropconnect import DropConnectLinear
 
+__all__ = ["DropConnectHidden", "MLP"]
+
 
 class _LinearShell(nn.Linear):
     """``nn.Linear`` as a base class whose ``__init__`` leaves the parameters to a subclass."""

@@ -21,6 +21,8 @@ from smithing._optional import require
 from smithing._registry import check
 from smithing.plots import plt
 
+__all__ = ["PALETTE", "colors", "draw_contours", "draw_paths", "race_gif"]
+
 #: colours of the optimizers, the same in every figure of a study (tab10 order)
 PALETTE = (
     "#1f77b4",

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from smithing.experiment.store import Store
 
+__all__ = ["CSS", "write_study_page", "write_reproductions_page", "write_report"]
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}

@@ -22,6 +22,16 @@ import torch
 
 from smithing.experiment import RunResult, Study
 
+__all__ = [
+    "PendingRun",
+    "GroupTask",
+    "get_study",
+    "checkpoint_path",
+    "model_path",
+    "make_checkpoint",
+    "run_group",
+]
+
 
 @dataclass(frozen=True)
 class PendingRun:

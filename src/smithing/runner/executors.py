@@ -13,6 +13,8 @@ from concurrent.futures import Future
 from smithing._optional import require
 from smithing.runner.execute import GroupTask, run_group
 
+__all__ = ["EXECUTORS", "InlineExecutor", "ProcessExecutor", "RayExecutor", "make_executor"]
+
 EXECUTORS = ("local", "ray")
 
 

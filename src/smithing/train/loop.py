@@ -29,6 +29,18 @@ from smithing.history import History
 from smithing.precision import autocast, current_precision, set_matmul_precision
 from smithing.regularize.protocol import as_regularizer, hook, parts, stateful_objects
 
+__all__ = [
+    "Loss",
+    "seed_everything",
+    "default_loss",
+    "batch_error",
+    "evaluate",
+    "fit",
+    "nonfinite_state",
+    "step_raised",
+    "final_metrics",
+]
+
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
