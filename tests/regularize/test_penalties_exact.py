@@ -359,3 +359,22 @@ def test_invalid_inputs_raise_their_messages(call, message):
     with pytest.raises(ValueError) as info:
         call()
     assert str(info.value) == message
+
+
+def test_per_member_puts_the_strength_on_the_weights_device():
+    like = torch.empty(3, 2, device="meta")
+    assert per_member(0.5, like, False).device.type == "meta"
+    assert per_member(torch.ones(3), like, True).device.type == "meta"
+
+
+def test_zero_strength_steps_do_not_write_the_weights():
+    # "all parts with strength 0 are skipped": the tensors are not even written
+    w = torch.ones(2, 2)
+    before = w._version
+    Penalty(l2=1.0, proximal=True).after_step({"w": w}, 0.1)  # l1 = 0
+    Penalty(l2=1.0, l1=torch.zeros(2), proximal=True, members_axis=True).after_step({"w": w}, 0.1)
+    Penalty(l1=1.0).before_step({"w": w}, 0.1)  # weight_decay = 0
+    Penalty(weight_decay=torch.zeros(2), members_axis=True).before_step({"w": w}, 0.1)
+    assert w._version == before
+    Penalty(weight_decay=0.1).before_step({"w": w}, 0.1)  # and a nonzero one does
+    assert w._version > before
