@@ -341,3 +341,41 @@ def test_enumerate_subnetworks_invalid_inputs(model, x, kwargs, message):
     with pytest.raises(ValueError) as info:
         enumerate_subnetworks(model, x, **kwargs)
     assert str(info.value) == message
+
+
+def test_three_dropout_modules_each_get_their_own_units():
+    torch.manual_seed(6)
+    model = nn.Sequential(
+        nn.Dropout(0.5), nn.Linear(2, 3), nn.Tanh(), Dropout(0.2, "lecture"), nn.Linear(3, 2),
+        nn.Tanh(), nn.Dropout(0.3), nn.Linear(2, 2),
+    ).to(D)  # fmt: skip
+    x = _x((2, 2), seed=3)
+    lin1, lin2, lin3 = model[1], model[4], model[7]
+    arith = torch.zeros(2, 2, dtype=D)
+    with torch.no_grad():
+        for bits in itertools.product([0.0, 1.0], repeat=7):
+            m1, m2, m3 = (torch.tensor(b, dtype=D) for b in (bits[:2], bits[2:5], bits[5:]))
+            keep = [0.5] * 2 + [0.8] * 3 + [0.7] * 2
+            prob = math.prod(k if b else 1 - k for k, b in zip(keep, bits, strict=True))
+            h = torch.tanh(lin2(torch.tanh(lin1(x * m1 / 0.5)) * m2))
+            arith += prob * torch.softmax(lin3(h * m3 / 0.7), dim=-1)
+    res = enumerate_subnetworks(model, x)
+    assert (res.n_units, res.n_subnetworks) == (7, 128)
+    torch.testing.assert_close(res.arithmetic_mean, arith, rtol=0, atol=1e-14)
+
+
+def test_a_float32_model_is_averaged_in_float64_whatever_the_chunk():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Dropout(0.5), nn.Linear(10, 3), nn.Tanh(), nn.Linear(3, 3))
+    x = torch.randn(4, 10)
+    one = enumerate_subnetworks(model, x, chunk=1)  # 1024 accumulations
+    all_at_once = enumerate_subnetworks(model, x, chunk=1024)  # one
+    torch.testing.assert_close(one.arithmetic_mean, all_at_once.arithmetic_mean, rtol=0, atol=6e-8)
+    torch.testing.assert_close(one.geometric_mean, all_at_once.geometric_mean, rtol=0, atol=6e-8)
+
+
+def test_enumerate_subnetworks_runs_on_the_models_device():
+    model = nn.Sequential(nn.Dropout(0.5), nn.Linear(3, 2)).to("meta")
+    res = enumerate_subnetworks(model, torch.empty(2, 3, device="meta"))
+    assert res.geometric_mean.device.type == "meta" and res.arithmetic_mean.device.type == "meta"
+    assert res.n_units == 3
