@@ -317,3 +317,88 @@ def test_a_0d_gradient_has_no_members_axis():
     assert str(info.value) == (
         "s=() is invalid: expected a gradient with a leading members axis of size 2"
     )
+
+
+# ---------------------------------------------------------------- edges (found by mutmut)
+def test_a_norm_of_exactly_the_radius_minus_torchs_epsilon_is_not_clipped():
+    # g <- g * min(1, c / (||g|| + 1e-6)): with c = ||g|| + 1e-6 the factor is exactly 1
+    w = p(1.0)
+    r = clip_grad_norm([w], 1.0 + 1e-6)
+    assert r.clipped is False and torch.equal(w.grad, torch.tensor([1.0], dtype=D))
+    a = stacked([[1.0], [3.0]])
+    c = torch.tensor([1.0, 3.0]) + 1e-6  # float32, as the per-member norms
+    r = clip_grad_norm_per_member([a], c)
+    assert r.clipped.tolist() == [False, False]
+    assert torch.equal(a.grad, torch.tensor([[1.0], [3.0]]))
+
+
+def test_overflow_recomputation_keeps_the_norm_type():
+    q = p(2e38, 2e38, dtype=torch.float32)  # the float32 1-norm overflows
+    r = clip_grad_norm([q], 1.0, norm_type=1.0)
+    assert r.total_norm == pytest.approx(4e38, rel=1e-6) and r.finite
+    torch.testing.assert_close(q.grad, torch.tensor([0.5, 0.5]))
+    a = stacked([[2e38, 2e38], [1.0, 3.0]])
+    b = stacked([[2e38], [0.0]])
+    r = clip_grad_norm_per_member([a, b], 1.0, norm_type=1.0)
+    assert r.total_norm[0].item() == pytest.approx(6e38, rel=1e-6)
+    assert r.total_norm[1].item() == pytest.approx(4.0)
+    torch.testing.assert_close(a.grad[0], torch.tensor([1 / 3, 1 / 3]))
+    torch.testing.assert_close(b.grad[0], torch.tensor([1 / 3]))
+    # a single member that only overflows is recomputed too
+    solo = stacked([[2e38, 2e38]])
+    r = clip_grad_norm_per_member([solo], 1.0, norm_type=1.0)
+    assert r.total_norm[0].item() == pytest.approx(4e38, rel=1e-6) and r.clipped.tolist() == [True]
+    torch.testing.assert_close(solo.grad, torch.tensor([[0.5, 0.5]]))
+
+
+def test_per_member_norm_type_combines_several_parameters():
+    a = stacked([[3.0, -1.0], [0.5, 0.0]])
+    b = stacked([[-2.0], [0.0]])
+    r = clip_grad_norm_per_member([a, b], 10.0, norm_type=math.inf)
+    torch.testing.assert_close(r.total_norm, torch.tensor([3.0, 0.5]))
+    r = clip_grad_norm_per_member([a, b], 10.0, norm_type=1.0)
+    torch.testing.assert_close(r.total_norm, torch.tensor([6.0, 0.5]))
+
+
+def test_per_member_coefficient_is_c_over_norm_plus_epsilon():
+    a = stacked([[3.0, 4.0]], dtype=D)
+    clip_grad_norm_per_member([a], 1.0)
+    expected = torch.tensor([[3.0, 4.0]], dtype=D) / (5.0 + 1e-6)
+    torch.testing.assert_close(a.grad, expected, rtol=1e-7, atol=0)  # float32 coefficient
+
+
+def test_per_member_one_value_per_member():
+    a = stacked([3.0, 0.5])  # a stacked scalar parameter: (members,)
+    r = clip_grad_norm_per_member([a], 1.0)
+    torch.testing.assert_close(r.total_norm, torch.tensor([3.0, 0.5]))
+    torch.testing.assert_close(a.grad, torch.tensor([3.0 / (3.0 + 1e-6), 0.5]))
+
+
+def test_a_bad_member_does_not_change_the_others_norms():
+    clean = {"a": stacked([[3.0, 4.0], [0.1, 0.2]]), "b": stacked([[1.0], [0.3]])}
+    ref = clip_grad_norm_per_member(clean, 1.0)
+    bad = {
+        "a": stacked([[3.0, 4.0], [NAN, 0.0], [0.1, 0.2]]),
+        "b": stacked([[1.0], [0.0], [0.3]]),
+    }
+    r = clip_grad_norm_per_member(bad, 1.0, on_nonfinite="skip")
+    assert r.total_norm.dtype == ref.total_norm.dtype
+    assert torch.equal(r.total_norm[[0, 2]], ref.total_norm)
+    for k in clean:
+        assert torch.equal(bad[k].grad[[0, 2]], clean[k].grad)
+
+
+def test_names_reach_the_messages_of_every_function():
+    with pytest.raises(NonFiniteGradientError) as info:
+        clip_grad_value([p(1.0), p(NAN)], 1.0, names=["w", "v"])
+    assert str(info.value) == "non-finite gradient (NaN or inf) in v"
+    with pytest.raises(ValueError) as info:
+        clip_grad_value([p(1.0), p(2.0)], 1.0, names=["w"])
+    assert str(info.value) == "names='1 names' is invalid: expected one name per parameter (2)"
+    grads = [stacked([[1.0], [NAN]]), stacked([[INF], [2.0]])]
+    with pytest.raises(NonFiniteGradientError) as info:
+        clip_grad_norm_per_member(grads, 1.0, names=["w", "v"])
+    assert str(info.value) == (
+        "non-finite gradient (NaN or inf) in member(s) [0, 1], parameter(s) w, v"
+    )
+    assert info.value.names == ["w", "v"] and info.value.members == [0, 1]
