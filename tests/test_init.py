@@ -327,7 +327,10 @@ def test_pretrained_pairs_and_callable_and_registry():
     def fake_stack(model, layers, *, generator=None, value=0.0):
         return [(torch.full(m.weight.shape, value), None) for _, m in layers]
 
-    init.register_pretrained("test_fake_stack", fake_stack)
+    from smithing.init.pretrained import PRETRAINED
+
+    if "test_fake_stack" not in PRETRAINED:  # re-runnable in one process (mutmut runs it twice)
+        init.register_pretrained("test_fake_stack", fake_stack)
     init.apply(model, "pretrained", source="test_fake_stack", value=0.25)
     assert all((lin.weight == 0.25).all() for lin in model.linears)
     with pytest.raises(ValueError, match="unknown pretrained source 'nope'.*import smithing.exp"):
