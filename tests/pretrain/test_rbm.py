@@ -623,3 +623,40 @@ def test_monitor_reconstruction_off_skips_only_the_monitoring():
     pcd_off, h = trained("pcd", False)
     assert not torch.equal(pcd_on.W, pcd_off.W) and "recon_error" not in h.epochs[-1]
     assert torch.isfinite(pcd_off.W).all() and len(h.epochs) == 2
+
+
+def test_gaussian_energy_gradient_and_pseudo_likelihood_of_stacked_members_are_each_members():
+    """The ``(*M, ...)`` axis convention: an ensemble's values are each member's own (the batch
+    and visible axes counted from the end, never from the front)."""
+    g = torch.Generator().manual_seed(0)
+    M, n, nv, nh = 2, 5, 7, 3
+    v = torch.randn(M, n, nv, generator=g, dtype=torch.float64)
+    h = (torch.rand(M, n, nh, generator=g, dtype=torch.float64) < 0.5).double()
+    W = torch.randn(M, nv, nh, generator=g, dtype=torch.float64)
+    b, c = (
+        torch.randn(M, nv, generator=g, dtype=torch.float64),
+        torch.randn(M, nh, generator=g, dtype=torch.float64),
+    )
+    lv = 0.3 * torch.randn(M, nv, generator=g, dtype=torch.float64)
+    v_neg, h_neg = v.flip(-2), h.flip(-2)
+    energy = R.gaussian_energy(v, h, W, b, c, lv)
+    grad = R.gaussian_cd_gradient(v, h, v_neg, h_neg, W, b, lv)
+    for m in range(M):
+        torch.testing.assert_close(
+            energy[m], R.gaussian_energy(v[m], h[m], W[m], b[m], c[m], lv[m])
+        )
+        one = R.gaussian_cd_gradient(v[m], h[m], v_neg[m], h_neg[m], W[m], b[m], lv[m])
+        for key in one:
+            torch.testing.assert_close(grad[key][m], one[key], msg=key)
+    # the pseudo-likelihood flips the same unit of each example in every member
+    vb = (torch.rand(M, n, nv, generator=g, dtype=torch.float64) < 0.5).double()
+    flips = torch.tensor([0, 6, 2, 3, 6])
+
+    def fe(x):  # a member-wise free energy: sum of member-specific weights times x
+        return (x * W[..., 0].unsqueeze(-2)).sum(-1) if x.dim() == 3 else None
+
+    pl = R.pseudo_likelihood(fe, vb, flip_index=flips)
+    for m in range(M):
+        pl_m = R.pseudo_likelihood(lambda x, m=m: (x * W[m, :, 0]).sum(-1), vb[m], flip_index=flips)
+        torch.testing.assert_close(pl[m], pl_m)
+    assert pl.shape == (M, n)
