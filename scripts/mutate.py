@@ -37,6 +37,8 @@ DEFAULT = [
     "tests/nn/test_nn_properties.py",
     "src/smithing/init/rules.py:tests/test_init.py,tests/test_init_rules_exact.py",
     "src/smithing/train/clipping.py:tests/train/test_clipping.py,tests/train/test_clipping_exact.py",
+    "src/smithing/pretrain/rbm/functional.py:tests/pretrain/test_rbm.py,"
+    "tests/pretrain/test_pretrain_properties.py,tests/test_reference_steps_pretrain.py",
 ]
 BAR = 0.90
 
