@@ -290,7 +290,8 @@ def contractive_penalty(h: Tensor, W: Tensor, activation: str = "sigmoid", a=Non
         invariance during feature extraction", ICML 2011, Sec. 2 (eq. 2 and the sigmoid closed
         form).
     """
-    check(activation in CODE_ACTIVATIONS, "activation", activation, f"one of {CODE_ACTIVATIONS}")
+    names = tuple(CODE_ACTIVATIONS)
+    check(activation in CODE_ACTIVATIONS, "activation", activation, f"one of {names}")
     d = CODE_ACTIVATIONS[activation][1](h, a)  # s'(a) (*M, batch, n_hidden)
     row_norms = (W * W).sum(-1)  # sum_i W_ji^2 (*M, n_hidden)
     return (d * d * _row(row_norms)).sum(-1).mean(-1)  # Rifai 2011: sum_j s'^2 ||W_j||^2 (*M,)
