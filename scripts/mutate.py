@@ -39,6 +39,9 @@ DEFAULT = [
     "src/smithing/train/clipping.py:tests/train/test_clipping.py,tests/train/test_clipping_exact.py",
     "src/smithing/pretrain/rbm/functional.py:tests/pretrain/test_rbm.py,"
     "tests/pretrain/test_pretrain_properties.py,tests/test_reference_steps_pretrain.py",
+    "src/smithing/pretrain/autoencoder/functional.py:tests/pretrain/test_autoencoder.py,"
+    "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_pretrain_properties.py,"
+    "tests/test_reference_steps_pretrain.py",
 ]
 BAR = 0.90
 

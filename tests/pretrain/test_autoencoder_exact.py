@@ -85,3 +85,14 @@ def test_invalid_inputs_are_refused_with_their_exact_message(call, message):
     with pytest.raises(ValueError) as info:
         call()
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("kind", ["none", "masking", "gaussian", "salt_and_pepper"])
+def test_every_corruption_returns_a_boolean_mask_and_needs_no_generator(kind):
+    torch.manual_seed(0)
+    x_tilde, mask = corrupt_with_mask(X, kind, 0.3)  # the global generator
+    assert mask.dtype == torch.bool and mask.shape == X.shape and x_tilde.shape == X.shape
+    assert x_tilde.dtype == X.dtype
+    torch.manual_seed(0)
+    again, _ = corrupt_with_mask(X, kind, 0.3)
+    assert torch.equal(x_tilde, again)  # the same global draws, the same corruption
