@@ -132,14 +132,17 @@ def test_killed_worker_is_taken_over_after_its_lease_expires(tmp_path, reference
     env_a = {**_env(), "SMITHING_WORKER_HOST": "other-machine"}
     a = subprocess.Popen(cmd, env=env_a, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _wait_for(lambda: _checkpoints(out), a)
+    # frozen mid-run (on a quiet machine a could otherwise finish before the kill): from here
+    # on it renews no lease, and it dies without releasing the ones it holds
+    a.send_signal(signal.SIGSTOP)
+    frozen = time.time()
     b = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.0)
     a.send_signal(signal.SIGKILL)
     a.wait()
-    killed = time.time()
     stdout, stderr = b.communicate(timeout=300)
     assert b.returncode == 0, stderr.decode()[-2000:]
-    assert time.time() - killed > 2.0  # b waited for a's lease to expire
+    assert time.time() - frozen > 2.0  # b waited for a's lease to expire
     _same_as_reference(out, reference)
     owners = {o for *_, o in _rows(out)}
     assert len(owners) == 1 and f":{b.pid}:" in owners.pop()  # b finished a's runs
