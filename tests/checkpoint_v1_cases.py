@@ -1,13 +1,14 @@
-"""Small runs of every resumable trainer, shared by the old-checkpoint test
-(``tests/train/test_checkpoint_v1_files.py``) and the script that wrote its files.
+"""Small runs of every resumable trainer, shared by the checkpoint-format test
+(``tests/train/test_checkpoint_v1_files.py``) and the script that records the format.
 
-``tests/fixtures/checkpoints_v1/<case>.safetensors`` is the checkpoint each case's run left when it
-was killed in the middle of an epoch, written by the code of commit 957e1cf (before the
-trainers shared :class:`smithing.checkpoint.Resumable`) under torch 2.13 on CPU. Rewrite them
-(only when the format is meant to change) from a checkout of the old code::
+``tests/fixtures/checkpoint_v1_format.json`` is, per case, the structure of the checkpoint the
+case's run left when it was killed in the middle of an epoch: every key, every tensor's dtype
+and shape, every other value's type. It was recorded from the files the code before
+:class:`smithing.checkpoint.Resumable` wrote (commits 957e1cf and, for ``fit_sequence``,
+819efc5), so a checkpoint the current code writes must have the same structure. Re-record it
+only when the format is meant to change::
 
-    PYTHONPATH=<old checkout>/src python tests/checkpoint_v1_cases.py \
-        tests/fixtures/checkpoints_v1 [CASE ...]
+    PYTHONPATH=<checkout>/src python tests/checkpoint_v1_cases.py
 
 Every case is ``run(checkpoint=None) -> {name: tensor}`` (the trained parameters and the
 history's numbers), deterministic on one thread.
@@ -15,14 +16,13 @@ history's numbers), deterministic on one thread.
 
 from __future__ import annotations
 
-import shutil
-import sys
+import json
+import tempfile
 from pathlib import Path
 
 import torch
 
-FOLDER = Path(__file__).parent / "fixtures" / "checkpoints_v1"
-TORCH = "2.13"  # the torch the files were written with (its generators' streams)
+FORMAT = Path(__file__).parent / "fixtures" / "checkpoint_v1_format.json"
 
 
 def _history(h, prefix="") -> dict[str, torch.Tensor]:
@@ -177,13 +177,14 @@ CASES = {
 KILL_AFTER = {name: 7 for name in CASES}
 
 
-def write(folder: Path, names: list[str] | None = None) -> None:
-    """Run every case (or those ``names``), killed after its ``KILL_AFTER``-th save (every
-    batch saves), and keep the checkpoint it left as ``<folder>/<case>.safetensors``."""
-    from smithing.checkpoint import Checkpointer
+class Killed(Exception):
+    """Raised by :func:`killed_checkpoint`'s checkpointer after its last save."""
 
-    class Killed(Exception):
-        pass
+
+def killed_checkpoint(name: str, path: Path) -> Path:
+    """Run case ``name``, killed after its ``KILL_AFTER``-th save (every batch saves); the
+    checkpoint it left is ``path``."""
+    from smithing.checkpoint import Checkpointer
 
     class KillAfter(Checkpointer):
         def __init__(self, path, n):
@@ -196,20 +197,36 @@ def write(folder: Path, names: list[str] | None = None) -> None:
                 raise Killed
             return dt
 
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        CASES[name](checkpoint=KillAfter(path, KILL_AFTER[name]))
+    except Killed:
+        return path
+    raise RuntimeError(f"{name}: the run ended before its kill")
+
+
+def describe(value):
+    """The structure of a checkpoint's value: keys, tensors' dtype and shape, other types."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor {str(value.dtype).removeprefix('torch.')} {list(value.shape)}"
+    if isinstance(value, dict):
+        return {str(k): describe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [describe(v) for v in value]
+    return type(value).__name__
+
+
+def record(path: Path = FORMAT) -> None:
+    """Write every case's checkpoint structure to ``path`` (``tests/fixtures``'s JSON)."""
+    from smithing.checkpoint import read_checkpoint
+
     torch.set_num_threads(1)
-    for name, case in CASES.items():
-        if names and name not in names:
-            continue
-        scratch = folder / f"{name}.tmp.safetensors"
-        try:
-            case(checkpoint=KillAfter(scratch, KILL_AFTER[name]))
-        except Killed:
-            pass
-        else:
-            raise RuntimeError(f"{name}: the run ended before its kill")
-        shutil.move(scratch, folder / f"{name}.safetensors")
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in CASES:
+            state = read_checkpoint(killed_checkpoint(name, Path(tmp) / f"{name}.safetensors"))
+            out[name] = describe(state)
+    path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    write(Path(sys.argv[1]), sys.argv[2:])
+    record()

@@ -1,22 +1,19 @@
-"""Checkpoints written before the trainers shared :class:`smithing.checkpoint.Resumable` still
-resume, bit for bit: every trainer continues a run killed mid-epoch from the file the old code
-(commit 957e1cf) left, and ends where the run uninterrupted ends (the cases:
+"""Checkpoints keep the format of the code before the trainers shared
+:class:`smithing.checkpoint.Resumable`, and resume bit for bit: every trainer's run killed
+mid-epoch leaves a checkpoint whose keys, tensor dtypes and shapes and value types are those
+the old code wrote (``tests/fixtures/checkpoint_v1_format.json``, recorded from its files), and
+continuing from it ends where the run uninterrupted ends (the cases:
 ``tests/checkpoint_v1_cases.py``)."""
 
 from __future__ import annotations
 
-import shutil
+import json
 
 import pytest
 import torch
 
-from checkpoint_v1_cases import CASES, FOLDER, TORCH
+from checkpoint_v1_cases import CASES, FORMAT, describe, killed_checkpoint
 from smithing.checkpoint import Checkpointer, read_checkpoint
-
-pytestmark = pytest.mark.skipif(
-    not torch.__version__.startswith(TORCH),
-    reason=f"the files hold torch {TORCH}'s generator streams (this is torch {torch.__version__})",
-)
 
 
 @pytest.fixture(autouse=True)
@@ -28,16 +25,15 @@ def _one_thread():
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_an_old_mid_epoch_checkpoint_resumes_bitwise(tmp_path, name):
-    old = FOLDER / f"{name}.safetensors"
-    state = read_checkpoint(old)  # the format and its checksum as they were
+def test_a_mid_epoch_checkpoint_has_the_old_format_and_resumes_bitwise(tmp_path, name):
+    path = killed_checkpoint(name, tmp_path / "run.safetensors")
+    state = read_checkpoint(path)
     assert state["trainer"] == name and not state["finished"]
     position = {"train_class_rbm": "step", "train_deep_hybrid": "step", "fit_sequence": "pos"}
     assert state[position.get(name, "position")]
+    assert describe(state) == json.loads(FORMAT.read_text())[name]
 
     ref = CASES[name]()
-    path = tmp_path / "run.safetensors"
-    shutil.copy(old, path)
     torch.manual_seed(1234)  # a new process: other global generator states
     ck = Checkpointer(path, min_interval_s=0)
     resumed = CASES[name](checkpoint=ck)
