@@ -9,7 +9,15 @@ Each target ``MODULE:TESTS`` is mutated in a scratch copy of ``src/``, ``tests/`
 ``pyproject.toml`` as they are on disk, so the checkout itself is never touched. The score per
 module is ``killed / (killed + survived + no tests + timeout)``; the project's bar is 90 %.
 Survivors are listed (``mutmut show NAME`` inside the scratch copy prints one, ``--keep`` keeps
-it) so that a missing test can be written. Needs ``pip install mutmut``
+it) so that a missing test can be written.
+
+mutmut 3 does not mutate decorated functions (its trampoline is itself a decorator). So that
+``@property``, ``@torch.no_grad()``, ``@contextmanager`` and the registries' ``@register(...)``
+functions are scored too, the scratch copy of the mutated module is first rewritten without
+decorator syntax: ``@a @b def f`` becomes ``def f`` followed by ``f = a(b(f))``, which Python
+defines to be the same thing (the decorators run in the same order, on the same function, at
+the same place). ``@staticmethod`` / ``@classmethod`` alone (which mutmut handles) and
+``@overload`` stubs are left as they are; ``--no-undecorate`` turns the rewrite off. Needs ``pip install mutmut``
 (the ``dev`` extra has it); fork-based, so Linux or macOS.
 """
 
@@ -44,9 +52,60 @@ DEFAULT = [
     "tests/test_reference_steps_pretrain.py",
 ]
 BAR = 0.90
+#: decorators left in place: mutmut mutates these itself, or they must stay (typing stubs)
+KEEP_DECORATORS = {"staticmethod", "classmethod", "overload", "typing.overload"}
 
 
-def run_target(target: str, keep: bool) -> dict:
+def _decorator_name(dec) -> str:
+    import libcst as cst
+
+    node = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+    parts = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+    return ".".join(reversed(parts))
+
+
+def undecorate(source: str) -> tuple[str, int]:
+    """``source`` with every module- and class-level decorated function rewritten as a plain
+    ``def`` followed by ``name = d1(d2(...(name)))`` (outermost decorator first, as Python
+    applies them); returns the new source and how many functions were rewritten."""
+    import libcst as cst
+
+    count = 0
+
+    def rewrite(body):
+        nonlocal count
+        out = []
+        for stmt in body:
+            if isinstance(stmt, cst.ClassDef):
+                stmt = stmt.with_changes(body=stmt.body.with_changes(body=rewrite(stmt.body.body)))
+            if (
+                isinstance(stmt, cst.FunctionDef)
+                and stmt.decorators
+                and not any(_decorator_name(d) in KEEP_DECORATORS for d in stmt.decorators)
+            ):
+                name = stmt.name.value
+                value: cst.BaseExpression = cst.Name(name)
+                for dec in reversed(stmt.decorators):
+                    value = cst.Call(func=dec.decorator, args=[cst.Arg(value)])
+                assign = cst.SimpleStatementLine(
+                    [cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value)]
+                )
+                out += [stmt.with_changes(decorators=[]), assign]
+                count += 1
+            else:
+                out.append(stmt)
+        return out
+
+    module = cst.parse_module(source)
+    return module.with_changes(body=rewrite(module.body)).code, count
+
+
+def run_target(target: str, keep: bool, undecorate_functions: bool = True) -> dict:
     module, _, tests = target.partition(":")
     if not tests:
         sys.exit(f"mutate: {target!r} is not MODULE:TESTS (e.g. src/smithing/optim:tests/)")
@@ -61,6 +120,15 @@ def run_target(target: str, keep: bool) -> dict:
             shutil.copytree(src, scratch / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, scratch / name)
+    rewritten = 0
+    if undecorate_functions:
+        target_path = scratch / module
+        files = sorted(target_path.rglob("*.py")) if target_path.is_dir() else [target_path]
+        for f in files:
+            new, n = undecorate(f.read_text())
+            if n:
+                f.write_text(new)
+                rewritten += n
     config = {
         "source_paths": [module],
         "pytest_add_cli_args_test_selection": test_paths,
@@ -73,7 +141,8 @@ def run_target(target: str, keep: bool) -> dict:
         )
     mutmut = shutil.which("mutmut") or str(Path(sys.executable).with_name("mutmut"))
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    print(f"mutate: {module} against {tests} (scratch copy {scratch})", flush=True)
+    print(f"mutate: {module} against {tests} (scratch copy {scratch}; "
+          f"{rewritten} decorated functions rewritten to be mutated)", flush=True)  # fmt: skip
     subprocess.run([mutmut, "run", "--max-children", str(os.cpu_count() or 1)], cwd=scratch,
                    env=env, stdout=subprocess.DEVNULL, check=False)  # fmt: skip
     out = subprocess.run([mutmut, "results", "--all", "true"], cwd=scratch, env=env,
@@ -92,6 +161,7 @@ def run_target(target: str, keep: bool) -> dict:
     if not keep:
         shutil.rmtree(scratch, ignore_errors=True)
     return {"module": module, "tests": tests, "counts": counts, "total": total,
+            "undecorated": rewritten,
             "score": killed / total if total else float("nan"), "survivors": survivors,
             "scratch": str(scratch) if keep else None}  # fmt: skip
 
@@ -102,8 +172,10 @@ def main() -> int:
         "targets", nargs="*", default=DEFAULT, help="MODULE:TESTS (default: %(default)s)"
     )
     ap.add_argument("--keep", action="store_true", help="keep the scratch copies (to inspect)")
+    ap.add_argument("--no-undecorate", action="store_true",
+                    help="leave decorated functions as they are (mutmut then skips them)")  # fmt: skip
     args = ap.parse_args()
-    results = [run_target(t, args.keep) for t in args.targets]
+    results = [run_target(t, args.keep, not args.no_undecorate) for t in args.targets]
     print(f"\n{'module':48s} {'mutants':>8s} {'killed':>7s} {'score':>7s}")
     for r in results:
         print(f"{r['module']:48s} {r['total']:8d} {r['counts'].get('killed', 0):7d} "
