@@ -17,8 +17,9 @@ functions are scored too, the scratch copy of the mutated module is first rewrit
 decorator syntax: ``@a @b def f`` becomes ``def f`` followed by ``f = a(b(f))``, which Python
 defines to be the same thing (the decorators run in the same order, on the same function, at
 the same place). ``@staticmethod`` / ``@classmethod`` alone (which mutmut handles) and
-``@overload`` stubs are left as they are; ``--no-undecorate`` turns the rewrite off. Needs ``pip install mutmut``
-(the ``dev`` extra has it); fork-based, so Linux or macOS.
+``@overload`` stubs are left as they are; ``--no-undecorate`` turns the rewrite off.
+
+Needs ``pip install mutmut`` (the ``dev`` extra has it); fork-based, so Linux or macOS.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def main() -> int:
     )
     ap.add_argument("--keep", action="store_true", help="keep the scratch copies (to inspect)")
     ap.add_argument("--no-undecorate", action="store_true",
-                    help="leave decorated functions as they are (mutmut then skips them)")  # fmt: skip
+                    help="leave decorated functions alone (mutmut skips them)")  # fmt: skip
     args = ap.parse_args()
     results = [run_target(t, args.keep, not args.no_undecorate) for t in args.targets]
     print(f"\n{'module':48s} {'mutants':>8s} {'killed':>7s} {'score':>7s}")
