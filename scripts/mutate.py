@@ -106,7 +106,9 @@ def undecorate(source: str) -> tuple[str, int]:
     return module.with_changes(body=rewrite(module.body)).code, count
 
 
-def run_target(target: str, keep: bool, undecorate_functions: bool = True) -> dict:
+def run_target(
+    target: str, keep: bool, undecorate_functions: bool = True, jobs: int | None = None
+) -> dict:
     module, _, tests = target.partition(":")
     if not tests:
         sys.exit(f"mutate: {target!r} is not MODULE:TESTS (e.g. src/smithing/optim:tests/)")
@@ -144,7 +146,7 @@ def run_target(target: str, keep: bool, undecorate_functions: bool = True) -> di
     env = dict(os.environ, OMP_NUM_THREADS="1")
     print(f"mutate: {module} against {tests} (scratch copy {scratch}; "
           f"{rewritten} decorated functions rewritten to be mutated)", flush=True)  # fmt: skip
-    subprocess.run([mutmut, "run", "--max-children", str(os.cpu_count() or 1)], cwd=scratch,
+    subprocess.run([mutmut, "run", "--max-children", str(jobs or os.cpu_count() or 1)], cwd=scratch,
                    env=env, stdout=subprocess.DEVNULL, check=False)  # fmt: skip
     out = subprocess.run([mutmut, "results", "--all", "true"], cwd=scratch, env=env,
                          capture_output=True, text=True).stdout  # fmt: skip
@@ -175,8 +177,10 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the scratch copies (to inspect)")
     ap.add_argument("--no-undecorate", action="store_true",
                     help="leave decorated functions alone (mutmut skips them)")  # fmt: skip
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="mutants tested at once (default: the number of CPUs)")  # fmt: skip
     args = ap.parse_args()
-    results = [run_target(t, args.keep, not args.no_undecorate) for t in args.targets]
+    results = [run_target(t, args.keep, not args.no_undecorate, args.jobs) for t in args.targets]
     print(f"\n{'module':48s} {'mutants':>8s} {'killed':>7s} {'score':>7s}")
     for r in results:
         print(f"{r['module']:48s} {r['total']:8d} {r['counts'].get('killed', 0):7d} "
