@@ -45,6 +45,9 @@ DEFAULT = [
     "src/smithing/nn/dropout.py:tests/nn/test_dropout.py,tests/nn/test_dropout_exact.py,"
     "tests/nn/test_nn_properties.py",
     "src/smithing/init/rules.py:tests/test_init.py,tests/test_init_rules_exact.py",
+    "src/smithing/init/structured.py:tests/test_init.py,tests/test_init_rules_exact.py",
+    "src/smithing/regularize/selection.py:tests/regularize/test_penalties.py,"
+    "tests/regularize/test_penalties_exact.py,tests/train/test_regularizers.py",
     "src/smithing/train/clipping.py:tests/train/test_clipping.py,tests/train/test_clipping_exact.py",
     "src/smithing/pretrain/rbm/functional.py:tests/pretrain/test_rbm.py,"
     "tests/pretrain/test_pretrain_properties.py,tests/test_reference_steps_pretrain.py",

@@ -99,7 +99,7 @@ BREAKS: list[Break] = [
     Break(
         "orthogonal",
         "W^T W = gain^2 I (orthonormal columns or rows)",
-        S + "init/rules.py",
+        S + "init/structured.py",
         "w.copy_((gain * q).reshape(w.shape))  # W = gain * Q",
         "w.copy_((gain * a / a.norm(dim=0)).reshape(w.shape))  # W = gain * Q",
         ("tests/test_init.py::test_orthogonal_rows_or_columns_orthonormal",),
@@ -108,7 +108,7 @@ BREAKS: list[Break] = [
     Break(
         "orthogonal",
         "Q Haar-distributed (Mezzadri's sign fix)",
-        S + "init/rules.py",
+        S + "init/structured.py",
         "q = u * d  # (rows, cols) = U D, orthonormal columns, Haar",
         "q = u  # (rows, cols) = U D, orthonormal columns, Haar",
         ("tests/test_init.py::test_orthogonal_is_haar_distributed",),
@@ -117,7 +117,7 @@ BREAKS: list[Break] = [
     Break(
         "identity",
         "W = scale * I",
-        S + "init/rules.py",
+        S + "init/structured.py",
         "w.mul_(scale)  # W = scale * I",
         "w.mul_(1.0)  # W = scale * I",
         (
@@ -129,7 +129,7 @@ BREAKS: list[Break] = [
     Break(
         "sparse",
         "exactly k non-zero weights per unit",
-        S + "init/rules.py",
+        S + "init/structured.py",
         "idx = keys.argsort(dim=1)[:, :k]",
         "idx = keys.argsort(dim=1)[:, : k + 1]",
         ("tests/test_init.py::test_sparse_exactly_k_per_row",),
@@ -138,7 +138,7 @@ BREAKS: list[Break] = [
     Break(
         "sparse",
         "the non-zeros are N(0, sigma^2)",
-        S + "init/rules.py",
+        S + "init/structured.py",
         "vals = torch.randn(out, k, generator=generator, dtype=w.dtype, device=w.device) * sigma",
         "vals = torch.randn(out, k, generator=generator, dtype=w.dtype, device=w.device)",
         (

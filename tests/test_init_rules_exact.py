@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from smithing import init
-from smithing.init.rules import _signs
+from smithing.init.structured import _signs
 
 D = torch.float64
 SHAPE = (4, 3, 2, 2)  # a conv weight: fan_in = 3 * 4 = 12, fan_out = 4 * 4 = 16

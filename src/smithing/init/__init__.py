@@ -51,7 +51,8 @@ same generator.
 
 from __future__ import annotations
 
-from smithing.init import rules as _rules  # noqa: F401 (registers the tensor rules)
+from smithing.init import rules as _rules  # noqa: F401 (registers the scaled tensor rules)
+from smithing.init import structured as _structured  # noqa: F401 (then the structured ones)
 from smithing.init.lsuv import (
     lsuv,
 )

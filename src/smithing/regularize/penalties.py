@@ -37,19 +37,17 @@ sum is each member's own gradient).
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from smithing._registry import check
 from smithing.regularize.protocol import named_params as _named_params
+from smithing.regularize.selection import NamedParams, is_bias, select
 
 Strength = float | Tensor
-#: what penalties and constraints act on: a module, a dict name -> tensor, or (name, tensor) pairs
-NamedParams = nn.Module | Mapping[str, Tensor] | Iterable[tuple[str, Tensor]]
 
 __all__ = [
     "Penalty",
@@ -334,37 +332,6 @@ def decay_(w: Tensor, factor: Strength, *, members_axis: bool = False) -> Tensor
     """
     f = per_member(factor, w, members_axis, "factor")
     return w.mul_(1 - f)  # Loshchilov & Hutter 2019, Alg. 1 (SGDW) / Alg. 2 (AdamW)
-
-
-# --------------------------------------------------------------------------- selection
-def is_bias(name: str, param: Tensor, members_axis: bool = False) -> bool:
-    """A bias: the name's last component ends in ``bias``, or one dimension (per member)."""
-    return name.rsplit(".", 1)[-1].endswith("bias") or param.ndim - int(members_axis) <= 1
-
-
-def _excluded(name: str, exclude: Sequence[str]) -> bool:
-    return any(
-        name == pat or name.startswith(pat + ".") or fnmatch.fnmatchcase(name, pat)
-        for pat in exclude
-    )
-
-
-def select(
-    named_params: NamedParams,
-    *,
-    include_biases: bool = False,
-    exclude: Sequence[str] = (),
-    members_axis: bool = False,
-) -> list[tuple[str, Tensor]]:
-    """The ``(name, tensor)`` pairs a penalty or constraint acts on (see the module docstring).
-
-    ``named_params``: a module (its ``named_parameters()``), a dict or ``(name, tensor)`` pairs.
-    """
-    return [
-        (name, p)
-        for name, p in _named_params(named_params)
-        if not _excluded(name, exclude) and (include_biases or not is_bias(name, p, members_axis))
-    ]
 
 
 # --------------------------------------------------------------------------- config
