@@ -20,15 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from smithing._registry import check
-from smithing.checkpoint import as_checkpointer
-from smithing.history import Callback, History, renamed
+from smithing.history import Callback, History
 from smithing.nn import MLP
 from smithing.nn.containers import ModuleListOf
 from smithing.pretrain import greedy as _greedy
-from smithing.pretrain._layout import LayerSizes
+from smithing.pretrain._layout import LayerSizes, LayerStack, check_chain, check_sizes
 from smithing.pretrain.rbm import (
     BernoulliRBM,
     GaussianBernoulliRBM,
@@ -120,7 +119,7 @@ class RBMPretrainer(LayerSizes):
         return sample_bernoulli(p, generator) if sample else p
 
 
-class DBN(nn.Module):
+class DBN(LayerStack):
     """A stack of RBMs of ``sizes = [n_visible, n_1, ..., n_L]`` (any number of layers).
 
     The bottom RBM has ``visible`` units ``"bernoulli"`` or ``"gaussian"`` (real-valued,
@@ -130,6 +129,7 @@ class DBN(nn.Module):
     """
 
     rbms: ModuleListOf[BernoulliRBM]  # bottom to top
+    LAYERS = "rbms"
 
     def __init__(
         self,
@@ -144,13 +144,7 @@ class DBN(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        sizes = list(sizes)
-        check(
-            len(sizes) >= 2 and all(isinstance(s, int) and s > 0 for s in sizes),
-            "sizes",
-            sizes,
-            "at least two positive ints [n_visible, n_hidden_1, ...]",
-        )
+        sizes = check_sizes(sizes)
         check(visible in ("bernoulli", "gaussian"), "visible", visible, "'bernoulli' or 'gaussian'")
         kw: dict[str, Any] = {
             "visible": visible,
@@ -166,43 +160,13 @@ class DBN(nn.Module):
     @classmethod
     def from_rbms(cls, rbms: Sequence[BernoulliRBM]) -> DBN:
         """A DBN made of already built (or trained) RBMs, bottom to top (no copies)."""
-        rbms = list(rbms)
-        check(len(rbms) > 0, "rbms", rbms, "at least one RBM")
-        for i, (lower, upper) in enumerate(zip(rbms[:-1], rbms[1:])):
-            check(
-                lower.n_hidden == upper.n_visible,
-                f"rbms[{i + 1}].n_visible",
-                upper.n_visible,
-                f"the hidden size of the RBM below, {lower.n_hidden}",
-            )
-        self = cls.__new__(cls)
-        nn.Module.__init__(self)
-        self.rbms = ModuleListOf(rbms)
-        return self
+        return cls._of(check_chain(rbms, "rbms", "RBM", "hidden size"))
 
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        return (self.rbms[0].n_visible, *(r.n_hidden for r in self.rbms))
-
-    @property
-    def members(self) -> int | None:
-        return self.rbms[0].members
-
-    def encoders(self) -> list[tuple[Tensor, Tensor]]:
-        """Each RBM's ``(W.T, c)`` in ``nn.Linear`` layout (see :meth:`BernoulliRBM.encoder`)."""
-        return [rbm.encoder() for rbm in self.rbms]
-
-    @torch.no_grad()
-    def upward(self, x: Tensor) -> list[Tensor]:
-        """Hidden probabilities of every layer, ``p(h_l | h_{l-1})`` applied bottom-up."""
-        out = []
-        for rbm in self.rbms:
-            x = rbm.hidden_probs(x.to(rbm.W.dtype))
-            out.append(x)
-        return out
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.upward(x)[-1]
+    def code(self, layer: BernoulliRBM, x: Tensor) -> Tensor:
+        """An RBM's code: its hidden probabilities ``p(h_l | h_{l-1})``, so that
+        :meth:`upward` is the mean-field pass (``encoders()`` are each RBM's ``(W.T, c)``,
+        :meth:`BernoulliRBM.encoder`)."""
+        return layer.hidden_probs(x.to(layer.W.dtype))
 
     @torch.no_grad()
     def sample(
@@ -308,8 +272,20 @@ def train_dbn(
         ``[History, ...]``, one per RBM (see :func:`~smithing.pretrain.rbm.train_rbm`);
         ``hists[l]["recon_error"]`` is layer ``l``'s curve.
     """
-    layer_callback = renamed("train_dbn", "callback", callback, "layer_callback", layer_callback)
-    shared = _greedy.shared_settings(
+    return _greedy.train_greedy(
+        "train_dbn",
+        dbn,
+        data,
+        lambda rbm, s: RBMPretrainer(rbm, init_visible_bias=init_visible_bias, **s),
+        layers=layers,
+        what="RBM",
+        propagate=propagate,
+        valid_data=valid_data,
+        generator=generator,
+        device=device,
+        checkpoint=checkpoint,
+        layer_callback=layer_callback,
+        callback=callback,
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
@@ -320,23 +296,3 @@ def train_dbn(
         callbacks=callbacks,
         progress=progress,
     )
-    checkpoint = as_checkpointer(checkpoint)
-    if device is not None:
-        dbn.to(device)
-        data = data.to(device)
-        valid_data = None if valid_data is None else valid_data.to(device)
-    settings = _greedy.per_layer(layers, len(dbn.rbms), shared, what="RBM")
-    pretrainers = [
-        RBMPretrainer(rbm, init_visible_bias=init_visible_bias, **s)
-        for rbm, s in zip(dbn.rbms, settings)
-    ]
-    result = _greedy.greedy_stack(
-        pretrainers,
-        data,
-        propagate=propagate,
-        valid_data=valid_data,
-        generator=generator,
-        callback=layer_callback,
-        checkpoint=checkpoint,
-    )
-    return result.histories

@@ -45,6 +45,7 @@ __all__ = [
     "shared_settings",
     "pretrained_weights",
     "to_mlp",
+    "train_greedy",
 ]
 
 
@@ -171,6 +172,54 @@ def greedy_stack(
                 x = layer.transform(x, sample=propagate == "samples", generator=generator)
                 valid = None if valid is None else layer.transform(valid)
     return GreedyResult(list(pretrainers), histories, propagate)
+
+
+def train_greedy(
+    trainer: str,
+    stack: Any,
+    data: Tensor,
+    make: Callable[[Any, dict], LayerPretrainer],
+    *,
+    layers: Mapping | Sequence[Mapping] | None,
+    what: str,
+    propagate: str = "probs",
+    valid_data: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    checkpoint: Any = None,
+    layer_callback: Callable[[int, LayerPretrainer, History], None] | None = None,
+    callback: Callable[[int, LayerPretrainer, History], None] | None = None,
+    **shared: Any,
+) -> list[History]:
+    """The body of the stack trainers (:func:`~smithing.pretrain.dbn.train_dbn`,
+    :func:`~smithing.pretrain.autoencoder.train_sda`): the trainer-level settings (``shared``:
+    epochs, lr, batch_size, optimizer, ..., every layer's defaults) merged under each layer's
+    own (``layers``), one pretrainer per layer of ``stack.stack`` from ``make(layer,
+    settings)``, the stack, ``data`` and ``valid_data`` moved to ``device``, then
+    :func:`greedy_stack`. ``trainer`` names the caller in the deprecation warning of
+    ``callback`` (the old name of ``layer_callback``); ``what`` names a layer in messages."""
+    from smithing.checkpoint import as_checkpointer
+    from smithing.history import renamed
+
+    layer_callback = renamed(trainer, "callback", callback, "layer_callback", layer_callback)
+    defaults = shared_settings(**shared)
+    ckpt = as_checkpointer(checkpoint)
+    if device is not None:
+        stack.to(device)
+        data = data.to(device)
+        valid_data = None if valid_data is None else valid_data.to(device)
+    settings = per_layer(layers, len(stack.stack), defaults, what=what)
+    pretrainers = [make(layer, s) for layer, s in zip(stack.stack, settings)]
+    result = greedy_stack(
+        pretrainers,
+        data,
+        propagate=propagate,
+        valid_data=valid_data,
+        generator=generator,
+        callback=layer_callback,
+        checkpoint=ckpt,
+    )
+    return result.histories
 
 
 def phase_progress(

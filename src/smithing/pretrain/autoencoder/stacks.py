@@ -7,18 +7,17 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from smithing._registry import check
 from smithing.checkpoint import (
     Checkpointer,
-    as_checkpointer,
 )
-from smithing.history import Callback, History, renamed
+from smithing.history import Callback, History
 from smithing.nn import MLP
 from smithing.nn.containers import ModuleListOf
 from smithing.pretrain import greedy as _greedy
-from smithing.pretrain._layout import LayerSizes
+from smithing.pretrain._layout import LayerSizes, LayerStack, check_chain, check_sizes
 from smithing.pretrain.autoencoder.functional import (
     _uniform,
 )
@@ -123,7 +122,7 @@ def dae_layer(
     )
 
 
-class StackedDAE(nn.Module):
+class StackedDAE(LayerStack):
     """A stacked denoising autoencoder (SdA, Vincent et al. 2010) of ``sizes = [n_visible, n_1,
     ..., n_L]``: one :class:`DenoisingAutoencoder` per layer, the ``DBN``'s interface.
 
@@ -133,6 +132,7 @@ class StackedDAE(nn.Module):
     """
 
     daes: ModuleListOf[DenoisingAutoencoder]  # bottom to top
+    LAYERS = "daes"
 
     def __init__(
         self,
@@ -147,13 +147,7 @@ class StackedDAE(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        sizes = list(sizes)
-        check(
-            len(sizes) >= 2 and all(isinstance(s, int) and s > 0 for s in sizes),
-            "sizes",
-            sizes,
-            "at least two positive ints [n_visible, n_hidden_1, ...]",
-        )
+        sizes = check_sizes(sizes)
         kw: dict[str, Any] = {
             "activation": activation,
             "tied": tied,
@@ -169,49 +163,20 @@ class StackedDAE(nn.Module):
     @classmethod
     def from_layers(cls, daes: Sequence[DenoisingAutoencoder]) -> StackedDAE:
         """An SdA made of already built (or trained) autoencoders, bottom to top (no copies)."""
-        daes = list(daes)
-        check(len(daes) > 0, "daes", daes, "at least one autoencoder")
-        for i, (lower, upper) in enumerate(zip(daes[:-1], daes[1:])):
-            check(
-                lower.n_hidden == upper.n_visible,
-                f"daes[{i + 1}].n_visible",
-                upper.n_visible,
-                f"the code size of the autoencoder below, {lower.n_hidden}",
-            )
+        daes = check_chain(daes, "daes", "autoencoder", "code size")
         check(
             len({d.activation for d in daes}) == 1,
             "daes",
             [d.activation for d in daes],
             "autoencoders with one code activation",
         )
-        self = cls.__new__(cls)
-        nn.Module.__init__(self)
-        self.daes = ModuleListOf(daes)
+        self = cls._of(daes)
         self.activation = daes[0].activation
         return self
 
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        return (self.daes[0].n_visible, *(d.n_hidden for d in self.daes))
-
-    @property
-    def members(self) -> int | None:
-        return self.daes[0].members
-
-    def encoders(self) -> list[tuple[Tensor, Tensor]]:
-        return [dae.encoder() for dae in self.daes]
-
-    @torch.no_grad()
-    def upward(self, x: Tensor) -> list[Tensor]:
-        """The codes of every layer, bottom to top."""
-        out = []
-        for dae in self.daes:
-            x = dae.encode(x)
-            out.append(x)
-        return out
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.upward(x)[-1]
+    def code(self, layer: DenoisingAutoencoder, x: Tensor) -> Tensor:
+        """An autoencoder's code: its encoder on the clean input, ``s(W x + b)``."""
+        return layer.encode(x)
 
     def to_mlp(self, n_classes: int, activation: str | None = None, **kwargs) -> MLP:
         """Unroll into an MLP, fresh output layer (:func:`smithing.pretrain.greedy.to_mlp`)."""
@@ -277,8 +242,19 @@ def train_sda(
     Returns:
         ``[History, ...]``, one per layer (see :func:`train_autoencoder`).
     """
-    layer_callback = renamed("train_sda", "callback", callback, "layer_callback", layer_callback)
-    shared = _greedy.shared_settings(
+    return _greedy.train_greedy(
+        "train_sda",
+        sda,
+        data,
+        lambda dae, s: DAEPretrainer(dae, **s),
+        layers=layers,
+        what="layer",
+        valid_data=valid_data,
+        generator=generator,
+        device=device,
+        checkpoint=checkpoint,
+        layer_callback=layer_callback,
+        callback=callback,
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
@@ -289,18 +265,3 @@ def train_sda(
         callbacks=callbacks,
         progress=progress,
     )
-    checkpoint = as_checkpointer(checkpoint)
-    if device is not None:
-        sda.to(device)
-        data = data.to(device)
-        valid_data = None if valid_data is None else valid_data.to(device)
-    settings = _greedy.per_layer(layers, len(sda.daes), shared)
-    pretrainers = [DAEPretrainer(d, **s) for d, s in zip(sda.daes, settings)]
-    return _greedy.greedy_stack(
-        pretrainers,
-        data,
-        valid_data=valid_data,
-        generator=generator,
-        callback=layer_callback,
-        checkpoint=checkpoint,
-    ).histories
