@@ -101,3 +101,94 @@ def test_constant_values():
         with pytest.raises(ValueError) as info:
             init.initialize(torch.empty(2, 2), "constant", value=bad)
         assert str(info.value) == f"value={bad!r} is invalid: expected a finite number"
+
+
+# --- the fixed-scale and structured rules: defaults, dtypes, messages (issue 15's mutation score)
+
+
+def test_fixed_scale_defaults_are_torchs_draws_bitwise():
+    w = init.initialize(torch.empty(5, 4, dtype=D), "uniform", generator=gen(6))
+    assert torch.equal(w, torch.empty(5, 4, dtype=D).uniform_(-0.05, 0.05, generator=gen(6)))
+    w = init.initialize(torch.empty(5, 4, dtype=D), "normal", generator=gen(7))
+    assert torch.equal(w, torch.empty(5, 4, dtype=D).normal_(0.0, 0.01, generator=gen(7)))
+    w = init.initialize(torch.empty(5, 4, dtype=D), "normal", generator=gen(7), sigma=0.3)
+    assert torch.equal(w, torch.empty(5, 4, dtype=D).normal_(0.0, 0.3, generator=gen(7)))
+    assert torch.equal(init.initialize(torch.ones(2, 3), "constant"), torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("g", [0.5, 2.0])
+def test_glorot_rules_take_the_gain_bitwise(g):
+    for ours, theirs in [
+        ("glorot_normal", nn.init.xavier_normal_),
+        ("glorot_uniform", nn.init.xavier_uniform_),
+    ]:
+        w = init.initialize(torch.empty(SHAPE, dtype=D), ours, generator=gen(8), gain=g)
+        ref = theirs(torch.empty(SHAPE, dtype=D), gain=g, generator=gen(8))
+        assert torch.equal(w, ref), (ours, g)
+
+
+def _identity_by_formula(shape, scale, noise, seed, dtype=D):
+    eye = torch.eye(*shape, dtype=dtype) * scale
+    if noise > 0:
+        eye = eye + noise * torch.randn(shape, generator=gen(seed), dtype=dtype)
+    return eye
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (3, 5), (5, 3)])
+def test_identity_is_scale_times_eye_plus_float64_noise(shape):
+    w = init.initialize(torch.empty(shape, dtype=D), "identity", generator=gen(9))
+    assert torch.equal(w, torch.eye(*shape, dtype=D))  # defaults: scale 1, no noise
+    w = init.initialize(
+        torch.empty(shape, dtype=D), "identity", generator=gen(9), scale=0.5, noise=0.01
+    )
+    assert torch.equal(w, _identity_by_formula(shape, 0.5, 0.01, 9))
+
+
+def test_identity_without_noise_draws_nothing():
+    g = gen(10)
+    init.initialize(torch.empty(4, 4), "identity", generator=g, noise=0.0)
+    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=gen(10)))
+
+
+def _sparse_by_formula(shape, k, sigma, seed, dtype=D):
+    out, fan_in = shape
+    g = gen(seed)
+    keys = torch.rand(out, fan_in, generator=g)
+    idx = keys.argsort(dim=1)[:, :k]
+    vals = torch.randn(out, k, generator=g, dtype=dtype) * sigma
+    return torch.zeros(shape, dtype=dtype).scatter_(1, idx, vals)
+
+
+@pytest.mark.parametrize(("k", "sigma"), [(15, 1.0), (3, 2.5), (1, 0.5)])
+def test_sparse_is_k_normal_weights_per_unit_in_the_weights_dtype(k, sigma):
+    shape = (4, 20)
+    kw = {} if k == 15 else {"k": k, "sigma": sigma}  # the first row: the defaults
+    w = init.initialize(torch.empty(shape, dtype=D), "sparse", generator=gen(11), **kw)
+    assert torch.equal(w, _sparse_by_formula(shape, k, sigma, 11))
+    assert ((w != 0).sum(dim=1) == k).all()
+
+
+@pytest.mark.parametrize(
+    ("rule", "shape", "params", "message"),
+    [
+        ("uniform", (2, 2), {"a": 0.0}, "a=0.0 is invalid: expected a positive half-width"),
+        ("uniform", (2, 2), {"a": -1.0}, "a=-1.0 is invalid: expected a positive half-width"),
+        ("normal", (2, 2), {"sigma": 0.0},
+         "sigma=0.0 is invalid: expected a positive standard deviation"),
+        ("identity", (2, 2, 2), {},
+         "weight=(2, 2, 2) is invalid: expected a 2-D weight for the identity init"),
+        ("identity", (2, 2), {"noise": -0.1},
+         "noise=-0.1 is invalid: expected a non-negative standard deviation"),
+        ("sparse", (6,), {},
+         "weight=(6,) is invalid: expected a 2-D weight for the sparse init"),
+        ("sparse", (2, 6), {"k": 0}, "k=0 is invalid: expected a positive int"),
+        ("sparse", (2, 6), {"k": 2.0}, "k=2.0 is invalid: expected a positive int"),
+        ("sparse", (2, 6), {"k": -3}, "k=-3 is invalid: expected a positive int"),
+        ("sparse", (2, 6), {"sigma": 0.0},
+         "sigma=0.0 is invalid: expected a positive standard deviation"),
+    ],
+)  # fmt: skip
+def test_invalid_rule_parameters_have_exact_messages(rule, shape, params, message):
+    with pytest.raises(ValueError) as info:
+        init.initialize(torch.empty(shape), rule, generator=gen(), **params)
+    assert str(info.value) == message

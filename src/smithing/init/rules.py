@@ -25,7 +25,7 @@ __all__ = []
 
 
 @_register("uniform", description="U(-a, a), a fixed scale (default a = 0.05)")
-def _uniform(w: torch.Tensor, *, generator=None, gain=1.0, a: float = 0.05) -> None:
+def _uniform(w: torch.Tensor, *, generator, gain, a: float = 0.05) -> None:
     r"""W_ij ~ U(-a, a): the classic fixed-scale init, Var(W) = a^2 / 3 (no gain).
 
     $$
@@ -57,7 +57,7 @@ def _uniform(w: torch.Tensor, *, generator=None, gain=1.0, a: float = 0.05) -> N
 
 
 @_register("normal", description="N(0, sigma^2), a fixed scale (default sigma = 0.01)")
-def _normal(w: torch.Tensor, *, generator=None, gain=1.0, sigma: float = 0.01) -> None:
+def _normal(w: torch.Tensor, *, generator, gain, sigma: float = 0.01) -> None:
     r"""W_ij ~ N(0, sigma^2) with a fixed sigma (default 0.01; no gain).
 
     $$
@@ -91,7 +91,7 @@ def _normal(w: torch.Tensor, *, generator=None, gain=1.0, sigma: float = 0.01) -
     uses_gain=True,
     description="Glorot & Bengio 2010 normalized init, U(+-gain sqrt(6/(fan_in+fan_out))), gain 1",
 )
-def _glorot_uniform(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+def _glorot_uniform(w: torch.Tensor, *, generator, gain) -> None:
     r"""W_ij ~ U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)), so
     Var(W) = gain^2 * 2 / (fan_in + fan_out); the paper's rule is gain = 1.
 
@@ -128,7 +128,7 @@ def _glorot_uniform(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
     uses_gain=True,
     description="Glorot & Bengio 2010, N(0, gain^2 2/(fan_in+fan_out)), gain 1",
 )
-def _glorot_normal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+def _glorot_normal(w: torch.Tensor, *, generator, gain) -> None:
     r"""W_ij ~ N(0, gain^2 * 2 / (fan_in + fan_out)); the paper's variance is gain = 1.
 
     $$
@@ -178,7 +178,7 @@ def _scaled_uniform(w, gain, mode, generator):
     paper_gain=math.sqrt(2.0),
     description="He et al. 2015, N(0, gain^2/fan_in), gain sqrt 2 (the rule for ReLU)",
 )
-def _he_normal(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fan_in") -> None:
+def _he_normal(w: torch.Tensor, *, generator, gain, mode="fan_in") -> None:
     r"""W_ij ~ N(0, gain^2 / fan), fan = fan_in (default) or fan_out; the paper's rule is
     gain = sqrt(2), i.e. Var(W) = 2 / fan_in (for ReLU units; sqrt(2 / (1 + a^2)) for a
     leaky ReLU of slope a, eq. 15, is ``gain="auto"`` on a leaky_relu network).
@@ -217,7 +217,7 @@ def _he_normal(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fa
     paper_gain=math.sqrt(2.0),
     description="He et al. 2015, U(+-gain sqrt(3/fan_in)), gain sqrt 2 (the rule for ReLU)",
 )
-def _he_uniform(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="fan_in") -> None:
+def _he_uniform(w: torch.Tensor, *, generator, gain, mode="fan_in") -> None:
     r"""W_ij ~ U(-b, b), b = gain * sqrt(3 / fan): the uniform law with He et al.'s variance
     gain^2 / fan; the paper's rule is gain = sqrt(2), i.e. b = sqrt(6 / fan_in).
 
@@ -249,7 +249,7 @@ def _he_uniform(w: torch.Tensor, *, generator=None, gain=math.sqrt(2.0), mode="f
 @_register(
     "lecun_normal", uses_gain=True, description="LeCun et al. 1998, N(0, gain^2/fan_in), gain 1"
 )
-def _lecun_normal(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -> None:
+def _lecun_normal(w: torch.Tensor, *, generator, gain, mode="fan_in") -> None:
     r"""W_ij ~ N(0, gain^2 / fan_in); the paper's rule is gain = 1, Var(W) = 1 / fan_in: each
     unit's weighted sum then has unit variance when its inputs do.
 
@@ -287,7 +287,7 @@ def _lecun_normal(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -
     uses_gain=True,
     description="LeCun et al. 1998, U(+-gain sqrt(3/fan_in)), gain 1",
 )
-def _lecun_uniform(w: torch.Tensor, *, generator=None, gain=1.0, mode="fan_in") -> None:
+def _lecun_uniform(w: torch.Tensor, *, generator, gain, mode="fan_in") -> None:
     r"""W_ij ~ U(-b, b), b = gain * sqrt(3 / fan_in): LeCun et al.'s variance gain^2 / fan_in
     with a uniform law; the paper's rule is gain = 1, Var(W) = 1 / fan_in. (Gain 1/sqrt(3),
     b = 1/sqrt(fan_in), is torch's nn.Linear default and Glorot & Bengio's "standard" init.)

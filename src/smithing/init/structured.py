@@ -24,7 +24,7 @@ __all__: list[str] = []
     uses_gain=True,
     description="Saxe et al. 2014, gain * Q, Q Haar-orthogonal from the SVD of a Gaussian, gain 1",
 )
-def _orthogonal(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+def _orthogonal(w: torch.Tensor, *, generator, gain) -> None:
     r"""W = gain * Q, Q the U or V^T factor of the thin SVD of a Gaussian matrix of W's shape,
     its signs fixed so that Q is Haar-distributed; the paper's rule is gain = 1.
 
@@ -85,9 +85,7 @@ def _signs(x: torch.Tensor) -> torch.Tensor:
 
 
 @_register("identity", description="Le et al. 2015 (IRNN), scale * I (+ N(0, noise^2)), eye-padded")
-def _identity(
-    w: torch.Tensor, *, generator=None, gain=1.0, scale: float = 1.0, noise: float = 0.0
-) -> None:
+def _identity(w: torch.Tensor, *, generator, gain, scale: float = 1.0, noise: float = 0.0) -> None:
     r"""W = scale * I (+ N(0, noise^2) noise when ``noise > 0``; no gain); a rectangular W gets
     the identity in its leading square block and zeros elsewhere (torch.nn.init.eye_).
 
@@ -125,7 +123,7 @@ def _identity(
 
 
 @_register("sparse", description="Martens 2010, k non-zero N(0, sigma^2) incoming weights per unit")
-def _sparse(w: torch.Tensor, *, generator=None, gain=1.0, k: int = 15, sigma: float = 1.0) -> None:
+def _sparse(w: torch.Tensor, *, generator, gain, k: int = 15, sigma: float = 1.0) -> None:
     r"""Each unit (row of W) gets exactly ``min(k, fan_in)`` non-zero incoming weights, at
     inputs chosen uniformly at random without replacement, with values N(0, sigma^2); the rest
     are 0. Var(W) = sigma^2 k / fan_in (no gain).
@@ -178,7 +176,7 @@ def _check_constant(value) -> None:
 
 
 @_register("zeros", description="W = 0 (torch zeros_, Keras zeros): no symmetry breaking")
-def _zeros(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+def _zeros(w: torch.Tensor, *, generator, gain) -> None:
     r"""W = 0 (no gain, no randomness): the initialization not to use for the weights.
 
     $$
@@ -208,7 +206,7 @@ def _zeros(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
 
 
 @_register("ones", description="W = 1 (torch ones_, Keras ones): no symmetry breaking")
-def _ones(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
+def _ones(w: torch.Tensor, *, generator, gain) -> None:
     r"""W = 1 (no gain, no randomness); every unit of a layer computes the same function (see
     ``zeros``). Exactly torch.nn.init.ones_ (Keras ``ones``).
 
@@ -232,7 +230,7 @@ def _ones(w: torch.Tensor, *, generator=None, gain=1.0) -> None:
 
 
 @_register("constant", description="W = value (torch constant_, Keras constant), default 0")
-def _constant(w: torch.Tensor, *, generator=None, gain=1.0, value: float = 0.0) -> None:
+def _constant(w: torch.Tensor, *, generator, gain, value: float = 0.0) -> None:
     r"""W = value everywhere (no gain, no randomness); every unit of a layer computes the same
     function (see ``zeros``). Exactly torch.nn.init.constant_ (Keras ``constant``).
 
