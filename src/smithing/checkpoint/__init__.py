@@ -44,7 +44,12 @@ A trainer's state (:class:`Resumable`) is a dict of the fields every trainer sav
 generators' ``rng``) and its own parts (model, optimizer, generators, history, ...).
 """
 
-from smithing.checkpoint.checkpointer import Checkpointer, as_checkpointer, check_signature
+from smithing.checkpoint.checkpointer import (
+    Checkpointer,
+    as_checkpointer,
+    check_signature,
+    phase,
+)
 from smithing.checkpoint.codec import flatten, unflatten
 from smithing.checkpoint.files import (
     FORMAT,
@@ -69,6 +74,7 @@ __all__ = [
     "check_signature",
     "flatten",
     "load_latest",
+    "phase",
     "previous_path",
     "read_checkpoint",
     "rng_state",

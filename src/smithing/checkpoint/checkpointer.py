@@ -27,7 +27,7 @@ from smithing.checkpoint.files import (
     save_checkpoint,
 )
 
-__all__ = ["Checkpointer", "as_checkpointer", "check_signature"]
+__all__ = ["Checkpointer", "as_checkpointer", "check_signature", "phase"]
 
 
 class Checkpointer:
@@ -251,6 +251,16 @@ def as_checkpointer(checkpoint: Checkpointer | str | os.PathLike | None) -> Chec
     raise ValueError(
         f"checkpoint={checkpoint!r} is not allowed; expected None, a path or a Checkpointer"
     )
+
+
+def phase(checkpoint: Checkpointer | None, name: str) -> Checkpointer | None:
+    """A run's checkpoint for one of its phases, ``checkpoint.sub(name)`` (a pretraining layer,
+    the fine-tuning, a retraining), or None when the run keeps no checkpoints.
+
+    >>> phase(None, "finetune") is None
+    True
+    """
+    return None if checkpoint is None else checkpoint.sub(name)
 
 
 def check_signature(

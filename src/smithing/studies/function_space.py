@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from smithing._optional import require
+from smithing.checkpoint import phase
 from smithing.experiment import Figure, RunResult, Study, Table, Variant, register
 
 FAMILIES = {"pretrained": "sda", "random init": "none"}
@@ -174,7 +175,7 @@ def run(config: dict, seed: int, device: str, *_, checkpoint=None) -> RunResult:
     def restore(saved) -> None:  # the epochs a resumed ensemble does not replay
         traj[:] = list(saved)
 
-    ft_checkpoint = None if checkpoint is None else checkpoint.sub("finetune")
+    ft_checkpoint = phase(checkpoint, "finetune")
     if ft_checkpoint is not None:
         ft_checkpoint.carry("trajectory", lambda: list(traj), restore)
     hists = finetune(

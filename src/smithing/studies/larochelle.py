@@ -37,6 +37,7 @@ import time
 
 import torch
 
+from smithing.checkpoint import phase as _phase
 from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 
 TASKS = ("rectangles", "convex", "mnist-rot", "mnist-back-rand")
@@ -107,11 +108,6 @@ def variants(scale: str) -> list[Variant]:
                 cfg["pretrain"] = {**s["sda"], "corruption": "masking", "rate": SDA_RATE[task]}
             out.append(Variant(f"{task} / {model}", cfg, kind="benchmark"))
     return out
-
-
-def _phase(checkpoint, name: str):
-    """The run's checkpoint for one of its phases (None: no checkpoints)."""
-    return None if checkpoint is None else checkpoint.sub(name)
 
 
 def run(config: dict, seed: int, device: str, *_, checkpoint=None) -> RunResult:

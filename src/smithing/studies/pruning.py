@@ -45,6 +45,7 @@ import time
 import torch
 from torch.nn import functional as F
 
+from smithing.checkpoint import phase as _phase
 from smithing.experiment import Figure, RunResult, Study, Table, Variant, mean_std_ci, register
 from smithing.regularize.prune import gauss_newton_matrix, obs_inverse, obs_prune
 
@@ -216,11 +217,6 @@ def _prune_more(model, method: str, f: float, mask, xh, yh, opts, gen):
         options = {"data": _obd_data(xh, yh, opts), "hessian": opts["obd_hessian"]}
     mask, _ = _prune(model, method, f, loss_fn=F.cross_entropy, mask=mask, generator=gen, **options)
     return mask
-
-
-def _phase(checkpoint, name: str):
-    """The run's checkpoint for one of its phases (None: no checkpoints)."""
-    return None if checkpoint is None else checkpoint.sub(name)
 
 
 def _iterative(base, method: str, fractions, data, xh, yh, opts, cfg, gen, checkpoint=None) -> dict:

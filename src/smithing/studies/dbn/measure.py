@@ -8,6 +8,7 @@ import time
 
 import torch
 
+from smithing.checkpoint import phase as _phase
 from smithing.experiment import (
     RunResult,
     rounded,
@@ -46,11 +47,6 @@ def _output_init(cfg: dict):
 def _finetune_progress(progress, epochs: int):
     """The fine-tuning's ``progress(epoch, record)`` for the runner's phase-aware reporter."""
     return None if progress is None else (lambda e, rec: progress(e, epochs, "finetune"))
-
-
-def _phase(checkpoint, name: str):
-    """The run's checkpoint for one of its phases (None: no checkpoints)."""
-    return None if checkpoint is None else checkpoint.sub(name)
 
 
 def run(

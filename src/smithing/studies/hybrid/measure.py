@@ -9,6 +9,7 @@ import time
 
 import torch
 
+from smithing.checkpoint import phase as _phase
 from smithing.experiment import (
     RunResult,
 )
@@ -61,11 +62,6 @@ def _final(log_proba_fn, data) -> dict:
             out[f"{split}_loss"] = float(-lp.gather(-1, s.y.unsqueeze(-1)).mean())
             out[f"{split}_error"] = float((lp.argmax(-1) != s.y).double().mean())
     return out
-
-
-def _phase(checkpoint, name: str):
-    """The run's checkpoint for one of its phases (None: no checkpoints)."""
-    return None if checkpoint is None else checkpoint.sub(name)
 
 
 def run_classrbm(
