@@ -250,7 +250,7 @@ def adam(
     return torch.optim.Adam(
         params,
         lr=lr,
-        betas=(betas[0], betas[1]),
+        betas=(float(betas[0]), float(betas[1])),  # torch refuses (0, 0.9): mixed int and float
         eps=eps,
         weight_decay=weight_decay,
         amsgrad=amsgrad,
@@ -328,7 +328,7 @@ def adamw(
     return torch.optim.AdamW(
         params,
         lr=lr,
-        betas=(betas[0], betas[1]),
+        betas=(float(betas[0]), float(betas[1])),  # torch refuses (0, 0.9): mixed int and float
         eps=eps,
         weight_decay=weight_decay,
         amsgrad=amsgrad,
