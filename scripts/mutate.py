@@ -39,13 +39,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = [
     "src/smithing/regularize/constraints.py:tests/regularize/",
     "src/smithing/optim:tests/test_optim.py,tests/test_schedules.py,"
-    "tests/train/test_trainer_vocabulary.py",
+    "tests/train/test_trainer_vocabulary.py,tests/test_optim_exact.py",
     "src/smithing/regularize/penalties.py:tests/regularize/test_penalties.py,"
     "tests/regularize/test_penalties_exact.py,tests/train/test_regularizers.py",
     "src/smithing/nn/dropout.py:tests/nn/test_dropout.py,tests/nn/test_dropout_exact.py,"
     "tests/nn/test_nn_properties.py",
     "src/smithing/init/rules.py:tests/test_init.py,tests/test_init_rules_exact.py",
     "src/smithing/init/structured.py:tests/test_init.py,tests/test_init_rules_exact.py",
+    "src/smithing/init/lsuv.py:tests/test_init.py,tests/nn/test_lsuv_dropconnect.py,"
+    "tests/test_lsuv_exact.py",
     "src/smithing/regularize/selection.py:tests/regularize/test_penalties.py,"
     "tests/regularize/test_penalties_exact.py,tests/train/test_regularizers.py",
     "src/smithing/train/clipping.py:tests/train/test_clipping.py,tests/train/test_clipping_exact.py",

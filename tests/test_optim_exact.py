@@ -145,3 +145,13 @@ def test_schedule_boundaries_and_messages():
     with pytest.raises(ValueError) as info:
         optim.make_schedule("cosine", "sgd", epochs=10)
     assert str(info.value) == "optimizer='str' is invalid: expected a torch.optim.Optimizer"
+
+
+def test_describe_of_an_undocumented_optimizer_is_empty(monkeypatch):
+    def bare(params, lr):
+        return torch.optim.SGD(params, lr=lr)
+
+    monkeypatch.setitem(O.OPTIMIZERS._entries, "bare", type(O.OPTIMIZERS._entries["sgd"])(
+        "bare", bare, ""))  # fmt: skip
+    assert O.describe("bare") == ""
+    assert O.describe("sgd").startswith("Steepest descent on mini-batches: ``x += -lr * dx``.")
