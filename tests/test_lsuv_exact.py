@@ -24,9 +24,11 @@ def gen(seed=0):
 def _net():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 4)).to(D)
-    with torch.no_grad():
-        net[0].bias.fill_(0.7)  # a non-zero bias: one rescaling does not reach Var = 1 exactly
-        net[2].bias.fill_(-0.4)
+    with torch.no_grad():  # biases that differ across units: Var(B) over batch and units
+        # then keeps a part no rescaling of W removes, so each rescaling only nears Var = 1
+        # (a constant bias would shift B without changing its variance: one step would do)
+        net[0].bias.copy_(torch.linspace(-0.6, 0.6, 5, dtype=D))
+        net[2].bias.copy_(torch.linspace(0.3, -0.5, 4, dtype=D))
     return net
 
 
