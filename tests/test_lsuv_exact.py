@@ -75,6 +75,14 @@ def test_lsuv_equals_algorithm_1_transcribed(tol, max_iter):
         assert torch.equal(a, b)
 
 
+def test_at_most_t_max_10_rescalings_by_default():
+    x = _x()
+    ours, ref = _net(), _net()
+    got = init.lsuv(ours, x, generator=gen(0), bias="keep", tol=1e-12)  # max_iter: default
+    assert got == _lsuv_by_hand(ref, x, tol=1e-12, max_iter=10)
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), ref.parameters()))
+
+
 def test_the_model_rule_has_the_papers_defaults_too():
     x = _x()
     ours, ref = _net(), _net()
