@@ -107,7 +107,11 @@ def undecorate(source: str) -> tuple[str, int]:
 
 
 def run_target(
-    target: str, keep: bool, undecorate_functions: bool = True, jobs: int | None = None
+    target: str,
+    keep: bool,
+    undecorate_functions: bool = True,
+    jobs: int | None = None,
+    timeout_multiplier: float | None = None,
 ) -> dict:
     module, _, tests = target.partition(":")
     if not tests:
@@ -138,6 +142,8 @@ def run_target(
         "also_copy": ["tests", "src"],
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-x", "-q"],
     }
+    if timeout_multiplier is not None:  # CPU limit per mutant: 2 * multiplier * (tests' time + 1 s)
+        config["timeout_multiplier"] = timeout_multiplier
     with open(scratch / "pyproject.toml", "a") as f:  # TOML arrays of strings are JSON arrays
         f.write(
             "\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items())
@@ -179,8 +185,14 @@ def main() -> int:
                     help="leave decorated functions alone (mutmut skips them)")  # fmt: skip
     ap.add_argument("--jobs", type=int, default=None,
                     help="mutants tested at once (default: the number of CPUs)")  # fmt: skip
+    ap.add_argument("--timeout-multiplier", type=float, default=None,
+                    help="mutmut's timeout_multiplier (default 15: a mutant that loops may run "
+                    "30x its tests' CPU time); a timeout counts as not killed")  # fmt: skip
     args = ap.parse_args()
-    results = [run_target(t, args.keep, not args.no_undecorate, args.jobs) for t in args.targets]
+    results = [
+        run_target(t, args.keep, not args.no_undecorate, args.jobs, args.timeout_multiplier)
+        for t in args.targets
+    ]
     print(f"\n{'module':48s} {'mutants':>8s} {'killed':>7s} {'score':>7s}")
     for r in results:
         print(f"{r['module']:48s} {r['total']:8d} {r['counts'].get('killed', 0):7d} "
