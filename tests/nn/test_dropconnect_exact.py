@@ -198,7 +198,11 @@ def test_p_zero_trains_as_linear_and_infers_a_of_mu():
     after = torch.rand(1)
     torch.manual_seed(0)
     assert torch.equal(after, torch.rand(1))  # no mask was drawn
+    torch.manual_seed(0)
     assert torch.allclose(layer.eval()(x), want, rtol=0, atol=1e-15)
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(1))  # no Gaussian sample was drawn
 
 
 def test_shared_mask_per_forward_call():
@@ -226,7 +230,9 @@ def _float_draws(layer, x, step):
 
 
 @pytest.mark.parametrize("masks", ["float", "bits"])
-@pytest.mark.parametrize("max_elements, step", [(2**24, 7), (4, 1), (7, 1), (8, 2), (13, 3)])
+@pytest.mark.parametrize(
+    "max_elements, step", [(2**24, 7), (4, 1), (7, 1), (8, 2), (13, 3), (16, 4)]
+)
 @pytest.mark.parametrize("drop_bias", [True, False])
 def test_per_example_masks_chunk_by_chunk(masks, max_elements, step, drop_bias):
     # out * (in + 1) = 4 mask entries per example: a chunk holds max_elements // 4 examples
@@ -302,6 +308,18 @@ def test_gaussian_inference_is_the_sampled_average(samples, max_elements, step):
     torch.manual_seed(6)
     want = _gaussian_by_hand(layer, x, step, torch.tanh)
     assert torch.allclose(y, want, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("samples, max_elements, step", [(5, 2, 2), (4, 3, 3), (3, 1, 1)])
+def test_gaussian_inference_chunks_for_a_single_unit(samples, max_elements, step):
+    # mu has one entry: a chunk holds max_elements samples
+    layer = _layer(4, 1, 0.3, activation="tanh", samples=samples,
+                   max_mask_elements=max_elements).eval()  # fmt: skip
+    x = torch.randn(1, 4, dtype=D)
+    torch.manual_seed(6)
+    y = layer(x)
+    torch.manual_seed(6)
+    assert torch.allclose(y, _gaussian_by_hand(layer, x, step, torch.tanh), rtol=0, atol=1e-14)
 
 
 def test_mean_and_linear_inference_draw_nothing():
