@@ -322,6 +322,34 @@ def test_gaussian_inference_chunks_for_a_single_unit(samples, max_elements, step
     assert torch.allclose(y, _gaussian_by_hand(layer, x, step, torch.tanh), rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize(
+    "n_out, samples, max_elements, step", [(1, 40, 40, 40), (1, 40, 20, 20), (17, 3, 17, 1)]
+)
+def test_gaussian_inference_chunk_sizes_are_visible_in_the_draws(n_out, samples, max_elements,
+                                                                 step):  # fmt: skip
+    # torch.randn draws of 16 or more numbers depend on how they are chunked (not below 16)
+    layer = _layer(3, n_out, 0.3, activation="tanh", samples=samples,
+                   max_mask_elements=max_elements).eval()  # fmt: skip
+    x = torch.randn(1, 3, dtype=D)
+    torch.manual_seed(8)
+    y = layer(x)
+    torch.manual_seed(8)
+    assert torch.allclose(y, _gaussian_by_hand(layer, x, step, torch.tanh), rtol=0, atol=1e-14)
+    torch.manual_seed(8)
+    other = _gaussian_by_hand(layer, x, step + 1 if step < samples else step // 2, torch.tanh)
+    assert not torch.allclose(y, other, rtol=0, atol=1e-14)  # the chunking is observable
+
+
+def test_bias_mask_of_a_single_input():
+    layer = _layer(1, 3, 0.3, activation="linear", masks="float")
+    x = torch.randn(4, 1, dtype=D)
+    torch.manual_seed(5)
+    u = layer(x)
+    torch.manual_seed(5)
+    m, mb = _float_draws(layer, x, 4)
+    assert torch.allclose(u, masked_preactivation(x, layer.weight, layer.bias, m, mb), atol=1e-14)
+
+
 def test_mean_and_linear_inference_draw_nothing():
     x = torch.randn(2, 4, dtype=D)
     for kw in ({"inference": "mean", "activation": "tanh"}, {"activation": "linear"}):
