@@ -206,13 +206,14 @@ def test_p_zero_trains_as_linear_and_infers_a_of_mu():
 
 
 def test_shared_mask_per_forward_call():
-    layer = _layer(3, 2, 0.3, activation="linear", per_example=False)
+    layer = _layer(3, 8, 0.3, activation="linear", per_example=False)
     x = torch.randn(4, 3, dtype=D)
     torch.manual_seed(7)
     u = layer(x)
     torch.manual_seed(7)
-    m = (torch.rand(2, 3, dtype=D) < 0.7).to(D)
-    mb = (torch.rand(2, dtype=D) < 0.7).to(D)
+    m = (torch.rand(8, 3, dtype=D) < 0.7).to(D)
+    mb = (torch.rand(8, dtype=D) < 0.7).to(D)
+    assert 0 < mb.sum() < 8  # some biases dropped, some kept
     assert torch.equal(u, x @ (m * layer.weight).T + mb * layer.bias)
 
 
@@ -340,8 +341,9 @@ def test_gaussian_inference_chunk_sizes_are_visible_in_the_draws(n_out, samples,
     assert not torch.allclose(y, other, rtol=0, atol=1e-14)  # the chunking is observable
 
 
-def test_bias_mask_of_a_single_input():
-    layer = _layer(1, 3, 0.3, activation="linear", masks="float")
+@pytest.mark.parametrize("masks", ["float", "bits"])
+def test_bias_mask_of_a_single_input(masks):
+    layer = _layer(1, 3, 0.3, activation="linear", masks=masks)
     x = torch.randn(4, 1, dtype=D)
     torch.manual_seed(5)
     u = layer(x)
