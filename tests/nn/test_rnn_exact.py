@@ -196,7 +196,12 @@ def test_initialization_is_the_recurrent_init_then_the_input_weights():
     g2 = _gen(5)
     init_recurrent_(torch.empty(4, 4, dtype=D), "gaussian", generator=g2)
     assert torch.equal(g.get_state(), g2.get_state())  # no input-weight draw with std 0
+    with torch.no_grad():
+        m.weight_ih.fill_(1.0)
+        m.bias.fill_(1.0)
     m.reset_parameters(_gen(5))
+    assert torch.equal(m.weight_ih, torch.zeros(4, 3, dtype=D))
+    assert torch.equal(m.bias, torch.zeros(4, dtype=D))
     assert torch.equal(m.weight_hh, init_recurrent_(torch.empty(4, 4, dtype=D), "gaussian",
                                                     generator=_gen(5)))  # fmt: skip
 
