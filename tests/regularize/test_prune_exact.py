@@ -662,3 +662,71 @@ def test_prune_valid_edges():
     prune(model, "magnitude", 0.5, chunk=1)
     prune(model, "obs", 0.5, loss_fn=F.cross_entropy, data=(x, y), max_params=16, scope="layer",
           hessian="gauss_newton", damping=1e-3)  # fmt: skip
+
+
+# ---------------------------------------------------------------- PruneMask
+def test_prune_mask_by_hand():
+    src = torch.tensor([[1.0, 0.0], [2.0, 0.0]], requires_grad=True)
+    mask = PruneMask({"w": src})
+    m = mask.masks["w"]
+    assert m.dtype == torch.bool and not m.requires_grad
+    assert torch.equal(m, torch.tensor([[True, False], [True, False]]))
+    with torch.no_grad():
+        src.zero_()
+    assert torch.equal(mask.masks["w"], torch.tensor([[True, False], [True, False]]))  # a copy
+    model = nn.Linear(2, 2, bias=False).to(D)
+    with torch.no_grad():
+        model.weight.copy_(_t([1.0, 2.0], [3.0, 4.0]))
+    model.weight.grad = _t([5.0, 6.0], [7.0, 8.0])
+    mask = PruneMask({"weight": torch.tensor([[True, False], [False, True]])})
+    mask.before_step(model, 0.1)
+    assert torch.equal(model.weight.grad, _t([5.0, 0.0], [0.0, 8.0]))
+    assert torch.equal(model.weight, _t([1.0, 2.0], [3.0, 4.0]))  # before_step: gradients only
+    mask.after_step(model)
+    assert torch.equal(model.weight, _t([1.0, 0.0], [0.0, 4.0]))
+    params = {"weight": _t([9.0, 9.0], [9.0, 9.0])}
+    mask.apply_(params)
+    assert torch.equal(params["weight"], _t([9.0, 0.0], [0.0, 9.0]))
+    mask.apply_grad_(params)  # no gradient: nothing to do
+    assert (mask.n_pruned(), mask.n_total(), mask.sparsity()) == (2, 4, 0.5)
+    assert mask.per_param() == {"weight": 0.5}
+    assert mask.for_members(3) is mask
+    state = mask.state_dict()
+    state["weight"][0, 0] = False
+    assert bool(mask.masks["weight"][0, 0])  # state_dict is a copy
+    other = PruneMask.ones_like([("weight", torch.zeros(2, 2)), ("b", torch.zeros(3))])
+    assert other.n_pruned() == 0 and other.n_total() == 7 and other.sparsity() == 0.0
+    assert other.masks["b"].dtype == torch.bool
+    other.load_state_dict({"weight": torch.tensor([[1, 0], [0, 0]])})
+    assert list(other.masks) == ["weight"] and other.masks["weight"].dtype == torch.bool
+    assert other.n_pruned() == 3 and other.sparsity() == 0.75
+    assert PruneMask({}).sparsity() == 0.0 and PruneMask({}).n_total() == 0
+    again = PruneMask.from_state_dict(mask.state_dict())
+    assert isinstance(again, PruneMask) and torch.equal(again.masks["weight"], mask.masks["weight"])
+    msg = "model=['weight'] is invalid: expected parameters named as in the mask"
+    assert _message(mask.apply_, {"other": torch.zeros(2, 2)}) == msg
+    assert _message(mask.apply_grad_, nn.Sequential(nn.Linear(2, 2))) == msg  # "0.weight"
+
+
+def test_prune_mask_attach_applies_after_each_step():
+    model = nn.Linear(2, 1, bias=False).to(D)
+    with torch.no_grad():
+        model.weight.copy_(_t([1.0, 1.0]))
+    mask = PruneMask({"weight": torch.tensor([[True, False]])})
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    handle = mask.attach(opt, model)
+    model.weight.grad = _t([-1.0, -1.0])
+    opt.step()
+    assert torch.equal(model.weight, _t([2.0, 0.0]))
+    handle.remove()
+    model.weight.grad = _t([-1.0, -1.0])
+    opt.step()
+    assert torch.equal(model.weight, _t([3.0, 1.0]))  # detached: no longer applied
+
+
+def test_prune_report_defaults():
+    from smithing.regularize.prune import PruneReport
+
+    r = PruneReport("magnitude", 0.5, 4, 2, {"w": 0.5}, {}, None)
+    assert r.loss_before is None and r.loss_after is None and r.removed_order == []
+    assert PruneReport("m", 0.5, 4, 2, {}, {}, None).removed_order is not r.removed_order
