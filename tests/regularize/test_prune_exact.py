@@ -241,9 +241,13 @@ def test_fisher_diagonals_are_transcriptions_in_eval_mode(chunk, training):
 def test_fisher_diagonal_default_chunk_is_256_examples():
     model = _net()
     x, y = _data(n=300)
-    got = fisher_diagonal(model, ["2.weight"], x, y)["2.weight"]
-    want = fisher_diagonal(model, ["2.weight"], x, y, chunk=256)["2.weight"]
-    assert torch.equal(got, want)
+    x[256] *= 1e6  # one huge term: the sums' rounding shows where the chunks split
+    names = ["0.weight", "2.weight"]
+    got = fisher_diagonal(model, names, x, y)
+    want = fisher_diagonal(model, names, x, y, chunk=256)
+    assert all(torch.equal(got[n], want[n]) for n in names)
+    other = fisher_diagonal(model, names, x, y, chunk=257)
+    assert not all(torch.equal(got[n], other[n]) for n in names)
 
 
 def _gn_by_hand(model, names, x):
