@@ -705,6 +705,7 @@ def test_prune_mask_by_hand():
     assert list(other.masks) == ["weight"] and other.masks["weight"].dtype == torch.bool
     assert other.n_pruned() == 3 and other.sparsity() == 0.75
     assert PruneMask({}).sparsity() == 0.0 and PruneMask({}).n_total() == 0
+    assert PruneMask({"w": torch.tensor([False])}).sparsity() == 1.0
     again = PruneMask.from_state_dict(mask.state_dict())
     assert isinstance(again, PruneMask) and torch.equal(again.masks["weight"], mask.masks["weight"])
     msg = "model=['weight'] is invalid: expected parameters named as in the mask"
