@@ -735,3 +735,69 @@ def test_prune_report_defaults():
     r = PruneReport("magnitude", 0.5, 4, 2, {"w": 0.5}, {}, None)
     assert r.loss_before is None and r.loss_after is None and r.removed_order == []
     assert PruneReport("m", 0.5, 4, 2, {}, {}, None).removed_order is not r.removed_order
+
+
+# ---------------------------------------------------------------- what reaches the curvature
+def _spread_data():
+    """Five examples, one of them large: every chunking of them sums to different last bits."""
+    x, y = _data()
+    x[3] *= 30
+    return x, y
+
+
+@pytest.mark.parametrize("chunk", [None, 2, 3])
+def test_obd_passes_its_chunk_to_the_curvature_bitwise(chunk):
+    x, y = _spread_data()
+    names = ["0.weight", "2.weight"]
+    for hess in ("empirical_fisher", "gauss_newton"):
+        model = _net()
+        w = {n: p.detach().clone() for n, p in model.named_parameters()}
+        if hess == "gauss_newton":
+            h = _unflatten(_gauss_newton(model, names, x, chunk, diagonal=True),
+                           {n: w[n] for n in names})  # fmt: skip
+        else:
+            h = fisher_diagonal(model, names, x, y, chunk=chunk if chunk is not None else 5)
+        _, rep = prune(model, "obd", 0.5, data=(x, y), hessian=hess, chunk=chunk)
+        for n in names:
+            assert torch.equal(rep.saliency[n], 0.5 * h[n] * w[n].square()), (hess, n)
+
+
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_obs_gauss_newton_passes_its_chunk_bitwise(chunk):
+    x, y = _spread_data()
+    model = _net()
+    g = gauss_newton_matrix(model, ["2.weight"], x, chunk=chunk)
+    w0 = model[2].weight.detach().reshape(-1).clone()
+    w, _, history, _ = obs_prune(w0, obs_inverse(g, damping=0.01), 6, downdated=True)
+    _, rep = prune(model, "obs", 0.5, data=(x, y), hessian="gauss_newton", damping=0.01,
+                   names=["2.weight"], chunk=chunk, max_params=12)  # fmt: skip
+    assert torch.equal(model[2].weight.detach().reshape(-1), w)
+    assert rep.removed_order == [("2.weight", q) for q, _ in history]
+
+
+def test_obs_keeps_a_float32_model_float32():
+    x, y = _data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3))
+    _, rep = prune(model, "obs", 0.5, data=(x.float(), y), hessian="gauss_newton", damping=0.1)
+    assert rep.saliency["0.weight"].dtype == torch.float32
+    assert model[0].weight.dtype == torch.float32
+
+
+def test_layer_scope_continues_past_a_parameter_with_nothing_to_prune():
+    model = _two_layers()
+    earlier = PruneMask({"0.weight": torch.zeros(2, 2, dtype=torch.bool)})  # all pruned
+    mask, rep = prune(model, "magnitude", 0.5, mask=earlier, scope="layer")
+    assert torch.equal(mask.masks["1.weight"], torch.tensor([[False, True], [False, True]]))
+    assert rep.per_param == {"0.weight": 1.0, "1.weight": 0.5}
+
+
+def test_obs_checks_a_single_kept_weight_too():
+    def objective(params):
+        w = params["weight"].reshape(-1)
+        return 0.5 * (w[0] ** 2 - w[1] ** 2)  # H = diag(1, -1)
+
+    one_kept = PruneMask({"weight": torch.tensor([[False, True]])})
+    msg = _message(prune, _linear([[1.0, 2.0]]), "obs", 1.0, objective=objective, mask=one_kept)
+    assert msg.startswith("hessian='exact' is indefinite: the Hessian of the loss plus "
+                          "damping=0.0 * I has smallest eigenvalue -1 ")  # fmt: skip
