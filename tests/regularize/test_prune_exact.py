@@ -502,6 +502,29 @@ def test_obs_per_layer_blocks():
     assert rep.removed_order[0] == ("p", hp[0][0])
     assert rep.removed_order[1:] == [("q", q) for q, _ in hq]
     assert rep.per_param == {"p": 0.5, "q": pytest.approx(2 / 3)}
+    want = sum(s for _, s in hp) + sum(s for _, s in hq)  # both blocks' increases
+    assert rep.predicted_increase == pytest.approx(want, rel=1e-12)
+    assert sum(s for _, s in hq) > 0 and sum(s for _, s in hp) > 0
+
+
+def test_obs_global_over_three_parameters_names_the_removals():
+    model, obj, a, w0 = _obs_two_params()
+    q_full = model.q.detach().reshape(-1)
+    three = nn.Module()
+    three.p = nn.Parameter(model.p.detach().clone())
+    three.q = nn.Parameter(q_full[:2].clone())
+    three.r = nn.Parameter(q_full[2:].clone())
+
+    def objective(params):
+        w = torch.cat([params.get(n, getattr(three, n).detach()).reshape(-1) for n in "pqr"])
+        return 0.5 * (w - w0) @ a @ (w - w0)
+
+    _, rep = prune(three, "obs", 0.8, objective=objective, names=["p", "q", "r"])  # 4 of 5
+    _, _, history, _ = obs_prune(w0, torch.linalg.inv(a), 4)
+    names = ["p", "p", "q", "q", "r"]
+    offsets = [0, 0, 2, 2, 4]
+    assert 4 in [q for q, _ in history]  # r loses its weight
+    assert rep.removed_order == [(names[q], q - offsets[q]) for q, _ in history]
 
 
 def test_obs_with_everything_already_pruned_does_nothing():
