@@ -136,3 +136,15 @@ def test_helpers():
     g = _dropout(0.25, "gaussian")
     assert isinstance(g, Dropout) and g.mode == "gaussian" and g.p == 0.25
     assert issubclass(DropConnectHidden, nn.Linear)
+
+
+def test_hidden_activations_skip_smithing_dropout_layers():
+    torch.manual_seed(0)
+    m = MLP(3, (4, 2), 2, "tanh", input_dropout=0.2, dropout=0.5, dropout_mode="lecture").to(D)
+    m.eval()
+    x = torch.randn(5, 3, dtype=D)
+    hs = m.hidden_activations(x)
+    assert len(hs) == 2  # one per hidden layer; the Dropout modules are not activations
+    l1, l2, _ = m.linears
+    h1 = torch.tanh(m.net[1](x) @ l1.weight.T + l1.bias)  # eval: lecture dropout scales by 1 - p
+    assert torch.allclose(hs[0], h1, rtol=0, atol=1e-14)
