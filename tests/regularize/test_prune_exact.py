@@ -824,3 +824,34 @@ def test_obs_checks_a_single_kept_weight_too():
     msg = _message(prune, _linear([[1.0, 2.0]]), "obs", 1.0, objective=objective, mask=one_kept)
     assert msg.startswith("hessian='exact' is indefinite: the Hessian of the loss plus "
                           "damping=0.0 * I has smallest eigenvalue -1 ")  # fmt: skip
+
+
+def test_chunked_sums_are_the_chunks_sums_bitwise():
+    # each chunk's sum is added to the total, then divided by N: with chunks of 2 of 5
+    # examples the result is (2 G(x[:2]) + 2 G(x[2:4]) + G(x[4:])) / 5, exactly (2x is exact)
+    x, y = _spread_data()
+    model = _net()
+    names = ["0.weight", "2.weight"]
+    parts = [(x[:2], y[:2], 2.0), (x[2:4], y[2:4], 2.0), (x[4:], y[4:], 1.0)]
+    g = sum(n * gauss_newton_matrix(model, names, xc) for xc, _, n in parts) / 5
+    assert torch.equal(gauss_newton_matrix(model, names, x, chunk=2), g)
+    d = sum(n * _gauss_newton(model, names, xc, None, diagonal=True) for xc, _, n in parts) / 5
+    assert torch.equal(_gauss_newton(model, names, x, 2, diagonal=True), d)
+    f = fisher_diagonal(model, names, x, y, chunk=2)
+    for name in names:
+        want = sum(n * fisher_diagonal(model, names, xc, yc)[name] for xc, yc, n in parts) / 5
+        assert torch.equal(f[name], want)
+
+
+def test_prune_defaults():
+    x, y = _data()
+    mask, rep = prune(_two_layers())
+    assert rep.method == "magnitude" and rep.fraction == 0.5 and rep.n_pruned == 4
+    _, rep = prune(_net(), "magnitude", data=(x, y))  # data without loss_fn: no objective
+    assert rep.loss_before is None and rep.loss_after is None
+    model, obj, _, w_star = _obd_case()
+    _, rep = prune(model, "obd", 0.25, objective=obj, hessian="hutchinson",
+                   generator=torch.Generator().manual_seed(2))  # fmt: skip
+    h = hessian_diagonal(obj, {"weight": _obd_case()[0].weight}, "hutchinson", samples=100,
+                         generator=torch.Generator().manual_seed(2))["weight"]  # fmt: skip
+    assert torch.allclose(rep.saliency["weight"], 0.5 * h * w_star[None] ** 2, atol=1e-13)
