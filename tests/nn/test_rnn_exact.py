@@ -506,3 +506,19 @@ def test_readout_from_config():
     assert _message(readout_from_config, {"hidden": 2}, 3, 1, "ranking") == (
         "task='ranking' is invalid: expected 'classification' or 'regression'"
     )
+
+
+def test_add_init_registers_a_rule():
+    from smithing.nn.rnn.inits import RecurrentInit, _add_init
+
+    def rule(w, scale, generator):
+        w.fill_(scale)
+
+    try:
+        assert _add_init("test-fill", 2.5, "W_hh = scale everywhere")(rule) is rule
+        entry = RECURRENT_INITS.entry("test-fill")
+        assert entry.obj == RecurrentInit("test-fill", rule, 2.5, "W_hh = scale everywhere")
+        assert entry.name == "test-fill" and entry.description == "W_hh = scale everywhere"
+        assert torch.equal(init_recurrent_(torch.empty(2, 2), "test-fill"), torch.full((2, 2), 2.5))
+    finally:
+        RECURRENT_INITS._entries.pop("test-fill", None)

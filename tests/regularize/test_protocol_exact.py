@@ -148,3 +148,12 @@ def test_named_params():
             f"params={name!r} is invalid: expected an nn.Module, a dict name -> tensor or "
             "(name, tensor) pairs"
         )
+
+
+def test_a_non_callable_attribute_is_not_a_hook():
+    class Fields:
+        penalty = 0.5  # a field, not a method
+        after_step = None
+
+    assert hook(Fields(), "penalty") is None and hook(Fields(), "after_step") is None
+    assert hooks([Fields()], "penalty") == []
