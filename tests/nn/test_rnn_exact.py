@@ -522,3 +522,12 @@ def test_add_init_registers_a_rule():
         assert torch.equal(init_recurrent_(torch.empty(2, 2), "test-fill"), torch.full((2, 2), 2.5))
     finally:
         RECURRENT_INITS._entries.pop("test-fill", None)
+
+
+def test_identity_penalty_and_ball_on_a_two_axis_stack_and_low_precision():
+    w = 2 * torch.eye(2, dtype=D).expand(2, 3, 2, 2).clone()  # (2, 3, H=2, H=2)
+    assert torch.equal(identity_penalty(w), torch.full((2, 3), 2.0, dtype=D))
+    project_identity_ball_(w, radius=0.5)
+    assert torch.allclose(w, 1.5 * torch.eye(2, dtype=D).expand(2, 3, 2, 2), atol=1e-14)
+    p = identity_penalty(2 * torch.eye(3, dtype=torch.bfloat16))
+    assert p.dtype == torch.bfloat16 and p.item() == 3.0  # computed in the weight's dtype
