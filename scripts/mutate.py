@@ -51,6 +51,17 @@ DEFAULT = [
     "src/smithing/pretrain/autoencoder/functional.py:tests/pretrain/test_autoencoder.py,"
     "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_pretrain_properties.py,"
     "tests/test_reference_steps_pretrain.py",
+    "src/smithing/nn/dropconnect.py:tests/nn/test_dropconnect_exact.py,tests/nn/test_dropconnect.py,"
+    "tests/nn/test_dropconnect_bits.py",
+    "src/smithing/nn/dropconnect_kernels.py:tests/nn/test_dropconnect_kernels_exact.py,"
+    "tests/nn/test_dropconnect_bits.py",
+    "src/smithing/nn/mlp.py:tests/nn/test_mlp_exact.py,tests/nn/test_nn_properties.py,"
+    "tests/test_models.py",
+    "src/smithing/nn/rnn:tests/nn/test_rnn_exact.py,tests/nn/test_rnn.py",
+    "src/smithing/regularize/prune:tests/regularize/test_prune_exact.py,tests/regularize/test_prune.py,"
+    "tests/test_prune_gauss_newton.py",
+    "src/smithing/regularize/protocol.py:tests/regularize/test_protocol_exact.py,"
+    "tests/train/test_regularizers.py",
 ]
 BAR = 0.90
 #: decorators left in place: mutmut mutates these itself, or they must stay (typing stubs)

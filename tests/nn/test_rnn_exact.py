@@ -531,3 +531,15 @@ def test_identity_penalty_and_ball_on_a_two_axis_stack_and_low_precision():
     assert torch.allclose(w, 1.5 * torch.eye(2, dtype=D).expand(2, 3, 2, 2), atol=1e-14)
     p = identity_penalty(2 * torch.eye(3, dtype=torch.bfloat16))
     assert p.dtype == torch.bfloat16 and p.item() == 3.0  # computed in the weight's dtype
+
+
+def test_projections_of_a_stack_are_the_projections_of_its_matrices():
+    u, v = _rot(0.3), _rot(-1.1)
+    a = u @ torch.diag(_t(3.0, 0.1)) @ v.T  # distinct singular values: rows and columns differ
+    b = v @ torch.diag(_t(0.05, 2.0)) @ u.T
+    eye = torch.eye(2, dtype=D)
+    for fn, kw in ((clip_singular_values_, {"min_value": 0.2}), (project_orthogonal_, {}),
+                   (project_identity_ball_, {"radius": 0.5})):  # fmt: skip
+        stack = torch.stack([a, b]) + (eye if fn is project_identity_ball_ else 0)
+        want = torch.stack([fn(m.clone(), **kw) for m in stack])
+        assert torch.allclose(fn(stack, **kw), want, rtol=0, atol=1e-14), fn.__name__
