@@ -209,3 +209,12 @@ def test_packed_casts_the_input_and_adds_an_unmasked_bias():
     vt = v.T.contiguous().T  # not contiguous: made contiguous before the kernel
     assert not vt.is_contiguous()
     assert torch.allclose(K.dropconnect_packed(vt, w, None, words, None), u, atol=1e-14)
+
+
+def test_compile_size_is_the_product_of_all_three_word_axes(monkeypatch):
+    calls = _recorders(monkeypatch)
+    monkeypatch.setenv("SMITHING_DROPCONNECT_COMPILE", "")
+    words = torch.zeros(4, 2, 2**14, dtype=torch.int32)  # 4 * 2 * 2**14 * 32 = 2**22 products
+    assert K._run("forward", torch.zeros(1), torch.zeros(1), words) == "compiled"
+    assert K._run("forward", torch.zeros(1), torch.zeros(1), words[:, :, :-1]) == "eager"
+    assert calls == [("compiled", "forward"), ("eager", "forward")]
