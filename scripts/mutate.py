@@ -53,8 +53,6 @@ DEFAULT = [
     "tests/test_reference_steps_pretrain.py",
     "src/smithing/nn/dropconnect.py:tests/nn/test_dropconnect_exact.py,tests/nn/test_dropconnect.py,"
     "tests/nn/test_dropconnect_bits.py",
-    "src/smithing/nn/dropconnect_kernels.py:tests/nn/test_dropconnect_kernels_exact.py,"
-    "tests/nn/test_dropconnect_bits.py",
     "src/smithing/nn/mlp.py:tests/nn/test_mlp_exact.py,tests/nn/test_nn_properties.py,"
     "tests/test_models.py",
     "src/smithing/nn/rnn:tests/nn/test_rnn_exact.py,tests/nn/test_rnn.py",
