@@ -56,6 +56,15 @@ DEFAULT = [
     "src/smithing/pretrain/autoencoder/functional.py:tests/pretrain/test_autoencoder.py,"
     "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_pretrain_properties.py,"
     "tests/test_reference_steps_pretrain.py",
+    "src/smithing/nn/dropconnect.py:tests/nn/test_dropconnect_exact.py,tests/nn/test_dropconnect.py,"
+    "tests/nn/test_dropconnect_bits.py",
+    "src/smithing/nn/mlp.py:tests/nn/test_mlp_exact.py,tests/nn/test_nn_properties.py,"
+    "tests/test_models.py",
+    "src/smithing/nn/rnn:tests/nn/test_rnn_exact.py,tests/nn/test_rnn.py",
+    "src/smithing/regularize/prune:tests/regularize/test_prune_exact.py,tests/regularize/test_prune.py,"
+    "tests/test_prune_gauss_newton.py",
+    "src/smithing/regularize/protocol.py:tests/regularize/test_protocol_exact.py,"
+    "tests/train/test_regularizers.py",
 ]
 BAR = 0.90
 #: decorators left in place: mutmut mutates these itself, or they must stay (typing stubs)
@@ -112,7 +121,11 @@ def undecorate(source: str) -> tuple[str, int]:
 
 
 def run_target(
-    target: str, keep: bool, undecorate_functions: bool = True, jobs: int | None = None
+    target: str,
+    keep: bool,
+    undecorate_functions: bool = True,
+    jobs: int | None = None,
+    timeout_multiplier: float | None = None,
 ) -> dict:
     module, _, tests = target.partition(":")
     if not tests:
@@ -143,6 +156,8 @@ def run_target(
         "also_copy": ["tests", "src"],
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-x", "-q"],
     }
+    if timeout_multiplier is not None:  # CPU limit per mutant: 2 * multiplier * (tests' time + 1 s)
+        config["timeout_multiplier"] = timeout_multiplier
     with open(scratch / "pyproject.toml", "a") as f:  # TOML arrays of strings are JSON arrays
         f.write(
             "\n[tool.mutmut]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items())
@@ -184,8 +199,14 @@ def main() -> int:
                     help="leave decorated functions alone (mutmut skips them)")  # fmt: skip
     ap.add_argument("--jobs", type=int, default=None,
                     help="mutants tested at once (default: the number of CPUs)")  # fmt: skip
+    ap.add_argument("--timeout-multiplier", type=float, default=None,
+                    help="mutmut's timeout_multiplier (default 15: a mutant that loops may run "
+                    "30x its tests' CPU time); a timeout counts as not killed")  # fmt: skip
     args = ap.parse_args()
-    results = [run_target(t, args.keep, not args.no_undecorate, args.jobs) for t in args.targets]
+    results = [
+        run_target(t, args.keep, not args.no_undecorate, args.jobs, args.timeout_multiplier)
+        for t in args.targets
+    ]
     print(f"\n{'module':48s} {'mutants':>8s} {'killed':>7s} {'score':>7s}")
     for r in results:
         print(f"{r['module']:48s} {r['total']:8d} {r['counts'].get('killed', 0):7d} "
