@@ -379,3 +379,19 @@ def test_enumerate_subnetworks_runs_on_the_models_device():
     res = enumerate_subnetworks(model, torch.empty(2, 3, device="meta"))
     assert res.geometric_mean.device.type == "meta" and res.arithmetic_mean.device.type == "meta"
     assert res.n_units == 3
+
+
+def test_mc_predict_with_a_generator_seeds_the_global_rng_from_it_and_restores_it():
+    """The documented seeding: one draw ``randint(0, 2**62)`` from ``generator`` seeds the
+    global RNG for the call (the masks are drawn in ``forward``), which is restored after."""
+    model, x = _mc_model(), _x((5, 4))
+    torch.manual_seed(9)
+    before = torch.get_rng_state()
+    got = mc_predict(model, x, 3, generator=torch.Generator().manual_seed(5), return_samples=True)
+    assert torch.equal(torch.get_rng_state(), before)  # the global RNG is untouched
+    seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(5)).item())
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        model.train()
+        by_hand = torch.stack([torch.softmax(model(x), dim=-1) for _ in range(3)])
+    assert torch.equal(got, by_hand)
