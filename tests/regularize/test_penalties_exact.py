@@ -378,3 +378,19 @@ def test_zero_strength_steps_do_not_write_the_weights():
     assert w._version == before
     Penalty(weight_decay=0.1).before_step({"w": w}, 0.1)  # and a nonzero one does
     assert w._version > before
+
+
+def test_in_place_steps_default_to_one_model_not_an_ensemble():
+    """``soft_threshold_`` and ``decay_`` take ``members_axis=False`` by default: a
+    ``(members,)`` strength is then refused, not applied per leading row."""
+    from smithing.regularize.penalties import decay_, soft_threshold_
+
+    w = torch.arange(9.0).reshape(3, 3)
+    per_row = torch.tensor([0.1, 0.2, 0.3])
+    for fn, name in ((soft_threshold_, "thresh"), (decay_, "factor")):
+        with pytest.raises(ValueError) as info:
+            fn(w.clone(), per_row)
+        assert str(info.value) == (
+            f"{name}=(3,) is invalid: expected a float, a 0-d tensor, or (with "
+            "members_axis=True) a tensor of shape (3,) matching the leading members axis"
+        )
