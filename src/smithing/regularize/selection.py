@@ -22,8 +22,9 @@ __all__ = ["NamedParams", "is_bias", "select"]
 
 
 def is_bias(name: str, param: Tensor, members_axis: bool = False) -> bool:
-    """A bias: the name's last component ends in ``bias``, or one dimension (per member)."""
-    return name.rsplit(".", 1)[-1].endswith("bias") or param.ndim - int(members_axis) <= 1
+    """A bias: the name's last component ends in ``bias`` (so the name does: ``bias`` has no
+    dot), or one dimension (per member)."""
+    return name.endswith("bias") or param.ndim - int(members_axis) <= 1
 
 
 def _excluded(name: str, exclude: Sequence[str]) -> bool:
