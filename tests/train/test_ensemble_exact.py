@@ -1,0 +1,468 @@
+"""Exact answers for ``fit_ensemble`` and its step on tiny float64 problems: every member
+against the float64 transcription of mini-batch SGD (``tests/train/tiny_regression.py``), the
+records, histories and checkpoint signature it writes, per-member divergence, early stopping and
+callbacks, and the invalid inputs with their full messages.
+
+Written for the mutation score of ``smithing.train.ensemble`` and
+``smithing.train.ensemble_step`` (issue 15).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tiny_regression import (
+    FINAL_KEYS,
+    assert_records,
+    assert_weights,
+    linear,
+    mse,
+    regression,
+    transcription,
+)
+from torch import nn
+
+from smithing.callbacks import EarlyStopping
+from smithing.checkpoint import Checkpointer
+from smithing.checkpoint.files import read_checkpoint
+from smithing.data.base import Dataset, Split
+from smithing.train.ensemble import MemberHooks, fit_ensemble
+from smithing.train.ensemble_step import clip_norms, nonfinite_members
+
+D = torch.float64
+INITS = [((0.3, -0.1), 0.2), ((-0.5, 0.4), 0.0), ((0.1, 0.1), -0.3)]
+
+
+def members(k=3):
+    return [linear(w, b) for w, b in INITS[:k]]
+
+
+def reference(data, m, **kw):
+    w, b = INITS[m]
+    return transcription(data, w=w, b=b, **kw)
+
+
+# ---------------------------------------------------------------- every member, exactly
+@pytest.mark.parametrize("batch_size", [2, 5])
+def test_each_member_equals_its_float64_transcription(batch_size):
+    data = regression()
+    models = members()
+    seeds, lrs = [0, 1, 2], [0.05, 0.1, 0.2]
+    hs = fit_ensemble(models, data, seeds=seeds, lrs=lrs, epochs=3, batch_size=batch_size)
+    for m, (model, h) in enumerate(zip(models, hs)):
+        w, b, recs = reference(data, m, epochs=3, lr=lrs[m], batch_size=batch_size, seed=seeds[m])
+        assert_weights(model, w, b)
+        assert_records(h, recs)
+        assert (h.status, h.stop_reason, h.message, h.best_epoch) == ("done", "max_epochs", "", 3)
+        assert h.config == {"epochs": 3, "lr": lrs[m], "batch_size": batch_size, "seed": m}
+        assert list(h.final) == FINAL_KEYS
+        for name in ("train", "valid", "test"):
+            want = mse(w, b, data.split(name))
+            assert h.final[f"{name}_loss"] == pytest.approx(want, rel=1e-12)
+            assert h.final[f"{name}_error"] == pytest.approx(want, rel=1e-12)
+        assert h.seconds == hs[0].seconds >= 0
+
+
+def test_rates_above_one_a_schedule_and_a_custom_loss():
+    """lr_ref = max(1, max lr): the rates 0.5 and 3 are each exact; the schedule scales them
+    per epoch; a custom loss (here a tenth of the MSE) is the training and validation loss."""
+    data = regression(x_scale=0.3)
+
+    def loss(out, y):
+        return 0.1 * ((out.reshape(y.shape) - y) ** 2).mean()
+
+    def factor(epoch):
+        return [1.0, 0.5, 0.25][epoch]
+
+    models = members(2)
+    lrs = [0.5, 3.0]
+    hs = fit_ensemble(models, data, seeds=[4, 4], lrs=lrs, epochs=3, batch_size=2, loss=loss,
+                      schedule=factor)  # fmt: skip
+    for m, (model, h) in enumerate(zip(models, hs)):
+        w, b, recs = reference(data, m, epochs=3, lr=lrs[m], batch_size=2, seed=4, scale=0.1,
+                               factor=factor)  # fmt: skip
+        assert_weights(model, w, b)
+        assert_records(h, recs)
+        assert h.final["test_loss"] == pytest.approx(0.1 * mse(w, b, data.test), rel=1e-12)
+        assert h.final["test_error"] == pytest.approx(mse(w, b, data.test), rel=1e-12)
+    assert [r["lr"] for r in hs[1].epochs] == [3.0, 1.5, 0.75]
+    # a named schedule with its options
+    models = members(2)
+    hs = fit_ensemble(models, data, seeds=[4, 4], lrs=lrs, epochs=3, batch_size=2, loss=loss,
+                      schedule="step", schedule_options={"step_size": 1, "gamma": 0.5})  # fmt: skip
+    assert [r["lr"] for r in hs[1].epochs] == pytest.approx([3.0, 1.5, 0.75], rel=1e-15)
+
+
+def test_a_penalty_hooks_and_clip_norm_per_member():
+    data = regression()
+    seen = []
+
+    def penalty(params):  # 0.3 |w_m|^2 for every member: (M,)
+        return 0.3 * (params["weight"] ** 2).sum((1, 2))
+
+    def before(params, lrs):
+        seen.append(("regularizer", lrs.tolist(), torch.is_grad_enabled()))
+
+    def after(params, lrs):
+        seen.append(("hooks", lrs.tolist(), torch.is_grad_enabled()))
+
+    models = members()
+    clips = [0.05, 10.0, 0.2]
+    hs = fit_ensemble(models, data, seeds=[0, 1, 2], lrs=[0.1, 0.2, 0.05], epochs=2,
+                      batch_size=3, regularizer=MemberHooks(penalty=penalty, before_step=before),
+                      hooks=MemberHooks(after_step=after), clip_norm=clips)  # fmt: skip
+    for m, (model, h) in enumerate(zip(models, hs)):
+        lr = [0.1, 0.2, 0.05][m]
+        w, b, recs = reference(data, m, epochs=2, lr=lr, batch_size=3, seed=m, l2=0.3,
+                               clip=clips[m])  # fmt: skip
+        # (the per-member norms are taken in float32, clip_grad_norm_per_member's)
+        assert_weights(model, w, b, rtol=1e-6)
+        assert_records(h, recs, rel=1e-6)  # the recorded loss is the data loss, no penalty
+    rates = [0.1, 0.2, 0.05]
+    assert seen == [("regularizer", rates, False), ("hooks", rates, False)] * 4
+    # one radius for all members
+    models = members()
+    fit_ensemble(models, data, seeds=[0, 1, 2], lrs=[0.1, 0.2, 0.05], epochs=1, batch_size=3,
+                 clip_norm=0.05)  # fmt: skip
+    for m, model in enumerate(models):
+        w, b, _ = reference(data, m, epochs=1, lr=[0.1, 0.2, 0.05][m], batch_size=3, seed=m,
+                            clip=0.05)  # fmt: skip
+        assert_weights(model, w, b, rtol=1e-6)
+
+
+def test_eval_train_progress_and_final_eval_off():
+    data = regression()
+    seen = []
+    models = members(2)
+    hs = fit_ensemble(models, data, seeds=[0, 1], lrs=[0.1, 0.1], epochs=2, batch_size=2,
+                      eval_train=True, final_eval=False,
+                      progress=lambda e, rs: seen.append((e, [dict(r) for r in rs])))  # fmt: skip
+    assert [e for e, _ in seen] == [1, 2]
+    for epoch, recs in seen:
+        for m, rec in enumerate(recs):
+            assert rec == hs[m].epochs[epoch - 1]
+            w, b, _ = reference(data, m, epochs=epoch, lr=0.1, batch_size=2, seed=m)
+            assert rec["train_eval_loss"] == pytest.approx(mse(w, b, data.train), rel=1e-12)
+            assert rec["train_error"] == pytest.approx(mse(w, b, data.train), rel=1e-12)
+    for h in hs:
+        # the best epoch is the last one, as fit says, also without the final metrics
+        assert h.final == {} and h.best_epoch == 2 and h.seconds == hs[0].seconds >= 0
+
+
+# ---------------------------------------------------------------- how members end
+def test_a_member_whose_loss_overflows_is_frozen_alone():
+    data = regression()
+    models = members()
+    lrs = [0.1, 1e200, 0.05]
+    hs = fit_ensemble(models, data, seeds=[0, 1, 2], lrs=lrs, epochs=3, batch_size=1)
+    bad = hs[1]
+    assert (bad.status, bad.stop_reason) == ("diverged", "diverged")
+    e = bad.epochs_run
+    assert bad.message in (f"train loss became {v} in epoch {e}" for v in ("nan", "inf"))
+    assert set(bad.epochs[-1]) == {"epoch", "train_loss", "lr", "valid_loss", "valid_error",
+                                   "seconds"}  # fmt: skip
+    assert bad.best_epoch is None and all(math.isnan(v) for v in bad.final.values())
+    assert list(bad.final) == FINAL_KEYS
+    # its parameters are made finite (NaN/inf entries are 0) and stay so
+    assert all(bool(torch.isfinite(p).all()) for p in models[1].parameters())
+    for m in (0, 2):
+        w, b, recs = reference(data, m, epochs=3, lr=lrs[m], batch_size=1, seed=m)
+        assert_weights(models[m], w, b)
+        assert_records(hs[m], recs)
+        assert hs[m].status == "done" and hs[m].best_epoch == 3
+
+
+def test_validation_inf_diverges_every_member_and_ends_the_run():
+    data = regression()
+    vx = data.valid.x.clone()
+    vx[0, 0] = math.inf
+    bad = Dataset("tiny", data.train, Split(vx, data.valid.y), data.test, task="regression")
+    seen = []
+    hs = fit_ensemble(members(2), bad, seeds=[0, 1], lrs=[0.1, 0.1], epochs=3, batch_size=2,
+                      progress=lambda e, recs: seen.append(e))  # fmt: skip
+    assert seen == [1]  # no member trains on: the run ends
+    for h in hs:
+        assert (h.status, h.stop_reason, h.epochs_run) == ("diverged", "diverged", 1)
+        assert h.message == "valid loss became inf in epoch 1"
+
+
+class RaisingSGD(torch.optim.SGD):
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if not bool(torch.isfinite(p.grad).all()):
+                    raise FloatingPointError("refused\nmore")
+        return super().step(closure)
+
+
+def test_a_step_that_raises_freezes_the_member_at_fault(monkeypatch):
+    """Example 3 makes the gradient non-finite; the optimizer refuses it. Each member meets it
+    at its own batch (its own order) and is frozen there, with its own message; the other goes
+    on from the redone step until it meets the example too."""
+    from smithing import optim
+    from smithing._registry import Entry
+
+    monkeypatch.setitem(optim.OPTIMIZERS._entries, "raising-sgd",
+                        Entry("raising-sgd", lambda p, lr: RaisingSGD(p, lr=lr), ""))  # fmt: skip
+    monkeypatch.setitem(optim._LR_LINEAR, "raising-sgd", True)
+    data = regression()
+    x = data.train.x.clone()
+    x[3, 1] = math.inf
+    bad = Dataset("tiny", Split(x, data.train.y), data.valid, data.test, task="regression")
+    seeds = [0, 3]
+    batches = [
+        int((torch.randperm(5, generator=torch.Generator().manual_seed(s)) == 3).nonzero()) + 1
+        for s in seeds
+    ]
+    assert batches[0] != batches[1]
+    models = members(2)
+    hs = fit_ensemble(models, bad, seeds=seeds, lrs=[0.1, 0.2], epochs=2, batch_size=1,
+                      optimizer="raising-sgd")  # fmt: skip
+    for m, h in enumerate(hs):
+        assert (h.status, h.stop_reason, h.epochs_run) == ("diverged", "diverged", 1)
+        assert set(h.epochs[0]) == {"epoch", "train_loss", "lr", "seconds"}
+        assert math.isnan(h.epochs[0]["train_loss"]) and h.epochs[0]["lr"] == [0.1, 0.2][m]
+        assert h.message == (
+            "the training step raised FloatingPointError (refused) in epoch 1, batch "
+            f"{batches[m]}: its loss is inf"
+        )
+        assert all(math.isnan(v) for v in h.final.values())
+    # each member's weights are those before the batch that raised
+    for m, model in enumerate(models):
+        w, b = torch.tensor(INITS[m][0], dtype=D), torch.tensor(INITS[m][1], dtype=D)
+        perm = torch.randperm(5, generator=torch.Generator().manual_seed(seeds[m]))
+        for i in perm[: batches[m] - 1].tolist():
+            r = x[i] @ w + b - data.train.y[i]
+            w, b = w - [0.1, 0.2][m] * 2 * r * x[i], b - [0.1, 0.2][m] * 2 * r
+        assert_weights(model, w, b)
+
+
+def test_callbacks_see_and_change_each_member_and_stop_it():
+    data = regression()
+    calls = []
+
+    def look(epoch, rec, model):
+        calls.append((epoch, rec["lr"], float(model.bias.detach())))
+        return epoch == 1 and rec["lr"] == 0.2
+
+    def shift(epoch, rec, model):
+        with torch.no_grad():
+            model.bias.add_(1.0)  # kept: the member goes on from there
+
+    models = members(2)
+    hs = fit_ensemble(models, data, seeds=[0, 1], lrs=[0.1, 0.2], epochs=2, batch_size=5,
+                      callbacks=[look, shift])  # fmt: skip
+    assert [h.stop_reason for h in hs] == ["max_epochs", "callback"]
+    assert [h.epochs_run for h in hs] == [2, 1]
+    w, b, _ = reference(data, 0, epochs=1, lr=0.1, batch_size=5, seed=0)
+    w1, b1, _ = reference(data, 1, epochs=1, lr=0.2, batch_size=5, seed=1)
+    assert calls[0] == (1, 0.1, pytest.approx(float(b), rel=1e-12))
+    assert calls[1] == (1, 0.2, pytest.approx(float(b1), rel=1e-12))
+    assert calls[2][:2] == (2, 0.1)
+    # member 0's second epoch starts from its bias + 1
+    w2, b2, _ = transcription(data, w=tuple(w.tolist()), b=float(b) + 1.0, epochs=1, lr=0.1,
+                              batch_size=5, seed=0)  # fmt: skip
+    assert float(models[0].bias.detach()) == pytest.approx(float(b2) + 1.0, rel=1e-12)
+    # the stopped member keeps what the callback made of it
+    assert float(models[1].bias.detach()) == pytest.approx(float(b1) + 1.0, rel=1e-12)
+    torch.testing.assert_close(models[1].weight.detach()[0], w1, rtol=1e-12, atol=1e-14)
+
+
+def scripted(plans):
+    """Early-stopping factories whose members see scripted values (a list per member)."""
+    made = []
+
+    def factory():
+        values, patience, restore = plans[len(made)]
+        es = EarlyStopping(patience=patience, restore_best_weights=restore)
+        orig = es.update
+        es.update = lambda epoch, value, v=values: orig(epoch, v[epoch - 1])
+        made.append(es)
+        return es
+
+    return factory, made
+
+
+def test_early_stopping_per_member_restores_each_best():
+    data = regression()
+    factory, made = scripted(
+        [
+            ([3.0, 1.0, 2.0, 2.5], 1, True),  # best 2, stops at 3: epoch 2 restored
+            ([1.0, 2.0, 0.5, 0.2], 1, False),  # stops at 2, keeps its last weights
+            ([4.0, 3.0, 2.0, 1.0], 1, True),  # improves every epoch
+        ]
+    )
+    models = members()
+    hs = fit_ensemble(models, data, seeds=[0, 1, 2], lrs=[0.1] * 3, epochs=4, batch_size=2,
+                      early_stopping=factory)  # fmt: skip
+    assert len(made) == 3
+    assert [h.stop_reason for h in hs] == ["patience", "patience", "max_epochs"]
+    assert [h.epochs_run for h in hs] == [3, 2, 4]
+    assert [h.best_epoch for h in hs] == [2, 1, 4]
+    for m, epochs in enumerate([2, 2, 4]):
+        w, b, _ = reference(data, m, epochs=epochs, lr=0.1, batch_size=2, seed=m)
+        assert_weights(models[m], w, b)
+        assert hs[m].final["test_loss"] == pytest.approx(mse(w, b, data.test), rel=1e-12)
+
+
+def test_a_diverged_member_with_a_best_epoch_keeps_usable_final_metrics():
+    data = regression()
+    factory, _ = scripted([([1.0, 2.0, 3.0, 4.0], 10, True)] * 2)
+
+    def boom(epoch, rec, model):  # member 1's weights overflow its next epoch's loss
+        if rec["lr"] == 0.2 and epoch == 2:
+            with torch.no_grad():
+                model.weight.fill_(1e300)
+
+    models = members(2)
+    hs = fit_ensemble(models, data, seeds=[0, 1], lrs=[0.1, 0.2], epochs=4, batch_size=1,
+                      early_stopping=factory, callbacks=[boom])  # fmt: skip
+    assert (hs[1].status, hs[1].best_epoch, hs[1].epochs_run) == ("diverged", 1, 3)
+    w, b, _ = reference(data, 1, epochs=1, lr=0.2, batch_size=1, seed=1)
+    assert_weights(models[1], w, b)  # the best epoch's weights restored
+    assert hs[1].final["test_loss"] == pytest.approx(mse(w, b, data.test), rel=1e-12)
+    assert (hs[0].status, hs[0].best_epoch, hs[0].epochs_run) == ("done", 1, 4)
+
+
+# ---------------------------------------------------------------- invalid inputs
+BAD = [
+    ({"seeds": [0]}, "seeds=[0] is invalid: expected 2 seeds, one per model"),
+    ({"lrs": [0.1]}, "lrs=[0.1] is invalid: expected 2 learning rates, one per model"),
+    ({"lrs": [0.1, 0]}, "lrs=[0.1, 0] is invalid: expected positive learning rates"),
+    ({"lrs": [-0.1, 0.1]}, "lrs=[-0.1, 0.1] is invalid: expected positive learning rates"),
+    ({"lrs": [0.1, math.inf]}, "lrs=[0.1, inf] is invalid: expected positive learning rates"),
+    ({"epochs": 0}, "epochs=0 is invalid: expected a positive int"),
+    ({"epochs": 1.0}, "epochs=1.0 is invalid: expected a positive int"),
+    ({"batch_size": 0}, "batch_size=0 is invalid: expected a positive int"),
+    ({"batch_size": 2.0}, "batch_size=2.0 is invalid: expected a positive int"),
+    ({"clip_norm": 0}, "clip_norm=0 is invalid: expected a positive number"),
+    ({"clip_norm": -1.0}, "clip_norm=-1.0 is invalid: expected a positive number"),
+    ({"clip_norm": math.inf}, "clip_norm=inf is invalid: expected a positive number"),
+    ({"clip_norm": True}, "clip_norm=True is invalid: expected a positive number"),
+    (
+        {"clip_norm": [1.0]},
+        "clip_norm=[1.0] is invalid: expected a positive number, or 2 of them (one per member)",
+    ),
+    (
+        {"clip_norm": [1.0, 0.0]},
+        "clip_norm=[1.0, 0.0] is invalid: expected a positive number, or 2 of them (one per "
+        "member)",
+    ),
+    (
+        {"clip_norm": [1.0, math.nan]},
+        "clip_norm=[1.0, nan] is invalid: expected a positive number, or 2 of them (one per "
+        "member)",
+    ),
+]
+
+
+@pytest.mark.parametrize("bad,message", BAD)
+def test_invalid_inputs_with_their_messages(bad, message):
+    kw = {"seeds": [0, 1], "lrs": [0.1, 0.1], "epochs": 1, "batch_size": 2} | bad
+    with pytest.raises(ValueError) as info:
+        fit_ensemble(members(2), regression(), **kw)
+    assert str(info.value) == message
+
+
+def test_clip_norms_values():
+    assert clip_norms(None, 2, torch.device("cpu")) is None
+    assert clip_norms(2, 3, torch.device("cpu")) == 2.0
+    assert isinstance(clip_norms(2, 3, torch.device("cpu")), float)
+    t = clip_norms((1, 2.5), 2, torch.device("cpu"))
+    assert t.dtype == torch.float32 and t.tolist() == [1.0, 2.5]
+
+
+def test_nonfinite_members_names_loss_then_gradient_then_parameters():
+    w = torch.zeros(4, 2, 3, requires_grad=True)
+    b = torch.zeros(4, 2, requires_grad=True)
+    params = {"w": w, "b": b}
+    assert nonfinite_members(params, None, 4) == [None] * 4
+    assert nonfinite_members(params, torch.zeros(4), 4) == [None] * 4
+    w.grad = torch.zeros_like(w)
+    w.grad[1, 0, 2] = math.inf
+    w.grad[2, 1, 1] = math.nan
+    with torch.no_grad():
+        b[2, 0] = math.nan
+        b[3, 1] = -math.inf
+    losses = torch.tensor([1.0, 2.0, math.inf, 4.0])
+    assert nonfinite_members(params, losses, 4) == [
+        None,
+        "a non-finite gradient",
+        "its loss is inf",
+        "non-finite parameters",
+    ]
+    assert nonfinite_members(params, None, 4) == [
+        None,
+        "a non-finite gradient",
+        "a non-finite gradient",
+        "non-finite parameters",
+    ]
+    losses = torch.tensor([math.nan, 2.0, 3.0, -math.inf], requires_grad=True)
+    assert nonfinite_members(params, losses, 4)[0] == "its loss is nan"
+    assert nonfinite_members(params, losses, 4)[3] == "its loss is -inf"
+
+
+# ---------------------------------------------------------------- the checkpoint's signature
+def test_the_checkpoint_signature_holds_every_setting(tmp_path):
+    class Counting:
+        def __init__(self):
+            self.n = 0
+
+        def after_step(self, params, lrs):
+            self.n += 1
+
+        def state_dict(self):
+            return {"n": self.n}
+
+        def load_state_dict(self, state):
+            self.n = state["n"]
+
+    ck = Checkpointer(tmp_path / "c.ckpt", min_interval_s=0)
+    fit_ensemble(members(2), regression(), seeds=[3, 4], lrs=[0.1, 0.2], epochs=2,
+                 batch_size=2, checkpoint=ck, optimizer="momentum",
+                 optimizer_options={"momentum": 0.5}, regularizer=Counting(),
+                 early_stopping=EarlyStopping, clip_norm=[1.0, 2.0])  # fmt: skip
+    state = read_checkpoint(ck.path)
+    assert state["trainer"] == "fit_ensemble"
+    assert state["signature"] == {
+        "members": 2,
+        "seeds": [3, 4],
+        "lrs": [0.1, 0.2],
+        "epochs": 2,
+        "batch_size": 2,
+        "n_train": 5,
+        "optimizer": "momentum",
+        "optimizer_options": "{'momentum': 0.5}",
+        "schedule": None,
+        "schedule_options": "{}",
+        "early_stopping": True,
+        "parameters": [["weight", [2, 1, 2]], ["bias", [2, 1]]],
+        "stateful": ["Counting"],
+        "clip_norm": "[1.0, 2.0]",
+    }
+    ck = Checkpointer(tmp_path / "d.ckpt", min_interval_s=0)
+
+    def halving(epoch):
+        return 0.5**epoch
+
+    fit_ensemble(members(1), regression(), seeds=[0], lrs=[0.1], epochs=1, checkpoint=ck,
+                 schedule=halving, precision="bf16")  # fmt: skip
+    sig = read_checkpoint(ck.path)["signature"]
+    assert sig["schedule"].endswith("halving") and sig["precision"] == "bf16"
+    assert sig["early_stopping"] is False
+    assert "stateful" not in sig and "clip_norm" not in sig
+
+
+def test_a_member_model_is_needed_and_modules_are_written_back():
+    data = regression()
+    with pytest.raises(ValueError) as info:
+        fit_ensemble([], data, seeds=[], lrs=[], epochs=1)
+    assert str(info.value) == "models=[] is invalid: expected at least one model"
+    bn = [nn.Sequential(nn.Linear(2, 3, dtype=D), nn.BatchNorm1d(3, dtype=D),
+                        nn.Linear(3, 1, dtype=D)) for _ in range(2)]  # fmt: skip
+    fit_ensemble(bn, data, seeds=[0, 1], lrs=[0.1, 0.1], epochs=1, batch_size=5, final_eval=False)
+    for model in bn:  # running statistics trained (one batch: momentum 0.1 from 0 / 1)
+        assert int(model[1].num_batches_tracked) == 1
+        assert not torch.equal(model[1].running_mean, torch.zeros(3, dtype=D))
