@@ -466,3 +466,44 @@ def test_a_member_model_is_needed_and_modules_are_written_back():
     for model in bn:  # running statistics trained (one batch: momentum 0.1 from 0 / 1)
         assert int(model[1].num_batches_tracked) == 1
         assert not torch.equal(model[1].running_mean, torch.zeros(3, dtype=D))
+
+
+def first_steps(data, m, *, lr, batch_size, seed, k):
+    """Member ``m``'s weights after its first ``k`` SGD steps of epoch 1 (float64)."""
+    w, b = torch.tensor(INITS[m][0], dtype=D), torch.tensor(INITS[m][1], dtype=D)
+    perm = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))
+    for i in range(0, k * batch_size, batch_size):
+        idx = perm[i : i + batch_size]
+        xb, yb = data.train.x[idx], data.train.y[idx]
+        r = xb @ w + b - yb
+        w, b = w - lr * 2 * xb.T @ r / len(idx), b - lr * 2 * r.mean()
+    return w, b
+
+
+@pytest.mark.parametrize("where", ["before_step", "after_step"])
+def test_a_hook_that_raises_is_undone_and_redone_without_the_member(where):
+    """The hook's second call makes member 1's weight NaN and raises: member 1 is frozen with
+    the weights it had before that step, member 0's step is redone and it trains on as alone."""
+    data = regression()
+    calls = []
+
+    def hook(params, lrs):
+        calls.append(lrs.tolist())
+        if len(calls) == 2:
+            params["weight"][1].fill_(math.nan)
+            raise RuntimeError("refused")
+
+    models = members(2)
+    hs = fit_ensemble(models, data, seeds=[0, 1], lrs=[0.1, 0.2], epochs=2, batch_size=2,
+                      regularizer=MemberHooks(**{where: hook}))  # fmt: skip
+    assert hs[1].status == "diverged" and hs[1].epochs_run == 1
+    assert hs[1].message == (
+        "the training step raised RuntimeError (refused) in epoch 1, batch 2: non-finite parameters"
+    )
+    w, b = first_steps(data, 1, lr=0.2, batch_size=2, seed=1, k=1)
+    assert_weights(models[1], w, b)
+    w, b, recs = reference(data, 0, epochs=2, lr=0.1, batch_size=2, seed=0)
+    assert_weights(models[0], w, b)
+    assert_records(hs[0], recs)
+    # the redone step's hook sees member 1 frozen (rate 0); 3 steps an epoch
+    assert calls[:3] == [[0.1, 0.2], [0.1, 0.2], [0.1, 0.0]] and len(calls) == 7
