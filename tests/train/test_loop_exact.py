@@ -33,6 +33,7 @@ from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import Checkpointer
 from smithing.checkpoint.files import read_checkpoint
 from smithing.data.base import Dataset, Split
+from smithing.train.diagnostics import NonFiniteGradientWarning
 from smithing.train.loop import (
     batch_error,
     default_loss,
@@ -476,3 +477,53 @@ def test_the_checkpoint_signature_holds_every_setting(tmp_path):
     assert sig["optimizer"] == "SGD" and sig["optimizer_options"] == "{}"
     assert sig["schedule"].endswith("halving") and sig["precision"] == "bf16"
     assert sig["shuffle"] is False
+
+
+def test_batch_error_counts_over_the_last_axis():
+    logits = torch.zeros(2, 3, 4)
+    logits[0, :, 1] = 1.0  # row 0: class 1 at every position
+    logits[1, :, 3] = 1.0  # row 1: class 3
+    labels = torch.tensor([[1, 1, 0], [3, 2, 3]])
+    assert int(batch_error(logits, labels, "classification")) == 2
+
+
+def test_fit_defaults():
+    """epochs 20, lr 0.1, batch_size 32 (the whole tiny set), seed 0, SGD, shuffled."""
+    data = regression(x_scale=0.5)
+    m = linear()
+    h = fit(m, data)
+    assert h.config == {"epochs": 20, "lr": 0.1, "batch_size": 32, "seed": 0}
+    w, b, recs = transcription(data, epochs=20, lr=0.1, batch_size=32, seed=0)
+    assert_weights(m, w, b)
+    assert_records(h, recs)
+    assert list(h.final) == FINAL_KEYS
+
+
+def test_a_custom_loss_is_the_loss_of_every_record_and_of_the_final_metrics():
+    data = regression()
+
+    def tenth(out, y):
+        return 0.1 * ((out.reshape(y.shape) - y) ** 2).mean()
+
+    m = linear()
+    h = fit(m, data, epochs=2, lr=0.3, batch_size=2, seed=1, loss=tenth)
+    w, b, recs = transcription(data, epochs=2, lr=0.3, batch_size=2, seed=1, scale=0.1)
+    assert_weights(m, w, b)
+    assert_records(h, recs)
+    for name in ("train", "valid", "test"):
+        want = mse(w, b, data.split(name))
+        assert h.final[f"{name}_loss"] == pytest.approx(0.1 * want, rel=1e-12)
+        assert h.final[f"{name}_error"] == pytest.approx(want, rel=1e-12)
+
+
+def test_clip_norm_warns_on_a_nonfinite_gradient_and_the_run_diverges():
+    """Example 3 (input 1e250, weight 0, residual 1e100): a finite loss, an overflowing
+    gradient. fit's clipping warns (it does not raise), the step makes the weights non-finite,
+    and the run ends as diverged."""
+    data = regression()
+    x, y = data.train.x.clone(), data.train.y.clone()
+    x[3], y[3] = torch.tensor([1e250, 0.0], dtype=D), -1e100
+    big = Dataset("tiny", Split(x, y), data.valid, data.test, task="regression")
+    with pytest.warns(NonFiniteGradientWarning):
+        h = fit(linear(w=(0.0, -0.1)), big, epochs=2, lr=0.1, batch_size=5, clip_norm=1.0)
+    assert h.status == "diverged" and h.message == "validation loss became inf in epoch 1"
