@@ -527,3 +527,20 @@ def test_clip_norm_warns_on_a_nonfinite_gradient_and_the_run_diverges():
     with pytest.warns(NonFiniteGradientWarning):
         h = fit(linear(w=(0.0, -0.1)), big, epochs=2, lr=0.1, batch_size=5, clip_norm=1.0)
     assert h.status == "diverged" and h.message == "validation loss became inf in epoch 1"
+
+
+def test_a_model_without_parameters_trains_on_the_cpu():
+    """The default device is the model's, or the CPU for a module without parameters (here
+    one whose only trainable number is outside it, in a ready optimizer)."""
+    data = regression()
+    offset = torch.zeros((), dtype=D, requires_grad=True)
+
+    class Shifted(nn.Module):
+        def forward(self, x):
+            return x.sum(-1) + offset
+
+    opt = torch.optim.SGD([offset], lr=0.1)
+    h = fit(Shifted(), data, epochs=1, lr=0.1, batch_size=5, optimizer=opt)
+    assert h.status == "done"
+    want = -0.1 * 2 * float((data.train.x.sum(-1) - data.train.y).mean())
+    assert float(offset.detach()) == pytest.approx(want, rel=1e-12)
