@@ -507,3 +507,52 @@ def test_a_hook_that_raises_is_undone_and_redone_without_the_member(where):
     assert_records(hs[0], recs)
     # the redone step's hook sees member 1 frozen (rate 0); 3 steps an epoch
     assert calls[:3] == [[0.1, 0.2], [0.1, 0.2], [0.1, 0.0]] and len(calls) == 7
+
+
+def test_compile_compiles_the_members_forward_and_losses(monkeypatch):
+    import smithing.train.ensemble as ensemble
+
+    compiled = []
+
+    def fake_compile_step(fn, device):
+        compiled.append(device)
+        return fn
+
+    monkeypatch.setattr(ensemble, "compile_step", fake_compile_step)
+    data = regression()
+    fit_ensemble(members(2), data, seeds=[0, 1], lrs=[0.1, 0.1], epochs=1, compile=False)
+    assert compiled == []
+    models = members(2)
+    hs = fit_ensemble(models, data, seeds=[0, 1], lrs=[0.1, 0.2], epochs=2, batch_size=2,
+                      compile=True)  # fmt: skip
+    assert compiled == [torch.device("cpu")]
+    for m in range(2):
+        w, b, recs = reference(data, m, epochs=2, lr=[0.1, 0.2][m], batch_size=2, seed=m)
+        assert_weights(models[m], w, b)
+        assert_records(hs[m], recs)
+
+
+@pytest.mark.parametrize(
+    "precision,inside",
+    [("fp32", (False, "highest")), ("tf32", (False, "high")), ("bf16", (True, "highest"))],
+)
+def test_precision_autocasts_the_members_forward_and_sets_matmuls_inside(precision, inside):
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 1)
+
+        def forward(self, x):
+            seen.append((torch.is_autocast_enabled("cpu"), torch.get_float32_matmul_precision()))
+            return self.lin(x)
+
+    data = regression()
+    f32 = Dataset("tiny32", *(Split(s.x.float(), s.y.float()) for s in (data.train, data.valid,
+                  data.test)), task="regression")  # fmt: skip
+    hs = fit_ensemble([Spy(), Spy()], f32, seeds=[0, 1], lrs=[0.1, 0.1], epochs=1, batch_size=5,
+                      precision=precision, final_eval=False)  # fmt: skip
+    assert hs[0].status == "done"
+    assert seen[0] == inside  # the training step (the evaluation is not autocast)
+    assert torch.get_float32_matmul_precision() == "highest"

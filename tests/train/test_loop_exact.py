@@ -544,3 +544,58 @@ def test_a_model_without_parameters_trains_on_the_cpu():
     assert h.status == "done"
     want = -0.1 * 2 * float((data.train.x.sum(-1) - data.train.y).mean())
     assert float(offset.detach()) == pytest.approx(want, rel=1e-12)
+
+
+class Spy(nn.Module):
+    """A float32 linear model that records, per training forward pass, whether bf16 autocast
+    is on and the float32 matmul precision in force."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 1)
+        self.seen = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(
+                (torch.is_autocast_enabled("cpu"), torch.get_float32_matmul_precision())
+            )
+        return self.lin(x)
+
+
+@pytest.mark.parametrize(
+    "precision,inside",
+    [("fp32", (False, "highest")), ("tf32", (False, "high")), ("bf16", (True, "highest"))],
+)
+def test_precision_autocasts_the_forward_and_sets_matmuls_only_inside(precision, inside):
+    data = regression()
+    f32 = Dataset("tiny32", *(Split(s.x.float(), s.y.float()) for s in (data.train, data.valid,
+                  data.test)), task="regression")  # fmt: skip
+    before = torch.get_float32_matmul_precision()
+    assert before == "highest"
+    m = Spy()
+    h = fit(m, f32, epochs=1, lr=0.1, batch_size=2, precision=precision)
+    assert h.status == "done" and m.seen == [inside] * 3
+    assert torch.get_float32_matmul_precision() == before  # restored
+
+
+def test_compile_compiles_the_forward_and_loss_for_the_device(monkeypatch):
+    import smithing.train.loop as loop
+
+    compiled = []
+
+    def fake_compile_step(fn, device):
+        compiled.append(device)
+        return fn
+
+    monkeypatch.setattr(loop, "compile_step", fake_compile_step)
+    data = regression()
+    for flag in (False, None):
+        fit(linear(), data, epochs=1, lr=0.1, batch_size=2, compile=flag)
+    assert compiled == []
+    m = linear()
+    h = fit(m, data, epochs=2, lr=0.1, batch_size=2, seed=3, compile=True)
+    assert compiled == [torch.device("cpu")]
+    w, b, recs = transcription(data, epochs=2, lr=0.1, batch_size=2, seed=3)
+    assert_weights(m, w, b)
+    assert_records(h, recs)
