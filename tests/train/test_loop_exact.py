@@ -599,3 +599,18 @@ def test_compile_compiles_the_forward_and_loss_for_the_device(monkeypatch):
     w, b, recs = transcription(data, epochs=2, lr=0.1, batch_size=2, seed=3)
     assert_weights(m, w, b)
     assert_records(h, recs)
+
+
+def test_a_constant_schedule_is_no_scheduler_in_the_checkpoint(tmp_path):
+    data = regression()
+    for schedule, options in (("constant", None), ("step", {"step_size": 1})):
+        ck = Checkpointer(tmp_path / f"{schedule}.ckpt", min_interval_s=0)
+        fit(linear(), data, epochs=1, lr=0.1, batch_size=2, schedule=schedule,
+            schedule_options=options, checkpoint=ck)  # fmt: skip
+        state = read_checkpoint(ck.path)
+        assert state["signature"]["schedule"] == schedule
+        if schedule == "constant":
+            assert state["schedule"] is None
+        else:
+            assert state["schedule"]["last_epoch"] == 1
+        assert state["best_state"] is None and state["finished"]
