@@ -556,3 +556,12 @@ def test_precision_autocasts_the_members_forward_and_sets_matmuls_inside(precisi
     assert hs[0].status == "done"
     assert seen[0] == inside  # the training step (the evaluation is not autocast)
     assert torch.get_float32_matmul_precision() == "highest"
+
+
+def test_a_callable_schedule_without_a_name_signs_as_empty(tmp_path):
+    import functools
+
+    ck = Checkpointer(tmp_path / "p.ckpt", min_interval_s=0)
+    fit_ensemble(members(1), regression(), seeds=[0], lrs=[0.1], epochs=1, checkpoint=ck,
+                 schedule=functools.partial(pow, 0.5))  # fmt: skip
+    assert read_checkpoint(ck.path)["signature"]["schedule"] == ""

@@ -614,3 +614,12 @@ def test_a_constant_schedule_is_no_scheduler_in_the_checkpoint(tmp_path):
         else:
             assert state["schedule"]["last_epoch"] == 1
         assert state["best_state"] is None and state["finished"]
+
+
+def test_a_callable_schedule_without_a_name_signs_as_empty(tmp_path):
+    import functools
+
+    ck = Checkpointer(tmp_path / "p.ckpt", min_interval_s=0)
+    fit(linear(), regression(), epochs=1, lr=0.1, batch_size=2, checkpoint=ck,
+        schedule=functools.partial(pow, 0.5))  # fmt: skip
+    assert read_checkpoint(ck.path)["signature"]["schedule"] == ""
