@@ -565,3 +565,25 @@ def test_a_callable_schedule_without_a_name_signs_as_empty(tmp_path):
     fit_ensemble(members(1), regression(), seeds=[0], lrs=[0.1], epochs=1, checkpoint=ck,
                  schedule=functools.partial(pow, 0.5))  # fmt: skip
     assert read_checkpoint(ck.path)["signature"]["schedule"] == ""
+
+
+def test_the_checkpoint_holds_every_part_under_its_name(tmp_path):
+    ck = Checkpointer(tmp_path / "k.ckpt", min_interval_s=0)
+    models = members(2)
+    fit_ensemble(models, regression(), seeds=[0, 1], lrs=[0.1, 0.2], epochs=2, batch_size=2,
+                 checkpoint=ck, early_stopping=lambda: EarlyStopping(patience=5))  # fmt: skip
+    state = read_checkpoint(ck.path)
+    assert set(state) == {"trainer", "signature", "epoch", "position", "finished", "elapsed",
+                          "params", "buffers", "generators", "active", "crashed",
+                          "early_stopping", "best", "has_best", "optimizer", "histories",
+                          "stateful", "rng"}  # fmt: skip
+    assert (state["epoch"], state["position"], state["finished"]) == (3, None, True)
+    assert set(state["params"]) == set(state["best"]) == {"weight", "bias"}
+    assert state["buffers"] == {} and state["crashed"] == {} and state["stateful"] == []
+    assert state["active"] == [True, True] and state["has_best"] == [True, True]
+    assert [s["best_epoch"] for s in state["early_stopping"]] == [2, 2]
+    for m, g in enumerate(state["generators"]):  # where each member's order generator is
+        gen = torch.Generator().manual_seed(m)
+        torch.randperm(5, generator=gen), torch.randperm(5, generator=gen)
+        assert torch.equal(g, gen.get_state())
+    assert len(state["histories"]) == 2

@@ -623,3 +623,35 @@ def test_a_callable_schedule_without_a_name_signs_as_empty(tmp_path):
     fit(linear(), regression(), epochs=1, lr=0.1, batch_size=2, checkpoint=ck,
         schedule=functools.partial(pow, 0.5))  # fmt: skip
     assert read_checkpoint(ck.path)["signature"]["schedule"] == ""
+
+
+class Counting:
+    """A stateful regularizer: its count of steps is saved in the checkpoint."""
+
+    def __init__(self):
+        self.n = 0
+
+    def after_step(self, model, lr):
+        self.n += 1
+
+    def state_dict(self):
+        return {"n": self.n}
+
+    def load_state_dict(self, state):
+        self.n = state["n"]
+
+
+def test_the_checkpoint_holds_every_part_under_its_name(tmp_path):
+    ck = Checkpointer(tmp_path / "k.ckpt", min_interval_s=0)
+    reg = Counting()
+    fit(linear(), regression(), epochs=2, lr=0.1, batch_size=2, checkpoint=ck, regularizer=reg,
+        schedule="step", schedule_options={"step_size": 1},
+        early_stopping=EarlyStopping(patience=5))  # fmt: skip
+    state = read_checkpoint(ck.path)
+    assert set(state) == {"trainer", "signature", "epoch", "position", "finished", "elapsed",
+                          "model", "optimizer", "schedule", "generator", "early_stopping",
+                          "best_state", "history", "stateful", "rng"}  # fmt: skip
+    assert state["signature"]["stateful"] == ["Counting"]
+    assert state["stateful"] == [{"n": 6}] and state["epoch"] == 3 and state["finished"]
+    assert set(state["model"]) == {"weight", "bias"} and state["schedule"]["last_epoch"] == 2
+    assert set(state["best_state"]) == {"weight", "bias"}
