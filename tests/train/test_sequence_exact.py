@@ -321,3 +321,35 @@ def test_the_checkpoint_signature(tmp_path):
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
     fit_sequence(m, regression(), steps=1, optimizer=opt, checkpoint=ck)
     assert read_checkpoint(ck.path)["signature"]["optimizer"] == "SGD"
+
+
+def test_the_checkpoint_holds_every_part_under_its_name(tmp_path):
+    class Counting:
+        def __init__(self):
+            self.n = 0
+
+        def after_step(self, model, lr):
+            self.n += 1
+
+        def state_dict(self):
+            return {"n": self.n}
+
+        def load_state_dict(self, state):
+            self.n = state["n"]
+
+    ck = Checkpointer(tmp_path / "k.ckpt", min_interval_s=0)
+    fit_sequence(Squeezed(), regression(), steps=3, lr=0.1, batch_size=2, eval_every=2,
+                 checkpoint=ck, regularizer=Counting())  # fmt: skip
+    state = read_checkpoint(ck.path)
+    assert set(state) == {"trainer", "signature", "step", "pos", "finished", "elapsed", "model",
+                          "optimizer", "generator", "perm", "window", "history", "stateful",
+                          "rng"}  # fmt: skip
+    # 3 steps of 2 out of 5: the second permutation, 2 examples into it
+    gen = torch.Generator().manual_seed(0)
+    torch.randperm(5, generator=gen)
+    assert torch.equal(state["perm"], torch.randperm(5, generator=gen))
+    assert torch.equal(state["generator"], gen.get_state())
+    assert (state["step"], state["pos"], state["finished"]) == (4, 2, True)
+    assert state["window"] == {"loss": 0.0, "norm": 0.0, "clipped": 0, "steps": 0}
+    assert state["stateful"] == [{"n": 3}] and state["signature"]["stateful"] == ["Counting"]
+    assert set(state["model"]) == {"lin.weight", "lin.bias"}
