@@ -140,7 +140,7 @@ def test_signal_variances_of_a_model_in_eval_mode_with_a_selector():
     with torch.enable_grad():
         h = torch.tanh(m.a(x))
         z = m.b(h)
-    delta = torch.softmax(z, -1) - F.one_hot(y, 2)  # the summed cross-entropy's dL/dz
+    delta = (torch.softmax(z, -1) - F.one_hot(y, 2)).detach()  # the summed cross-entropy's dL/dz
     assert len(s["z_grads"]) == 1
     torch.testing.assert_close(s["z_grads"][0], delta.detach(), rtol=1e-12, atol=1e-15)
     assert s["grad_var"] == [pytest.approx(float(delta.var()), rel=1e-12)]
