@@ -587,3 +587,82 @@ def test_the_checkpoint_holds_every_part_under_its_name(tmp_path):
         torch.randperm(5, generator=gen), torch.randperm(5, generator=gen)
         assert torch.equal(g, gen.get_state())
     assert len(state["histories"]) == 2
+
+
+def member_step(linear_in_lr=True, **hooks):
+    from smithing.train.ensemble_step import MemberStep
+    from smithing.train.stacked import StackedModel
+
+    stacked = StackedModel(members(3))
+    opt = torch.optim.SGD(list(stacked.params.values()), lr=1.0)
+    active = torch.ones(3, dtype=torch.bool)
+    kw = {"penalty": None, "before_step": None, "after_step": None} | hooks
+    step = MemberStep(stacked, opt, lambda xb, yb: torch.zeros(3), linear=linear_in_lr,
+                      clip=None, active=active, active_l=[True] * 3, **kw)  # fmt: skip
+    return step, stacked, opt
+
+
+def test_set_rates_runs_the_optimizer_at_lr_ref_and_scales_each_member():
+    step, stacked, opt = member_step()
+    assert step.M == 3 and step.pre is None and step.mid is None and step.crashed == {}
+    step.set_rates(torch.tensor([0.5, 0.2, 0.25], dtype=D))
+    assert step.ref == 1.0 and opt.param_groups[0]["lr"] == 1.0  # lr_ref >= 1
+    assert step.lr_views[0].shape == (3, 1, 1) and step.lr_views[1].shape == (3, 1)
+    assert step.lr_views[0].flatten().tolist() == [0.5, 0.2, 0.25]
+    assert step.hook_lrs.tolist() == [0.5, 0.2, 0.25] and step.all_active
+    step.set_rates(torch.tensor([0.5, 3.0, 2.0], dtype=D))
+    assert step.ref == 3.0 and opt.param_groups[0]["lr"] == 3.0
+    assert step.lr_views[1].flatten().tolist() == [0.5 / 3.0, 1.0, 2.0 / 3.0]
+    # a frozen member counts neither in lr_ref nor in the factors, and its hooks see 0
+    step.freeze(1, diverged=False)
+    step.set_rates(torch.tensor([0.5, 3.0, 2.0], dtype=D))
+    assert step.ref == 2.0 and step.active_l == [True, False, True] and not step.all_active
+    assert step.lr_views[1].flatten().tolist() == [0.25, 0.0, 1.0]
+    assert step.hook_lrs.tolist() == [0.5, 0.0, 2.0]
+    assert step.active_views[0].flatten().tolist() == [True, False, True]
+    # an optimizer not linear in lr: one rate, the first member's, nothing rescaled
+    step, _, opt = member_step(linear_in_lr=False)
+    step.set_rates(torch.tensor([0.5, 0.5, 0.5], dtype=D))
+    assert step.ref == 0.5 and opt.param_groups[0]["lr"] == 0.5
+    assert step.lr_views[0].flatten().tolist() == [1.0, 1.0, 1.0]
+
+
+def test_freeze_zeroes_a_diverged_members_nonfinite_entries_only():
+    step, stacked, _ = member_step()
+    with torch.no_grad():
+        stacked.params["weight"][1] = torch.tensor([[math.inf, -math.inf]], dtype=D)
+        stacked.params["bias"][1] = math.nan
+        stacked.params["weight"][2] = torch.tensor([[math.inf, 2.0]], dtype=D)
+    step.freeze(2, diverged=False)  # stopped, not diverged: left as it is
+    assert stacked.params["weight"][2].tolist() == [[math.inf, 2.0]]
+    step.freeze(1, diverged=True)
+    assert stacked.params["weight"][1].tolist() == [[0.0, 0.0]]
+    assert stacked.params["bias"][1].tolist() == [0.0]
+    assert stacked.params["weight"][0].tolist() == [[0.3, -0.1]]  # the others untouched
+    assert step.active.tolist() == [True, False, False] and step.active_l == [True, False, False]
+
+
+def test_a_step_with_every_member_frozen_returns_none():
+    step, stacked, _ = member_step()
+    step.set_rates(torch.tensor([0.1, 0.1, 0.1], dtype=D))
+
+    def losses(xb, yb):
+        raise RuntimeError("every member is bad")
+
+    step.forward_losses = losses
+    with torch.no_grad():
+        for v in stacked.params.values():
+            v.fill_(math.nan)
+    assert step.step(torch.zeros(3, 1, 2), torch.zeros(3, 1), epoch=2, batch=5) is None
+    assert step.active_l == [False] * 3
+    assert step.crashed == {
+        m: "the training step raised RuntimeError (every member is bad) in epoch 2, batch 5: "
+        "non-finite parameters"
+        for m in range(3)
+    }
+    # with every number finite, the error is a bug and propagates
+    step, _, _ = member_step()
+    step.set_rates(torch.tensor([0.1, 0.1, 0.1], dtype=D))
+    step.forward_losses = losses
+    with pytest.raises(RuntimeError, match="every member is bad"):
+        step.step(torch.zeros(3, 1, 2), torch.zeros(3, 1), epoch=1, batch=1)
