@@ -252,9 +252,11 @@ def test_callbacks_see_and_change_each_member_and_stop_it():
             model.bias.add_(1.0)  # kept: the member goes on from there
 
     models = members(2)
+    seen = []
     hs = fit_ensemble(models, data, seeds=[0, 1], lrs=[0.1, 0.2], epochs=2, batch_size=5,
-                      callbacks=[look, shift])  # fmt: skip
+                      callbacks=[look, shift], progress=lambda e, rs: seen.append(rs))  # fmt: skip
     assert [h.stop_reason for h in hs] == ["max_epochs", "callback"]
+    assert seen[1][1] == {} and seen[1][0] == hs[0].epochs[1]  # a stopped member: {}
     assert [h.epochs_run for h in hs] == [2, 1]
     w, b, _ = reference(data, 0, epochs=1, lr=0.1, batch_size=5, seed=0)
     w1, b1, _ = reference(data, 1, epochs=1, lr=0.2, batch_size=5, seed=1)
