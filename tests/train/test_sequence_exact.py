@@ -221,6 +221,12 @@ def test_evaluate_split_exact(batch_size, training):
     assert got == {"loss": pytest.approx(1.5, rel=1e-15), "error": 2 / 5}
     empty = Split(torch.zeros(0, 3), torch.zeros(0, dtype=torch.int64))
     assert evaluate_split(m, empty, "classification") == {"loss": 0.0, "error": 0.0}
+    assert evaluate_split(m, Split(torch.zeros(0), torch.zeros(0)), "regression") == {
+        "loss": 0.0, "mse": 0.0}  # fmt: skip
+    one = Split(torch.tensor([3.0], dtype=D), torch.tensor([1.0], dtype=D))
+    assert evaluate_split(m, one, "regression") == {"loss": 4.0, "mse": 4.0}
+    one = Split(torch.tensor([[0.0, 2.0]], dtype=D), torch.tensor([0]))
+    assert evaluate_split(m, one, "classification")["error"] == 1.0
     assert m.training is training
 
 
