@@ -382,6 +382,16 @@ def test_nonfinite_members_names_loss_then_gradient_then_parameters():
     params = {"w": w, "b": b}
     assert nonfinite_members(params, None, 4) == [None] * 4
     assert nonfinite_members(params, torch.zeros(4), 4) == [None] * 4
+    # a non-finite first tensor is found whatever the later ones hold
+    b.grad = torch.zeros_like(b)
+    with torch.no_grad():
+        w[0, 1, 1] = math.inf
+    w.grad = torch.zeros_like(w)
+    w.grad[3, 0, 0] = math.nan
+    assert nonfinite_members(params, None, 4) == [
+        "non-finite parameters", None, None, "a non-finite gradient"]  # fmt: skip
+    with torch.no_grad():
+        w[0, 1, 1] = 0.0
     w.grad = torch.zeros_like(w)
     w.grad[1, 0, 2] = math.inf
     w.grad[2, 1, 1] = math.nan
@@ -668,3 +678,57 @@ def test_a_step_with_every_member_frozen_returns_none():
     step.forward_losses = losses
     with pytest.raises(RuntimeError, match="every member is bad"):
         step.step(torch.zeros(3, 1, 2), torch.zeros(3, 1), epoch=1, batch=1)
+
+
+class StepThenRaiseSGD(torch.optim.SGD):
+    """SGD that takes its step, then refuses a non-finite gradient: the step is half done."""
+
+    def step(self, closure=None):
+        super().step(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if not bool(torch.isfinite(p.grad).all()):
+                    raise FloatingPointError("refused after stepping")
+
+
+def test_an_optimizer_that_raises_after_stepping_is_undone_from_the_old_parameters(monkeypatch):
+    """With an after_step hook that changes the parameters (a shrink), the step that raised
+    is undone from the parameters before the optimizer step, not from the hook's copy of an
+    earlier step: member 0 ends as it ends trained alone."""
+    from smithing import optim
+    from smithing._registry import Entry
+
+    def factory(params, lr):
+        return StepThenRaiseSGD(params, lr=lr)
+
+    monkeypatch.setitem(optim.OPTIMIZERS._entries, "late-sgd", Entry("late-sgd", factory, ""))
+    monkeypatch.setitem(optim._LR_LINEAR, "late-sgd", True)
+    data = regression()
+    x = data.train.x.clone()
+    x[3, 1] = math.inf  # seed 0 meets it at batch 4, seed 3 at batch 3
+    bad = Dataset("tiny", Split(x, data.train.y), data.valid, data.test, task="regression")
+
+    def shrink(params, lrs):
+        for v in params.values():
+            v.mul_(0.9)
+
+    def run(models, seeds, lrs):
+        hooks = MemberHooks(after_step=shrink)
+        return fit_ensemble(models, bad, seeds=seeds, lrs=lrs, epochs=1, batch_size=1,
+                            optimizer="late-sgd", regularizer=hooks)  # fmt: skip
+
+    pair = members(2)
+    hs = run(pair, [0, 3], [0.1, 0.2])
+    alone = members(1)
+    ha = run(alone, [0], [0.1])
+    assert (
+        hs[0].message
+        == ha[0].message
+        == (
+            "the training step raised FloatingPointError (refused after stepping) in epoch 1, "
+            "batch 4: its loss is inf"
+        )
+    )
+    for p, q in zip(pair[0].parameters(), alone[0].parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=0)
+    assert all(bool(torch.isfinite(p).all()) for p in pair[1].parameters())
