@@ -732,3 +732,10 @@ def test_an_optimizer_that_raises_after_stepping_is_undone_from_the_old_paramete
     for p, q in zip(pair[0].parameters(), alone[0].parameters()):
         torch.testing.assert_close(p, q, rtol=1e-12, atol=0)
     assert all(bool(torch.isfinite(p).all()) for p in pair[1].parameters())
+    # member 0 holds its weights before batch 4: three SGD steps, each followed by the shrink
+    w, b = torch.tensor(INITS[0][0], dtype=D), torch.tensor(INITS[0][1], dtype=D)
+    perm = torch.randperm(5, generator=torch.Generator().manual_seed(0))
+    for i in perm[:3].tolist():
+        r = x[i] @ w + b - data.train.y[i]
+        w, b = 0.9 * (w - 0.1 * 2 * r * x[i]), 0.9 * (b - 0.1 * 2 * r)
+    assert_weights(pair[0], w, b)
