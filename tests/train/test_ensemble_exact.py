@@ -739,3 +739,20 @@ def test_an_optimizer_that_raises_after_stepping_is_undone_from_the_old_paramete
         r = x[i] @ w + b - data.train.y[i]
         w, b = 0.9 * (w - 0.1 * 2 * r * x[i]), 0.9 * (b - 0.1 * 2 * r)
     assert_weights(pair[0], w, b)
+
+
+def test_mid_epoch_saves_come_after_every_kth_batch(tmp_path):
+    class Recording(Checkpointer):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            self.positions = []
+
+        def save(self, state):
+            pos = state["position"]
+            self.positions.append(None if pos is None else pos["batch"])
+            return super().save(state)
+
+    ck = Recording(tmp_path / "r.ckpt", min_interval_s=0, every_batches=3)
+    fit_ensemble(members(2), regression(), seeds=[0, 1], lrs=[0.1, 0.1], epochs=2, batch_size=1,
+                 checkpoint=ck)  # fmt: skip
+    assert ck.positions == [3, None, 3, None]

@@ -655,3 +655,42 @@ def test_the_checkpoint_holds_every_part_under_its_name(tmp_path):
     assert state["stateful"] == [{"n": 6}] and state["epoch"] == 3 and state["finished"]
     assert set(state["model"]) == {"weight", "bias"} and state["schedule"]["last_epoch"] == 2
     assert set(state["best_state"]) == {"weight", "bias"}
+
+
+class Recording(Checkpointer):
+    """A checkpointer that records the position (the next batch) of every save."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.positions = []
+
+    def save(self, state):
+        pos = state["position"]
+        self.positions.append(None if pos is None else pos["batch"])
+        return super().save(state)
+
+
+def test_mid_epoch_saves_come_after_every_kth_batch(tmp_path):
+    ck = Recording(tmp_path / "r.ckpt", min_interval_s=0, every_batches=3)
+    fit(linear(), regression(), epochs=2, lr=0.1, batch_size=1, checkpoint=ck)
+    # 5 batches an epoch: after batch 3 (the next is batch index 3), the epoch end, the final
+    assert ck.positions == [3, None, 3, None]
+
+
+def test_a_forward_pass_that_raises_on_nonfinite_weights_is_a_divergence():
+    class Checked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = linear()
+
+        def forward(self, x):
+            torch.linalg.svdvals(self.lin.weight)  # raises on NaN weights
+            return self.lin(x)
+
+    m = Checked()
+    with torch.no_grad():
+        m.lin.weight[0, 1] = math.nan
+    h = fit(m, regression(), epochs=2, lr=0.1, batch_size=5)
+    assert h.status == "diverged" and h.epochs_run == 1
+    assert h.message.startswith("the training step raised ")
+    assert h.message.endswith("in epoch 1, batch 1: non-finite parameters in lin.weight")
