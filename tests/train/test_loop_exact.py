@@ -342,6 +342,7 @@ def test_a_loss_that_becomes_nan_is_reported_with_its_epoch():
     assert re.fullmatch(rf"training loss became (nan|inf) in epoch {epoch}", h.message)
     assert math.isnan(h.epochs[-1]["train_loss"]) or math.isinf(h.epochs[-1]["train_loss"])
     assert set(h.epochs[-1]) == {"epoch", "train_loss", "lr", "seconds"}
+    assert 0 <= h.epochs[-1]["seconds"] < 60
     assert h.best_epoch is None
     assert list(h.final) == FINAL_KEYS and all(math.isnan(v) for v in h.final.values())
 
@@ -694,3 +695,20 @@ def test_a_forward_pass_that_raises_on_nonfinite_weights_is_a_divergence():
     assert h.status == "diverged" and h.epochs_run == 1
     assert h.message.startswith("the training step raised ")
     assert h.message.endswith("in epoch 1, batch 1: non-finite parameters in lin.weight")
+
+
+def test_eval_train_uses_the_task_and_the_loss_of_the_run():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 2, generator=g, dtype=D)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    data = Dataset("c", Split(x, y), Split(x, y), Split(x, y), n_classes=3)
+
+    def double_ce(out, t):
+        return 2 * F.cross_entropy(out, t)
+
+    m = nn.Linear(2, 3, dtype=D)
+    h = fit(m, data, epochs=1, lr=0.1, batch_size=3, loss=double_ce, eval_train=True)
+    with torch.no_grad():
+        out = m(x)
+    assert h.epochs[0]["train_eval_loss"] == pytest.approx(float(double_ce(out, y)), rel=1e-12)
+    assert h.epochs[0]["train_error"] == float((out.argmax(-1) != y).double().mean())
