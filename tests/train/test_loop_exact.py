@@ -712,3 +712,9 @@ def test_eval_train_uses_the_task_and_the_loss_of_the_run():
         out = m(x)
     assert h.epochs[0]["train_eval_loss"] == pytest.approx(float(double_ce(out, y)), rel=1e-12)
     assert h.epochs[0]["train_error"] == float((out.argmax(-1) != y).double().mean())
+
+
+def test_early_stopping_without_a_best_epoch_restores_nothing():
+    h = fit(linear(), regression(), epochs=3, lr=1e200, batch_size=1,
+            early_stopping=EarlyStopping(patience=1))  # fmt: skip
+    assert h.status == "diverged" and h.best_epoch is None
