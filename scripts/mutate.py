@@ -46,6 +46,10 @@ DEFAULT = [
     "tests/nn/test_nn_properties.py",
     "src/smithing/init/rules.py:tests/test_init.py,tests/test_init_rules_exact.py",
     "src/smithing/train/clipping.py:tests/train/test_clipping.py,tests/train/test_clipping_exact.py",
+    "src/smithing/train/loop.py:tests/train/test_loop.py,tests/train/test_loop_exact.py,"
+    "tests/train/test_train_properties.py,tests/train/test_trainer_vocabulary.py,"
+    "tests/train/test_regularizers.py,tests/train/test_checkpoint.py,"
+    "tests/train/test_checkpoint_v1_files.py",
     "src/smithing/pretrain/rbm/functional.py:tests/pretrain/test_rbm.py,"
     "tests/pretrain/test_pretrain_properties.py,tests/test_reference_steps_pretrain.py",
     "src/smithing/pretrain/autoencoder/functional.py:tests/pretrain/test_autoencoder.py,"
