@@ -756,3 +756,21 @@ def test_mid_epoch_saves_come_after_every_kth_batch(tmp_path):
     fit_ensemble(members(2), regression(), seeds=[0, 1], lrs=[0.1, 0.1], epochs=2, batch_size=1,
                  checkpoint=ck)  # fmt: skip
     assert ck.positions == [3, None, 3, None]
+
+
+def test_clip_norm_warns_on_a_nonfinite_gradient_and_the_member_diverges():
+    """Example 3 (input 1e250, weight 0, residual 1e100): a finite loss, an overflowing
+    gradient. The per-member clipping warns (it does not raise), the step makes the weights
+    non-finite, and the members end as diverged by their losses, not by a raising step."""
+    from smithing.train.diagnostics import NonFiniteGradientWarning
+
+    data = regression()
+    x, y = data.train.x.clone(), data.train.y.clone()
+    x[3], y[3] = torch.tensor([1e250, 0.0], dtype=D), -1e100
+    big = Dataset("tiny", Split(x, y), data.valid, data.test, task="regression")
+    models = [linear((0.0, -0.1), 0.2), linear((0.0, 0.1), -0.2)]
+    with pytest.warns(NonFiniteGradientWarning):
+        hs = fit_ensemble(models, big, seeds=[0, 1], lrs=[0.1, 0.1], epochs=2, batch_size=5,
+                          clip_norm=1.0)  # fmt: skip
+    for h in hs:
+        assert h.status == "diverged" and not h.message.startswith("the training step raised")
