@@ -774,3 +774,19 @@ def test_clip_norm_warns_on_a_nonfinite_gradient_and_the_member_diverges():
                           clip_norm=1.0)  # fmt: skip
     for h in hs:
         assert h.status == "diverged" and not h.message.startswith("the training step raised")
+
+
+def test_a_frozen_members_momentum_does_not_move_it():
+    """Member 1 overflows in epoch 1 and is frozen; its momentum buffer holds NaN/inf, so the
+    optimizer's update of it is not finite: it keeps its (zeroed) weights exactly, and member 0
+    trains as alone."""
+    data = regression()
+    pair = members(2)
+    hs = fit_ensemble(pair, data, seeds=[0, 1], lrs=[0.1, 1e200], epochs=3, batch_size=1,
+                      optimizer="momentum")  # fmt: skip
+    assert hs[1].status == "diverged" and hs[1].epochs_run == 1
+    assert all(bool(torch.isfinite(p).all()) for p in pair[1].parameters())
+    alone = members(1)
+    fit_ensemble(alone, data, seeds=[0], lrs=[0.1], epochs=3, batch_size=1, optimizer="momentum")
+    for p, q in zip(pair[0].parameters(), alone[0].parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=0)
