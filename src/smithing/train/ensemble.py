@@ -147,6 +147,7 @@ def fit_ensemble(
     (:mod:`smithing.precision`, :mod:`smithing.compiled`); None: the setting in force.
     """
     M = len(models)
+    check(M > 0, "models", list(models), "at least one model")
     check(len(seeds) == M, "seeds", list(seeds), f"{M} seeds, one per model")
     check(len(lrs) == M, "lrs", list(lrs), f"{M} learning rates, one per model")
     for lr in lrs:
@@ -368,18 +369,17 @@ def fit_ensemble(
         stacked.write_back(models)
 
     total_secs = run.seconds()
+    for h in hists:
+        if h.best_epoch is None and h.status == "done":  # as fit: the last epoch
+            h.best_epoch = h.epochs_run
+        h.seconds = total_secs
     if not final_eval:  # benchmarks timing the training loop only
-        for h in hists:
-            h.seconds = total_secs
         return hists
     finals = {}
     for name in ("train", "valid", "test"):
         lo, er = evaluate_members(stacked, data.split(name), task, loss=loss)
         finals[f"{name}_loss"], finals[f"{name}_error"] = lo.tolist(), er.tolist()
     for m, h in enumerate(hists):
-        if h.best_epoch is None and h.status == "done":
-            h.best_epoch = h.epochs_run
-        h.seconds = total_secs
         usable = h.status == "done" or has_best[m]
         h.final = {k: (v[m] if usable else math.nan) for k, v in finals.items()}
     return hists
