@@ -164,6 +164,14 @@ def test_registered_sources(sources):
     assert calls == [7] and torch.equal(model[0].weight, pairs((4, 3))[0][0])
     assert init.PRETRAINED is not sources  # the fixture replaced the module's registry only
 
+    def documented(m, selected, *, generator):
+        """Its first line.
+
+        More."""
+
+    P.register_pretrained("documented", documented)  # no description: the docstring's
+    assert sources.entry("documented").description == "Its first line."
+
 
 def test_source_messages_without_registered_sources(sources):
     assert message(init.apply, net(), "pretrained") == (

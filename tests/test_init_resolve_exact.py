@@ -359,3 +359,10 @@ def test_register_records_the_rule(monkeypatch):
     assert fresh.get("model") == R.Initializer("model", rule, True, True, 2.5, "First line.")
     assert fresh.get("told") == R.Initializer("told", rule, False, False, 1.0, "Told.")
     assert [fresh.entry(n).description for n in ("plain", "told")] == ["First line.", "Told."]
+
+    def undocumented(w, *, generator, gain):
+        pass
+
+    # an undocumented rule gets an empty description (an IndexError before the fix)
+    assert R._register("bare")(undocumented) is undocumented
+    assert fresh.get("bare").description == ""
