@@ -48,6 +48,12 @@ DEFAULT = [
     "src/smithing/init/structured.py:tests/test_init.py,tests/test_init_rules_exact.py",
     "src/smithing/init/lsuv.py:tests/test_init.py,tests/nn/test_lsuv_dropconnect.py,"
     "tests/test_lsuv_exact.py",
+    "src/smithing/init/resolve.py:tests/test_init.py,tests/test_init_rules_exact.py,"
+    "tests/test_registry.py,tests/test_lsuv_exact.py,tests/test_init_resolve_exact.py",
+    "src/smithing/init/pretrained.py:tests/test_init.py,tests/pretrain/test_pretrained_init.py,"
+    "tests/test_init_pretrained_exact.py",
+    "src/smithing/init/registry.py:tests/test_init.py,tests/test_registry.py,"
+    "tests/test_init_resolve_exact.py",
     "src/smithing/regularize/selection.py:tests/regularize/test_penalties.py,"
     "tests/regularize/test_penalties_exact.py,tests/train/test_regularizers.py",
     "src/smithing/train/clipping.py:tests/train/test_clipping.py,tests/train/test_clipping_exact.py",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from smithing._registry import Registry, check
+from smithing._registry import Registry, _first_line, check
 
 __all__ = [
     "INITIALIZERS",
@@ -46,7 +46,7 @@ PRETRAINED: Registry[Callable[..., object]] = Registry("pretrained source")
 
 def _register(name: str, *, model_level=False, uses_gain=False, paper_gain=1.0, description=""):
     def deco(fn):
-        desc = description or (fn.__doc__ or "").strip().splitlines()[0]
+        desc = description or _first_line(fn.__doc__)  # "" for an undocumented rule
         INITIALIZERS.register(
             name, Initializer(name, fn, model_level, uses_gain, paper_gain, desc), description=desc
         )
