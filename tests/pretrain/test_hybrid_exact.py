@@ -197,6 +197,21 @@ def test_objectives_table_and_onehot():
     assert HF._onehot(soft, 2, torch.float32).tolist() == [[0.25, 0.75]]
     b = torch.arange(6.0).reshape(2, 3)
     assert HF._vec(b, 2).shape == (2, 1, 1, 3) and HF._vec(b[0], 2).shape == (3,)
+    b3 = torch.arange(24.0).reshape(2, 3, 4)  # two leading members axes
+    assert HF._vec(b3, 1).shape == (2, 3, 1, 4)
+    assert torch.equal(HF._vec(b3, 1)[:, :, 0], b3)
+
+
+def test_gradients_keep_the_parameters_dtype():
+    """float32 parameters with float64 soft targets: the targets are cast to the parameters'
+    dtype, so the gradient is float32 (not promoted)."""
+    P = tuple(t.float() for t in params(seed=23))
+    W, b, c, U, d = P
+    x, y = data(seed=24)
+    soft = torch.softmax(torch.randn(Bn, Cn, dtype=D), -1)
+    for t in (y, soft):
+        grads = HF.discriminative_gradient(x.float(), t, W, c, U, d)
+        assert {g.dtype for g in grads.values()} == {torch.float32}
 
 
 # ------------------------------------------------------------------------- the chains
