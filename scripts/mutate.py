@@ -51,6 +51,9 @@ DEFAULT = [
     "src/smithing/pretrain/autoencoder/functional.py:tests/pretrain/test_autoencoder.py,"
     "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_pretrain_properties.py,"
     "tests/test_reference_steps_pretrain.py",
+    "src/smithing/pretrain/hybrid/functional.py:tests/pretrain/test_hybrid.py,"
+    "tests/pretrain/test_hybrid_exact.py,tests/pretrain/test_pretrain_properties.py,"
+    "tests/test_reference_steps_pretrain.py",
 ]
 BAR = 0.90
 #: decorators left in place: mutmut mutates these itself, or they must stay (typing stubs)

@@ -339,13 +339,16 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("members", [None, 2])
+MEMBERS = [(None, None), (2, None), (2, 2)]  # (parameters' members, the data's members)
+
+
+@pytest.mark.parametrize("members, x_members", MEMBERS)
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_generative_gradient_replays_the_documented_chain(members, case):
+def test_generative_gradient_replays_the_documented_chain(members, x_members, case):
     case = dict(case)
     pcd = case.pop("pcd", False)
     P = params(members, seed=12, scale=0.8)
-    x, y = data(seed=13)
+    x, y = data(seed=13, members=x_members)
     chains = pcd_chains(members) if pcd else None
     nv = case.get("negative_visible", "sample")
     g, g_ref = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
@@ -357,14 +360,14 @@ def test_generative_gradient_replays_the_documented_chain(members, case):
             assert not got[0][n].any(), n
 
 
-@pytest.mark.parametrize("members", [None, 2])
+@pytest.mark.parametrize("members, x_members", MEMBERS)
 @pytest.mark.parametrize("positive", ["sample", "expected"])
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_unlabeled_gradient_replays_the_documented_chain(members, positive, case):
+def test_unlabeled_gradient_replays_the_documented_chain(members, x_members, positive, case):
     case = dict(case)
     pcd = case.pop("pcd", False)
     P = params(members, seed=14, scale=0.8)
-    x, _ = data(seed=15)
+    x, _ = data(seed=15, members=x_members)
     chains = pcd_chains(members, seed=16) if pcd else None
     nv = case.get("negative_visible", "sample")
     g, g_ref = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
