@@ -201,6 +201,13 @@ def test_salakhutdinov_betas_dtype_device_and_values():
     assert b64[500].item() == 0.5 and b64[4500].item() == pytest.approx(0.9, abs=1e-15)
     assert b64[1].item() == pytest.approx(1e-3) and b64[501].item() == pytest.approx(0.5001)
     assert b64[4501].item() == pytest.approx(0.90001)
+    # each segment is a float64 linspace (not a float32 one promoted by the concatenation)
+    assert torch.equal(b64[:500], torch.linspace(0.0, 0.5, 501, dtype=D)[:-1])
+    assert torch.equal(b64[500:4500], torch.linspace(0.5, 0.9, 4001, dtype=D)[:-1])
+    assert torch.equal(b64[4500:], torch.linspace(0.9, 1.0, 10001, dtype=D))
+    assert torch.equal(betas, torch.cat([torch.linspace(0.0, 0.5, 501)[:-1],
+                                         torch.linspace(0.5, 0.9, 4001)[:-1],
+                                         torch.linspace(0.9, 1.0, 10001)]))  # fmt: skip
 
 
 def test_base_rate_biases_pseudocount_eps_and_members():
@@ -332,7 +339,12 @@ def test_exact_log_z_of_a_class_rbm_by_joint_enumeration():
         for p in (m.b, m.c, m.d):
             p.copy_(torch.randn(p.shape, generator=g, dtype=D))
     got = ais.exact_log_z(m, chunk=3)
-    assert got.requires_grad  # differentiable
+    assert got.requires_grad and got.dtype == D  # differentiable
+    m32 = ClassRBM(2, 3, 3, members=2)
+    m32.load_state_dict({k: v.float() for k, v in m.state_dict().items()})
+    z32 = ais.exact_log_z(m32)
+    assert z32.dtype == D  # float64 whatever the model's dtype
+    torch.testing.assert_close(z32, got.detach(), rtol=0, atol=1e-5)
     X, Hs, Y = states(2), states(3), torch.eye(3, dtype=D)
     for k in range(2):
         W, b, c, U, d = (t.detach()[k] for t in m.params())
@@ -354,8 +366,15 @@ def test_average_log_prob_float_tensor_result_and_gaussian():
     logp = V @ b + F.softplus(c + V @ W).sum(-1) - lz  # -F(v) - log Z
     data = V[[0, 3, 5, 5]]
     want = logp[[0, 3, 5, 5]].mean()
-    for log_z in (lz, float(lz)):
-        torch.testing.assert_close(ais.average_log_prob(rbm, data.float(), log_z), want)
+    for log_z in (lz, float(lz)):  # a float log Z is taken in float64
+        got = ais.average_log_prob(rbm, data.float(), log_z)
+        assert got.dtype == D
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
+    r32 = BernoulliRBM(3, 2)  # a float32 RBM: computed in float64 all the same
+    r32.load_state_dict({k: v.float() for k, v in rbm.state_dict().items()})
+    got = ais.average_log_prob(r32, data, float(lz))
+    assert got.dtype == D
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
     res = ais.AISResult(lz, lz, lz, torch.zeros(2, dtype=D), lz, 2)
     torch.testing.assert_close(ais.average_log_prob(rbm, data, res), want)
     grbm = make_rbm(1, 2, seed=14, cls=GaussianBernoulliRBM, learn_variance=True)
