@@ -386,3 +386,40 @@ def test_average_log_prob_float_tensor_result_and_gaussian():
     grid = torch.linspace(-20, 20, 801, dtype=D)[:, None]
     dens = torch.stack([ais.average_log_prob(grbm, v[None], glz) for v in grid]).exp()
     assert torch.trapezoid(dens, grid[:, 0]).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_defaults_and_argument_dtypes(monkeypatch):
+    """The default schedule is salakhutdinov_betas in the computation dtype on the model's
+    device (spied, and shortened to keep the test fast) and 100 runs; a list of betas and
+    float32 base biases / data are taken in the computation dtype (float64), so they give
+    bitwise the same run as float64 tensors of the same values."""
+    rbm = make_rbm(2, 1, seed=20)
+    calls = []
+
+    def spy(dtype=torch.float64, device=None):
+        calls.append((dtype, device))
+        return torch.linspace(0.0, 1.0, 4, dtype=dtype, device=device)
+
+    monkeypatch.setattr(ais, "salakhutdinov_betas", spy)
+    res = ais.ais_log_z(rbm, n_runs=2, generator=torch.Generator().manual_seed(0))
+    assert calls == [(D, rbm.W.device)] and res.n_betas == 4
+    ais.ais_log_z(rbm, n_runs=2, dtype=torch.float32)
+    assert calls[-1] == (torch.float32, rbm.W.device)
+    monkeypatch.undo()
+    assert ais.ais_log_z(rbm, betas=2).log_weights.shape == (100,)
+
+    def run(r, **kw):
+        return ais.ais_log_z(r, n_runs=3, generator=torch.Generator().manual_seed(1), **kw)
+
+    as_list = run(rbm, betas=[0.0, 0.3, 0.7, 1.0])
+    as_f64 = run(rbm, betas=torch.tensor([0.0, 0.3, 0.7, 1.0], dtype=D))
+    assert torch.equal(as_list.log_weights, as_f64.log_weights)
+    bA = torch.tensor([0.5, -1.25])
+    a = run(rbm, betas=BETAS, base_biases=bA)
+    b = run(rbm, betas=BETAS, base_biases=bA.to(D))
+    assert torch.equal(a.log_weights, b.log_weights) and torch.equal(a.log_z, b.log_z)
+    grbm = make_rbm(2, 1, seed=21, cls=GaussianBernoulliRBM, learn_variance=True)
+    data = torch.tensor([[1.0, -0.5], [0.0, 1.5], [2.0, -1.0], [1.0, 0.0]])  # exact means
+    a = run(grbm, betas=BETAS, data=data)
+    b = run(grbm, betas=BETAS, data=data.to(D))
+    assert torch.equal(a.log_weights, b.log_weights) and torch.equal(a.log_z, b.log_z)
