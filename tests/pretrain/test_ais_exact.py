@@ -423,3 +423,13 @@ def test_defaults_and_argument_dtypes(monkeypatch):
     a = run(grbm, betas=BETAS, data=data)
     b = run(grbm, betas=BETAS, data=data.to(D))
     assert torch.equal(a.log_weights, b.log_weights) and torch.equal(a.log_z, b.log_z)
+
+
+def test_exact_log_z_of_a_float32_rbm_is_float64():
+    rbm = make_rbm(3, 2, seed=22)
+    r32 = BernoulliRBM(3, 2)
+    r32.load_state_dict({k: v.float() for k, v in rbm.state_dict().items()})
+    got = ais.exact_log_z(r32)
+    assert got.dtype == D
+    ref = joint_log_z(*(t.detach().float().double() for t in (rbm.W, rbm.b, rbm.c)))
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
