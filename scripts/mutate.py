@@ -54,6 +54,8 @@ DEFAULT = [
     "src/smithing/pretrain/hybrid/functional.py:tests/pretrain/test_hybrid.py,"
     "tests/pretrain/test_hybrid_exact.py,tests/pretrain/test_pretrain_properties.py,"
     "tests/test_reference_steps_pretrain.py",
+    "src/smithing/pretrain/ais.py:tests/pretrain/test_ais.py,tests/pretrain/test_ais_exact.py,"
+    "tests/pretrain/test_hybrid.py",
 ]
 BAR = 0.90
 #: decorators left in place: mutmut mutates these itself, or they must stay (typing stubs)
