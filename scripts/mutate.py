@@ -56,6 +56,9 @@ DEFAULT = [
     "tests/test_reference_steps_pretrain.py",
     "src/smithing/pretrain/ais.py:tests/pretrain/test_ais.py,tests/pretrain/test_ais_exact.py,"
     "tests/pretrain/test_hybrid.py",
+    "src/smithing/pretrain/rbm/modules.py:tests/pretrain/test_rbm.py,"
+    "tests/pretrain/test_rbm_modules_exact.py,tests/pretrain/test_pretrain_properties.py,"
+    "tests/test_reference_steps_pretrain.py",
 ]
 BAR = 0.90
 #: decorators left in place: mutmut mutates these itself, or they must stay (typing stubs)
