@@ -135,7 +135,8 @@ def test_deep_hybrid_construction():
             f"sizes={list(sizes)!r} is invalid: expected at least two positive ints "
             "[n_visible, n_hidden_1, ...]"
         )
-    DeepHybridRBM((1, 1), 2)  # a tuple, the smallest sizes
+    one = DeepHybridRBM((1, 1), 2)  # a tuple, the smallest sizes
+    assert one.n_classes == 2 and one.sizes == (1, 1)  # one layer: n_classes of layer 0
 
 
 def test_deep_hybrid_upward_and_combinations():
