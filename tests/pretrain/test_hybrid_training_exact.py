@@ -58,7 +58,7 @@ INVALID = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("call, message", INVALID)
+@pytest.mark.parametrize("call, message", INVALID, ids=[f"case{i}" for i in range(len(INVALID))])
 def test_invalid_inputs_and_their_messages(call, message):
     m, x, y = model_and_data()
     with pytest.raises(ValueError) as err:
