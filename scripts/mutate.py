@@ -75,6 +75,20 @@ DEFAULT = [
     "tests/test_prune_gauss_newton.py",
     "src/smithing/regularize/protocol.py:tests/regularize/test_protocol_exact.py,"
     "tests/train/test_regularizers.py",
+    "src/smithing/pretrain/hybrid/functional.py:tests/pretrain/test_hybrid.py,"
+    "tests/pretrain/test_hybrid_exact.py,tests/pretrain/test_pretrain_properties.py,"
+    "tests/test_reference_steps_pretrain.py",
+    "src/smithing/pretrain/ais.py:tests/pretrain/test_ais.py,tests/pretrain/test_ais_exact.py,"
+    "tests/pretrain/test_hybrid.py",
+    "src/smithing/pretrain/rbm/modules.py:tests/pretrain/test_rbm.py,"
+    "tests/pretrain/test_rbm_modules_exact.py,tests/pretrain/test_pretrain_properties.py,"
+    "tests/test_reference_steps_pretrain.py",
+    "src/smithing/pretrain/hybrid/modules.py:tests/pretrain/test_hybrid.py,"
+    "tests/pretrain/test_hybrid_modules_exact.py,tests/pretrain/test_pretrain_properties.py,"
+    "tests/test_reference_steps_pretrain.py",
+    "src/smithing/pretrain/autoencoder/modules.py:tests/pretrain/test_autoencoder.py,"
+    "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_autoencoder_modules_exact.py,"
+    "tests/pretrain/test_pretrain_properties.py,tests/test_reference_steps_pretrain.py",
 ]
 BAR = 0.90
 #: decorators left in place: mutmut mutates these itself, or they must stay (typing stubs)

@@ -294,7 +294,7 @@ def test_bad_values_raise():
     with pytest.raises(ValueError, match="n_classes"):
         ClassRBM(6, 5, 1)
     with pytest.raises(ValueError, match="hidden units"):
-        exact_log_z(ClassRBM(3, 25, 2))
+        exact_log_z(ClassRBM(3, 26, 2))  # well past 24: a default of 25 must not enumerate 2^25
     with pytest.raises(ValueError, match="combine"):
         DeepHybridRBM([6, 4], 3).log_proba(x.float(), "vote")
 

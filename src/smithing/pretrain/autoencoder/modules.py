@@ -61,7 +61,10 @@ class DenoisingAutoencoder(WeightLayout, nn.Module):
         )
         check(isinstance(n_hidden, int) and n_hidden > 0, "n_hidden", n_hidden, "a positive int")
         check(
-            activation in CODE_ACTIVATIONS, "activation", activation, f"one of {CODE_ACTIVATIONS}"
+            activation in CODE_ACTIVATIONS,
+            "activation",
+            activation,
+            f"one of {tuple(CODE_ACTIVATIONS)}",  # the names, not the table of functions
         )
         check(loss in LOSSES, "loss", loss, f"one of {LOSSES}")
         decoder = decoder or ("sigmoid" if loss == "cross_entropy" else "linear")

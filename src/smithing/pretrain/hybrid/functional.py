@@ -323,6 +323,9 @@ def _negative_phase(
 ) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor]]:
     """``k`` block-Gibbs sweeps ``(x, y) -> h -> (x', y')`` from ``(x, y)`` whose hidden
     probabilities are ``ph``; returns the negative statistics and the final sampled states."""
+    check(isinstance(k, int) and k >= 0, "k", k, "an int >= 0")
+    check(negative_visible in ("sample", "mean"), "negative_visible", negative_visible,
+          "'sample' or 'mean'")  # fmt: skip
     W, b, c, U, d = params
     xm = ym = None
     for step in range(k):
