@@ -527,7 +527,7 @@ BREAKS: list[Break] = [
         "Adam",
         "bias-corrected m / (sqrt(v) + eps), betas",
         S + "optim/optimizers.py",
-        "torch.optim.Adam(\n        params,\n        lr=lr,\n        betas=(betas[0], betas[1]),",
+        "torch.optim.Adam(\n        params,\n        lr=lr,\n        betas=(float(betas[0]), float(betas[1])),",
         "torch.optim.Adam(\n        params,\n        lr=lr,\n        betas=(0.9, 0.999),",
         (
             "tests/train/test_train_properties.py::test_adam_with_betas_amsgrad_and_weight_decay_matches_algorithm_1",
