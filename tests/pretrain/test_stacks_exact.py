@@ -45,7 +45,7 @@ class Fake:
 
     def transform(self, x, *, sample=False, generator=None):
         self.log.append(("transform", self.name, sample, generator))
-        return x @ self.A + (0.5 if sample else 0.0)
+        return x @ self.A.to(x.device) + (0.5 if sample else 0.0)
 
 
 class FakeProgress(Fake):
@@ -167,6 +167,13 @@ def test_greedy_stack_full_messages():
     with pytest.raises(ValueError) as e:
         G.greedy_stack([Fake(3, 2, log, "a"), Fake(3, 1, log, "b")], x)
     assert str(e.value) == "pretrainers[1].n_in=3 is invalid: expected the size of its inputs, 2"
+    x3 = torch.zeros(2, 5, 3, dtype=D)  # an ensemble's (M, n, n_in): the last axis is checked
+    with pytest.raises(ValueError) as e:
+        G.greedy_stack([Fake(4, 2, log, "a")], x3)
+    assert str(e.value) == "pretrainers[0].n_in=4 is invalid: expected the size of its inputs, 3"
+    with pytest.raises(ValueError) as e:
+        G.greedy_stack([Fake(3, 2, log, "a"), Fake(5, 1, log, "b")], x3)
+    assert str(e.value) == "pretrainers[1].n_in=5 is invalid: expected the size of its inputs, 2"
 
 
 def test_greedy_stack_checkpoint_children_and_progress(tmp_path):
@@ -188,6 +195,11 @@ def test_greedy_stack_checkpoint_children_and_progress(tmp_path):
         "run.layer2.safetensors",
     ]
     assert calls == [(1, 4, "layer0"), (2, 4, "layer0"), (1, 0, "layer2"), (2, 0, "layer2")]
+    bare = FakeProgress(3, 1, log, "bare")
+    del bare.train_kwargs  # a pretrainer without train_kwargs reports 0 epochs
+    calls.clear()
+    G.greedy_stack([bare], torch.ones(2, 3, dtype=D), progress=lambda *args: calls.append(args))
+    assert calls == [(1, 0, "layer0"), (2, 0, "layer0")]
     log.clear()
     G.greedy_stack([a], torch.ones(2, 3, dtype=D))  # no progress: none handed down
     assert [e for e in log if e[0] == "progress"] == [("progress", "a", None)]
@@ -203,6 +215,9 @@ def test_greedy_result_upward_and_transform():
     assert len(up) == 2 and torch.equal(up[0], x @ a.A) and torch.equal(up[1], x @ a.A @ b.A)
     assert torch.equal(res.transform(x), x @ a.A @ b.A)
     assert [e[2] for e in log] == [False, False, False, False]  # probabilities, not samples
+    c = Fake(2, 1, log, "c")
+    three = G.GreedyResult([a, b, c])
+    assert torch.equal(three.transform(x), x @ a.A @ b.A @ c.A)
     encs = res.encoders()
     assert len(encs) == 2 and torch.equal(encs[1][0], b.A.T)
 
@@ -328,6 +343,15 @@ def test_train_greedy_merges_settings_and_forwards_everything(tmp_path):
     st = FakeStack([3, 1], log)
     G.train_greedy("t", st, x, make, layers=None, what="u")
     assert st.moved == [] and [e[3] for e in log if e[0] == "fit"] == [None]
+    log.clear()
+    st = FakeStack([3, 2, 1], log)
+    G.train_greedy("t", st, x, make, layers=None, what="u", device="meta", valid_data=v)
+    fits = [e for e in log if e[0] == "fit"]
+    assert st.moved == ["meta"] and fits[0][2].device.type == "meta"
+    assert fits[0][3].device.type == "meta" and fits[1][3].device.type == "meta"
+    log.clear()
+    G.train_greedy("t", FakeStack([3, 1], log), x, make, layers=None, what="u", device="cpu")
+    assert [e[3] for e in log if e[0] == "fit"] == [None]  # no valid_data: none moved
     assert [e[5] for e in log if e[0] == "fit"] == [None]
 
 
@@ -389,6 +413,13 @@ def test_to_mlp_copies_weights_dtype_and_checks():
     h = torch.sigmoid(torch.sigmoid(x @ W1.T + b1) @ W2.T + b2)
     torch.testing.assert_close(mlp.hidden_activations(x)[-1], h, rtol=1e-15, atol=1e-15)
     assert not mlp(x).any()  # zero output layer
+    drop = G.to_mlp([(W1, b1)], 2, dropout=0.5, output_init="zeros")
+    assert [m.p for m in drop.modules() if isinstance(m, nn.Dropout)] == [0.5]
+    assert G.to_mlp([(W1, b1)], 1, output_init="zeros").linears[-1].out_features == 1
+    mixed = G.to_mlp([(W1, b1.float())], 2, output_init="zeros")  # the weight's dtype
+    assert mixed.linears[0].weight.dtype == D and mixed.linears[0].bias.dtype == D
+    meta = G.to_mlp([(W1.to("meta"), b1.to("meta"))], 2, output_init="zeros")
+    assert {p.device.type for p in meta.parameters()} == {"meta"}
     relu = G.to_mlp([(W1, b1)], 2, "relu", output_init="zeros")
     torch.testing.assert_close(relu.hidden_activations(x)[-1], torch.relu(x @ W1.T + b1))
     seen = []
