@@ -565,8 +565,8 @@ def test_dbn_sample_real_chain_shapes():
     dbn = DBN([4, 3, 2], members=2, generator=_g(14))
     out = dbn.sample(3, 2, generator=_g(15))
     assert out.shape == (2, 3, 4) and ((out > 0) & (out < 1)).all()
-    again = dbn.sample(3, 2, generator=_g(15))
-    assert torch.equal(out, again)
+    again = dbn.sample(3, 2, image_shape=(2, 2), generator=_g(15))
+    assert again.shape == (2, 3, 2, 2) and torch.equal(out.reshape(2, 3, 2, 2), again)
 
 
 def test_rbm_pretrainer_fit_hands_everything_to_train_rbm(monkeypatch, tmp_path):
@@ -767,6 +767,17 @@ def test_dae_pretrainer_fit_encoder_transform(monkeypatch, tmp_path):
     s = p.transform(x, sample=True, generator=_g(3))
     u = torch.rand(h.shape, generator=_g(3), dtype=D)
     assert s.dtype == D and torch.equal(s, (u < h).double())
+    with torch.no_grad():
+        dae.W.zero_()  # codes of exactly 1/2: the samples are a coin flip each
+    h = p.transform(x)
+    s = p.transform(x, sample=True, generator=_g(3))
+    assert torch.equal(h, torch.full((4, 2), 0.5, dtype=D))
+    assert torch.equal(s, (u < 0.5).double()) and 0 < s.sum() < 8
+    drawn = []
+    monkeypatch.setattr(mod, "_uniform", lambda t, gen: drawn.append(gen) or t.clone())
+    g3 = _g(3)
+    assert not p.transform(x, sample=True, generator=g3).any()  # u = h: strictly below fires
+    assert drawn == [g3]
     tanh = DAEPretrainer(DenoisingAutoencoder(3, 2, activation="tanh"))
     assert tanh.activation == "tanh"
     assert torch.equal(tanh.transform(x.float()), tanh.dae.encode(x.float()))
