@@ -15,6 +15,7 @@ import pytest
 import torch
 from tiny_regression import (
     FINAL_KEYS,
+    Counting,
     assert_records,
     assert_weights,
     linear,
@@ -418,19 +419,6 @@ def test_nonfinite_members_names_loss_then_gradient_then_parameters():
 
 # ---------------------------------------------------------------- the checkpoint's signature
 def test_the_checkpoint_signature_holds_every_setting(tmp_path):
-    class Counting:
-        def __init__(self):
-            self.n = 0
-
-        def after_step(self, params, lrs):
-            self.n += 1
-
-        def state_dict(self):
-            return {"n": self.n}
-
-        def load_state_dict(self, state):
-            self.n = state["n"]
-
     ck = Checkpointer(tmp_path / "c.ckpt", min_interval_s=0)
     fit_ensemble(members(2), regression(), seeds=[3, 4], lrs=[0.1, 0.2], epochs=2,
                  batch_size=2, checkpoint=ck, optimizer="momentum",

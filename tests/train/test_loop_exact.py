@@ -18,6 +18,7 @@ import pytest
 import torch
 from tiny_regression import (
     FINAL_KEYS,
+    Counting,
     D,
     assert_records,
     assert_weights,
@@ -624,22 +625,6 @@ def test_a_callable_schedule_without_a_name_signs_as_empty(tmp_path):
     fit(linear(), regression(), epochs=1, lr=0.1, batch_size=2, checkpoint=ck,
         schedule=functools.partial(pow, 0.5))  # fmt: skip
     assert read_checkpoint(ck.path)["signature"]["schedule"] == ""
-
-
-class Counting:
-    """A stateful regularizer: its count of steps is saved in the checkpoint."""
-
-    def __init__(self):
-        self.n = 0
-
-    def after_step(self, model, lr):
-        self.n += 1
-
-    def state_dict(self):
-        return {"n": self.n}
-
-    def load_state_dict(self, state):
-        self.n = state["n"]
 
 
 def test_the_checkpoint_holds_every_part_under_its_name(tmp_path):

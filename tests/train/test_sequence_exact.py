@@ -11,7 +11,7 @@ import math
 
 import pytest
 import torch
-from tiny_regression import linear, regression
+from tiny_regression import Counting, linear, regression
 from torch import nn
 from torch.nn import functional as F
 
@@ -330,19 +330,6 @@ def test_the_checkpoint_signature(tmp_path):
 
 
 def test_the_checkpoint_holds_every_part_under_its_name(tmp_path):
-    class Counting:
-        def __init__(self):
-            self.n = 0
-
-        def after_step(self, model, lr):
-            self.n += 1
-
-        def state_dict(self):
-            return {"n": self.n}
-
-        def load_state_dict(self, state):
-            self.n = state["n"]
-
     ck = Checkpointer(tmp_path / "k.ckpt", min_interval_s=0)
     fit_sequence(Squeezed(), regression(), steps=3, lr=0.1, batch_size=2, eval_every=2,
                  checkpoint=ck, regularizer=Counting())  # fmt: skip

@@ -98,3 +98,21 @@ def assert_records(hist, recs, rel=1e-12):
 def assert_weights(model, w, b, rtol=1e-12):
     torch.testing.assert_close(model.weight.detach()[0], w, rtol=rtol, atol=1e-14)
     torch.testing.assert_close(model.bias.detach()[0], b, rtol=rtol, atol=1e-14)
+
+
+class Counting:
+    """A stateful regularizer for the checkpoint tests: it counts the steps it saw
+    (``after_step`` is called with the model or the stacked parameters and the learning
+    rate(s)) and saves the count in the checkpoint under its class name, ``"Counting"``."""
+
+    def __init__(self):
+        self.n = 0
+
+    def after_step(self, params, lr):
+        self.n += 1
+
+    def state_dict(self):
+        return {"n": self.n}
+
+    def load_state_dict(self, state):
+        self.n = state["n"]
