@@ -166,8 +166,8 @@ def run_target(
     module, _, tests = target.partition(":")
     if not tests:
         sys.exit(f"mutate: {target!r} is not MODULE:TESTS (e.g. src/smithing/optim:tests/)")
-    test_paths = tests.split(",")  # one or more test files or folders
-    for p in (module, *test_paths):
+    test_paths = tests.split(",")  # one or more test files, folders or pytest node ids
+    for p in (module, *(t.split("::")[0] for t in test_paths)):
         if not (ROOT / p).exists():
             sys.exit(f"mutate: {p} does not exist")
     scratch = Path(tempfile.mkdtemp(prefix="smithing-mutate-"))

@@ -8,7 +8,6 @@ Written for the mutation score of ``smithing.train.clipping`` (issue 15): gradie
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import pytest
@@ -22,19 +21,10 @@ from smithing.train.clipping import (
     clip_grad_value,
 )
 from smithing.train.diagnostics import NonFiniteGradientWarning
+from warning_site import assert_points_at
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
-
-
-def points_at_the_caller(warning):
-    """The warning names the line that called the clipping function, not the library.
-
-    Under mutmut (``MUTANT_UNDER_TEST`` set) a trampoline frame sits between the test and the
-    function, so only "not inside clipping.py" can be checked there."""
-    assert not warning.filename.endswith("clipping.py")
-    if "MUTANT_UNDER_TEST" not in os.environ:
-        assert warning.filename == __file__
 
 
 def p(*grad, dtype=D):
@@ -118,7 +108,7 @@ def test_nonfinite_modes_of_clip_grad_norm():
     assert str(record[0].message) == (
         "non-finite gradient (NaN or inf) in b; gradients left unclipped"
     )
-    points_at_the_caller(record[0])
+    assert_points_at(record[0], __file__, "clipping.py")
     assert r.total_norm == INF and r.clipped is False and r.nonfinite_layers == ["b"]
     assert not r.skipped
     assert torch.equal(params["a"].grad, torch.tensor([1.0, 2.0], dtype=D))  # unclipped
@@ -154,7 +144,7 @@ def test_nonfinite_modes_of_clip_grad_value():
     assert str(info.value) == "non-finite gradient (NaN or inf) in b"
     with pytest.warns(NonFiniteGradientWarning) as record:
         r = clip_grad_value(params, 1.0, on_nonfinite="warn")
-    points_at_the_caller(record[0])
+    assert_points_at(record[0], __file__, "clipping.py")
     assert r.clipped is False and r.nonfinite_layers == ["b"] and math.isnan(r.total_norm)
     assert torch.equal(params["a"].grad, torch.tensor([3.0, 4.0], dtype=D))
     r = clip_grad_value(params, 1.0, on_nonfinite="skip")
@@ -223,7 +213,7 @@ def test_per_member_nonfinite_modes():
         "non-finite gradient (NaN or inf) in member(s) [1], parameter(s) a; those members are "
         "left unclipped"
     )
-    points_at_the_caller(record[0])
+    assert_points_at(record[0], __file__, "clipping.py")
     assert r.clipped.tolist() == [True, False, False] and not r.skipped
     assert r.nonfinite_members == [1] and r.nonfinite_layers == ["a"]
     torch.testing.assert_close(params["a"].grad[0], torch.tensor([0.6, 0.8]))

@@ -24,6 +24,7 @@ from smithing.train.gradient_flow import (
     signal_variances,
     time_lag_gradient_norms,
 )
+from warning_site import assert_points_at
 
 D = torch.float64
 
@@ -93,7 +94,7 @@ def test_time_lag_warnings_and_their_messages():
     assert len(rec) == 1 and str(rec[0].message) == (
         "vanishing gradients through time: ||dL/dh_1|| / ||dL/dh_T|| = 0.0001 (threshold 0.001)"
     )
-    assert rec[0].filename == __file__  # stacklevel: the caller's line
+    assert_points_at(rec[0], __file__, "gradient_flow.py")  # stacklevel: the caller's line
     with pytest.warns(VanishingGradientWarning, match=r"= 0.0123 \(threshold 0.05\)"):
         time_lag_gradient_norms(Toy([0.0123, 1.0]), x, y, loss, warn=True, vanishing_ratio=0.05)
     with warnings.catch_warnings():
@@ -105,7 +106,7 @@ def test_time_lag_warnings_and_their_messages():
     with pytest.warns(NonFiniteGradientWarning) as rec:
         time_lag_gradient_norms(Toy([1.0, math.inf, math.nan, 1e-9]), x, y, loss, warn=True)
     assert len(rec) == 1 and str(rec[0].message) == "non-finite dL/dh_t at steps [2, 3]"
-    assert rec[0].filename == __file__
+    assert_points_at(rec[0], __file__, "gradient_flow.py")
 
 
 # ---------------------------------------------------------------- signal_variances
