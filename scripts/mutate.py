@@ -59,6 +59,8 @@ DEFAULT = [
     "src/smithing/train/clipping.py:tests/train/test_clipping.py,tests/train/test_clipping_exact.py",
     "src/smithing/train/sequence.py:tests/train/test_sequence.py,tests/train/test_sequence_exact.py,"
     "tests/train/test_sequence_checkpoint.py,tests/train/test_checkpoint_v1_files.py",
+    "src/smithing/train/gradient_flow.py:tests/train/test_gradient_flow.py,"
+    "tests/train/test_gradient_flow_exact.py",
     "src/smithing/train/loop.py:tests/train/test_loop.py,tests/train/test_loop_exact.py,"
     "tests/train/test_train_properties.py,tests/train/test_trainer_vocabulary.py,"
     "tests/train/test_regularizers.py,tests/train/test_checkpoint.py,"
