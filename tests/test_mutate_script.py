@@ -102,3 +102,12 @@ def test_undecorated_library_modules_still_compile(module):
     new, count = mutate.undecorate((ROOT / module).read_text())
     assert count > 0
     compile(new, module, "exec")
+
+
+def test_targets_take_pytest_node_ids_and_check_their_files():
+    """``MODULE:TESTS`` accepts ``file.py::test_name``; the file part must exist (checked before
+    any scratch copy is made), and the message names that file, not the node id."""
+    mod = _mutate_script()
+    target = "src/smithing/optim:tests/test_no_such_file.py::test_x"
+    with pytest.raises(SystemExit, match=r"^mutate: tests/test_no_such_file\.py does not exist$"):
+        mod.run_target(target, keep=False)
