@@ -333,6 +333,9 @@ def test_identities_and_members():
          "weight=(3,) is invalid: expected a square (H, H) or (members, H, H) recurrent weight"),
         ((3, 4), "gaussian", None,
          "weight=(3, 4) is invalid: expected a square (H, H) or (members, H, H) recurrent weight"),
+        ((2, 3, 4), "gaussian", None,  # a stack of non-square (3, 4) members
+         "weight=(2, 3, 4) is invalid: expected a square (H, H) or (members, H, H) "
+         "recurrent weight"),
         ((1, 2, 3, 3), "identity", None,
          "weight=(1, 2, 3, 3) is invalid: expected a square (H, H) or (members, H, H) "
          "recurrent weight"),
