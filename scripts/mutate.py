@@ -101,6 +101,13 @@ DEFAULT = [
     "tests/pretrain/test_layer_stack.py,tests/pretrain/test_stack.py",
     "src/smithing/pretrain/dbn.py:tests/pretrain/test_stacks_exact.py,tests/pretrain/test_dbn.py,"
     "tests/pretrain/test_layer_stack.py",
+    "src/smithing/pretrain/rbm/training.py:tests/pretrain/test_rbm.py,"
+    "tests/pretrain/test_rbm_training_exact.py,"
+    "tests/pretrain/test_rbm_training_edges.py,"
+    "tests/pretrain/test_pretrain_properties.py,"
+    "tests/test_reference_steps_pretrain.py,"
+    "tests/pretrain/test_rbm_checkpoint.py::test_train_rbm_resumes_bitwise,"
+    "tests/pretrain/test_rbm_checkpoint.py::test_train_rbm_refuses_another_runs_checkpoint",
     "src/smithing/pretrain/autoencoder/stacks.py:tests/pretrain/test_stacks_exact.py,"
     "tests/pretrain/test_autoencoder.py,tests/pretrain/test_layer_stack.py",
 ]

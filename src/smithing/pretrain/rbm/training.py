@@ -275,7 +275,7 @@ def train_rbm(
         opt = _optim.make("momentum", list(params.values()), 1.0, momentum=momentum_at(0))
     else:
         check(
-            not callable(momentum) and momentum == 0,
+            momentum == 0,  # a callable or "hinton" is never 0
             "momentum",
             momentum,
             "0 unless optimizer='sgd' (give the optimizer's own options in optimizer_options)",
@@ -285,8 +285,8 @@ def train_rbm(
         opt = _optim.resolve(optimizer, list(params.values()), lr0, optimizer_options)
     base_lrs = [group["lr"] for group in opt.param_groups]
 
-    def lr_for(p: Tensor) -> Tensor:  # (M, 1, ..) so each member gets its own rate
-        return lr_t if lr_t.dim() == 0 else lr_t.view(-1, *([1] * (p.dim() - 1)))
+    def lr_for(p: Tensor) -> Tensor:  # (M, 1, ..): each member its own rate ((1, 1, ..) for one)
+        return lr_t.view(-1, *([1] * (p.dim() - 1)))
 
     mon_train = data[..., :monitor_size, :]
     mon_valid = None if valid_data is None else valid_data[..., :monitor_size, :].to(dtype)
