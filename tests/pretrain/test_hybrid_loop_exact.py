@@ -27,6 +27,7 @@ from smithing.pretrain.hybrid.functional import (
     marginal_hidden_probs,
     unlabeled_gradient,
 )
+from smithing.pretrain.hybrid.loop import chunked
 
 D = torch.float64
 NAMES = ("W", "b", "c", "U", "d")
@@ -95,6 +96,9 @@ CASES = {
                                method="cd", n_chains=None),
     "discriminative-decay": dict(objective="discriminative", alpha=0.0, beta=0.0, wd=0.1, k=1,
                                  method="cd", n_chains=None),
+    # a generative term run at weight 0 would draw from the generator: the unlabeled term moves
+    "discriminative-semi": dict(objective="discriminative", alpha=0.0, beta=0.4, wd=0.0, k=1,
+                                method="cd", n_chains=None),
     "hybrid-semi-pcd-means": dict(objective="hybrid", alpha=0.5, beta=0.2, wd=0.0, k=1,
                                   method="pcd", n_chains=3, negative_visible="mean",
                                   positive="expected"),
@@ -243,3 +247,14 @@ def test_eval_on_a_split_of_one_and_many():
     assert r["train_loss"] == pytest.approx(float(-lp[torch.arange(6), y].mean()), rel=1e-12)
     assert r["train_error"] == float((lp.argmax(1) != y).double().mean())
     assert r["valid_loss"] == pytest.approx(float(-lp[0, y[0]]), rel=1e-12)
+
+
+def test_chunked_default_is_512_rows():
+    calls = []
+
+    def f(t):
+        calls.append(len(t))
+        return t
+
+    x = torch.zeros(513, 2)
+    assert torch.equal(chunked(f, x), x) and calls == [512, 1]

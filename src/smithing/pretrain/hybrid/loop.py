@@ -124,7 +124,7 @@ def train_layers(
     callbacks: Sequence[Callback],
     progress: Callable[[int, dict], None] | None,
     checkpoint: Checkpointer | str | os.PathLike | None = None,
-    trainer: str = "train_class_rbm",
+    trainer: str,
     extra_signature: dict | None = None,
 ) -> History:
     for layer in layers:
