@@ -139,6 +139,17 @@ def train_autoencoder(
         isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size, "a positive int"
     )
     check(contractive >= 0, "contractive", contractive, "a non-negative number")
+    check(
+        monitor_size is None
+        or (
+            isinstance(monitor_size, int)
+            and not isinstance(monitor_size, bool)
+            and monitor_size > 0
+        ),
+        "monitor_size",
+        monitor_size,
+        "None or a positive int",
+    )
     CORRUPTIONS.get(corruption)
     _check_rate(corruption, rate)
     if emphasis is not None:
