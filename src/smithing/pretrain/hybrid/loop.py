@@ -307,7 +307,9 @@ def train_layers(
             break
         if progress is not None:
             progress(epoch, rec)
-        stop = run_callbacks(callbacks, epoch, rec, model)
+        # model selection first, so that the weights kept are those that made `rec` (a callback
+        # may change the model); then the callbacks, which see every epoch's record
+        stop = False
         if early_stopping is not None:
             value = float(rec[early_stopping.monitor])
             improved, patience_stop = early_stopping.update(epoch, value)
@@ -328,9 +330,9 @@ def train_layers(
                 p = cfg.early_stopping_patience
                 if p is not None and since > p:
                     hist.stop_reason, stop = "patience", True
+        if run_callbacks(callbacks, epoch, rec, model) and not stop:
+            hist.stop_reason, stop = "callback", True
         if stop:
-            if hist.stop_reason == "max_epochs":
-                hist.stop_reason = "callback"
             break
         if epoch < cfg.epochs and run.due(epoch_end=True):
             run.save(epoch + 1, 0)
