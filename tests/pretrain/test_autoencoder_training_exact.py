@@ -103,6 +103,11 @@ def test_accepted_edges():
     assert h.epochs == [] and h.status == "done" and h.best_epoch == 0
     train_autoencoder(ae, x, epochs=1, emphasis=(0.0, 1.0), contractive=0.0, generator=gen())
     train_autoencoder(ae, x, epochs=1, emphasis=(1.0, 0.0), rate=0.5, generator=gen())
+    h = train_autoencoder(ae, x, epochs=1, batch_size=1, monitor_size=1, generator=gen())
+    with torch.no_grad():
+        assert h.epochs[0]["recon_loss"] == pytest.approx(float(ae.loss(x[:1])), rel=1e-12)
+    assert h.config == {"epochs": 1, "lr": 0.1, "batch_size": 1}
+    assert isinstance(h.epochs[0]["seconds"], float) and h.seconds >= h.epochs[0]["seconds"] > 0
 
 
 def test_the_documented_defaults():
@@ -198,9 +203,12 @@ def test_monitors_float32_data_and_device():
 def test_clean_loss_in_chunks_and_of_nothing():
     ae, _ = ae_and_data()
     x = torch.bernoulli(torch.full((4097, 4), 0.5, dtype=D), generator=gen(8))
+    loss, rows = ae.loss, []
+    ae.loss = lambda xb, *a, **k: rows.append(len(xb)) or loss(xb, *a, **k)  # records the chunks
     with torch.no_grad():
-        want = (ae.loss(x[:4096]) * 4096 + ae.loss(x[4096:]) * 1) / 4097
-        assert torch.equal(_clean_loss(ae, x), want)  # the default chunk is 4,096 rows
+        want = (loss(x[:4096]) * 4096 + loss(x[4096:]) * 1) / 4097
+        assert torch.equal(_clean_loss(ae, x), want) and rows == [4096, 1]  # 4,096-row chunks
+        del ae.loss
         assert _clean_loss(ae, x[:5], chunk=2) == pytest.approx(float(ae.loss(x[:5])), rel=1e-14)
     with pytest.raises(ValueError) as err:
         _clean_loss(ae, x[:0])
@@ -351,3 +359,12 @@ def test_epoch_end_saves(tmp_path, min_interval_s, epochs, saves):
     ae, x = ae_and_data(seed=19)
     train_autoencoder(ae, x, epochs=epochs, batch_size=6, checkpoint=ck, generator=gen())
     assert ck.saves == saves
+
+
+def test_the_loss_of_a_one_batch_epoch():
+    ae, x = ae_and_data(seed=20)
+    ref, _ = ae_and_data(seed=20)
+    want = reference(ref, x, epochs=1, batch=6, lr=0.1, corruption="masking", rate=0.3,
+                     emphasis=None, seed=21)  # fmt: skip
+    h = train_autoencoder(ae, x, epochs=1, batch_size=6, rate=0.3, generator=gen(21))
+    assert h.epochs[0]["loss"] == pytest.approx(want[0], rel=1e-12)
