@@ -108,6 +108,13 @@ DEFAULT = [
     "tests/test_reference_steps_pretrain.py,"
     "tests/pretrain/test_rbm_checkpoint.py::test_train_rbm_resumes_bitwise,"
     "tests/pretrain/test_rbm_checkpoint.py::test_train_rbm_refuses_another_runs_checkpoint",
+    "src/smithing/pretrain/hybrid/training.py:tests/pretrain/test_hybrid.py,"
+    "tests/pretrain/test_hybrid_training_exact.py,tests/pretrain/test_hybrid_training_edges.py,"
+    "tests/pretrain/test_hybrid_signatures.py,tests/pretrain/test_hybrid_checkpoint.py",
+    "src/smithing/pretrain/autoencoder/training.py:tests/pretrain/test_autoencoder.py,"
+    "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_autoencoder_training_exact.py,"
+    "tests/pretrain/test_autoencoder_checkpoint.py,tests/pretrain/test_pretrain_properties.py,"
+    "tests/test_reference_steps_pretrain.py",
     "src/smithing/pretrain/autoencoder/stacks.py:tests/pretrain/test_stacks_exact.py,"
     "tests/pretrain/test_autoencoder.py,tests/pretrain/test_layer_stack.py",
 ]
