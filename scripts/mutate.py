@@ -111,6 +111,10 @@ DEFAULT = [
     "src/smithing/pretrain/hybrid/training.py:tests/pretrain/test_hybrid.py,"
     "tests/pretrain/test_hybrid_training_exact.py,tests/pretrain/test_hybrid_training_edges.py,"
     "tests/pretrain/test_hybrid_signatures.py,tests/pretrain/test_hybrid_checkpoint.py",
+    "src/smithing/pretrain/hybrid/loop.py:tests/pretrain/test_hybrid.py,"
+    "tests/pretrain/test_hybrid_training_exact.py,tests/pretrain/test_hybrid_training_edges.py,"
+    "tests/pretrain/test_hybrid_loop_exact.py,tests/pretrain/test_hybrid_loop_edges.py,"
+    "tests/pretrain/test_hybrid_signatures.py,tests/pretrain/test_hybrid_checkpoint.py",
     "src/smithing/pretrain/autoencoder/training.py:tests/pretrain/test_autoencoder.py,"
     "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_autoencoder_training_exact.py,"
     "tests/pretrain/test_autoencoder_checkpoint.py,tests/pretrain/test_pretrain_properties.py,"

@@ -146,7 +146,7 @@ def test_a_resumed_run_without_validation(tmp_path):
     part = crbm()
     h = train_class_rbm(part, x, y, epochs=3, batch_size=3, checkpoint=ck, generator=g,
                         callbacks=[lambda e, r, m: e == 2])  # fmt: skip
-    assert h.stop_reason == "callback"
+    assert h.stop_reason == "callback" and h.epochs_run == 2  # the callback's True stops it
     again = crbm()
     train_class_rbm(again, x, y, epochs=3, batch_size=3, checkpoint=ck, generator=g)
     assert same(again, whole)
