@@ -115,6 +115,9 @@ DEFAULT = [
     "tests/pretrain/test_hybrid_training_exact.py,tests/pretrain/test_hybrid_training_edges.py,"
     "tests/pretrain/test_hybrid_loop_exact.py,tests/pretrain/test_hybrid_loop_edges.py,"
     "tests/pretrain/test_hybrid_signatures.py,tests/pretrain/test_hybrid_checkpoint.py",
+    "src/smithing/pretrain/stack_spec.py:tests/pretrain/test_stack.py,"
+    "tests/pretrain/test_stack_checkpoint.py,tests/pretrain/test_layering.py,"
+    "tests/pretrain/test_stack_spec_exact.py",
     "src/smithing/pretrain/autoencoder/training.py:tests/pretrain/test_autoencoder.py,"
     "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_autoencoder_training_exact.py,"
     "tests/pretrain/test_autoencoder_checkpoint.py,tests/pretrain/test_pretrain_properties.py,"
