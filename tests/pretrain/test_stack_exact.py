@@ -62,7 +62,7 @@ def test_layer_seeded_pretraining_written_out(spec):
     valid = binary(n=4, seed=1, dtype=torch.float32)  # converted to the data's dtype
     stack = pretrain_stack(spec, x, seed=3, valid_data=valid)
     layers, histories = reference(spec, x, valid, seed=3)
-    assert len(stack.layers) == len(layers) == spec.n_layers
+    assert len(stack.layers) == len(layers) == len(stack.histories) == spec.n_layers
     for got, want in zip(stack.layers, layers):
         assert same(got, want)
     key = "free_energy_valid" if spec.kind == "dbn" else "recon_loss_valid"
@@ -97,9 +97,14 @@ def test_the_cache_keys_on_the_validation_data():
 
 def test_what_a_stack_offers():
     x = binary(n=10)
-    stack = pretrain_stack(StackSpec("sda", [6, 5, 4], DAE, activation="tanh"), x, seed=6)
+    stack = pretrain_stack(StackSpec("sda", [6, 5, 4, 3], DAE, activation="tanh"), x, seed=6)
     codes = stack.upward(x)
-    assert torch.equal(stack.transform(x), codes[-1]) and codes[-1].shape == (10, 4)
+    assert torch.equal(stack.transform(x), codes[-1]) and codes[-1].shape == (10, 3)
+    assert repr(stack) == "Stack(kind='sda', sizes=[6, 5, 4, 3], activation='tanh')"
+    ens = pretrain_stack(StackSpec("dbn", [6, 4], RBM, members=2), torch.stack([x, x.flip(0)]),
+                         seed=6)  # fmt: skip
+    assert repr(ens) == "Stack(kind='dbn', sizes=[6, 4], activation='sigmoid', members=2)"
+    assert Stack(ens.spec, ens.module, [{"a": 1}]).describe()["histories"] == [{"a": 1}]
     assert stack.to_mlp(3).activation == "tanh"
     assert stack.to_mlp(3, activation="relu").activation == "relu"
     d = stack.describe()
@@ -136,9 +141,16 @@ def test_from_state_rebuilds_exactly_in_the_described_dtype_and_device():
     assert [h.epochs for h in again.histories] == [h.epochs for h in stack.histories]
     on = Stack.from_state(d, t, device="cpu")
     assert same(on.module, stack.module)
-    odd = dict(d, histories=[{"note": "not a history"}, [1, 2]])
+    odd = dict(d, histories=[{"note": {"deep": 1}}, [1, [2]]])
     got = Stack.from_state(odd, t).histories
-    assert got == [{"note": "not a history"}, [1, 2]] and got[0] is not odd["histories"][0]
+    assert got == [{"note": {"deep": 1}}, [1, [2]]]
+    assert (
+        got[0]["note"] is not odd["histories"][0]["note"]
+        and got[1][1] is not odd["histories"][1][1]
+    )
+    before = torch.get_rng_state()
+    Stack.from_state(d, t)  # builds throwaway layers without touching the global generator
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 def message(d, t):
@@ -177,3 +189,61 @@ def test_from_state_messages():
     assert message(d, bad) == "tensors['layers.0.W'].shape=(4, 6) is invalid: expected (6, 4)"
     one = {"layers.0.W": t["layers.0.W"]}
     assert "missing ['layers.0.b', 'layers.0.c']" in message(copy.deepcopy(d), one)
+
+
+def test_messages_of_the_randomness_and_data_arguments():
+    spec, x = StackSpec("dbn", [6, 4], RBM), binary()
+
+    def msg(*a, **kw):
+        with pytest.raises(ValueError) as err:
+            pretrain_stack(*a, **kw)
+        return str(err.value)
+
+    assert msg(spec, x[:, :5], seed=1) == "data.shape=(10, 5) is invalid: expected (n, 6)"
+    assert msg(StackSpec("dbn", [6, 4], RBM, members=2), x[None, None], seed=1) == (
+        "data.shape=(1, 1, 10, 6) is invalid: expected (n, 6) or (M, n, 6)"
+    )
+    assert msg(spec, x, seed=1, generator=torch.Generator()) == (
+        "seed=1 is invalid: expected None when a generator is given (one randomness mode: "
+        "shared generator or layer seeds)"
+    )
+    cache = StackCache()
+    assert msg(spec, x, cache=cache) == (
+        f"cache={cache!r} is invalid: expected None unless seed= is given (only layer-seeded "
+        "stacks can be cached)"
+    )
+    for bad in (1.0, True):
+        assert msg(spec, x, seed=bad) == (
+            f"seed={bad} is invalid: expected an int (or None with a generator)"
+        )
+
+
+def test_an_ensemble_on_data_of_its_own_per_member():
+    x = torch.stack([binary(seed=1), binary(seed=2)])  # (2, 10, 6)
+    stack = pretrain_stack(StackSpec("dbn", [6, 4, 3], RBM, members=2), x, seed=8)
+    assert stack.layers[1].W.shape == (2, 4, 3) and stack.transform(x).shape == (2, 10, 3)
+
+
+def test_a_cache_hit_builds_the_layer_quietly_and_reports_it():
+    x = binary(n=10)
+    spec = StackSpec("dbn", [6, 4], RBM)
+    cache = StackCache()
+    first = pretrain_stack(spec, x, seed=9, cache=cache)
+    seen, calls = [], []
+    before = torch.get_rng_state()
+    hit = pretrain_stack(spec, x, seed=9, cache=cache, progress=lambda *a: calls.append(a),
+                         callback=lambda i, pre, h: seen.append((i, pre.layer, h)))  # fmt: skip
+    assert cache.hits == 1 and torch.equal(torch.get_rng_state(), before)
+    assert hit.layers[0].W.dtype == D and same(hit.layers[0], first.layers[0])
+    assert seen == [(0, hit.layers[0], hit.histories[0])] and calls == []  # a hit reports none
+
+
+def test_progress_reports_each_layers_epochs():
+    calls = []
+    pretrain_stack(StackSpec("dbn", [6, 4, 3], RBM), binary(), seed=10,
+                   progress=lambda e, n, phase: calls.append((e, n, phase)))  # fmt: skip
+    assert calls == [(1, 2, "layer0"), (2, 2, "layer0"), (1, 2, "layer1"), (2, 2, "layer1")]
+    calls.clear()
+    pretrain_stack(StackSpec("dbn", [6, 4], {"batch_size": 5}), binary(), seed=10,
+                   progress=lambda e, n, phase: calls.append((e, n, phase)))  # fmt: skip
+    assert calls[0] == (1, 0, "layer0") and len(calls) == 10  # train_rbm's 10; the total unknown
