@@ -121,6 +121,9 @@ DEFAULT = [
     "src/smithing/train/diagnostics:tests/train/test_diagnostics.py,"
     "tests/train/test_monitor_tensorboard.py,tests/train/test_diagnostics_stats_exact.py,"
     "tests/train/test_gradient_monitor_exact.py",
+    "src/smithing/pretrain/stack.py:tests/pretrain/test_stack.py,"
+    "tests/pretrain/test_stack_checkpoint.py,tests/pretrain/test_layering.py,"
+    "tests/pretrain/test_stack_exact.py",
     "src/smithing/pretrain/autoencoder/training.py:tests/pretrain/test_autoencoder.py,"
     "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_autoencoder_training_exact.py,"
     "tests/pretrain/test_autoencoder_checkpoint.py,tests/pretrain/test_pretrain_properties.py,"
