@@ -247,3 +247,11 @@ def test_progress_reports_each_layers_epochs():
     pretrain_stack(StackSpec("dbn", [6, 4], {"batch_size": 5}), binary(), seed=10,
                    progress=lambda e, n, phase: calls.append((e, n, phase)))  # fmt: skip
     assert calls[0] == (1, 0, "layer0") and len(calls) == 10  # train_rbm's 10; the total unknown
+
+
+def test_the_cache_keys_on_the_dtype_also_with_a_named_data_key():
+    x, cache = binary(n=10), StackCache()
+    spec = StackSpec("dbn", [6, 4], RBM)
+    pretrain_stack(spec, x.float(), seed=5, cache=cache, data_key="digits")
+    hit = pretrain_stack(spec, x, seed=5, cache=cache, data_key="digits")
+    assert (cache.hits, cache.misses) == (0, 2) and hit.layers[0].W.dtype == D
