@@ -58,7 +58,8 @@ DEFAULT = [
     "tests/regularize/test_penalties_exact.py,tests/train/test_regularizers.py",
     "src/smithing/train/clipping.py:tests/train/test_clipping.py,tests/train/test_clipping_exact.py",
     "src/smithing/train/sequence.py:tests/train/test_sequence.py,tests/train/test_sequence_exact.py,"
-    "tests/train/test_sequence_checkpoint.py,tests/train/test_checkpoint_v1_files.py",
+    "tests/train/test_sequence_edges.py,tests/train/test_sequence_checkpoint.py,"
+    "tests/train/test_checkpoint_v1_files.py",
     "src/smithing/train/gradient_flow.py:tests/train/test_gradient_flow.py,"
     "tests/train/test_gradient_flow_exact.py",
     "src/smithing/train/loop.py:tests/train/test_loop.py,tests/train/test_loop_exact.py,"
@@ -124,6 +125,8 @@ DEFAULT = [
     "src/smithing/pretrain/stack.py:tests/pretrain/test_stack.py,"
     "tests/pretrain/test_stack_checkpoint.py,tests/pretrain/test_layering.py,"
     "tests/pretrain/test_stack_exact.py",
+    "src/smithing/nn/dropconnect_kernels.py:tests/nn/test_dropconnect_kernels_exact.py,"
+    "tests/nn/test_dropconnect_bits.py",
     "src/smithing/pretrain/autoencoder/training.py:tests/pretrain/test_autoencoder.py,"
     "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_autoencoder_training_exact.py,"
     "tests/pretrain/test_autoencoder_checkpoint.py,tests/pretrain/test_pretrain_properties.py,"
