@@ -127,6 +127,11 @@ DEFAULT = [
     "tests/pretrain/test_stack_exact.py",
     "src/smithing/nn/dropconnect_kernels.py:tests/nn/test_dropconnect_kernels_exact.py,"
     "tests/nn/test_dropconnect_bits.py",
+    "src/smithing/train/stacked.py:tests/train/test_stacked_exact.py,"
+    "tests/train/test_ensemble_exact.py,tests/train/test_ensemble.py",
+    "src/smithing/train/ensemble_step.py:tests/train/test_ensemble.py,"
+    "tests/train/test_ensemble_exact.py,tests/train/test_regularizers.py,"
+    "tests/train/test_checkpoint.py,tests/train/test_checkpoint_v1_files.py",
     "src/smithing/pretrain/autoencoder/training.py:tests/pretrain/test_autoencoder.py,"
     "tests/pretrain/test_autoencoder_exact.py,tests/pretrain/test_autoencoder_training_exact.py,"
     "tests/pretrain/test_autoencoder_checkpoint.py,tests/pretrain/test_pretrain_properties.py,"
