@@ -129,6 +129,9 @@ DEFAULT = [
     "tests/nn/test_dropconnect_bits.py",
     "src/smithing/train/stacked.py:tests/train/test_stacked_exact.py,"
     "tests/train/test_ensemble_exact.py,tests/train/test_ensemble.py",
+    "src/smithing/train/ensemble.py:tests/train/test_ensemble.py,"
+    "tests/train/test_ensemble_exact.py,tests/train/test_regularizers.py,"
+    "tests/train/test_checkpoint.py,tests/train/test_checkpoint_v1_files.py",
     "src/smithing/train/ensemble_step.py:tests/train/test_ensemble.py,"
     "tests/train/test_ensemble_exact.py,tests/train/test_regularizers.py,"
     "tests/train/test_checkpoint.py,tests/train/test_checkpoint_v1_files.py",
