@@ -11,11 +11,7 @@ from torch import nn
 
 from smithing import init
 from smithing.nn import MLP
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
+from tensortools import gen
 
 OUT, IN = 400, 600  # large enough for the sample variance to be within ~1.5 % (240k entries)
 

@@ -15,12 +15,9 @@ from torch import nn
 from smithing import init
 from smithing._registry import Registry, unknown_name_message
 from smithing.init import pretrained as P
+from tensortools import gen
 
 D = torch.float64
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def message(fn, *args, **kwargs) -> str:

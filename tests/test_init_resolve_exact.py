@@ -18,13 +18,10 @@ from smithing import init
 from smithing.init.registry import INITIALIZERS
 from smithing.init.resolve import _GAINS, _check_params, _resolve_gain
 from smithing.nn import MLP
+from tensortools import gen
 
 D = torch.float64
 SPEC = INITIALIZERS.get
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def message(fn, *args, **kwargs) -> str:

@@ -15,13 +15,10 @@ from torch import nn
 
 from smithing import init
 from smithing.init.structured import _signs
+from tensortools import gen
 
 D = torch.float64
 SHAPE = (4, 3, 2, 2)  # a conv weight: fan_in = 3 * 4 = 12, fan_out = 4 * 4 = 16
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out"])

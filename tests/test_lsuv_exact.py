@@ -13,12 +13,9 @@ import torch
 from torch import nn
 
 from smithing import init
+from tensortools import gen
 
 D = torch.float64
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def _net():

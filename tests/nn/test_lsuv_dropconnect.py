@@ -13,10 +13,7 @@ from torch import nn
 from smithing import init
 from smithing.nn import MLP
 from smithing.nn.mlp import DropConnectHidden
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
+from tensortools import gen
 
 
 def _batch():

@@ -20,6 +20,7 @@ from smithing.nn.rnn import (
     project_orthogonal_,
     readout_from_config,
 )
+from tensortools import gen
 
 
 @pytest.fixture(autouse=True)
@@ -29,10 +30,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 # ----------------------------------------------------------------------------- forward

@@ -21,6 +21,7 @@ from smithing.pretrain.autoencoder import (
     train_autoencoder,
     train_sda,
 )
+from tensortools import gen
 
 
 @pytest.fixture(autouse=True)
@@ -30,10 +31,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def data(n=40, d=12, seed=0, dtype=torch.float32):

@@ -13,11 +13,7 @@ from smithing.pretrain.autoencoder.functional import (
     corrupt_with_mask,
     reconstruction_loss,
 )
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
+from tensortools import gen
 
 X = torch.rand(6, 5, generator=gen(1), dtype=torch.float64)
 

@@ -16,6 +16,7 @@ from smithing.checkpoint import Checkpointer, read_checkpoint
 from smithing.pretrain.autoencoder import DenoisingAutoencoder, train_autoencoder
 from smithing.pretrain.autoencoder.functional import corrupt_with_mask
 from smithing.pretrain.autoencoder.training import _clean_loss
+from tensortools import gen, same_parameters
 
 D = torch.float64
 
@@ -25,14 +26,6 @@ def ae_and_data(seed=0, n=6, nv=4, nh=3, members=None, dtype=D):
     ae = DenoisingAutoencoder(nv, nh, members=members, dtype=dtype, generator=g)
     x = torch.bernoulli(torch.full((n, nv), 0.5, dtype=dtype), generator=g)
     return ae, x
-
-
-def gen(seed=1):
-    return torch.Generator().manual_seed(seed)
-
-
-def same(a, b):
-    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
 class CountingSGD(torch.optim.SGD):
@@ -101,9 +94,9 @@ def test_accepted_edges():
     ae, x = ae_and_data()
     h = train_autoencoder(ae, x, epochs=0)
     assert h.epochs == [] and h.status == "done" and h.best_epoch == 0
-    train_autoencoder(ae, x, epochs=1, emphasis=(0.0, 1.0), contractive=0.0, generator=gen())
-    train_autoencoder(ae, x, epochs=1, emphasis=(1.0, 0.0), rate=0.5, generator=gen())
-    h = train_autoencoder(ae, x, epochs=1, batch_size=1, monitor_size=1, generator=gen())
+    train_autoencoder(ae, x, epochs=1, emphasis=(0.0, 1.0), contractive=0.0, generator=gen(1))
+    train_autoencoder(ae, x, epochs=1, emphasis=(1.0, 0.0), rate=0.5, generator=gen(1))
+    h = train_autoencoder(ae, x, epochs=1, batch_size=1, monitor_size=1, generator=gen(1))
     with torch.no_grad():
         assert h.epochs[0]["recon_loss"] == pytest.approx(float(ae.loss(x[:1])), rel=1e-12)
     assert h.config == {"epochs": 1, "lr": 0.1, "batch_size": 1}
@@ -127,13 +120,13 @@ def test_the_defaults_in_use():
     0 (no corruption: the same model as rate=0 given)."""
     ae, x = ae_and_data(seed=2, n=21)
     CountingSGD.steps = 0
-    h = train_autoencoder(ae, x, optimizer=CountingSGD(ae.parameters(), lr=0.1), generator=gen())
+    h = train_autoencoder(ae, x, optimizer=CountingSGD(ae.parameters(), lr=0.1), generator=gen(1))
     assert len(h.epochs) == 15 and CountingSGD.steps == 30
     a, _ = ae_and_data(seed=2, n=21)
     b, _ = ae_and_data(seed=2, n=21)
-    ha = train_autoencoder(a, x, epochs=1, generator=gen())
-    train_autoencoder(b, x, epochs=1, lr=0.1, rate=0.0, generator=gen())
-    assert same(a, b) and ha.epochs[0]["lr"] == 0.1
+    ha = train_autoencoder(a, x, epochs=1, generator=gen(1))
+    train_autoencoder(b, x, epochs=1, lr=0.1, rate=0.0, generator=gen(1))
+    assert same_parameters(a, b) and ha.epochs[0]["lr"] == 0.1
 
 
 def reference(ae, x, *, epochs, batch, lr, corruption, rate, emphasis, seed):
@@ -178,12 +171,12 @@ def test_monitors_float32_data_and_device():
     a, x = ae_and_data(seed=6)
     valid = ae_and_data(seed=7)[1]
     h = train_autoencoder(a, x.float(), epochs=2, batch_size=3, valid_data=valid.float(),
-                          monitor_size=4, device="cpu", generator=gen())  # fmt: skip
+                          monitor_size=4, device="cpu", generator=gen(1))  # fmt: skip
     b, _ = ae_and_data(seed=6)
     hb = train_autoencoder(b, x, epochs=2, batch_size=3, valid_data=valid, monitor_size=4,
-                           generator=gen())  # fmt: skip
+                           generator=gen(1))  # fmt: skip
     assert (
-        same(a, b)
+        same_parameters(a, b)
         and a.W.dtype == D
         and h.epochs == [{**r, "seconds": s["seconds"]} for r, s in zip(hb.epochs, h.epochs)]
     )
@@ -192,11 +185,11 @@ def test_monitors_float32_data_and_device():
         assert h.epochs[-1]["recon_loss_valid"] == pytest.approx(float(a.loss(valid[:4])),
                                                                  rel=1e-12)  # fmt: skip
     h = train_autoencoder(b, x, epochs=1, batch_size=3, valid_data=valid, device="cpu",
-                          generator=gen())  # fmt: skip
+                          generator=gen(1))  # fmt: skip
     with torch.no_grad():  # no monitor_size: every example of both sets
         assert h.epochs[0]["recon_loss_valid"] == pytest.approx(float(b.loss(valid)), rel=1e-12)
         assert h.epochs[0]["recon_loss"] == pytest.approx(float(b.loss(x)), rel=1e-12)
-    h = train_autoencoder(b, x, epochs=1, batch_size=3, device="cpu", generator=gen())
+    h = train_autoencoder(b, x, epochs=1, batch_size=3, device="cpu", generator=gen(1))
     assert "recon_loss_valid" not in h.epochs[0]
 
 
@@ -219,14 +212,14 @@ def test_schedules_named_and_callable():
     ae, x = ae_and_data(seed=9)
     h = train_autoencoder(ae, x, epochs=3, batch_size=3, lr=0.2, schedule="step",
                           schedule_options={"step_size": 1, "gamma": 0.5},
-                          generator=gen())  # fmt: skip
+                          generator=gen(1))  # fmt: skip
     assert h["lr"] == pytest.approx([0.2, 0.1, 0.05], rel=1e-15)
     h = train_autoencoder(ae, x, epochs=4, batch_size=3, lr=0.2, schedule="cosine",
-                          generator=gen())  # fmt: skip
+                          generator=gen(1))  # fmt: skip
     assert h["lr"][2] == pytest.approx(0.1, rel=1e-15)  # over the run's own 4 epochs
     h = train_autoencoder(ae, x, epochs=2, batch_size=3, lr=0.2, optimizer="momentum",
                           optimizer_options={"momentum": 0.5},
-                          schedule=lambda e: [1.0, 0.25][e], generator=gen())  # fmt: skip
+                          schedule=lambda e: [1.0, 0.25][e], generator=gen(1))  # fmt: skip
     assert h["lr"] == [0.2, 0.05]
 
 
@@ -234,7 +227,7 @@ def test_callbacks_progress_and_the_deprecated_callback():
     ae, x = ae_and_data(seed=10)
     seen = []
     with pytest.warns(DeprecationWarning) as rec:
-        h = train_autoencoder(ae, x, epochs=3, batch_size=3, generator=gen(),
+        h = train_autoencoder(ae, x, epochs=3, batch_size=3, generator=gen(1),
                               progress=lambda e, r: seen.append(("p", e, r)),
                               callbacks=[lambda e, r, m: seen.append(("c", e, r, m))],
                               callback=lambda e, r: seen.append(("old", e, r)) or e == 1,
@@ -253,22 +246,22 @@ def test_callbacks_progress_and_the_deprecated_callback():
 def test_early_stopping_restores_the_best_weights_and_stops():
     ae, x = ae_and_data(seed=11)
     first, _ = ae_and_data(seed=11)
-    train_autoencoder(first, x, epochs=1, batch_size=3, generator=gen())
+    train_autoencoder(first, x, epochs=1, batch_size=3, generator=gen(1))
     stop = EarlyStopping("recon_loss", patience=2, min_delta=1e9)  # only epoch 1 improves
-    h = train_autoencoder(ae, x, epochs=6, batch_size=3, early_stopping=stop, generator=gen())
+    h = train_autoencoder(ae, x, epochs=6, batch_size=3, early_stopping=stop, generator=gen(1))
     assert h.stop_reason == "patience" and h.epochs_run == 3 and h.best_epoch == 1
-    assert same(ae, first)  # epoch 1's weights, restored
+    assert same_parameters(ae, first)  # epoch 1's weights, restored
     keep = EarlyStopping("recon_loss", patience=2, min_delta=1e9, restore_best_weights=False)
     last, _ = ae_and_data(seed=11)
-    train_autoencoder(last, x, epochs=6, batch_size=3, early_stopping=keep, generator=gen())
+    train_autoencoder(last, x, epochs=6, batch_size=3, early_stopping=keep, generator=gen(1))
     three, _ = ae_and_data(seed=11)
-    train_autoencoder(three, x, epochs=3, batch_size=3, generator=gen())
-    assert same(last, three)  # stopped after epoch 3, its own weights kept
+    train_autoencoder(three, x, epochs=3, batch_size=3, generator=gen(1))
+    assert same_parameters(last, three)  # stopped after epoch 3, its own weights kept
     valid = ae_and_data(seed=12)[1]
     both = EarlyStopping("recon_loss_valid", patience=1, min_delta=1e9)
     h = train_autoencoder(ae_and_data(seed=11)[0], x, epochs=5, batch_size=3, valid_data=valid,
                           early_stopping=both, callbacks=[lambda e, r, m: e == 2],
-                          generator=gen())  # fmt: skip
+                          generator=gen(1))  # fmt: skip
     assert h.stop_reason == "patience" and h.epochs_run == 2  # patience wins over the callback
 
 
@@ -281,19 +274,19 @@ def test_a_resumed_run_restores_its_best_weights(tmp_path):
         train_autoencoder(ae, x, epochs=4, batch_size=3, early_stopping=stop, **kw)
         return ae
 
-    whole = run(generator=gen())
+    whole = run(generator=gen(1))
     ck = Checkpointer(tmp_path / "a.ckpt", min_interval_s=0, save_final=False)
-    g = gen()
+    g = gen(1)
     run(generator=g, checkpoint=ck, callbacks=[lambda e, r, m: e == 2])
     assert read_checkpoint(ck.path)["best_state"] is not None
     again = run(generator=g, checkpoint=ck)
-    assert same(again, whole)
+    assert same_parameters(again, whole)
 
 
 def test_divergence_stops_a_single_model():
     ae, _ = ae_and_data(seed=14)
     huge = torch.full((6, 4), 1e300, dtype=D)
-    h = train_autoencoder(ae, huge, epochs=3, batch_size=3, lr=1e300, generator=gen())
+    h = train_autoencoder(ae, huge, epochs=3, batch_size=3, lr=1e300, generator=gen(1))
     assert h.status == h.stop_reason == "diverged" and len(h.epochs) == 1
     assert h.message == f"training loss became {h.epochs[0]['loss']} in epoch 1"
     assert h.best_epoch is None
@@ -302,7 +295,7 @@ def test_divergence_stops_a_single_model():
 def test_an_ensemble_with_its_own_data_per_member():
     ae, _ = ae_and_data(seed=15, members=2)
     x = torch.bernoulli(torch.full((2, 6, 4), 0.5, dtype=D), generator=gen(16))
-    h = train_autoencoder(ae, x, epochs=2, batch_size=3, generator=gen())
+    h = train_autoencoder(ae, x, epochs=2, batch_size=3, generator=gen(1))
     assert len(h.epochs[-1]["loss"]) == 2 and len(h.epochs[-1]["recon_loss"]) == 2
     with torch.no_grad():
         torch.testing.assert_close(torch.tensor(h.epochs[-1]["recon_loss"], dtype=D),
@@ -311,7 +304,7 @@ def test_an_ensemble_with_its_own_data_per_member():
 
 def test_no_gradients_are_left_behind():
     ae, x = ae_and_data(seed=17)
-    train_autoencoder(ae, x, epochs=1, batch_size=3, generator=gen())
+    train_autoencoder(ae, x, epochs=1, batch_size=3, generator=gen(1))
     assert all(p.grad is None for p in ae.parameters())
 
 
@@ -321,7 +314,7 @@ def test_the_checkpoint_signature_parts_and_saves(tmp_path):
     train_autoencoder(ae, x, epochs=2, batch_size=3, lr=0.05, optimizer="momentum",
                       optimizer_options={"momentum": 0.5}, rate=0.25, emphasis=(1.0, 0.5),
                       contractive=0.1, early_stopping=EarlyStopping("recon_loss", patience=9),
-                      checkpoint=ck, generator=gen())  # fmt: skip
+                      checkpoint=ck, generator=gen(1))  # fmt: skip
     # each epoch: a save after its first of 2 batches; after epoch 1; then the final save
     assert ck.saves == 2 + 1 + 1
     state = read_checkpoint(ck.path)
@@ -357,7 +350,7 @@ def test_the_checkpoint_signature_parts_and_saves(tmp_path):
 def test_epoch_end_saves(tmp_path, min_interval_s, epochs, saves):
     ck = Checkpointer(tmp_path / "e.ckpt", min_interval_s=min_interval_s)
     ae, x = ae_and_data(seed=19)
-    train_autoencoder(ae, x, epochs=epochs, batch_size=6, checkpoint=ck, generator=gen())
+    train_autoencoder(ae, x, epochs=epochs, batch_size=6, checkpoint=ck, generator=gen(1))
     assert ck.saves == saves
 
 

@@ -14,6 +14,7 @@ import torch
 from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import Checkpointer, read_checkpoint
 from smithing.pretrain.hybrid import ClassRBM, DeepHybridRBM, train_class_rbm, train_deep_hybrid
+from tensortools import same_parameters
 
 D = torch.float64
 TRAINERS = ["train_class_rbm", "train_deep_hybrid"]
@@ -40,10 +41,6 @@ def fit(trainer, m, x, y, **kw):
 
 def rates(h):  # the first layer's rate per epoch (a deep hybrid records one per layer)
     return [r[0] if isinstance(r, list) else r for r in h["lr"]]
-
-
-def same(a, b):
-    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)
@@ -77,12 +74,12 @@ def test_named_and_callable_schedules(trainer):
     a, b = model(trainer), model(trainer)
     fit(trainer, a, x, y, epochs=2, batch_size=3, lr=0.2, schedule=lambda e: [1.0, 0.5][e])
     fit(trainer, b, x, y, epochs=2, batch_size=3, lr=0.2)
-    assert not same(a, b)  # the second epoch's steps were halved
+    assert not same_parameters(a, b)  # the second epoch's steps were halved
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         c = model(trainer)
         fit(trainer, c, x, y, epochs=2, batch_size=3, lr=0.2, lr_schedule=lambda e: [1.0, 0.5][e])
-    assert same(a, c)
+    assert same_parameters(a, c)
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)
@@ -94,7 +91,7 @@ def test_device_and_what_callbacks_and_progress_receive(trainer):
              progress=lambda e, r: seen.append(("p", e, r)),
              callbacks=[lambda e, r, m: seen.append(("c", e, m))])  # fmt: skip
     fit(trainer, b, x, y, epochs=2, batch_size=3)
-    assert same(a, b)
+    assert same_parameters(a, b)
     assert seen == [("p", 1, ha.epochs[0]), ("c", 1, a), ("p", 2, ha.epochs[1]), ("c", 2, a)]
     assert seen[1][2] is a
 
@@ -106,7 +103,7 @@ def test_deep_hybrid_passes_on_unlabeled_data_and_validation():
     kw = dict(epochs=1, batch_size=3, objective="hybrid", alpha=0.5, beta=0.5)
     h = fit("train_deep_hybrid", a, x, y, x_unlabeled=xu, valid=(x[:3], y[:3]), **kw)
     fit("train_deep_hybrid", b, x, y, **kw)
-    assert not same(a, b)  # the unlabeled term took part
+    assert not same_parameters(a, b)  # the unlabeled term took part
     assert h.config["steps_per_epoch"] == 3  # max(ceil(6 / 3), ceil(8 / 3))
     with torch.no_grad():
         lp = a.log_proba(x[:3], "top")
@@ -121,7 +118,7 @@ def test_deep_hybrid_passes_on_optimizer_options_and_early_stopping():
         fit("train_deep_hybrid", m, x, y, epochs=2, batch_size=3, optimizer="momentum",
             optimizer_options=opts)  # fmt: skip
         runs.append(m)
-    assert not same(*runs)
+    assert not same_parameters(*runs)
     m = model("train_deep_hybrid")
     stop = EarlyStopping("train_loss", patience=1, min_delta=1e9)  # nothing counts as better
     h = fit("train_deep_hybrid", m, x, y, epochs=5, batch_size=3, early_stopping=stop)

@@ -14,6 +14,7 @@ from smithing import init
 from smithing.experiment import pretrained as P
 from smithing.nn import MLP
 from smithing.pretrain.stack import StackSpec, pretrain_stack
+from tensortools import gen
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +25,6 @@ def _one_thread_and_fresh_cache():
     yield
     P.clear_cache()
     torch.set_num_threads(n)
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 OPTS = {"epochs": 1, "batch_size": 50}

@@ -16,6 +16,7 @@ from smithing.checkpoint import Checkpointer, read_checkpoint
 from smithing.pretrain.rbm import BernoulliRBM, train_rbm
 from smithing.pretrain.rbm.sampling import PersistentChains
 from smithing.pretrain.rbm.training import _momentum_schedule
+from tensortools import gen, same_parameters
 
 D = torch.float64
 
@@ -25,14 +26,6 @@ def rbm_and_data(seed=0, members=None, nv=4, nh=3, n=6, dtype=D):
     rbm = BernoulliRBM(nv, nh, members=members, init_std=0.5, dtype=dtype, generator=g)
     data = torch.bernoulli(torch.full((n, nv), 0.5, dtype=dtype), generator=g)
     return rbm, data
-
-
-def gen(seed=1):
-    return torch.Generator().manual_seed(seed)
-
-
-def same_parameters(a, b):
-    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
 def test_the_documented_defaults():
@@ -55,7 +48,7 @@ def test_the_defaults_in_use():
     examples make 11 batches of 100 (10 of 101) and a monitor of 1,000 (not 1,001)."""
     rbm, data = rbm_and_data(seed=19, n=1001)
     chains = PersistentChains.init(rbm, 100, generator=gen(0))
-    h = train_rbm(rbm, data, method="pcd", chains=chains, generator=gen())
+    h = train_rbm(rbm, data, method="pcd", chains=chains, generator=gen(1))
     assert len(h.epochs) == 10 and chains.updates == 10 * 11
     with torch.no_grad():
         want = float(rbm.free_energy(data[:1000]).mean())
@@ -74,11 +67,11 @@ def test_lr_schedule_is_a_deprecated_alias_of_schedule():
     b, _ = rbm_and_data(seed=1)
     f = lambda e: [1.0, 0.5][e]  # noqa: E731
     with pytest.warns(DeprecationWarning) as rec:
-        ha = train_rbm(a, data, epochs=2, batch_size=3, lr_schedule=f, generator=gen())
+        ha = train_rbm(a, data, epochs=2, batch_size=3, lr_schedule=f, generator=gen(1))
     assert [str(w.message) for w in rec] == [
         "train_rbm(lr_schedule=...) is deprecated; use schedule= instead"
     ]
-    hb = train_rbm(b, data, epochs=2, batch_size=3, schedule=f, generator=gen())
+    hb = train_rbm(b, data, epochs=2, batch_size=3, schedule=f, generator=gen(1))
     assert ha["lr"] == hb["lr"] == [0.1, 0.05] and same_parameters(a, b)
     with pytest.raises(ValueError) as err:
         train_rbm(a, data, lr_schedule=f, schedule=f)
@@ -91,7 +84,7 @@ def test_callback_is_a_deprecated_single_callback_with_0_based_epochs():
     rbm, data = rbm_and_data(seed=2)
     seen = []
     with pytest.warns(DeprecationWarning) as rec:
-        h = train_rbm(rbm, data, epochs=3, batch_size=3, generator=gen(),
+        h = train_rbm(rbm, data, epochs=3, batch_size=3, generator=gen(1),
                       callback=lambda e, r: seen.append((e, r)) or e == 1)  # fmt: skip
     assert [str(w.message) for w in rec] == [
         "train_rbm(callback=f) is deprecated; use callbacks=[g] with g(epoch, record, model) "
@@ -104,7 +97,7 @@ def test_callback_is_a_deprecated_single_callback_with_0_based_epochs():
 def test_progress_and_callbacks_receive_the_record_and_the_rbm():
     rbm, data = rbm_and_data(seed=3)
     got = []
-    h = train_rbm(rbm, data, epochs=2, batch_size=3, generator=gen(),
+    h = train_rbm(rbm, data, epochs=2, batch_size=3, generator=gen(1),
                   progress=lambda e, r: got.append(("p", e, r)),
                   callbacks=[lambda e, r, m: got.append(("c", e, r, m))])  # fmt: skip
     assert got == [("p", 1, h.epochs[0]), ("c", 1, h.epochs[0], rbm),
@@ -116,12 +109,12 @@ def test_progress_and_callbacks_receive_the_record_and_the_rbm():
 def test_a_named_schedule_gets_the_epoch_count_and_its_options():
     rbm, data = rbm_and_data(seed=4)
     h = train_rbm(rbm, data, epochs=4, batch_size=3, lr=0.2, schedule="step",
-                  schedule_options={"step_size": 2, "gamma": 0.5}, generator=gen())  # fmt: skip
+                  schedule_options={"step_size": 2, "gamma": 0.5}, generator=gen(1))  # fmt: skip
     assert h["lr"] == pytest.approx([0.2, 0.2, 0.1, 0.1], rel=1e-15)
     # "cosine" decays over the run's own epoch count: to half the rate at epoch 3 of 4, at
     # epoch 2 of 2
-    h4 = train_rbm(rbm, data, epochs=4, batch_size=3, lr=0.2, schedule="cosine", generator=gen())
-    h2 = train_rbm(rbm, data, epochs=2, batch_size=3, lr=0.2, schedule="cosine", generator=gen())
+    h4 = train_rbm(rbm, data, epochs=4, batch_size=3, lr=0.2, schedule="cosine", generator=gen(1))
+    h2 = train_rbm(rbm, data, epochs=2, batch_size=3, lr=0.2, schedule="cosine", generator=gen(1))
     assert h4["lr"][2] == h2["lr"][1] == pytest.approx(0.1, rel=1e-15)
     assert h4["lr"][1] == pytest.approx(0.1 + 0.1 * 2**-0.5, rel=1e-15)
 
@@ -129,9 +122,9 @@ def test_a_named_schedule_gets_the_epoch_count_and_its_options():
 def test_float32_data_trains_a_float64_rbm_as_float64_data_does():
     a, data = rbm_and_data(seed=5)
     b, _ = rbm_and_data(seed=5)
-    ha = train_rbm(a, data, epochs=2, batch_size=3, valid_data=data[:2], generator=gen())
+    ha = train_rbm(a, data, epochs=2, batch_size=3, valid_data=data[:2], generator=gen(1))
     hb = train_rbm(b, data.float(), epochs=2, batch_size=3, valid_data=data[:2].float(),
-                   generator=gen())  # fmt: skip
+                   generator=gen(1))  # fmt: skip
     assert same_parameters(a, b) and a.W.dtype == D
     assert ha["free_energy_valid"] == hb["free_energy_valid"]
 
@@ -139,12 +132,12 @@ def test_float32_data_trains_a_float64_rbm_as_float64_data_does():
 def test_device_moves_the_rbm_and_both_data_sets():
     a, data = rbm_and_data(seed=6)
     b, _ = rbm_and_data(seed=6)
-    ha = train_rbm(a, data, epochs=2, batch_size=3, valid_data=data[:3], generator=gen())
+    ha = train_rbm(a, data, epochs=2, batch_size=3, valid_data=data[:3], generator=gen(1))
     hb = train_rbm(b, data, epochs=2, batch_size=3, valid_data=data[:3], device="cpu",
-                   generator=gen())  # fmt: skip
+                   generator=gen(1))  # fmt: skip
     assert same_parameters(a, b)
     assert hb["free_energy_valid"] == ha["free_energy_valid"] and len(ha["free_energy_valid"]) == 2
-    h = train_rbm(b, data, epochs=1, batch_size=3, device=torch.device("cpu"), generator=gen())
+    h = train_rbm(b, data, epochs=1, batch_size=3, device=torch.device("cpu"), generator=gen(1))
     assert "free_energy_valid" not in h.epochs[0]
 
 
@@ -161,8 +154,8 @@ def test_bf16_precision_runs_the_conditionals_in_bfloat16_and_keeps_the_rbms_dty
     # CPU autocast lowers float32 matmuls to bfloat16 (it leaves float64 alone)
     a, data = rbm_and_data(seed=7, dtype=torch.float32)
     b, _ = rbm_and_data(seed=7, dtype=torch.float32)
-    train_rbm(a, data, epochs=1, batch_size=3, generator=gen())
-    h = train_rbm(b, data, epochs=1, batch_size=3, precision="bf16", generator=gen())
+    train_rbm(a, data, epochs=1, batch_size=3, generator=gen(1))
+    h = train_rbm(b, data, epochs=1, batch_size=3, precision="bf16", generator=gen(1))
     assert b.W.dtype == torch.float32 and isinstance(h.epochs[0]["recon_error"], float)
     assert not torch.equal(a.W, b.W)  # the conditionals were rounded to bfloat16
     # the rounding is bfloat16's (8 bits of mantissa): small next to the update itself
@@ -179,20 +172,20 @@ def test_compile_passes_both_conditionals_through_compile_step(monkeypatch):
     monkeypatch.setattr(training, "compile_step", fake_compile_step)
     a, data = rbm_and_data(seed=8)
     b, _ = rbm_and_data(seed=8)
-    train_rbm(a, data, epochs=1, batch_size=3, generator=gen())
-    train_rbm(b, data, epochs=1, batch_size=3, compile=True, generator=gen())
+    train_rbm(a, data, epochs=1, batch_size=3, generator=gen(1))
+    train_rbm(b, data, epochs=1, batch_size=3, compile=True, generator=gen(1))
     assert calls == [(b.hidden_probs, b.W.device), (b.visible_mean, b.W.device)]
     assert same_parameters(a, b)
     calls.clear()
-    train_rbm(b, data, epochs=1, batch_size=3, compile=False, generator=gen())
+    train_rbm(b, data, epochs=1, batch_size=3, compile=False, generator=gen(1))
     assert calls == []
 
 
 def test_ready_optimizer_records_its_own_learning_rate_not_the_rbms_dtype():
     rbm, data = rbm_and_data(seed=9, dtype=torch.float32)
-    h = train_rbm(rbm, data, epochs=1, batch_size=3, lr=0.1, optimizer="adam", generator=gen())
+    h = train_rbm(rbm, data, epochs=1, batch_size=3, lr=0.1, optimizer="adam", generator=gen(1))
     assert h.epochs[0]["lr"] == 0.1  # the optimizer's float, not float32(0.1)
-    h = train_rbm(rbm, data, epochs=1, batch_size=3, lr=0.1, generator=gen())
+    h = train_rbm(rbm, data, epochs=1, batch_size=3, lr=0.1, generator=gen(1))
     assert h.epochs[0]["lr"] == float(torch.tensor(0.1, dtype=torch.float32))
 
 
@@ -210,8 +203,8 @@ def test_recon_error_of_a_single_batch_epoch():
 def test_sparsity_without_a_target_is_no_penalty():
     a, data = rbm_and_data(seed=12)
     b, _ = rbm_and_data(seed=12)
-    train_rbm(a, data, epochs=1, batch_size=3, generator=gen())
-    train_rbm(b, data, epochs=1, batch_size=3, sparsity_cost=0.5, generator=gen())
+    train_rbm(a, data, epochs=1, batch_size=3, generator=gen(1))
+    train_rbm(b, data, epochs=1, batch_size=3, sparsity_cost=0.5, generator=gen(1))
     assert same_parameters(a, b)
 
 
@@ -230,7 +223,7 @@ def test_ensemble_sparsity_penalty_is_per_member():
 
 def test_no_gradients_are_left_on_the_parameters():
     rbm, data = rbm_and_data(seed=15)
-    train_rbm(rbm, data, epochs=1, batch_size=3, generator=gen())
+    train_rbm(rbm, data, epochs=1, batch_size=3, generator=gen(1))
     assert all(p.grad is None for p in rbm.parameters())
 
 
@@ -241,7 +234,7 @@ def test_the_checkpoint_signature_and_parts(tmp_path):
     train_rbm(rbm, data, epochs=2, batch_size=3, lr=0.05, method="pcd", k=2, chains=chains,
               sparsity_target=0.2, sparsity_cost=0.1, optimizer="adam",
               optimizer_options={"eps": 1e-6}, monitor_reconstruction=False, checkpoint=ck,
-              generator=gen())  # fmt: skip
+              generator=gen(1))  # fmt: skip
     state = read_checkpoint(ck.path)
     assert state["trainer"] == "train_rbm"
     assert state["signature"] == {
@@ -282,11 +275,11 @@ def test_a_resumed_pcd_run_restores_the_callers_chains(tmp_path):
     rbm, data = rbm_and_data(seed=17)
     chains = PersistentChains.init(rbm, 2, generator=gen(0))
     train_rbm(rbm, data, epochs=2, batch_size=3, method="pcd", chains=chains, checkpoint=ck,
-              generator=gen())  # fmt: skip
+              generator=gen(1))  # fmt: skip
     fresh = PersistentChains.init(rbm, 2, generator=gen(5))
     # a finished run: nothing to train, and the chains come back from the checkpoint
     train_rbm(rbm, data, epochs=2, batch_size=3, method="pcd", chains=fresh, checkpoint=ck,
-              generator=gen())  # fmt: skip
+              generator=gen(1))  # fmt: skip
     assert torch.equal(fresh.v, chains.v) and fresh.updates == chains.updates == 4
 
 
@@ -307,7 +300,7 @@ def test_saves_after_each_epoch_but_the_last_then_once_at_the_end(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train_rbm(rbm, data, epochs=epochs, batch_size=6, checkpoint=ck, callbacks=[look],
-                  generator=gen())  # fmt: skip
+                  generator=gen(1))  # fmt: skip
     assert ck.saves == saves
     if min_interval_s == 0:  # the callback of epoch e sees the save made after epoch e - 1
         assert newest == [None, *range(1, epochs)]

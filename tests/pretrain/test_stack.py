@@ -14,6 +14,7 @@ from smithing.pretrain import stack as S
 from smithing.pretrain.autoencoder import DAEPretrainer, StackedDAE, train_sda
 from smithing.pretrain.dbn import DBN, RBMPretrainer, train_dbn
 from smithing.pretrain.stack import Stack, StackCache, StackSpec, finetune, pretrain_stack
+from tensortools import gen
 
 
 @pytest.fixture(autouse=True)
@@ -23,10 +24,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def binary(n=60, d=12, seed=0):

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from smithing.pretrain.stack import STACK_KINDS, Stack, StackCache, StackSpec, pretrain_stack
+from tensortools import same_state
 
 D = torch.float64
 RBM = {"epochs": 2, "batch_size": 5, "lr": 0.1}
@@ -21,11 +22,6 @@ DAE = {"epochs": 2, "batch_size": 5, "lr": 0.1, "rate": 0.2}
 def binary(n=10, d=6, seed=0, dtype=D):
     return torch.bernoulli(torch.full((n, d), 0.4, dtype=dtype),
                            generator=torch.Generator().manual_seed(seed))  # fmt: skip
-
-
-def same(a, b):
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def reference(spec, x, valid, seed):
@@ -64,7 +60,7 @@ def test_layer_seeded_pretraining_written_out(spec):
     layers, histories = reference(spec, x, valid, seed=3)
     assert len(stack.layers) == len(layers) == len(stack.histories) == spec.n_layers
     for got, want in zip(stack.layers, layers):
-        assert same(got, want)
+        assert same_state(got, want)
     key = "free_energy_valid" if spec.kind == "dbn" else "recon_loss_valid"
     for got, want in zip(stack.histories, histories):
         assert got[key] == want[key] and len(got[key]) == 2
@@ -78,7 +74,9 @@ def test_shared_mode_passes_on_propagate_and_the_validation_data():
     g = torch.Generator().manual_seed(4)
     samples = pretrain_stack(StackSpec("dbn", [6, 4, 3], RBM, propagate="samples"), x,
                              generator=g, valid_data=valid)  # fmt: skip
-    assert same(probs.layers[0], samples.layers[0]) and not same(probs.layers[1], samples.layers[1])
+    assert same_state(probs.layers[0], samples.layers[0]) and not same_state(
+        probs.layers[1], samples.layers[1]
+    )
     assert all(len(h["free_energy_valid"]) == 2 for h in probs.histories)
     assert probs.meta == {"mode": "generator"} and len(probs.histories) == 2
 
@@ -136,11 +134,11 @@ def described():
 def test_from_state_rebuilds_exactly_in_the_described_dtype_and_device():
     stack, d, t = described()
     again = Stack.from_state(d, t)
-    assert same(again.module, stack.module) and again.layers[0].W.dtype == D
+    assert same_state(again.module, stack.module) and again.layers[0].W.dtype == D
     assert again.layers[0].W.device.type == "cpu" and again.meta == stack.meta
     assert [h.epochs for h in again.histories] == [h.epochs for h in stack.histories]
     on = Stack.from_state(d, t, device="cpu")
-    assert same(on.module, stack.module)
+    assert same_state(on.module, stack.module)
     odd = dict(d, histories=[{"note": {"deep": 1}}, [1, [2]]])
     got = Stack.from_state(odd, t).histories
     assert got == [{"note": {"deep": 1}}, [1, [2]]]
@@ -234,7 +232,7 @@ def test_a_cache_hit_builds_the_layer_quietly_and_reports_it():
     hit = pretrain_stack(spec, x, seed=9, cache=cache, progress=lambda *a: calls.append(a),
                          callback=lambda i, pre, h: seen.append((i, pre.layer, h)))  # fmt: skip
     assert cache.hits == 1 and torch.equal(torch.get_rng_state(), before)
-    assert hit.layers[0].W.dtype == D and same(hit.layers[0], first.layers[0])
+    assert hit.layers[0].W.dtype == D and same_state(hit.layers[0], first.layers[0])
     assert seen == [(0, hit.layers[0], hit.histories[0])] and calls == []  # a hit reports none
 
 

@@ -19,10 +19,7 @@ from smithing.train.diagnostics import (
     activation_stats,
     layer_gradient_norms,
 )
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
+from tensortools import gen
 
 
 def tiny(activation="sigmoid", seed=0):

@@ -21,6 +21,7 @@ from smithing.train import (
     time_lag_gradient_norms,
 )
 from smithing.train.diagnostics import NonFiniteGradientWarning, VanishingGradientWarning
+from tensortools import gen
 
 D = torch.float64
 
@@ -32,10 +33,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def _mlp(activation="tanh", hidden=(4, 3), seed=0, dtype=D):
