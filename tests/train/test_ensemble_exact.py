@@ -668,6 +668,55 @@ def test_a_step_with_every_member_frozen_returns_none():
         step.step(torch.zeros(3, 1, 2), torch.zeros(3, 1), epoch=1, batch=1)
 
 
+def test_a_forward_that_raises_on_a_members_nonfinite_weights_zeroes_them_and_goes_on():
+    """Member 1's weights are NaN before the step (an earlier hook made them so) and the
+    forward refuses them: member 1 is frozen as diverged, its non-finite entries become 0, and
+    the step is redone for the others (a member frozen with NaN left in would make the redone
+    forward raise again, now with no training member at fault)."""
+    step, stacked, _ = member_step()
+    step.set_rates(torch.tensor([0.1, 0.1, 0.1], dtype=D))
+    calls = []
+
+    def losses(xb, yb):
+        calls.append(1)
+        if not all(bool(torch.isfinite(v).all()) for v in stacked.params.values()):
+            raise FloatingPointError("non-finite weights refused")
+        return (stacked.params["weight"].sum((1, 2)) + stacked.params["bias"].sum(1)) ** 2
+
+    step.forward_losses = losses
+    with torch.no_grad():
+        stacked.params["weight"][1, 0, 0] = math.nan
+    before = {k: v.detach().clone() for k, v in stacked.params.items()}
+    out = step.step(torch.zeros(3, 1, 2), torch.zeros(3, 1), epoch=1, batch=3)
+    assert len(calls) == 2 and out is not None and torch.isfinite(out).all()
+    assert step.active_l == [True, False, True]
+    assert step.crashed == {
+        1: "the training step raised FloatingPointError (non-finite weights refused) in epoch "
+        "1, batch 3: non-finite parameters"
+    }
+    assert stacked.params["weight"][1].tolist() == [[0.0, 0.4]]  # NaN -> 0, the rest kept
+    assert stacked.params["bias"][1].tolist() == [0.0]  # the frozen member did not step
+    for m in (0, 2):  # the others took the redone step: d loss / d w = 2 * (sum w + b)
+        s = float(before["weight"][m].sum() + before["bias"][m].sum())
+        torch.testing.assert_close(
+            stacked.params["weight"][m], before["weight"][m] - 0.1 * 2 * s, rtol=0, atol=1e-15
+        )
+
+
+def test_set_rates_of_one_member_not_linear_in_lr_runs_at_its_rate():
+    from smithing.train.ensemble_step import MemberStep
+    from smithing.train.stacked import StackedModel
+
+    stacked = StackedModel(members(1))
+    opt = torch.optim.SGD(list(stacked.params.values()), lr=1.0)
+    step = MemberStep(stacked, opt, lambda xb, yb: torch.zeros(1), linear=False, clip=None,
+                      penalty=None, before_step=None, after_step=None,
+                      active=torch.ones(1, dtype=torch.bool), active_l=[True])  # fmt: skip
+    step.set_rates(torch.tensor([0.25], dtype=D))
+    assert step.ref == 0.25 and opt.param_groups[0]["lr"] == 0.25
+    assert step.lr_views[0].flatten().tolist() == [1.0]
+
+
 class StepThenRaiseSGD(torch.optim.SGD):
     """SGD that takes its step, then refuses a non-finite gradient: the step is half done."""
 
