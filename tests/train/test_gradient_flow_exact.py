@@ -97,6 +97,11 @@ def test_time_lag_warnings_and_their_messages():
     assert_points_at(rec[0], __file__, "gradient_flow.py")  # stacklevel: the caller's line
     with pytest.warns(VanishingGradientWarning, match=r"= 0.0123 \(threshold 0.05\)"):
         time_lag_gradient_norms(Toy([0.0123, 1.0]), x, y, loss, warn=True, vanishing_ratio=0.05)
+    # T = 3 with a zero middle norm: the ratio is first / last (5e-4), not first / middle
+    # (inf) nor first * last (0.2, above the threshold)
+    with pytest.warns(VanishingGradientWarning) as rec:
+        time_lag_gradient_norms(Toy([0.01, 0.0, 20.0]), x, y, loss, warn=True)
+    assert len(rec) == 1 and str(rec[0].message).endswith("= 0.0005 (threshold 0.001)")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         time_lag_gradient_norms(Toy([1e-4, 1.0]), x, y, loss)  # warn=False

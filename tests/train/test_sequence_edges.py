@@ -71,6 +71,16 @@ def big(n):
     return Split(torch.randn(n, 2, generator=g, dtype=D), torch.randn(n, generator=g, dtype=D))
 
 
+def test_the_default_batch_size_and_evaluation_interval_are_50():
+    """101 examples and 51 steps: every training batch holds 50 examples, and the evaluations
+    come at steps 0, 50 and the last (the 5-example test above cannot tell 50 from 51)."""
+    data = Dataset("big", big(101), big(1), big(1), task="regression")
+    m = Sizes()
+    h = fit_sequence(m, data, steps=51, optimizer="sgd")
+    assert [r["step"] for r in h.epochs] == [0, 50, 51]
+    assert set(m.sizes) - {1, 101} == {50}  # training batches (the rest: evaluations)
+
+
 def test_the_evaluation_runs_in_batches_of_1000_by_default():
     m = Sizes()
     evaluate_split(m, big(1001), "regression")

@@ -50,6 +50,20 @@ def test_architecture_checks_and_their_messages():
             "models[2] has a different architecture than models[0]; an ensemble needs "
             "same-shape members"
         ), what
+    # two classes of one name, parameters and repr, with other forwards: the type tells them
+    # apart (nothing else in the signature does)
+
+    def net_class(act):
+        class Net(nn.Linear):
+            def forward(self, x):
+                return act(super().forward(x))
+
+        return Net
+
+    a, b = net_class(torch.tanh)(2, 3), net_class(torch.relu)(2, 3)
+    assert repr(a) == repr(b) and type(a) is not type(b)
+    with pytest.raises(ValueError, match=r"models\[1\] has a different architecture"):
+        StackedModel([a, b])
     bn = [nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)) for _ in range(2)]
     bn[1][1].running_mean.fill_(1.0)  # the same shapes, other values: fine
     assert StackedModel(bn).n_members == 2
