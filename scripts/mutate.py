@@ -121,7 +121,7 @@ DEFAULT = [
     "tests/pretrain/test_stack_spec_exact.py",
     "src/smithing/train/diagnostics:tests/train/test_diagnostics.py,"
     "tests/train/test_monitor_tensorboard.py,tests/train/test_diagnostics_stats_exact.py,"
-    "tests/train/test_gradient_monitor_exact.py",
+    "tests/train/test_gradient_monitor_exact.py,tests/train/test_gradient_monitor_edges.py",
     "src/smithing/pretrain/stack.py:tests/pretrain/test_stack.py,"
     "tests/pretrain/test_stack_checkpoint.py,tests/pretrain/test_layering.py,"
     "tests/pretrain/test_stack_exact.py",

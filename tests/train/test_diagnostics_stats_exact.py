@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from smithing.train.diagnostics import activation_stats, layer_gradient_norms
-from smithing.train.diagnostics.stats import _histogram
+from smithing.train.diagnostics.stats import _activation_tensors, _histogram, _select
 
 D = torch.float64
 
@@ -120,3 +120,34 @@ def test_bins_must_be_a_positive_int():
         assert str(err.value) == f"bins={bins} is invalid: expected a positive int or None"
     s = activation_stats(nn.Sequential(nn.Linear(2, 2)), torch.zeros(1, 2), bins=1)
     assert s["0"]["hist"].shape == (1,)
+
+
+def test_saturation_is_strictly_beyond_the_thresholds():
+    """sigmoid: a < 0.01 or a > 0.99; tanh and softsign: |a| > 0.99 (values at the thresholds
+    are not saturated)."""
+    at = torch.tensor([[0.01, 0.99, 0.5, 0.0099, 0.9901]])
+    assert _activation_tensors(at, "sigmoid")["saturated"] == pytest.approx(2 / 5)
+    at = torch.tensor([[0.99, -0.99, 0.0, 0.9901, -0.9901]])
+    assert _activation_tensors(at, "tanh")["saturated"] == pytest.approx(2 / 5)
+
+
+def test_selectors_one_type_a_predicate_and_a_bad_one():
+    m = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
+    assert [n for n, _ in _select(m, nn.Linear)] == ["0", "2"]  # one type: as a 1-tuple
+    assert [n for n, _ in _select(m, lambda n, mod: n == "2")] == ["2"]
+    with pytest.raises(ValueError) as err:
+        _select(m, "Linear")
+    assert str(err.value) == (
+        "layers='Linear' is invalid: expected a tuple of module types or a predicate"
+    )
+
+
+def test_an_activation_selected_as_a_layer_gets_the_data_range_histogram():
+    """Watched as a layer, a tanh's histogram spans its outputs' range, not tanh's [-1, 1]."""
+    m = nn.Sequential(nn.Linear(2, 3), nn.Tanh())
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
+    s = activation_stats(m, x, layers=(nn.Tanh,), bins=3)
+    with torch.no_grad():
+        a = m(x)
+    want = torch.linspace(float(a.min()), float(a.max()), 4)
+    assert torch.equal(s["1"]["edges"], want) and set(s["1"]) == {"mean", "std", "hist", "edges"}
