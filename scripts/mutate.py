@@ -131,7 +131,8 @@ DEFAULT = [
     "tests/train/test_ensemble_exact.py,tests/train/test_ensemble.py",
     "src/smithing/train/ensemble.py:tests/train/test_ensemble.py,"
     "tests/train/test_ensemble_exact.py,tests/train/test_regularizers.py,"
-    "tests/train/test_checkpoint.py,tests/train/test_checkpoint_v1_files.py",
+    "tests/train/test_checkpoint.py,tests/train/test_checkpoint_v1_files.py,"
+    "tests/train/test_ensemble_edges.py",
     "src/smithing/train/ensemble_step.py:tests/train/test_ensemble.py,"
     "tests/train/test_ensemble_exact.py,tests/train/test_regularizers.py,"
     "tests/train/test_checkpoint.py,tests/train/test_checkpoint_v1_files.py",
