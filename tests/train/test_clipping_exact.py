@@ -392,3 +392,25 @@ def test_names_reach_the_messages_of_every_function():
         "non-finite gradient (NaN or inf) in member(s) [0, 1], parameter(s) w, v"
     )
     assert info.value.names == ["w", "v"] and info.value.members == [0, 1]
+
+
+def test_per_member_norms_of_float64_gradients_are_float64():
+    """As clip_grad_norm takes the norm in the gradients' dtype, the per-member version takes
+    float64 norms (and radii) for float64 gradients: each member is clipped as clip_grad_norm
+    clips it alone, to the last bits; float32 gradients keep float32 norms."""
+    g = torch.Generator().manual_seed(8)
+    w = torch.zeros(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    w.grad = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)
+    radii = torch.tensor([0.1, 0.7, 100.0], dtype=torch.float64)
+    alone = [w.grad[m].clone() for m in range(3)]
+    report = clip_grad_norm_per_member([w], radii)
+    assert report.total_norm.dtype == torch.float64
+    for m in range(3):
+        p = torch.zeros(4, 5, dtype=torch.float64, requires_grad=True)
+        p.grad = alone[m]
+        single = clip_grad_norm([p], float(radii[m]))
+        assert float(report.total_norm[m]) == single.total_norm
+        torch.testing.assert_close(w.grad[m], p.grad, rtol=1e-15, atol=0)
+    w32 = torch.zeros(2, 3, requires_grad=True)
+    w32.grad = torch.ones(2, 3)
+    assert clip_grad_norm_per_member([w32], 1.0).total_norm.dtype == torch.float32

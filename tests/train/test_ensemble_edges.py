@@ -265,3 +265,18 @@ def test_generators_that_do_not_replay_are_refused(tmp_path):
         fit_ensemble(members(2), regression(), **kw,
                      checkpoint=Checkpointer(path, min_interval_s=0))  # fmt: skip
     assert str(info.value).endswith("the data-order generators do not replay to their saved states")
+
+
+def test_float64_members_are_clipped_exactly_as_fit_clips_them():
+    """Per-member radii 0.3 and 0.05 on float64 members, gradients large enough to be clipped
+    at every step: each member equals fit with its own clip_norm to float64 precision (the
+    norms and radii are taken in float64, not float32)."""
+    data = regression(x_scale=30.0)
+    models = members(2)
+    kw = dict(epochs=2, batch_size=2)
+    fit_ensemble(models, data, seeds=[0, 1], lrs=[0.01, 0.02], clip_norm=[0.3, 0.05], **kw)
+    for m, (seed, lr, c) in enumerate([(0, 0.01, 0.3), (1, 0.02, 0.05)]):
+        alone = members(2)[m]
+        fit(alone, data, seed=seed, lr=lr, clip_norm=c, **kw)
+        for p, q in zip(models[m].parameters(), alone.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-13, atol=1e-15)

@@ -311,6 +311,9 @@ def clip_grad_norm_per_member(
             f"a gradient with a leading members axis of size {members}",
         )
     dev = named[0][2].device
+    # the norms' dtype: float64 when a gradient is float64 (as clip_grad_norm, which takes them
+    # in the gradients' dtype), float32 otherwise (half-precision gradients are widened)
+    acc = torch.float64 if any(g.dtype == torch.float64 for _, _, g in named) else torch.float32
     if isinstance(max_norm, torch.Tensor):
         check(
             max_norm.shape in ((), (members,)),
@@ -319,12 +322,12 @@ def clip_grad_norm_per_member(
             f"a float or a ({members},) tensor",
         )
         check(bool((max_norm > 0).all()), "max_norm", max_norm, "positive values")
-        max_norm = max_norm.to(dev, torch.float32)
+        max_norm = max_norm.to(dev, acc)
     else:
         check(max_norm > 0, "max_norm", max_norm, "a positive number")
     per_param = torch.stack(
         [  # (params, members): each member's norm of each gradient
-            torch.linalg.vector_norm(g.reshape(members, -1).float(), norm_type, dim=1)
+            torch.linalg.vector_norm(g.reshape(members, -1).to(acc), norm_type, dim=1)
             for _, _, g in named
         ]
     )

@@ -43,7 +43,7 @@ def clip_norms(
         list(clip_norm),
         f"a positive number, or {M} of them (one per member)",
     )
-    return torch.tensor(values, dtype=torch.float32, device=device)
+    return torch.tensor(values, dtype=torch.float64, device=device)  # (cast to the norms')
 
 
 def nonfinite_members(
