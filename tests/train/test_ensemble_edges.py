@@ -280,3 +280,18 @@ def test_float64_members_are_clipped_exactly_as_fit_clips_them():
         fit(alone, data, seed=seed, lr=lr, clip_norm=c, **kw)
         for p, q in zip(models[m].parameters(), alone.parameters()):
             torch.testing.assert_close(p, q, rtol=1e-13, atol=1e-15)
+
+
+def test_a_member_diverged_before_any_best_keeps_its_frozen_weights():
+    """restore_best_weights with no best epoch recorded (member 1 diverges in epoch 1): its
+    weights are the frozen ones, not the weights it started from."""
+    from smithing.callbacks import EarlyStopping
+
+    data = regression(x_scale=1e10)
+    models = members(2)
+    start = [m.weight.detach().clone() for m in models]
+    hs = fit_ensemble(models, data, seeds=[0, 1], lrs=[1e-25, 1e30], epochs=3, batch_size=1,
+                      early_stopping=lambda: EarlyStopping(patience=5, restore_best_weights=True))  # fmt: skip
+    assert hs[1].status == "diverged" and hs[1].epochs_run == 1
+    assert not torch.equal(models[1].weight, start[1])
+    assert all(bool(torch.isfinite(p).all()) for p in models[1].parameters())
