@@ -290,8 +290,12 @@ def test_a_member_diverged_before_any_best_keeps_its_frozen_weights():
     data = regression(x_scale=1e10)
     models = members(2)
     start = [m.weight.detach().clone() for m in models]
+
+    def stopper():
+        return EarlyStopping(patience=5, restore_best_weights=True)
+
     hs = fit_ensemble(models, data, seeds=[0, 1], lrs=[1e-25, 1e30], epochs=3, batch_size=1,
-                      early_stopping=lambda: EarlyStopping(patience=5, restore_best_weights=True))  # fmt: skip
+                      early_stopping=stopper)  # fmt: skip
     assert hs[1].status == "diverged" and hs[1].epochs_run == 1
     assert not torch.equal(models[1].weight, start[1])
     assert all(bool(torch.isfinite(p).all()) for p in models[1].parameters())
