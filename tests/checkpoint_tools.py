@@ -12,6 +12,7 @@ import warnings
 import torch
 
 from smithing.checkpoint import Checkpointer, CheckpointError, load_latest, read_checkpoint
+from smithing.train.ensemble import MemberHooks
 
 
 class Interrupted(Exception):
@@ -85,3 +86,28 @@ def kill_and_resume(tmp_path, script_text, until, timeout=60.0):
             rerun.kill()
             rerun.wait(timeout)
     return ref_out, out, resumed_from
+
+
+class Recording(Checkpointer):
+    """A checkpointer that records the position (the next batch) of every save."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.positions = []
+
+    def save(self, state):
+        pos = state["position"]
+        self.positions.append(None if pos is None else pos["batch"])
+        return super().save(state)
+
+
+def stop_after_steps(k):
+    """Ensemble hooks whose after_step raises :class:`Interrupted` at step ``k + 1``."""
+    calls = [0]
+
+    def after_step(params, lrs):
+        calls[0] += 1
+        if calls[0] > k:
+            raise Interrupted
+
+    return MemberHooks(after_step=after_step)

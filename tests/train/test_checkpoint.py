@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from checkpoint_tools import Interrupted, kill_and_resume
+from checkpoint_tools import Interrupted, kill_and_resume, stop_after_steps
 from smithing.checkpoint import (
     Checkpointer,
     CheckpointError,
@@ -27,7 +27,7 @@ from smithing.checkpoint import (
 from smithing.data import load
 from smithing.nn import MLP
 from smithing.train import EarlyStopping, fit, seed_everything
-from smithing.train.ensemble import MemberHooks, fit_ensemble
+from smithing.train.ensemble import fit_ensemble
 
 
 @pytest.fixture(scope="module")
@@ -508,17 +508,6 @@ def _members(seeds, dropout=0.2):
     return out
 
 
-def _stop_after_steps(k):
-    calls = [0]
-
-    def after_step(params, lrs):
-        calls[0] += 1
-        if calls[0] > k:
-            raise Interrupted
-
-    return MemberHooks(after_step=after_step)
-
-
 @pytest.mark.parametrize("every", [None, 3])
 def test_fit_ensemble_resumes_bitwise(digits, tmp_path, every):
     seeds, lrs = [0, 1, 2], [0.05, 0.2, 3.0]  # the last one diverges or stalls
@@ -539,7 +528,7 @@ def test_fit_ensemble_resumes_bitwise(digits, tmp_path, every):
             _members(seeds),
             digits,
             **kw,
-            hooks=_stop_after_steps(12 * 2 + 7),
+            hooks=stop_after_steps(12 * 2 + 7),
             checkpoint=Checkpointer(path, min_interval_s=0, every_batches=every),
         )
     state = read_checkpoint(path)
@@ -611,7 +600,7 @@ def test_stateful_regularizers_in_a_list_are_saved_and_restored(digits, tmp_path
             digits,
             **ekw,
             regularizer=[Penalty(l2=1.0), _CountingShrink()],
-            hooks=_stop_after_steps(12 * 2 + 7),
+            hooks=stop_after_steps(12 * 2 + 7),
             checkpoint=Checkpointer(path, min_interval_s=0),
         )
     fresh_m, counting = _members(seeds), _CountingShrink()

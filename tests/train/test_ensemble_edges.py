@@ -15,12 +15,12 @@ from tiny_regression import regression
 from torch import nn
 from torch.nn import functional as F
 
-from checkpoint_tools import Interrupted
+from checkpoint_tools import Interrupted, Recording, stop_after_steps
 from smithing.checkpoint import Checkpointer
 from smithing.checkpoint.files import CheckpointError, read_checkpoint, save_checkpoint
 from smithing.data.base import Dataset, Split
 from smithing.train import fit
-from smithing.train.ensemble import MemberHooks, fit_ensemble
+from smithing.train.ensemble import fit_ensemble
 
 D = torch.float64
 
@@ -137,17 +137,6 @@ def test_progress_gets_the_record_of_a_member_frozen_by_a_raising_step(raising_s
         assert seen[0][m] is hs[m].epochs[0] and math.isnan(seen[0][m]["train_loss"])
 
 
-class Recording(Checkpointer):
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.positions = []
-
-    def save(self, state):
-        pos = state["position"]
-        self.positions.append(None if pos is None else pos["batch"])
-        return super().save(state)
-
-
 def test_no_mid_epoch_save_after_the_last_batch(tmp_path):
     """4 examples in batches of 2, a save due after every batch: one mid-epoch save (after
     batch 1); after batch 2 the epoch is over and its end is saved instead."""
@@ -172,17 +161,6 @@ def data32(n=8):
         return Split(torch.randn(k, 2, generator=g), torch.randn(k, generator=g))
 
     return Dataset("bn", split(n), split(4), split(4), task="regression")
-
-
-def stop_after_steps(k):
-    calls = [0]
-
-    def after_step(params, lrs):
-        calls[0] += 1
-        if calls[0] > k:
-            raise Interrupted
-
-    return MemberHooks(after_step=after_step)
 
 
 def test_a_resumed_run_restores_the_buffers(tmp_path):

@@ -25,6 +25,7 @@ from tiny_regression import (
 )
 from torch import nn
 
+from checkpoint_tools import Recording
 from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import Checkpointer
 from smithing.checkpoint.files import read_checkpoint
@@ -779,16 +780,6 @@ def test_an_optimizer_that_raises_after_stepping_is_undone_from_the_old_paramete
 
 
 def test_mid_epoch_saves_come_after_every_kth_batch(tmp_path):
-    class Recording(Checkpointer):
-        def __init__(self, *args, **kw):
-            super().__init__(*args, **kw)
-            self.positions = []
-
-        def save(self, state):
-            pos = state["position"]
-            self.positions.append(None if pos is None else pos["batch"])
-            return super().save(state)
-
     ck = Recording(tmp_path / "r.ckpt", min_interval_s=0, every_batches=3)
     fit_ensemble(members(2), regression(), seeds=[0, 1], lrs=[0.1, 0.1], epochs=2, batch_size=1,
                  checkpoint=ck)  # fmt: skip

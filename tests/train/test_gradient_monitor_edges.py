@@ -27,6 +27,13 @@ def grads(layer, w, b=None):
         layer.bias.grad = torch.full_like(layer.bias, b)
 
 
+def record_quietly(mon):
+    """``mon.record()`` with any warning an error (a detection that must not fire)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return mon.record()
+
+
 def norm_of(mon, step):
     return next(
         r["value"] for r in mon.table(layer="global", stat="grad_norm") if r["step"] == step
@@ -44,9 +51,7 @@ def test_exploding_by_factor_is_strictly_above_factor_times_the_minimum():
     mon.record()
     assert norm_of(mon, 0) == 5.0
     grads(lin, 300.0, 400.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        mon.record()
+    record_quietly(mon)
     assert norm_of(mon, 1) == 500.0 and mon.alerts == []
     mon = GradientMonitor(m)
     grads(lin, 3.0, 4.0)
@@ -74,9 +79,7 @@ def test_the_default_window_holds_the_last_10_norms():
         grads(lin, 150.0, 200.0)
         mon.record()
     grads(lin, 600.0, 800.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        mon.record()
+    record_quietly(mon)
     assert norm_of(mon, 11) == 1000.0 and mon.alerts == []
 
 
@@ -85,9 +88,7 @@ def test_exploding_by_threshold_is_strictly_above_it():
     lin = m[0]
     mon = GradientMonitor(m, exploding_norm=5.0)
     grads(lin, 3.0, 4.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        mon.record()
+    record_quietly(mon)
     assert mon.alerts == []
     grads(lin, 3.0, 4.5)
     with pytest.warns(ExplodingGradientWarning):
@@ -102,9 +103,7 @@ def test_vanishing_is_strictly_below_the_ratio():
     mon = GradientMonitor(m, vanishing_ratio=0.25)
     grads(m[0], 1.0)
     grads(m[1], 4.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        rows = mon.record()
+    rows = record_quietly(mon)
     assert {(r["layer"], r["stat"]): r["value"] for r in rows}[
         ("global", "first_last_ratio")
     ] == 0.25
@@ -119,9 +118,7 @@ def test_a_zero_norm_in_the_window_is_no_minimum():
     grads(lin, 0.0, 0.0)
     mon.record()
     grads(lin, 3.0, 4.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        mon.record()
+    record_quietly(mon)
     assert mon.alerts == []
 
 
@@ -161,9 +158,7 @@ def test_a_single_layer_a_record_before_backward_and_layers_without_a_bias():
     lin = net[0]
     mon = GradientMonitor(net, exploding_norm=1.0)
     assert mon.model is net and [n for n, _ in mon.layers] == ["0"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        rows = mon.record()  # before any backward: no gradients, nothing to detect
+    rows = record_quietly(mon)  # before any backward: no gradients, nothing to detect
     assert [r["stat"] for r in rows] == ["weight_norm"] and mon.alerts == []
     lin(torch.ones(3, 2)).sum().backward()
     stats = [r["stat"] for r in mon.record()]

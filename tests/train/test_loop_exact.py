@@ -30,6 +30,7 @@ from tiny_regression import (
 from torch import nn
 from torch.nn import functional as F
 
+from checkpoint_tools import Recording
 from smithing.callbacks import EarlyStopping
 from smithing.checkpoint import Checkpointer
 from smithing.checkpoint.files import read_checkpoint
@@ -641,19 +642,6 @@ def test_the_checkpoint_holds_every_part_under_its_name(tmp_path):
     assert state["stateful"] == [{"n": 6}] and state["epoch"] == 3 and state["finished"]
     assert set(state["model"]) == {"weight", "bias"} and state["schedule"]["last_epoch"] == 2
     assert set(state["best_state"]) == {"weight", "bias"}
-
-
-class Recording(Checkpointer):
-    """A checkpointer that records the position (the next batch) of every save."""
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.positions = []
-
-    def save(self, state):
-        pos = state["position"]
-        self.positions.append(None if pos is None else pos["batch"])
-        return super().save(state)
 
 
 def test_mid_epoch_saves_come_after_every_kth_batch(tmp_path):
