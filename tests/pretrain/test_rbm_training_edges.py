@@ -36,8 +36,9 @@ def test_the_documented_defaults():
         "optimizer_options": None, "schedule": None, "schedule_options": None, "method": "cd",
         "k": 1, "n_chains": None, "chains": None, "momentum": 0.0, "weight_decay": 0.0,
         "sparsity_target": None, "sparsity_cost": 0.0, "sparsity_damping": 0.9,
-        "negative_visible": "sample", "valid_data": None, "monitor_size": 1000,
-        "monitor_reconstruction": True, "generator": None, "callbacks": (), "progress": None,
+        "negative_visible": "sample", "binarize_batches": False, "valid_data": None,
+        "monitor_size": 1000, "monitor_reconstruction": True, "generator": None, "callbacks": (),
+        "progress": None,
         "device": None, "checkpoint": None, "lr_schedule": None, "callback": None,
         "precision": None, "compile": None,
     }  # fmt: skip

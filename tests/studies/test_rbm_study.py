@@ -100,3 +100,47 @@ def test_tile_layout():
     assert out.shape == (2 * 3 + 1, 3 * 3 + 1)
     assert out.min() >= 0 and out.max() <= 1
     assert out[1, 1] == pytest.approx(0.5)  # first image's 0 is grey
+
+
+def test_k_per_epoch_is_rbm_m_s_ceil_schedule():
+    """``k_step = 10``: k = min(k, ceil(epoch / 10)) for 1-based epochs; None: k fixed."""
+    cfg = S.resolve_config({"k": 25, "k_step": 10, "epochs": 250})
+    ks = S.k_per_epoch(cfg)
+    assert len(ks) == 250 and ks[:10] == [1] * 10 and ks[10] == 2 and ks[239] == 24
+    assert ks[240:] == [25] * 10 and sum(ks) == 10 * sum(range(1, 26))
+    assert S.k_per_epoch(S.resolve_config({"k": 3})) == 3
+    assert S.k_per_epoch(S.resolve_config({"k": 2, "k_step": 1, "epochs": 4})) == [1, 2, 2, 2]
+    with pytest.raises(ValueError, match="k_step"):
+        S.resolve_config({"k_step": 0})
+    with pytest.raises(ValueError, match="binarize"):
+        S.resolve_config({"binarize": "fresh"})
+
+
+def test_the_code_lineage_variant_is_the_paper_recipe_with_the_schedule():
+    (v,) = [v for v in S.variants("paper") if v.name == "cd-25-schedule"]
+    (fixed,) = [v for v in S.variants("paper") if v.name == "cd-25"]
+    differ = {k for k in v.config if v.config[k] != fixed.config[k]}
+    assert differ == {"k_step", "epochs", "binarize"}
+    assert (v.config["k_step"], v.config["epochs"], v.config["binarize"]) == (10, 250, "resample")
+    assert "cd-25-schedule" not in {x.name for x in S.variants("quick")}
+
+
+def test_train_probabilities_are_the_grey_source_of_the_binarized_data():
+    """The grey inputs of a dataset, as probabilities (``mnist-binarized`` maps to its source
+    ``mnist``; the embedded digits are their own source)."""
+    p = S.train_probabilities("digits", n_train=50)
+    assert p.shape == (50, 64) and float(p.min()) >= 0 and float(p.max()) <= 1
+    assert not bool(((p == 0) | (p == 1)).all())  # grey, not binary
+
+
+def test_a_resampled_run_trains_on_fresh_draws_and_scores_the_fixed_test_set():
+    """binarize='resample': the training sees new binary draws of the grey digits each epoch
+    (another model than the 'stochastic' run's), scored by AIS as before, k per epoch
+    recorded."""
+    cfg = {**TINY, "epochs": 2, "k": 2, "k_step": 1}
+    a = S.run({**cfg, "binarize": "resample"}, seed=0)
+    b = S.run({**cfg, "binarize": "stochastic"}, seed=0)
+    assert a.status == b.status == "done"
+    assert [r["k"] for r in a.epochs] == [1, 2]
+    assert a.final["test_log_prob"] != b.final["test_log_prob"]
+    assert a.final["ais_covers_exact"] and b.final["ais_covers_exact"]

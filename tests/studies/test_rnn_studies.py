@@ -134,3 +134,22 @@ def test_no_study_imports_another_study():
                 continue
             bad = [n for n in names if n.startswith("smithing.studies.") or n == "smithing.studies"]
             assert not bad, f"{path.name} imports {bad}"
+
+
+def test_the_cosine_variants_decay_the_paper_recipe_to_zero():
+    """The paper scale's ``... cosine`` variants are the constant-rate recipe plus
+    ``schedule="cosine"``; a tiny run records a rate that falls from lr to near 0."""
+    from smithing.studies import adding_problem as A
+
+    paper = {v.name: v for v in A.variants("paper")}
+    for name in ("irnn", "tanh"):
+        for T in (150, 200):
+            cos, const = paper[f"{name} T={T} cosine"], paper[f"{name} T={T}"]
+            assert {k: v for k, v in cos.config.items() if k != "schedule"} == const.config
+            assert cos.config["schedule"] == "cosine"
+    assert not any("cosine" in v.name for v in A.variants("quick"))
+    cfg = {**paper["irnn T=150 cosine"].config, "T": 10, "n_train": 100, "n_test": 20,
+           "steps": 20, "eval_every": 5, "hidden": 6}  # fmt: skip
+    r = A.run(cfg, seed=0)
+    lrs = [e["lr"] for e in r.epochs[1:]]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 1e-3 * 0.01 < lrs[0]

@@ -35,6 +35,7 @@ def test_the_defaults():
     params = inspect.signature(fit_sequence).parameters
     got = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
     assert got == {"lr": 1e-3, "batch_size": 50, "optimizer": "rmsprop", "optimizer_options": None,
+                   "schedule": None, "schedule_options": None,
                    "loss": None, "seed": 0, "regularizer": None, "clip_norm": 1.0,
                    "eval_every": 50, "eval_batch_size": 1000, "callbacks": (), "progress": None,
                    "device": None, "checkpoint": None}  # fmt: skip

@@ -43,7 +43,8 @@ def transcription(data, *, steps, lr, batch_size, seed, eval_every, clip=None, w
                   b=0.2):  # fmt: skip
     """fit_sequence's loop in float64 with SGD: a fresh permutation whenever a full batch no
     longer fits, the norm before clipping, the records after step 0, every ``eval_every``-th
-    step and the last."""
+    step and the last. ``lr`` is a number, or a function of the 0-based step index giving
+    that step's rate (the records then hold ``lr``, the last step's rate)."""
     w, b = torch.tensor(w, dtype=D), torch.tensor(b, dtype=D)
     x, y = data.train.x, data.train.y
     n = len(y)
@@ -54,6 +55,8 @@ def transcription(data, *, steps, lr, batch_size, seed, eval_every, clip=None, w
         rec = {"step": step}
         if window:
             k = len(window)
+            if callable(lr):
+                rec["lr"] = lr(step - 1)
             rec["train_loss"] = sum(v[0] for v in window) / k
             rec["grad_norm"] = sum(v[1] for v in window) / k
             rec["clipped"] = sum(v[2] for v in window) / k
@@ -75,7 +78,8 @@ def transcription(data, *, steps, lr, batch_size, seed, eval_every, clip=None, w
         clipped = clip is not None and norm + 1e-6 > clip
         if clipped:
             gw, gb = gw * clip / (norm + 1e-6), gb * clip / (norm + 1e-6)
-        w, b = w - lr * gw, b - lr * gb
+        rate = lr(step - 1) if callable(lr) else lr
+        w, b = w - rate * gw, b - rate * gb
         window.append((loss, norm, clipped))
         if step % eval_every == 0 or step == steps:
             recs.append(record(step, window))

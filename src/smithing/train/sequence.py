@@ -99,6 +99,8 @@ def fit_sequence(
     batch_size: int = 50,
     optimizer: str | torch.optim.Optimizer = "rmsprop",
     optimizer_options: dict | None = None,
+    schedule: str | Callable[[int], float] | None = None,
+    schedule_options: dict | None = None,
     loss: Loss | None = None,
     seed: int = 0,
     regularizer: object | None = None,
@@ -125,6 +127,12 @@ def fit_sequence(
         optimizer: a name from :mod:`smithing.optim` (``rmsprop``, ``sgd``, ``adam``, ...) with
             ``optimizer_options``, or a ready optimizer over ``model.parameters()`` (then ``lr``
             and ``optimizer_options`` are not used).
+        schedule: a learning-rate schedule over the *steps*: a :mod:`smithing.optim` schedule
+            name (its ``epochs`` is ``steps``: ``"cosine"`` decays ``lr`` to
+            ``min_factor * lr`` at the last step) or a callable ``t -> factor`` with the 0-based
+            step index ``t``; step ``t + 1`` uses ``lr_0 * factor(t)``. None: a constant rate.
+            Each record holds its step's ``lr``.
+        schedule_options: the named schedule's options.
         loss: ``loss(outputs, targets)`` (a batch mean); default ``F.mse_loss`` (regression) or
             ``F.cross_entropy`` (classification).
         seed: seeds the CPU generator of the data order (the model's initialization is the
@@ -184,6 +192,9 @@ def fit_sequence(
         isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr), "lr", lr, "a positive number"
     )
     check(clip_norm is None or clip_norm > 0, "clip_norm", clip_norm, "None or a positive number")
+    from smithing import optim as _optim
+
+    factor_at = _optim.resolve_schedule(schedule, steps, schedule_options)
     n = len(data.train)
     check(n > 0, "data", data.name, "a dataset with training examples")
     if device is None:
@@ -197,9 +208,8 @@ def fit_sequence(
     if isinstance(optimizer, torch.optim.Optimizer):
         opt = optimizer
     else:
-        from smithing import optim as _optim
-
         opt = _optim.make(optimizer, model.parameters(), lr, **(optimizer_options or {}))
+    base_lrs = [group["lr"] for group in opt.param_groups]
     reg = as_regularizer(regularizer)
     penalty, before_step = hook(reg, "penalty"), hook(reg, "before_step")
     after_step = hook(reg, "after_step")
@@ -232,6 +242,9 @@ def fit_sequence(
         "parameters": [[k, list(v.shape)] for k, v in model.state_dict().items()],
         "stateful": [type(o).__name__ for o in stateful],
     }
+    if schedule is not None:  # kept out of the signature of a constant rate (older checkpoints)
+        signature["schedule"] = schedule if isinstance(schedule, str) else "callable"
+        signature["schedule_options"] = repr(schedule_options or {})
     # the checkpoint: "step" is the next step, "pos" the position in the permutation "perm"
     run = Resumable(
         checkpoint,
@@ -262,6 +275,8 @@ def fit_sequence(
                 grad_norm=window["norm"] / w,
                 clipped=window["clipped"] / w,
             )
+            if factor_at is not None:
+                rec["lr"] = opt.param_groups[0]["lr"]
         for name in ("valid", "test"):
             split = data.split(name)
             if len(split) == 0:
@@ -286,6 +301,10 @@ def fit_sequence(
             perm, pos = torch.randperm(n, generator=gen), 0
         idx = perm[pos : pos + batch_size].to(xs.device)
         pos += batch_size
+        if factor_at is not None:
+            factor = float(factor_at(step - 1))
+            for group, base in zip(opt.param_groups, base_lrs):
+                group["lr"] = base * factor
         out = model(xs[idx])
         batch_loss = loss_fn(out, ys[idx])
         loss_f = float(batch_loss.detach())

@@ -75,7 +75,7 @@ def train_rbm(
     schedule: str | Callable[[int], float] | None = None,
     schedule_options: dict | None = None,
     method: str = "cd",
-    k: int = 1,
+    k: int | Sequence[int] = 1,
     n_chains: int | None = None,
     chains: PersistentChains | None = None,
     momentum: float | str | Callable[[int], float] = 0.0,
@@ -84,6 +84,7 @@ def train_rbm(
     sparsity_cost: float = 0.0,
     sparsity_damping: float = 0.9,
     negative_visible: str = "sample",
+    binarize_batches: bool = False,
     valid_data: Tensor | None = None,
     monitor_size: int = 1000,
     monitor_reconstruction: bool = True,
@@ -144,10 +145,18 @@ def train_rbm(
             (0-based epoch); the learning rate of epoch ``t`` is ``lr * factor(t)``.
         schedule_options: the named schedule's options.
         method: ``"cd"`` or ``"pcd"`` (the negative phase, above).
-        k: Gibbs sweeps per update.
+        k: Gibbs sweeps per update: one int, or one int per epoch (a sequence of ``epochs``
+            ints, e.g. ``[min(25, e // 10 + 1) for e in range(250)]``, the
+            ``ceil(epoch / 10)`` schedule of copies of Salakhutdinov's ``rbm.m``); the
+            record of each epoch holds its ``k``.
         n_chains: persistent chains for ``"pcd"`` (default ``batch_size``).
         chains: :class:`PersistentChains` to reuse or inspect (``"pcd"``).
         negative_visible: ``"sample"`` or ``"mean"`` negative visibles (above).
+        binarize_batches: ``data`` holds probabilities in [0, 1] (e.g. grey pixels), and
+            each mini-batch is binarized afresh at every use, ``v0 ~ Bernoulli(data[batch])``
+            with ``generator`` (as copies of Salakhutdinov's ``rbm.m`` do: ``data > rand``):
+            every epoch sees a new binarization. The monitoring subsets are binarized once,
+            before training. Bernoulli visibles only.
         momentum: ``optimizer="sgd"`` only: a number, ``"hinton"`` (0.5 for the first 5
             epochs, then 0.9: guide Sec. 9) or a callable ``epoch -> momentum`` (0-based).
         weight_decay: the L2 weight-cost on ``W`` (above).
@@ -213,7 +222,7 @@ def train_rbm(
     check(
         isinstance(batch_size, int) and batch_size > 0, "batch_size", batch_size, "a positive int"
     )
-    check(isinstance(k, int) and k >= 1, "k", k, "an int >= 1")
+    k_at = _k_schedule(k, epochs)
     check(weight_decay >= 0, "weight_decay", weight_decay, "a non-negative number")
     check(sparsity_cost >= 0, "sparsity_cost", sparsity_cost, "a non-negative number")
     check(
@@ -245,6 +254,19 @@ def train_rbm(
     )
     check(bool((lr_t > 0).all()), "lr", lr, "positive learning rates")
     data = data.to(dtype)
+    if binarize_batches:
+        check(
+            rbm.visible_type == "bernoulli",
+            "binarize_batches",
+            binarize_batches,
+            "False for an RBM with Gaussian visibles",
+        )
+        check(
+            bool(((data >= 0) & (data <= 1)).all()),
+            "data",
+            "values outside [0, 1]",
+            "probabilities in [0, 1] with binarize_batches=True",
+        )
     n = data.shape[-2]
     prec = current_precision(precision)
     hidden_probs_ = mixed(rbm.hidden_probs, prec, dev, dtype)  # bf16 autocast / tf32 matmul
@@ -289,6 +311,8 @@ def train_rbm(
         return lr_t.view(-1, *([1] * (p.dim() - 1)))
 
     mon_train = data[..., :monitor_size, :]
+    if binarize_batches:  # one fixed draw for the monitoring (before a resume restores g)
+        mon_train = sample_bernoulli(mon_train, generator)
     mon_valid = None if valid_data is None else valid_data[..., :monitor_size, :].to(dtype)
     lr_given = _to_py(torch.as_tensor(lr, dtype=torch.float64))
     hist = History(config={"epochs": epochs, "lr": lr_given, "batch_size": batch_size})
@@ -297,7 +321,8 @@ def train_rbm(
         "epochs": epochs,
         "batch_size": batch_size,
         "method": method,
-        "k": k,
+        "k": k if isinstance(k, int) else [int(x) for x in k],
+        **({"binarize_batches": True} if binarize_batches else {}),
         "n_chains": None if chains is None else list(chains.v.shape),
         "data": list(data.shape),
         "visible_type": rbm.visible_type,
@@ -334,6 +359,7 @@ def train_rbm(
     resume = run.position
     for epoch in run.epochs(epochs):  # 0-based here; records 1-based
         factor = 1.0 if factor_at is None else float(factor_at(epoch))
+        k_now = k_at(epoch)
         if delta:
             mom = float(momentum_at(epoch))
             for group in opt.param_groups:
@@ -352,13 +378,15 @@ def train_rbm(
             idx = perm[..., start : start + batch_size]  # (*M, B)
             v0 = batches.take(data, idx)  # (*M, B, nv)
             with torch.no_grad():
+                if binarize_batches:  # a fresh binarization at every use (rbm.m: data > rand)
+                    v0 = sample_bernoulli(v0, generator)
                 ph0 = hidden_probs_(v0)  # positive phase: probabilities (guide Sec. 3.2)
                 if method == "cd" or monitor_reconstruction:
                     h = sample_bernoulli(ph0, generator)
                     recon = visible_mean_(h)  # (*M, B, nv) first reconstruction
                 if method == "cd":
                     mean, v = recon, v0
-                    for step in range(k):  # CD-k: k sweeps started at the data
+                    for step in range(k_now):  # CD-k: k sweeps started at the data
                         if step > 0:
                             h = sample_bernoulli(hidden_probs_(v), generator)
                             mean = visible_mean_(h)
@@ -366,7 +394,7 @@ def train_rbm(
                 else:
                     assert chains is not None  # method == "pcd": set up before the loop
                     v = chains.v  # PCD: continue the persistent chains
-                    for _ in range(k):
+                    for _ in range(k_now):
                         v, mean = gibbs_step(rbm, v, generator)
                     chains.v = v
                     chains.updates += 1
@@ -404,6 +432,8 @@ def train_rbm(
         with torch.no_grad():
             record: dict[str, Any] = {"epoch": epoch + 1}
             record["lr"] = _to_py(lr_t * factor) if delta else opt.param_groups[0]["lr"]
+            if not isinstance(k, int):
+                record["k"] = k_now
             if delta:
                 record["momentum"] = mom
             if monitor_reconstruction:
@@ -432,6 +462,23 @@ def train_rbm(
     hist.best_epoch = hist.epochs_run if hist.status == "done" else None
     hist.seconds = run.seconds()
     return hist
+
+
+def _k_schedule(k: int | Sequence[int], epochs: int) -> Callable[[int], int]:
+    """``epoch -> k`` (0-based epoch) for one int or one int per epoch; bad values raise."""
+
+    def ok(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+    want = "an int >= 1 or a sequence of epochs ints >= 1"
+    if isinstance(k, int):
+        check(ok(k), "k", k, want)
+        return lambda epoch: k
+    check(isinstance(k, Sequence) and not isinstance(k, str), "k", k, want)
+    check(all(ok(x) for x in k), "k", k, want)
+    check(len(k) == epochs, "len(k)", len(k), f"epochs = {epochs} (one k per epoch)")
+    ks = [int(x) for x in k]
+    return lambda epoch: ks[epoch]
 
 
 def _draw_visible(rbm: BernoulliRBM, mean: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -28,7 +28,11 @@ authors' ~14,500-beta schedule and 100 runs, and the training recipe of Salakhut
 epoch 5, weight cost 2e-4, batch 100, weights N(0, 0.01^2), biases zero, sampled negative
 visibles, no learning-rate decay). Departures: 100 epochs with ``k`` fixed (the paper's epoch
 count, and whether ``k`` was raised during CD-25 training, are unknown to us); they trained on
-all 60,000 training images, we on the first 50,000, binarized by our own draw.
+all 60,000 training images, we on the first 50,000, binarized by our own draw. The paper
+scale's ``cd-25-schedule`` follows those code copies further: ``k = min(25, ceil(epoch /
+10))`` over 250 epochs (config ``k_step=10``), and the training images binarized afresh at
+every use (``binarize="resample"``: the grey pixels are the probabilities; the validation and
+test sets, and AIS's base rate, keep the one fixed draw).
 
 The run stores the learned filters (at most ``n_filters`` columns of ``W``, with ``b`` and
 those units' ``c``) and the Gibbs-chain images in ``extra``: figures are drawn from the store
@@ -46,7 +50,9 @@ from smithing.studies.rbm.configs import (
     METHODS,
     PAPER_LOG_PROB,
     binary_splits,
+    k_per_epoch,
     resolve_config,
+    train_probabilities,
     variants,
 )
 from smithing.studies.rbm.measure import (
@@ -185,6 +191,8 @@ __all__ = [
     "variants",
     "resolve_config",
     "binary_splits",
+    "k_per_epoch",
+    "train_probabilities",
     "gibbs_snapshots",
     "run",
     "figures",

@@ -17,7 +17,9 @@ __all__ = [
     "METHODS",
     "PAPER_LOG_PROB",
     "binary_splits",
+    "k_per_epoch",
     "resolve_config",
+    "train_probabilities",
     "variants",
 ]
 
@@ -26,11 +28,14 @@ DEFAULTS: dict = {
     "dataset": "digits",
     "seed": 0,
     "n_train": None,  # first n training examples (None: all)
-    "binarize": "stochastic",  # for non-binary data: "stochastic" (x ~ Bernoulli(p)), "threshold"
+    # for non-binary data: "stochastic" (x ~ Bernoulli(p), once), "threshold", or "resample"
+    # (train on the probabilities, each mini-batch binarized afresh at every use)
+    "binarize": "stochastic",
     "binarize_seed": 0,
     "n_hidden": 16,
     "method": "cd",  # "cd" or "pcd"
     "k": 1,
+    "k_step": None,  # None: k fixed; n: k = min(k, ceil(epoch / n)), 1-based epoch (rbm.m)
     "n_chains": None,  # PCD chains (None: batch_size)
     "epochs": 30,
     "batch_size": 20,
@@ -90,6 +95,23 @@ def variants(scale: str) -> list[Variant]:
         Variant("cd-3", _full({**base, "method": "cd", "k": 3}), kind="rbm"),
         Variant("cd-25", _full({**base, "method": "cd", "k": 25}), kind="rbm"),
         Variant("pcd-1", _full({**base, "method": "pcd", "k": 1, "n_chains": 100}), kind="rbm"),
+        # the code lineage's recipe (copies of Salakhutdinov's rbm.m, C for the copies, U for
+        # the paper): k = ceil(epoch / 10) up to 25 over 250 epochs, and the training images
+        # binarized afresh at every use
+        Variant(
+            "cd-25-schedule",
+            _full(
+                {
+                    **base,
+                    "method": "cd",
+                    "k": 25,
+                    "k_step": 10,
+                    "epochs": 250,
+                    "binarize": "resample",
+                }
+            ),
+            kind="rbm",
+        ),
     ]
 
 
@@ -103,10 +125,17 @@ def resolve_config(config: dict) -> dict:
     cfg = {**DEFAULTS, **config}
     check(cfg["method"] in ("cd", "pcd"), "method", cfg["method"], "'cd' or 'pcd'")
     check(
-        cfg["binarize"] in ("stochastic", "threshold"),
+        cfg["binarize"] in ("stochastic", "threshold", "resample"),
         "binarize",
         cfg["binarize"],
-        "'stochastic' or 'threshold'",
+        "'stochastic', 'threshold' or 'resample'",
+    )
+    step = cfg["k_step"]
+    check(
+        step is None or (isinstance(step, int) and step >= 1),
+        "k_step",
+        step,
+        "None or an int >= 1",
     )
     check(cfg["lr_decay"] in (None, "linear"), "lr_decay", cfg["lr_decay"], "None or 'linear'")
     vb = cfg["visible_bias"]
@@ -126,6 +155,34 @@ def resolve_config(config: dict) -> dict:
         "a non-empty list of ints >= 1",
     )
     return cfg
+
+
+def k_per_epoch(cfg: dict) -> int | list[int]:
+    """The ``k`` of each epoch: ``cfg["k"]``, or with ``k_step = n`` the schedule
+    ``min(k, ceil(epoch / n))`` of 1-based epochs (copies of Salakhutdinov's ``rbm.m``)."""
+    if cfg["k_step"] is None:
+        return int(cfg["k"])
+    return [min(int(cfg["k"]), -(-(e + 1) // cfg["k_step"])) for e in range(int(cfg["epochs"]))]
+
+
+def train_probabilities(dataset: str, device: torch.device | str = "cpu", *, n_train=None):
+    """The training inputs of ``dataset``'s grey source as probabilities in [0, 1], (n, nv):
+    ``mnist`` for ``mnist-binarized``, the dataset itself otherwise (``binarize="resample"``).
+    """
+    from smithing.data import load
+    from smithing.data.mnist import SOURCE_OF
+
+    name = SOURCE_OF.get(dataset, dataset) if dataset.endswith("-binarized") else dataset
+    data = load(name).subset(n_train)
+    x = data.split("train").x
+    x = x.reshape(len(x), -1).float()
+    check(
+        bool(((x >= 0) & (x <= 1)).all()),
+        "dataset",
+        dataset,
+        "a dataset whose inputs are in [0, 1] for binarize='resample'",
+    )
+    return x.to(device)
 
 
 def binary_splits(

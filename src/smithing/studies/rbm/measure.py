@@ -14,7 +14,9 @@ from smithing.experiment import (
 )
 from smithing.studies.rbm.configs import (
     binary_splits,
+    k_per_epoch,
     resolve_config,
+    train_probabilities,
 )
 
 __all__ = [
@@ -57,7 +59,7 @@ def run(
     x, image_shape = binary_splits(
         cfg["dataset"],
         dev,
-        binarize=cfg["binarize"],
+        binarize="stochastic" if cfg["binarize"] == "resample" else cfg["binarize"],
         seed=cfg["binarize_seed"],
         n_train=cfg["n_train"],
     )
@@ -70,14 +72,21 @@ def run(
             rbm.init_visible_bias_(x["train"])  # b_i = logit(mean_i) (Hinton's guide, Sec. 8)
         epochs = cfg["epochs"]
         decay = (lambda e: 1.0 - e / epochs) if cfg["lr_decay"] == "linear" else None
+        resample = cfg["binarize"] == "resample"
+        train_x = (
+            train_probabilities(cfg["dataset"], dev, n_train=cfg["n_train"])
+            if resample
+            else x["train"]
+        )
         hist = train_rbm(
             rbm,
-            x["train"],
+            train_x,
             epochs=epochs,
             batch_size=cfg["batch_size"],
             lr=cfg["lr"],
             method=cfg["method"],
-            k=cfg["k"],
+            k=k_per_epoch(cfg),
+            binarize_batches=resample,
             n_chains=cfg["n_chains"],
             momentum=cfg["momentum"],
             weight_decay=cfg["weight_decay"],
@@ -96,6 +105,8 @@ def run(
             rec["free_energy_valid"] = hist["free_energy_valid"][i]
             rec["free_energy_gap"] = rec["free_energy_valid"] - rec["free_energy_train"]
             rec["seconds"] = hist.epochs[i]["seconds"]
+            if "k" in hist.epochs[i]:  # a k schedule: this epoch's k
+                rec["k"] = hist.epochs[i]["k"]
             records.append(rec)
         params = torch.cat([rbm.W.flatten(), rbm.b, rbm.c])
         if not bool(torch.isfinite(params).all()):
