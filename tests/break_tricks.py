@@ -178,7 +178,7 @@ BREAKS: list[Break] = [
         "RBM CD-k",
         "k Gibbs sweeps from the data",
         S + "pretrain/rbm/training.py",
-        "for step in range(k):  # CD-k",
+        "for step in range(k_now):  # CD-k",
         "for step in range(1):  # CD-k",
         (PP + "::test_cd_k_runs_k_gibbs_sweeps",),
         "one sweep whatever k",
