@@ -184,6 +184,24 @@ BREAKS: list[Break] = [
         "one sweep whatever k",
     ),
     Break(
+        "RBM CD-k schedule",
+        "epoch e runs k_e sweeps",
+        S + "pretrain/rbm/training.py",
+        "k_now = k_at(epoch)",
+        "k_now = k_at(1)",
+        (P + "test_rbm_k_schedule.py::test_epoch_e_runs_k_e_sweeps",),
+        "the first epoch's k throughout",
+    ),
+    Break(
+        "RBM re-binarized batches",
+        "each use of a batch is a fresh Bernoulli draw of its probabilities",
+        S + "pretrain/rbm/training.py",
+        "v0 = sample_bernoulli(v0, generator)",
+        "v0 = (v0 > 0.5).to(v0.dtype)",
+        (P + "test_rbm_k_schedule.py::test_each_use_of_a_batch_is_a_fresh_binarization",),
+        "one fixed threshold instead",
+    ),
+    Break(
         "RBM CD-k",
         "positive phase from the data's hidden probabilities",
         S + "pretrain/rbm/training.py",
@@ -578,6 +596,18 @@ BREAKS: list[Break] = [
         "lambda t, epochs, decay: 1 / (1 + decay * (t + 1)),",
         ("tests/test_schedules.py::test_closed_forms",),
         "off by one epoch",
+    ),
+    Break(
+        "schedule over the steps (fit_sequence)",
+        "step t + 1 runs at lr_0 factor(t)",
+        S + "train/sequence.py",
+        "factor = float(factor_at(step - 1))",
+        "factor = float(factor_at(0))",
+        (
+            "tests/train/test_sequence_schedule.py::test_a_callable_schedule_gives_each_step_its_rate",
+            "tests/train/test_sequence_schedule.py::test_cosine_decays_over_the_steps_to_min_factor",
+        ),
+        "the first step's rate throughout",
     ),
     # ------------------------------------------------------------ early stopping
     Break(
