@@ -125,6 +125,13 @@ def test_the_code_lineage_variant_is_the_paper_recipe_with_the_schedule():
     assert "cd-25-schedule" not in {x.name for x in S.variants("quick")}
 
 
+def test_the_decay_diagnostic_differs_from_the_code_lineage_variant_by_its_decay_only():
+    by_name = {v.name: v for v in S.variants("paper")}
+    v, base = by_name["cd-25-schedule-decay"], by_name["cd-25-schedule"]
+    assert {k for k in v.config if v.config[k] != base.config[k]} == {"lr_decay"}
+    assert (base.config["lr_decay"], v.config["lr_decay"]) == (None, "linear")
+
+
 def test_train_probabilities_are_the_grey_source_of_the_binarized_data():
     """The grey inputs of a dataset, as probabilities (``mnist-binarized`` maps to its source
     ``mnist``; the embedded digits are their own source)."""

@@ -34,6 +34,8 @@ scale's ``cd-25-schedule`` follows those code copies further: ``k = min(25, ceil
 every use (``binarize="resample"``: the grey pixels are the probabilities; the validation and
 test sets, and AIS's base rate, keep the one fixed draw); it is the variant of the
 ``rbm-cd25`` reproduction, while ``rbm-cd-ordering`` compares CD-1, CD-3 and CD-25 at fixed ``k``.
+``cd-25-schedule-decay`` is a diagnostic, not a recipe: the same with the learning rate decayed
+linearly to 0 over the 250 epochs, to ask whether a constant rate at the end costs nats.
 
 The run stores the learned filters (at most ``n_filters`` columns of ``W``, with ``b`` and
 those units' ``c``) and the Gibbs-chain images in ``extra``: figures are drawn from the store

@@ -112,6 +112,24 @@ def variants(scale: str) -> list[Variant]:
             ),
             kind="rbm",
         ),
+        # a diagnostic, not a recipe of the paper or the code: cd-25-schedule with the rate
+        # decayed linearly to 0 over the 250 epochs (Tieleman 2008's decay); it asks whether
+        # the rest of the gap to -86.34 is the noise of a constant rate at the end (issue 16)
+        Variant(
+            "cd-25-schedule-decay",
+            _full(
+                {
+                    **base,
+                    "method": "cd",
+                    "k": 25,
+                    "k_step": 10,
+                    "epochs": 250,
+                    "binarize": "resample",
+                    "lr_decay": "linear",
+                }
+            ),
+            kind="rbm",
+        ),
     ]
 
 
