@@ -365,7 +365,7 @@ register_reproduction(
         display="plain",
         unit="MSE",
         seeds=3,
-        cpu_time="about 20 min on one core (2 runs of 9.5-10.5 min, measured 2026-12-04)",
+        cpu_time="about 25 min on one core (2 runs of 9.5-14 min, measured 2026-12-04)",
         time_basis="as adding-irnn",
         gpu_time="5-10 min (estimate)",
         departures=(
