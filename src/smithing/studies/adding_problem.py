@@ -342,7 +342,7 @@ register_reproduction(
         display="plain",
         unit="MSE",
         seeds=3,
-        cpu_time="about 20 min on one core (2 runs of 8.5-12 min, measured 2026-12-04)",
+        cpu_time="about 20 min on one core (2 runs of 8-12.5 min, measured 2026-12-04)",
         time_basis="2 runs (T = 150, 200) of 20,000 steps of batch 50 and 80 evaluations on "
         "10,000 sequences, one torch thread on one core of this 2-core CPU",
         gpu_time="5-10 min (estimate)",
