@@ -90,46 +90,27 @@ def variants(scale: str) -> list[Variant]:
         "n_filters": 100,
         "sample_steps": [1, 10, 100, 1000, 10000],
     }
+    # the code lineage's recipe (copies of Salakhutdinov's rbm.m, C for the copies, U for the
+    # paper): k = ceil(epoch / 10) up to 25 over 250 epochs, and the training images binarized
+    # afresh at every use
+    schedule = {
+        **base,
+        "method": "cd",
+        "k": 25,
+        "k_step": 10,
+        "epochs": 250,
+        "binarize": "resample",
+    }
     return [
         Variant("cd-1", _full({**base, "method": "cd", "k": 1}), kind="rbm"),
         Variant("cd-3", _full({**base, "method": "cd", "k": 3}), kind="rbm"),
         Variant("cd-25", _full({**base, "method": "cd", "k": 25}), kind="rbm"),
         Variant("pcd-1", _full({**base, "method": "pcd", "k": 1, "n_chains": 100}), kind="rbm"),
-        # the code lineage's recipe (copies of Salakhutdinov's rbm.m, C for the copies, U for
-        # the paper): k = ceil(epoch / 10) up to 25 over 250 epochs, and the training images
-        # binarized afresh at every use
-        Variant(
-            "cd-25-schedule",
-            _full(
-                {
-                    **base,
-                    "method": "cd",
-                    "k": 25,
-                    "k_step": 10,
-                    "epochs": 250,
-                    "binarize": "resample",
-                }
-            ),
-            kind="rbm",
-        ),
+        Variant("cd-25-schedule", _full(schedule), kind="rbm"),
         # a diagnostic, not a recipe of the paper or the code: cd-25-schedule with the rate
         # decayed linearly to 0 over the 250 epochs (Tieleman 2008's decay); it asks whether
         # the rest of the gap to -86.34 is the noise of a constant rate at the end (issue 16)
-        Variant(
-            "cd-25-schedule-decay",
-            _full(
-                {
-                    **base,
-                    "method": "cd",
-                    "k": 25,
-                    "k_step": 10,
-                    "epochs": 250,
-                    "binarize": "resample",
-                    "lr_decay": "linear",
-                }
-            ),
-            kind="rbm",
-        ),
+        Variant("cd-25-schedule-decay", _full({**schedule, "lr_decay": "linear"}), kind="rbm"),
     ]
 
 
